@@ -1,0 +1,5 @@
+export type { Database, SqlExecutor, QueryResult } from "./database.js";
+export { PostgresDatabase, type PostgresOptions } from "./postgres.js";
+export { PgliteDatabase } from "./pglite.js";
+export { openDatabase, redactUrl } from "./open.js";
+export { migrate, splitStatements, type MigrationReport } from "./migrate.js";
