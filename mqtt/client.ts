@@ -1,0 +1,145 @@
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { Logger } from "pino";
+import { LIMITS, SizeLimitError } from "../protocol/index.js";
+import { topicMatches } from "./topic-filter.js";
+
+export type MessageHandler = (topic: string, payload: Buffer) => void | Promise<void>;
+
+export interface MqttOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  /** TLS client settings for mqtts:// (CA, client certificate and key). */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
+  /** Last will, published by the broker when this client vanishes. */
+  will?: { topic: string; payload: Buffer; qos?: 0 | 1; retain?: boolean };
+  /** false → persistent session (the broker keeps QoS 1 messages while we are away). */
+  clean?: boolean;
+  keepaliveSeconds?: number;
+  reconnectPeriodMs?: number;
+  connectTimeoutMs?: number;
+  maxPayloadBytes?: number;
+  logger?: Logger;
+}
+
+/**
+ * An MQTT connection that keeps its subscriptions across reconnects: after EVERY (re)connect it
+ * subscribes again to all its filters, whether the broker kept the session or not (wire rule 5),
+ * and then calls the `onConnect` hooks (e.g. a proplet announces itself again).
+ */
+export class MqttConnection {
+  private readonly handlers = new Map<string, { qos: 0 | 1; handler: MessageHandler }>();
+  private readonly connectHooks: Array<() => void | Promise<void>> = [];
+  private readonly maxPayloadBytes: number;
+  private closed = false;
+
+  private constructor(
+    readonly client: MqttClient,
+    private readonly log: Logger | undefined,
+    maxPayloadBytes: number,
+  ) {
+    this.maxPayloadBytes = maxPayloadBytes;
+    client.on("message", (topic, payload) => this.dispatch(topic, payload));
+    client.on("connect", () => void this.afterConnect());
+    client.on("reconnect", () => log?.debug("mqtt reconnecting"));
+    client.on("offline", () => log?.warn("mqtt offline"));
+    client.on("error", (err) => log?.warn({ err: err.message }, "mqtt error"));
+  }
+
+  /** Connects; resolves on the first CONNACK, rejects if none arrives within connectTimeoutMs. */
+  static async connect(options: MqttOptions): Promise<MqttConnection> {
+    const clientOptions: IClientOptions = {
+      clientId: options.clientId,
+      protocolVersion: 4,
+      clean: options.clean ?? true,
+      keepalive: options.keepaliveSeconds ?? 30,
+      reconnectPeriod: options.reconnectPeriodMs ?? 1000,
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      // We resubscribe ourselves after every connect; mqtt.js' own resubscribe would double it.
+      resubscribe: false,
+      ...(options.username !== undefined ? { username: options.username } : {}),
+      ...(options.password !== undefined ? { password: options.password } : {}),
+      ...(options.will ? { will: { topic: options.will.topic, payload: options.will.payload, qos: options.will.qos ?? 1, retain: options.will.retain ?? false } } : {}),
+      ...(options.tls ?? {}),
+    };
+    const client = mqtt.connect(options.url, clientOptions);
+    const connection = new MqttConnection(client, options.logger, options.maxPayloadBytes ?? LIMITS.mqttPayloadBytes);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.end(true);
+        reject(new Error(`could not connect to the MQTT broker at ${options.url} within ${clientOptions.connectTimeout} ms`));
+      }, clientOptions.connectTimeout);
+      client.once("connect", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return connection;
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** Registers a hook run after every (re)connect, once subscriptions are back in place. */
+  onConnect(hook: () => void | Promise<void>): void {
+    this.connectHooks.push(hook);
+  }
+
+  async subscribe(filter: string, handler: MessageHandler, qos: 0 | 1 = 1): Promise<void> {
+    this.handlers.set(filter, { qos, handler });
+    if (this.client.connected) await this.client.subscribeAsync(filter, { qos });
+  }
+
+  async unsubscribe(filter: string): Promise<void> {
+    this.handlers.delete(filter);
+    if (this.client.connected) await this.client.unsubscribeAsync(filter);
+  }
+
+  /**
+   * Publishes with QoS 1 by default. Resolves on PUBACK, which means the broker has it — NOT that
+   * the receiver processed it (TOOLCHAIN.md): protocol-level acks do that. Refuses oversized
+   * payloads before they reach the broker.
+   */
+  async publish(topic: string, payload: Buffer, options: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
+    if (payload.byteLength > this.maxPayloadBytes) {
+      throw new SizeLimitError(`refusing to publish ${payload.byteLength} bytes to ${topic}: the limit is ${this.maxPayloadBytes}`);
+    }
+    await this.client.publishAsync(topic, payload, { qos: options.qos ?? 1, retain: options.retain ?? false });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.client.endAsync();
+  }
+
+  /** Drops the connection without a DISCONNECT, as a crash would (the broker sends the will). */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    await this.client.endAsync(true);
+  }
+
+  private async afterConnect(): Promise<void> {
+    try {
+      const filters = [...this.handlers.entries()];
+      if (filters.length > 0) {
+        await this.client.subscribeAsync(Object.fromEntries(filters.map(([f, h]) => [f, { qos: h.qos }])));
+      }
+      for (const hook of this.connectHooks) await hook();
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message }, "re-subscribing after connect failed");
+    }
+  }
+
+  private dispatch(topic: string, payload: Buffer): void {
+    for (const [filter, { handler }] of this.handlers) {
+      if (!topicMatches(filter, topic)) continue;
+      // A handler's failure is logged, never allowed to take the connection (or process) down.
+      Promise.resolve()
+        .then(() => handler(topic, payload))
+        .catch((err: unknown) => this.log?.error({ err: (err as Error).message, topic }, "mqtt handler failed"));
+    }
+  }
+}
