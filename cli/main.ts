@@ -1,0 +1,62 @@
+import { PropellerError } from "../protocol/errors.js";
+import { RemoteError, UsageError } from "./errors.js";
+import { consoleOutput, type Output } from "./output.js";
+import { demoCommand } from "./commands/demo.js";
+import { runCommand } from "./commands/run.js";
+import { taskCommand } from "./commands/task.js";
+import { upCommand } from "./commands/up.js";
+
+export const HELP = `propeller — attested execution for WebAssembly
+
+usage: propeller <command> [options]
+
+  up [--proplets N] [--port P] [--mqtt URL] [--database URL | --data-dir DIR]
+        start broker, database, manager and N proplets in one process (embedded defaults)
+  demo  run the example workloads end to end on the embedded defaults
+  run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--stdin FILE|-]
+        [--timeout MS] [--memory BYTES] [--target PROPLET] [--tag T] [--wait MS] [--json]
+        create a task, start it, wait, print its output (exit code = the guest's)
+  task create <file.wasm> [task options] [--start]
+  task list [--state S] [--limit N] [--cursor C]
+  task get|start|stop|logs|runs <task-id>
+
+Common options: --manager URL (or PROPELLER_MANAGER_URL; default http://127.0.0.1:7070),
+--token T (or PROPELLER_TOKEN), --json.
+`;
+
+type Command = (argv: string[], io: Output) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  up: upCommand,
+  demo: demoCommand,
+  run: runCommand,
+  task: taskCommand,
+};
+
+/** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */
+export async function main(argv: string[], io: Output = consoleOutput): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "help" || name === "--help" || name === "-h") {
+    io.out(HELP);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`propeller: unknown command "${name}". Run \`propeller help\`.`);
+    return 2;
+  }
+  try {
+    return await command(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`propeller: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof RemoteError || err instanceof PropellerError) {
+      io.err(`propeller: ${err.message}`);
+      return 1;
+    }
+    io.err(`propeller: ${(err as Error).stack ?? String(err)}`);
+    return 1;
+  }
+}

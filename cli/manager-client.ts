@@ -1,0 +1,147 @@
+import { RemoteError } from "./errors.js";
+
+export const DEFAULT_MANAGER_URL = "http://127.0.0.1:7070";
+
+/** The subset of the manager's REST resources the CLI reads (see /openapi.json for all of it). */
+export interface RunView {
+  id: string;
+  taskId: string;
+  attempt: number;
+  state: string;
+  propletId: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  result: null | {
+    exitCode: number | null;
+    returnValues: Array<number | string> | null;
+    stdout: string;
+    stderr: string;
+    stdoutBase64: string;
+    stderrBase64: string;
+    stdoutTruncated: boolean;
+    stderrTruncated: boolean;
+    error: null | { code: string; message: string };
+  };
+}
+
+export interface TaskView {
+  id: string;
+  name: string;
+  state: string;
+  pendingReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+  latestRun: RunView | null;
+  [key: string]: unknown;
+}
+
+export const TERMINAL_STATES = new Set(["completed", "failed", "stopped"]);
+
+export interface ClientOptions {
+  baseUrl?: string;
+  /** Bearer credential, when the manager requires one. */
+  token?: string;
+  timeoutMs?: number;
+}
+
+/** A small typed client for the manager's REST API, with a timeout on every call. */
+export class ManagerClient {
+  readonly baseUrl: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(options: ClientOptions = {}) {
+    this.baseUrl = (options.baseUrl ?? DEFAULT_MANAGER_URL).replace(/\/+$/, "");
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      const reason = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : (err as Error).message;
+      throw new RemoteError(
+        "unreachable",
+        `cannot reach the manager at ${this.baseUrl} (${reason}); is it running? (\`propeller up\`, or set --manager / PROPELLER_MANAGER_URL)`,
+        undefined,
+      );
+    }
+    if (response.status === 204) return undefined as T;
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (!response.ok) {
+      const error = json as { code?: string; message?: string } | undefined;
+      throw new RemoteError(
+        error?.code ?? `http_${response.status}`,
+        `${method} ${path} failed (${response.status}): ${error?.message ?? text.slice(0, 300)}`,
+        response.status,
+      );
+    }
+    return json as T;
+  }
+
+  createTask(body: Record<string, unknown>): Promise<TaskView> {
+    return this.request("POST", "/tasks", body);
+  }
+  getTask(id: string): Promise<TaskView> {
+    return this.request("GET", `/tasks/${encodeURIComponent(id)}`);
+  }
+  listTasks(query: { state?: string; limit?: number; cursor?: string } = {}): Promise<{ items: TaskView[]; nextCursor: string | null }> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return this.request("GET", `/tasks${qs ? `?${qs}` : ""}`);
+  }
+  startTask(id: string): Promise<TaskView> {
+    return this.request("POST", `/tasks/${encodeURIComponent(id)}/start`);
+  }
+  stopTask(id: string): Promise<TaskView> {
+    return this.request("POST", `/tasks/${encodeURIComponent(id)}/stop`);
+  }
+  runs(id: string): Promise<{ items: RunView[] }> {
+    return this.request("GET", `/tasks/${encodeURIComponent(id)}/runs`);
+  }
+  proplets(): Promise<{ items: Array<{ id: string; alive: boolean }> }> {
+    return this.request("GET", "/proplets");
+  }
+
+  /** Polls until the task's latest run is finished (or `timeoutMs` passes). */
+  async waitForFinish(id: string, timeoutMs: number, onProgress?: (task: TaskView) => void): Promise<TaskView> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = 50;
+    let lastState = "";
+    for (;;) {
+      const task = await this.getTask(id);
+      if (task.state !== lastState) {
+        lastState = task.state;
+        onProgress?.(task);
+      }
+      if (TERMINAL_STATES.has(task.state) && task.latestRun && TERMINAL_STATES.has(task.latestRun.state)) return task;
+      if (Date.now() > deadline) {
+        throw new RemoteError(
+          "wait_timeout",
+          `task ${id} did not finish within ${timeoutMs} ms (state ${task.state}${task.pendingReason ? `: ${task.pendingReason}` : ""})`,
+          undefined,
+        );
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 500);
+    }
+  }
+}
