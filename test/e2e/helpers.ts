@@ -1,0 +1,25 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { sha256Digest } from "../../protocol/index.js";
+import { EXAMPLES_DIR } from "../../testing/paths.js";
+import { ManagerClient, type TaskView } from "../../cli/manager-client.js";
+
+export async function exampleArtifact(relative: string): Promise<{ digest: string; inline: string }> {
+  const bytes = await readFile(join(EXAMPLES_DIR, relative));
+  return { digest: sha256Digest(bytes), inline: bytes.toString("base64") };
+}
+
+export async function waitForProplets(client: ManagerClient, count: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { items } = await client.proplets();
+    if (items.filter((p) => p.alive).length >= count) return;
+    if (Date.now() > deadline) throw new Error(`only ${items.filter((p) => p.alive).length} of ${count} proplets live`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function runToEnd(client: ManagerClient, body: Record<string, unknown>, timeoutMs = 30_000): Promise<TaskView> {
+  const created = await client.createTask({ ...body, start: true });
+  return client.waitForFinish(created.id, timeoutMs);
+}
