@@ -9,3 +9,4 @@ export * from "./messages/common.js";
 export * from "./messages/proplet.js";
 export * from "./messages/task.js";
 export * from "./codec.js";
+export * from "./receipt/index.js";
