@@ -1,0 +1,190 @@
+import { flattenedDecrypt, decodeJwt, type FlattenedJWE } from "jose";
+import type { Logger } from "pino";
+import { canonicalSha384 } from "../../protocol/jcs.js";
+import type { Attester } from "../attester.js";
+import { KbsError } from "./errors.js";
+import type { AttestedKeys } from "./keys.js";
+
+export const KBS_PROTOCOL_VERSION = "0.4.0";
+const RESOURCE_SEGMENT = /^[a-zA-Z0-9_\-]+[a-zA-Z0-9_\-.]*$/;
+
+export interface KbsClientOptions {
+  /** Base URL of the KBS, e.g. https://kbs.example:8080 */
+  url: string;
+  attester: Attester;
+  keys: AttestedKeys;
+  /** More runtime data to bind into the evidence (e.g. the proplet id). */
+  extraRuntimeData?: Record<string, unknown>;
+  timeoutMs?: number;
+  /** Renew the token this long before it expires. */
+  tokenMarginMs?: number;
+  maxResourceBytes?: number;
+  logger?: Logger;
+}
+
+export interface Attestation {
+  token: string;
+  /** Expiry of the token (ms since the epoch). */
+  expiresAt: number;
+}
+
+/**
+ * The client side of the KBS protocol (KBS-PROTOCOL.md), so it works against our KBS and a stock
+ * Trustee KBS alike: auth → nonce → evidence binding SHA-384(JCS(runtime-data)) → EAR token →
+ * resources as JWEs encrypted to the attested key. The token is cached until it expires; a 401
+ * re-attests once; a 403 is final.
+ */
+export class KbsClient {
+  private readonly base: string;
+  private readonly timeoutMs: number;
+  private cached: Attestation | undefined;
+  private attesting: Promise<Attestation> | undefined;
+
+  constructor(private readonly options: KbsClientOptions) {
+    this.base = options.url.replace(/\/+$/, "");
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** The runtime data this client binds (without the nonce), e.g. to show an operator. */
+  runtimeData(nonce: string): Record<string, unknown> {
+    return {
+      ...this.options.extraRuntimeData,
+      nonce,
+      "tee-pubkey": this.options.keys.teePublicJwk,
+      "receipt-pubkey": this.options.keys.receipt.publicJwk,
+    };
+  }
+
+  /** A valid token, from the cache or by attesting now. Concurrent callers share one attestation. */
+  async attest(force = false): Promise<Attestation> {
+    const margin = this.options.tokenMarginMs ?? 10_000;
+    if (!force && this.cached && this.cached.expiresAt - margin > Date.now()) return this.cached;
+    if (!this.attesting) {
+      this.attesting = this.doAttest().finally(() => (this.attesting = undefined));
+    }
+    this.cached = await this.attesting;
+    return this.cached;
+  }
+
+  /** Fetches and decrypts `kbs:///repo/type/tag` (or `repo/type/tag`). */
+  async getResource(resource: string): Promise<Uint8Array> {
+    const path = resourcePath(resource);
+    let attestation = await this.attest();
+    for (let attempt = 0; ; attempt++) {
+      const response = await this.request("GET", `/kbs/v0/resource/${path}`, undefined, { authorization: `Bearer ${attestation.token}` });
+      if (response.status === 401 && attempt === 0) {
+        this.options.logger?.info({ resource: path }, "KBS asked to attest again");
+        attestation = await this.attest(true);
+        continue;
+      }
+      if (!response.ok) throw await errorFrom(response, `fetching resource ${path}`);
+      const jwe = (await readJson(response, this.options.maxResourceBytes ?? 1024 * 1024)) as FlattenedJWE;
+      try {
+        const { plaintext } = await flattenedDecrypt(jwe, this.options.keys.teePrivateKey, {
+          keyManagementAlgorithms: ["ECDH-ES+A256KW"],
+          contentEncryptionAlgorithms: ["A256GCM"],
+        });
+        return plaintext;
+      } catch (err) {
+        throw new KbsError("kbs_protocol", `the KBS's JWE for ${path} does not decrypt with the attested key: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async doAttest(): Promise<Attestation> {
+    const { tee } = this.options.attester;
+    const auth = await this.request("POST", "/kbs/v0/auth", {
+      version: KBS_PROTOCOL_VERSION,
+      tee,
+      "extra-params": { "supported-hash-algorithms": ["sha384"] },
+    });
+    if (!auth.ok) throw await errorFrom(auth, "starting the KBS session (auth)");
+    const challenge = (await readJson(auth, 64 * 1024)) as { nonce?: unknown };
+    if (typeof challenge.nonce !== "string" || challenge.nonce.length === 0 || challenge.nonce.length > 1024) {
+      throw new KbsError("kbs_protocol", "the KBS's auth reply has no nonce");
+    }
+    const cookie = sessionCookie(auth.headers.getSetCookie?.() ?? [auth.headers.get("set-cookie") ?? ""]);
+    if (!cookie) throw new KbsError("kbs_protocol", "the KBS's auth reply set no kbs-session-id cookie");
+
+    const runtimeData = this.runtimeData(challenge.nonce);
+    const reportData = canonicalSha384({ "additional-evidence": "", ...runtimeData });
+    const evidence = await this.options.attester.evidence(reportData);
+    const attest = await this.request(
+      "POST",
+      "/kbs/v0/attest",
+      { "runtime-data": runtimeData, "tee-evidence": { primary_evidence: evidence, additional_evidence: "" } },
+      { cookie },
+    );
+    if (!attest.ok) throw await errorFrom(attest, `attesting ${tee} evidence`);
+    const { token } = (await readJson(attest, 256 * 1024)) as { token?: unknown };
+    if (typeof token !== "string") throw new KbsError("kbs_protocol", "the KBS's attest reply has no token");
+    let exp: number | undefined;
+    try {
+      exp = decodeJwt(token).exp;
+    } catch {
+      throw new KbsError("kbs_protocol", "the KBS's token is not a JWT");
+    }
+    const expiresAt = exp === undefined ? Date.now() + 60_000 : exp * 1000;
+    this.options.logger?.info({ tee, expiresAt: new Date(expiresAt).toISOString() }, "attested to the KBS");
+    return { token, expiresAt };
+  }
+
+  private async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+    try {
+      return await fetch(`${this.base}${path}`, {
+        method,
+        headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+        redirect: "error",
+      });
+    } catch (err) {
+      const reason = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : String((err as Error).cause ?? (err as Error).message);
+      throw new KbsError("kbs_unavailable", `cannot reach the KBS at ${this.base} (${reason})`);
+    }
+  }
+}
+
+/** `kbs:///repo/type/tag` or `repo/type/tag` → `repo/type/tag`, each segment checked. */
+export function resourcePath(resource: string): string {
+  const path = resource.startsWith("kbs:///") ? resource.slice("kbs:///".length) : resource;
+  const segments = path.split("/");
+  if (segments.length !== 3 || !segments.every((s) => RESOURCE_SEGMENT.test(s))) {
+    throw new KbsError("kbs_not_found", `"${resource}" is not a KBS resource (kbs:///<repo>/<type>/<tag>)`);
+  }
+  return path;
+}
+
+function sessionCookie(setCookies: string[]): string | undefined {
+  for (const header of setCookies) {
+    const match = /(?:^|[;,]\s*)kbs-session-id=([^;,\s]+)/.exec(header);
+    if (match) return `kbs-session-id=${match[1]}`;
+  }
+  return undefined;
+}
+
+async function readJson(response: Response, maxBytes: number): Promise<unknown> {
+  const text = await response.text();
+  if (text.length > maxBytes) throw new KbsError("kbs_protocol", `the KBS's reply is larger than ${maxBytes} bytes`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new KbsError("kbs_protocol", `the KBS's reply is not JSON (${response.status})`);
+  }
+}
+
+async function errorFrom(response: Response, doing: string): Promise<KbsError> {
+  const text = await response.text().catch(() => "");
+  let detail: string | undefined;
+  try {
+    const body = JSON.parse(text) as { detail?: unknown; type?: unknown };
+    detail = typeof body.detail === "string" ? body.detail : undefined;
+  } catch {
+    detail = text.slice(0, 300) || undefined;
+  }
+  const status = response.status;
+  const code =
+    status === 403 ? "kbs_denied" : status === 404 ? "kbs_not_found" : status === 401 ? "kbs_unauthorized" : status === 429 ? "kbs_rate_limited" : status >= 500 ? "kbs_unavailable" : "kbs_protocol";
+  const retry = status === 429 ? ` (retry after ${response.headers.get("retry-after") ?? "?"} s)` : "";
+  return new KbsError(code, `${doing} failed: KBS answered ${status}${detail ? `: ${detail}` : ""}${retry}`, status, detail);
+}
