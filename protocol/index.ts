@@ -10,3 +10,4 @@ export * from "./messages/proplet.js";
 export * from "./messages/task.js";
 export * from "./codec.js";
 export * from "./receipt/index.js";
+export * from "./workload-encryption.js";
