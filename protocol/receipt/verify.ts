@@ -34,9 +34,9 @@ export interface ReceiptExpectations {
   propletId?: string;
   tee?: string;
   /** Matches when it equals the plaintext or the ciphertext digest. */
-  workloadDigest?: Digest;
-  inputDigest?: Digest;
-  stdoutDigest?: Digest;
+  workloadDigest?: Digest | string;
+  inputDigest?: Digest | string;
+  stdoutDigest?: Digest | string;
   /** Expected full output part (as the manager recomputes it from the result it received). */
   output?: Claims["output"];
   /** Audience the token must carry, when the deployment sets one. */

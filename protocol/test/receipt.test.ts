@@ -115,7 +115,7 @@ describe("attested receipts", () => {
     const jws = await signReceipt(await attested(), signer);
     const [h, p, s] = jws.split(".");
     const bytes = Buffer.from(p!, "base64url");
-    bytes[40] ^= 1;
+    bytes[40] = bytes[40]! ^ 1;
     const v = await verifyReceipt(`${h}.${bytes.toString("base64url")}.${s}`, { jwks });
     expect(v.ok).toBe(false);
     expect(failed(v)).toContain("receipt.signature");

@@ -25,7 +25,7 @@ describe("workload encryption", () => {
     const other = await encryptWorkload(Buffer.from("x"));
     await expect(decryptWorkload(enc.ciphertext, Buffer.from(other.identity))).rejects.toBeInstanceOf(WorkloadDecryptionError);
     const tampered = Buffer.from(enc.ciphertext);
-    tampered[tampered.length - 5] ^= 1;
+    tampered[tampered.length - 5] = tampered[tampered.length - 5]! ^ 1;
     await expect(decryptWorkload(tampered, Buffer.from(enc.identity))).rejects.toThrow(/does not decrypt/);
     await expect(decryptWorkload(enc.ciphertext.slice(0, enc.ciphertext.length - 20), Buffer.from(enc.identity))).rejects.toBeInstanceOf(WorkloadDecryptionError);
     await expect(decryptWorkload(enc.ciphertext, Buffer.from("not a key"))).rejects.toThrow(/not an age X25519 identity/);
