@@ -5,6 +5,7 @@ import { demoCommand } from "./commands/demo.js";
 import { runCommand } from "./commands/run.js";
 import { taskCommand } from "./commands/task.js";
 import { upCommand } from "./commands/up.js";
+import { receiptCommand } from "./commands/receipt.js";
 
 export const HELP = `propeller — attested execution for WebAssembly
 
@@ -19,6 +20,9 @@ usage: propeller <command> [options]
   task create <file.wasm> [task options] [--start]
   task list [--state S] [--limit N] [--cursor C]
   task get|start|stop|logs|runs <task-id>
+  receipt verify <receipt.jws> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
+        [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
+        verify a result receipt offline; prints every check; exit 1 on any failure
 
 Common options: --manager URL (or PROPELLER_MANAGER_URL; default http://127.0.0.1:7070),
 --token T (or PROPELLER_TOKEN), --json.
@@ -31,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   run: runCommand,
   task: taskCommand,
+  receipt: receiptCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */

@@ -1,0 +1,69 @@
+import { readFile } from "node:fs/promises";
+import { isDigest, sha256Digest } from "../../protocol/index.js";
+import { verifyReceipt, type ReceiptExpectations } from "../../protocol/receipt/index.js";
+import { parse } from "../args.js";
+import { UsageError } from "../errors.js";
+import { loadJwks } from "../jwks-source.js";
+import type { Output } from "../output.js";
+
+/**
+ * `propeller receipt verify receipt.jws --jwks <URL|file> [--expect-workload sha256:…]
+ *   [--expect-output FILE] [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]`
+ * Works offline with a JWKS file; prints each check; exits 1 on any failure.
+ */
+export async function receiptCommand(argv: string[], io: Output): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== "verify") throw new UsageError(`unknown receipt command "${sub ?? ""}": use verify`);
+  const { values, positionals } = parse("receipt verify", rest, {
+    jwks: { type: "string" },
+    "expect-workload": { type: "string" },
+    "expect-output": { type: "string" },
+    "expect-task": { type: "string" },
+    "expect-run": { type: "string" },
+    "expect-nonce": { type: "string" },
+    "allow-unattested": { type: "boolean" },
+    json: { type: "boolean" },
+  });
+  const file = positionals[0];
+  if (!file || positionals.length > 1) throw new UsageError("receipt verify takes one receipt file (a compact JWS; - for stdin)");
+  const jws = (file === "-" ? await readStdin() : await readFile(file, "utf8").catch(() => {
+    throw new UsageError(`cannot read the receipt ${file}`);
+  })).trim();
+
+  const expect: ReceiptExpectations = {};
+  if (values.jwks) expect.jwks = await loadJwks(values.jwks);
+  if (values["allow-unattested"]) expect.allowUnattested = true;
+  if (values["expect-workload"]) {
+    if (!isDigest(values["expect-workload"])) throw new UsageError("--expect-workload takes sha256:<64 hex digits>");
+    expect.workloadDigest = values["expect-workload"];
+  }
+  if (values["expect-output"]) {
+    const bytes = await readFile(values["expect-output"]).catch(() => {
+      throw new UsageError(`cannot read --expect-output file ${values["expect-output"]}`);
+    });
+    expect.stdoutDigest = sha256Digest(bytes);
+  }
+  if (values["expect-task"]) expect.taskId = values["expect-task"];
+  if (values["expect-run"]) expect.runId = values["expect-run"];
+  if (values["expect-nonce"]) expect.nonce = values["expect-nonce"];
+
+  const result = await verifyReceipt(jws, expect);
+  if (values.json) {
+    io.out(JSON.stringify(result, null, 2));
+  } else {
+    for (const check of result.checks) io.out(`${check.ok ? "✔" : "✘"} ${check.name.padEnd(20)} ${check.detail}`);
+    if (result.claims) {
+      const c = result.claims;
+      io.out(`\ntask ${c.taskId} run ${c.runId} on ${c.propletId}: ${c.outcome}, exit code ${c.output.exitCode ?? "none"}; ${c.attested ? `attested (${c.tee})` : "unattested"}`);
+      io.out(`workload ${c.workload.plaintext}${c.workload.ciphertext ? ` (ciphertext ${c.workload.ciphertext})` : ""}`);
+    }
+    io.out(result.ok ? "\nreceipt verified" : `\nreceipt NOT verified: ${result.checks.filter((c) => !c.ok).map((c) => c.name).join(", ")}`);
+  }
+  return result.ok ? 0 : 1;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
