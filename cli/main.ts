@@ -1,11 +1,6 @@
 import { PropellerError } from "../protocol/errors.js";
 import { RemoteError, UsageError } from "./errors.js";
 import { consoleOutput, type Output } from "./output.js";
-import { demoCommand } from "./commands/demo.js";
-import { runCommand } from "./commands/run.js";
-import { taskCommand } from "./commands/task.js";
-import { upCommand } from "./commands/up.js";
-import { receiptCommand } from "./commands/receipt.js";
 
 export const HELP = `propeller — attested execution for WebAssembly
 
@@ -30,12 +25,13 @@ Common options: --manager URL (or PROPELLER_MANAGER_URL; default http://127.0.0.
 
 type Command = (argv: string[], io: Output) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  up: upCommand,
-  demo: demoCommand,
-  run: runCommand,
-  task: taskCommand,
-  receipt: receiptCommand,
+/** Commands load on demand: `receipt verify` must not start (or even import) the manager. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  up: async () => (await import("./commands/up.js")).upCommand,
+  demo: async () => (await import("./commands/demo.js")).demoCommand,
+  run: async () => (await import("./commands/run.js")).runCommand,
+  task: async () => (await import("./commands/task.js")).taskCommand,
+  receipt: async () => (await import("./commands/receipt.js")).receiptCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */
@@ -45,12 +41,13 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     io.out(HELP);
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     io.err(`propeller: unknown command "${name}". Run \`propeller help\`.`);
     return 2;
   }
   try {
+    const command = await load();
     return await command(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
