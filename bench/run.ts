@@ -1,18 +1,19 @@
 /** `npm run bench -- <name> [options]`: runs one benchmark (or all) and prints its figures. */
-import { benchCore } from "./core.js";
 
-const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
-  core: benchCore,
+/** Loaded on demand, so one benchmark does not need every box built. */
+const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
+  core: async () => (await import("./core.js")).benchCore,
+  age: async () => (await import("./age.js")).benchAge,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);
 const selected = name === "all" ? Object.keys(BENCHES) : [name];
 for (const key of selected) {
-  const bench = BENCHES[key];
-  if (!bench) {
+  const load = BENCHES[key];
+  if (!load) {
     console.error(`unknown benchmark "${key}"; choose one of: ${Object.keys(BENCHES).join(", ")}, all`);
     process.exit(2);
   }
-  await bench(args);
+  await (await load())(args);
 }
 process.exit(0);
