@@ -1,0 +1,75 @@
+import type { Logger } from "pino";
+import { sha256Digest, type ConfidentialSpec } from "../../protocol/index.js";
+import { PropellerError } from "../../protocol/errors.js";
+import { decryptWorkload } from "../../protocol/workload-encryption.js";
+import type { Attester } from "../attester.js";
+import { KbsClient } from "./kbs-client.js";
+import type { AttestedKeys } from "./keys.js";
+
+export class PlaintextDigestError extends PropellerError {
+  constructor(expected: string, actual: string) {
+    super("plaintext_digest_mismatch", `the decrypted workload has digest ${actual}, but the task expects ${expected}; nothing was run`, { expected, actual });
+  }
+}
+
+/**
+ * The proplet's attestation agent: one KBS client per KBS URL (so each keeps its token cache),
+ * all binding the same in-memory keys and the same attester.
+ */
+export class AttestationAgent {
+  private readonly clients = new Map<string, KbsClient>();
+
+  constructor(
+    readonly attester: Attester,
+    readonly keys: AttestedKeys,
+    private readonly options: { propletId: string; logger?: Logger; timeoutMs?: number } ,
+  ) {}
+
+  get tee(): Attester["tee"] {
+    return this.attester.tee;
+  }
+
+  client(kbsUrl: string): KbsClient {
+    let client = this.clients.get(kbsUrl);
+    if (!client) {
+      client = new KbsClient({
+        url: kbsUrl,
+        attester: this.attester,
+        keys: this.keys,
+        extraRuntimeData: { "proplet-id": this.options.propletId },
+        ...(this.options.timeoutMs ? { timeoutMs: this.options.timeoutMs } : {}),
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+      });
+      // Bounded: a proplet talks to a handful of KBSes; forget the oldest past 32.
+      if (this.clients.size >= 32) this.clients.delete(this.clients.keys().next().value!);
+      this.clients.set(kbsUrl, client);
+    }
+    return client;
+  }
+
+  /**
+   * Gets the workload key from the KBS (attesting if the cached token expired), decrypts the
+   * ciphertext in memory, zeroes the key bytes, and checks the plaintext digest before returning.
+   * Returns the plaintext and the EAR token the release was made under (for the receipt).
+   */
+  async unseal(ciphertext: Uint8Array, spec: ConfidentialSpec): Promise<{ plaintext: Uint8Array; earToken: string }> {
+    if (spec.tee !== this.attester.tee) {
+      throw new PropellerError("tee_mismatch", `the task needs TEE ${spec.tee}, this proplet attests ${this.attester.tee}`);
+    }
+    const client = this.client(spec.kbsUrl);
+    const identity = await client.getResource(spec.resource);
+    let plaintext: Uint8Array;
+    try {
+      plaintext = await decryptWorkload(ciphertext, identity);
+    } finally {
+      identity.fill(0);
+    }
+    const actual = sha256Digest(plaintext);
+    if (actual !== spec.plaintextDigest) {
+      plaintext.fill(0);
+      throw new PlaintextDigestError(spec.plaintextDigest, actual);
+    }
+    const { token } = await client.attest();
+    return { plaintext, earToken: token };
+  }
+}
