@@ -1,0 +1,76 @@
+import "reflect-metadata";
+import { webcrypto } from "node:crypto";
+import * as x509 from "@peculiar/x509";
+import { EvidenceFormatError } from "../errors.js";
+
+// Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- DOM type, same object at runtime
+x509.cryptoProvider.set(webcrypto as any);
+
+/** Trust anchors for EK certificates: the TPM vendors' roots and, if needed, their intermediates. */
+export interface EkRoots {
+  /** PEM text (one or more certificates) or DER. */
+  roots: ReadonlyArray<string | Uint8Array>;
+  intermediates?: ReadonlyArray<string | Uint8Array>;
+}
+
+export interface EkCheck {
+  ok: boolean;
+  detail: string;
+  subject: string;
+  issuer: string;
+}
+
+/** Vendor chains are root → (one or two intermediates) → EK; more than this is not a real chain. */
+const MAX_DEPTH = 4;
+
+function same(a: x509.X509Certificate, b: x509.X509Certificate): boolean {
+  return Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
+}
+
+function load(items: ReadonlyArray<string | Uint8Array>): x509.X509Certificate[] {
+  const out: x509.X509Certificate[] = [];
+  for (const item of items) {
+    if (typeof item === "string") {
+      for (const cert of new x509.X509Certificates(item)) out.push(cert);
+    } else {
+      out.push(new x509.X509Certificate(Buffer.from(item)));
+    }
+  }
+  return out;
+}
+
+/**
+ * Verifies an EK certificate up to one of the configured roots, every certificate valid at `now`.
+ * Proves the EK belongs to a TPM the vendor made; it does NOT bind the quoting AK to that EK
+ * (that needs credential activation), so AK trust still comes from the allow-list.
+ */
+export async function verifyEkCertificate(der: Uint8Array, trust: EkRoots, now: Date): Promise<EkCheck> {
+  let leaf: x509.X509Certificate;
+  try {
+    leaf = new x509.X509Certificate(Buffer.from(der));
+  } catch (err) {
+    throw new EvidenceFormatError(`ek_cert is not a DER X.509 certificate: ${(err as Error).message}`);
+  }
+  const roots = load(trust.roots);
+  const pool = [...load(trust.intermediates ?? []), ...roots];
+  const base = { subject: leaf.subject, issuer: leaf.issuer };
+  let current = leaf;
+  for (let depth = 0; depth <= MAX_DEPTH; depth++) {
+    if (now < current.notBefore || now > current.notAfter) {
+      return { ...base, ok: false, detail: `"${current.subject}" is not valid at ${now.toISOString()} (${current.notBefore.toISOString()} → ${current.notAfter.toISOString()})` };
+    }
+    if (roots.some((r) => same(r, current))) return { ...base, ok: true, detail: `EK certificate chains to root "${current.subject}"` };
+    let next: x509.X509Certificate | undefined;
+    for (const candidate of pool) {
+      if (candidate.subject !== current.issuer || same(candidate, current)) continue;
+      if (await current.verify({ publicKey: candidate, signatureOnly: true })) {
+        next = candidate;
+        break;
+      }
+    }
+    if (!next) return { ...base, ok: false, detail: `no configured certificate signed "${current.subject}" (issuer "${current.issuer}")` };
+    current = next;
+  }
+  return { ...base, ok: false, detail: `EK chain longer than ${MAX_DEPTH}` };
+}

@@ -1,0 +1,14 @@
+export { parseQuote, isSoftwareTpm, firmwareVersionHex, SOFTWARE_TPM_FIRMWARE_VERSION, TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE } from "./attest.js";
+export type { TpmsAttest, TpmsClockInfo, TpmsQuoteInfo, PcrSelection } from "./attest.js";
+export { parseSignature, verifySignature } from "./signature.js";
+export type { TpmtSignature, SignatureCheck } from "./signature.js";
+export { computePcrDigest } from "./pcrs.js";
+export type { PcrBanks } from "./pcrs.js";
+export { TPM_ALG, algName, hashInfo } from "./alg.js";
+export { akFingerprint, normalizeFingerprint, fingerprintsFromDir, parseAkPublic, AkConfigError } from "./ak.js";
+export { decodeTpmEvidence, TpmEvidenceJson } from "./evidence.js";
+export { verifyEkCertificate } from "./ek.js";
+export type { EkRoots } from "./ek.js";
+export { verifyTpmEvidence, nonceMatches } from "./verify.js";
+export type { TpmClaims, TpmVerifierOptions } from "./verify.js";
+export { TpmVerifier } from "./verifier.js";
