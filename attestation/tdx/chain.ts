@@ -1,0 +1,184 @@
+import { createHash, X509Certificate } from "node:crypto";
+import { INTEL_SGX_ROOT_CA_PEM } from "../roots/intel/index.js";
+import { EvidenceFormatError } from "../errors.js";
+import type { CheckList } from "../result.js";
+
+/**
+ * Certificate chains to a pinned root: the PCK chain carried in a quote (PCK leaf ← Platform or
+ * Processor CA ← root) and the TCB Signing chain that signs TCB Info and QE Identity.
+ *
+ * Signatures and issuer links depend only on the bytes, so a verified chain is cached by the
+ * fingerprint of its DER certificates and the pinned root; time validity depends on the clock and
+ * is re-checked on every call. Only chains that verified are cached.
+ */
+
+/** At most this many certificates in one PEM bundle: Intel chains have 2 or 3. */
+const MAX_CHAIN_CERTS = 4;
+
+export function pemCertificates(pem: string, what: string): Buffer[] {
+  const re = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g;
+  const out: Buffer[] = [];
+  for (const m of pem.matchAll(re)) {
+    if (out.length >= MAX_CHAIN_CERTS) throw new EvidenceFormatError(`${what}: more than ${MAX_CHAIN_CERTS} certificates`);
+    out.push(Buffer.from(m[1]!.replace(/\s+/g, ""), "base64"));
+  }
+  if (out.length === 0) throw new EvidenceFormatError(`${what}: no PEM certificate found`);
+  return out;
+}
+
+export function parseCertificate(der: Uint8Array, what: string): X509Certificate {
+  try {
+    return new X509Certificate(der);
+  } catch (e) {
+    throw new EvidenceFormatError(`${what}: not an X.509 certificate (${(e as Error).message})`);
+  }
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** A pinned trust anchor, parsed once. */
+export interface TrustAnchor {
+  cert: X509Certificate;
+  /** SHA-256 of the DER, lower-case hex. */
+  fingerprint: string;
+}
+
+export function trustAnchorFromPem(pem: string): TrustAnchor {
+  const [der] = pemCertificates(pem, "trust anchor");
+  const cert = parseCertificate(der!, "trust anchor");
+  return { cert, fingerprint: sha256Hex(der!) };
+}
+
+let intelRoot: TrustAnchor | undefined;
+/** The Intel SGX Root CA shipped with the product. */
+export function intelSgxRoot(): TrustAnchor {
+  intelRoot ??= trustAnchorFromPem(INTEL_SGX_ROOT_CA_PEM);
+  return intelRoot;
+}
+
+/** A bounded map with least-recently-used eviction. */
+export class BoundedCache<V> {
+  private readonly map = new Map<string, V>();
+  hits = 0;
+  misses = 0;
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("cache capacity must be a positive integer");
+  }
+  get(key: string): V | undefined {
+    const v = this.map.get(key);
+    if (v === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.map.delete(key);
+    this.map.set(key, v);
+    return v;
+  }
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.capacity) {
+      const oldest = this.map.keys().next().value as string;
+      this.map.delete(oldest);
+    }
+  }
+  get size(): number {
+    return this.map.size;
+  }
+  clear(): void {
+    this.map.clear();
+    this.hits = 0;
+    this.misses = 0;
+  }
+}
+
+/** Chains whose signatures verified, by fingerprint. Exported so a benchmark can clear it or read hits. */
+export const verifiedChainCache = new BoundedCache<true>(1024);
+
+export interface VerifiedChain {
+  /** Leaf first, pinned root last (the root is the pinned object, not the one supplied). */
+  certs: X509Certificate[];
+  ok: boolean;
+}
+
+function validity(cert: X509Certificate): { from: Date; to: Date } {
+  return { from: new Date(cert.validFrom), to: new Date(cert.validTo) };
+}
+
+function subjectCn(cert: X509Certificate): string {
+  return /CN=([^\n,]+)/.exec(cert.subject)?.[1] ?? cert.subject;
+}
+
+/**
+ * Verify `ders` (leaf first; the supplied root, if any, last) up to `anchor`, recording
+ * `${prefix}.root`, `${prefix}.signatures` and `${prefix}.validity`.
+ */
+export function verifyChain(
+  ders: Buffer[],
+  anchor: TrustAnchor,
+  now: Date,
+  checks: CheckList,
+  prefix: string,
+  cache: BoundedCache<true> = verifiedChainCache,
+): VerifiedChain {
+  const supplied = ders.map((d, i) => parseCertificate(d, `${prefix} certificate ${i}`));
+  // A supplied root must be the pinned one; it is then dropped and the pinned object used instead.
+  let path = supplied;
+  const last = supplied[supplied.length - 1]!;
+  const lastIsSelfSigned = supplied.length > 1 && last.subject === last.issuer;
+  if (lastIsSelfSigned) {
+    const fp = sha256Hex(ders[ders.length - 1]!);
+    if (fp !== anchor.fingerprint) {
+      checks.fail(`${prefix}.root`, `chain ends in "${subjectCn(last)}" (SHA-256 ${fp}), not the pinned root ${anchor.fingerprint}`);
+      return { certs: supplied, ok: false };
+    }
+    path = supplied.slice(0, -1);
+  }
+  checks.pass(`${prefix}.root`, `chain anchored at pinned "${subjectCn(anchor.cert)}"`);
+  const certs = [...path, anchor.cert];
+
+  const key = sha256Hex(Buffer.concat([...path.map((c) => c.raw), Buffer.from(anchor.fingerprint, "hex")]));
+  let sigOk = cache.get(key) === true;
+  if (!sigOk) {
+    sigOk = true;
+    for (let i = 0; i < certs.length - 1 && sigOk; i++) {
+      const child = certs[i]!;
+      const parent = certs[i + 1]!;
+      if (!parent.ca) {
+        sigOk = checks.fail(`${prefix}.signatures`, `"${subjectCn(parent)}" is not a CA but issues "${subjectCn(child)}"`);
+      } else if (!child.checkIssued(parent)) {
+        sigOk = checks.fail(`${prefix}.signatures`, `"${subjectCn(child)}" was not issued by "${subjectCn(parent)}"`);
+      } else if (!safeVerify(child, parent)) {
+        sigOk = checks.fail(`${prefix}.signatures`, `signature of "${subjectCn(child)}" by "${subjectCn(parent)}" is invalid`);
+      }
+    }
+    if (sigOk) cache.set(key, true);
+  }
+  if (sigOk) checks.pass(`${prefix}.signatures`, certs.map(subjectCn).join(" ← "));
+
+  const expired = certs.filter((c) => {
+    const { from, to } = validity(c);
+    return !(now >= from && now <= to);
+  });
+  checks.add(
+    `${prefix}.validity`,
+    expired.length === 0,
+    expired.length === 0
+      ? `all ${certs.length} certificates valid at ${now.toISOString()}`
+      : expired
+          .map((c) => `"${subjectCn(c)}" valid ${validity(c).from.toISOString()} → ${validity(c).to.toISOString()}, not at ${now.toISOString()}`)
+          .join("; "),
+  );
+  return { certs, ok: sigOk && expired.length === 0 };
+}
+
+function safeVerify(child: X509Certificate, parent: X509Certificate): boolean {
+  try {
+    return child.verify(parent.publicKey);
+  } catch {
+    return false;
+  }
+}
