@@ -1,0 +1,4 @@
+export * from "./appraise.js";
+export * from "./policy.js";
+export * from "./reference-values.js";
+export * from "./json-pointer.js";

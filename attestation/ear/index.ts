@@ -1,0 +1,4 @@
+export * from "./trust-vector.js";
+export * from "./claims.js";
+export * from "./sign.js";
+export * from "./verify.js";

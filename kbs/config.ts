@@ -1,0 +1,196 @@
+import { readFile } from "node:fs/promises";
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { Type, type Static } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { KbsConfigError } from "./errors.js";
+
+export const ADMIN_ROLES = ["admin", "resource-writer", "reader"] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
+
+const Seconds = (min: number, max: number) => Type.Integer({ minimum: min, maximum: max });
+
+const AdminKeySchema = Type.Object(
+  {
+    /** Names the key in audit rows (`actor`) and matches the admin token's `kid` header when set. */
+    id: Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$" }),
+    /** Public key: a JWK object (OKP Ed25519 or EC P-256), a PEM string, or `file:` + path to a PEM/JWK file. */
+    publicKey: Type.Union([Type.String({ minLength: 1, maxLength: 16384 }), Type.Record(Type.String(), Type.Unknown())]),
+    roles: Type.Array(Type.Union(ADMIN_ROLES.map((r) => Type.Literal(r))), { minItems: 1, uniqueItems: true }),
+  },
+  { additionalProperties: false },
+);
+
+/** Options handed to each TEE's verifier factory (attestation/registry.ts); each verifier validates its own. */
+const VerifierOptionsSchema = Type.Object(
+  {
+    tpm: Type.Optional(
+      Type.Object(
+        {
+          /** SHA-256 fingerprints of enrolled TPM attestation keys (the AK allow-list). */
+          trustedAkFingerprints: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 10000 })),
+          /** Development only: accept any AK (claims then say ak_trusted: false). Refused outside development mode. */
+          acceptAnyAk: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: true },
+      ),
+    ),
+    snp: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    tdx: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    "az-snp-vtpm": Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** Paths of pinned root certificates (AMD ARK, Intel SGX root) handed to the verifiers that use them. */
+    pinnedRoots: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 4096 }))),
+  },
+  { additionalProperties: false },
+);
+
+export const KbsConfigSchema = Type.Object(
+  {
+    listen: Type.Object({ host: Type.String({ minLength: 1, maxLength: 255 }), port: Type.Integer({ minimum: 0, maximum: 65535 }) }, { additionalProperties: false }),
+    /** postgres://… or pglite://memory or pglite://<folder> (db/open.ts). */
+    databaseUrl: Type.String({ pattern: "^(postgres(ql)?://|pglite:)", maxLength: 2048 }),
+    /** Explicit development mode: the only way the sample TEE is accepted. */
+    developmentMode: Type.Boolean(),
+    /** `iss` of issued EAR tokens, and the base URL clients are told about. */
+    issuer: Type.String({ minLength: 1, maxLength: 512 }),
+    /** `aud` of issued EAR tokens. */
+    audience: Type.String({ minLength: 1, maxLength: 512 }),
+    tokenLifetimeSeconds: Seconds(10, 24 * 3600),
+    sessionLifetimeSeconds: Seconds(5, 3600),
+    /** How long one signing key signs before a new one takes over. */
+    signingKeyRotationSeconds: Seconds(60, 365 * 24 * 3600),
+    /** Base64 of exactly 32 bytes. Resolved from `masterKeyFile` or the environment by `resolveKbsConfig`. */
+    masterKey: Type.String({ pattern: "^[A-Za-z0-9+/]{43}=$" }),
+    admin: Type.Object(
+      {
+        keys: Type.Array(AdminKeySchema, { maxItems: 100 }),
+        /** Longest `exp - iat` an admin token may have. */
+        maxTokenLifetimeSeconds: Seconds(10, 24 * 3600),
+      },
+      { additionalProperties: false },
+    ),
+    limits: Type.Object(
+      {
+        resourceBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024 }),
+        /** Largest JSON body (attest evidence, policies). */
+        jsonBodyBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 }),
+      },
+      { additionalProperties: false },
+    ),
+    rateLimit: Type.Object(
+      { max: Type.Integer({ minimum: 1, maximum: 1_000_000 }), windowMs: Type.Integer({ minimum: 100, maximum: 3_600_000 }) },
+      { additionalProperties: false },
+    ),
+    verifiers: VerifierOptionsSchema,
+  },
+  { additionalProperties: false },
+);
+
+export type KbsConfig = Static<typeof KbsConfigSchema>;
+
+/** What a caller gives: everything optional except what has no safe default. */
+export type KbsConfigInput = Partial<Omit<KbsConfig, "admin" | "limits" | "rateLimit" | "listen" | "masterKey">> & {
+  listen?: Partial<KbsConfig["listen"]>;
+  admin?: Partial<KbsConfig["admin"]>;
+  limits?: Partial<KbsConfig["limits"]>;
+  rateLimit?: Partial<KbsConfig["rateLimit"]>;
+  masterKey?: string;
+  /** A file holding the base64 master key (alternative to `masterKey`). */
+  masterKeyFile?: string;
+};
+
+export const KBS_DEFAULTS = {
+  listen: { host: "127.0.0.1", port: 8080 },
+  databaseUrl: "pglite://memory",
+  developmentMode: false,
+  audience: "propeller",
+  tokenLifetimeSeconds: 300,
+  sessionLifetimeSeconds: 120,
+  signingKeyRotationSeconds: 7 * 24 * 3600,
+  admin: { keys: [], maxTokenLifetimeSeconds: 3600 },
+  limits: { resourceBytes: 1024 * 1024, jsonBodyBytes: 1024 * 1024 },
+  rateLimit: { max: 60, windowMs: 60_000 },
+  verifiers: {},
+} as const;
+
+/**
+ * Fills defaults, reads the master key (value, file, or `PROPELLER_KBS_MASTER_KEY` /
+ * `PROPELLER_KBS_MASTER_KEY_FILE`), resolves admin key files, and validates everything at once.
+ * Throws a KbsConfigError naming every bad value.
+ */
+export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.ProcessEnv = process.env): Promise<KbsConfig> {
+  const problems: string[] = [];
+  let masterKey = input.masterKey ?? env.PROPELLER_KBS_MASTER_KEY;
+  const masterKeyFile = input.masterKeyFile ?? env.PROPELLER_KBS_MASTER_KEY_FILE;
+  if (masterKey === undefined && masterKeyFile !== undefined) {
+    try {
+      masterKey = (await readFile(masterKeyFile, "utf8")).trim();
+    } catch (err) {
+      problems.push(`masterKeyFile: cannot read ${masterKeyFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  if (masterKey === undefined && problems.length === 0) {
+    problems.push("masterKey: required (32 random bytes, base64), from masterKey, masterKeyFile, PROPELLER_KBS_MASTER_KEY or PROPELLER_KBS_MASTER_KEY_FILE; create one with `openssl rand -base64 32`");
+  }
+
+  const listen = { ...KBS_DEFAULTS.listen, ...input.listen };
+  const adminKeys = [];
+  for (const [i, key] of (input.admin?.keys ?? []).entries()) {
+    if (typeof key.publicKey === "string" && key.publicKey.startsWith("file:")) {
+      const path = key.publicKey.slice(5);
+      try {
+        const text = await readFile(path, "utf8");
+        adminKeys.push({ ...key, publicKey: text.trim().startsWith("{") ? (JSON.parse(text) as Record<string, unknown>) : text });
+      } catch (err) {
+        problems.push(`admin.keys[${i}].publicKey: cannot read ${path} (${(err as Error).message})`);
+      }
+    } else adminKeys.push(key);
+  }
+
+  const candidate = {
+    listen,
+    databaseUrl: input.databaseUrl ?? KBS_DEFAULTS.databaseUrl,
+    developmentMode: input.developmentMode ?? KBS_DEFAULTS.developmentMode,
+    issuer: input.issuer ?? `http://${listen.host}:${listen.port}`,
+    audience: input.audience ?? KBS_DEFAULTS.audience,
+    tokenLifetimeSeconds: input.tokenLifetimeSeconds ?? KBS_DEFAULTS.tokenLifetimeSeconds,
+    sessionLifetimeSeconds: input.sessionLifetimeSeconds ?? KBS_DEFAULTS.sessionLifetimeSeconds,
+    signingKeyRotationSeconds: input.signingKeyRotationSeconds ?? KBS_DEFAULTS.signingKeyRotationSeconds,
+    masterKey: masterKey ?? "",
+    admin: { keys: adminKeys, maxTokenLifetimeSeconds: input.admin?.maxTokenLifetimeSeconds ?? KBS_DEFAULTS.admin.maxTokenLifetimeSeconds },
+    limits: { ...KBS_DEFAULTS.limits, ...input.limits },
+    rateLimit: { ...KBS_DEFAULTS.rateLimit, ...input.rateLimit },
+    verifiers: input.verifiers ?? {},
+  };
+
+  for (const error of Value.Errors(KbsConfigSchema, candidate)) {
+    const where = error.path.replace(/^\//, "").replace(/\//g, ".") || "(root)";
+    if (where === "masterKey" && problems.some((p) => p.startsWith("masterKey"))) continue;
+    problems.push(`${where}: ${error.message}${where === "masterKey" ? " (base64 of exactly 32 bytes)" : ""}`);
+  }
+  for (const [i, key] of adminKeys.entries()) {
+    try {
+      adminPublicKey(key.publicKey);
+    } catch (err) {
+      problems.push(`admin.keys[${i}] (${key.id}): ${(err as Error).message}`);
+    }
+  }
+  if (candidate.verifiers.tpm?.acceptAnyAk === true && !candidate.developmentMode) {
+    problems.push("verifiers.tpm.acceptAnyAk: only allowed in development mode");
+  }
+  if (problems.length > 0) throw new KbsConfigError(problems);
+  return candidate as KbsConfig;
+}
+
+/** Imports an admin public key (JWK object or PEM); only Ed25519 (EdDSA) and P-256 (ES256) are accepted. */
+export function adminPublicKey(value: string | Record<string, unknown>): KeyObject {
+  let key: KeyObject;
+  try {
+    key = typeof value === "string" ? createPublicKey(value) : createPublicKey({ key: value as never, format: "jwk" });
+  } catch (err) {
+    throw new Error(`not a usable public key (${(err as Error).message})`);
+  }
+  if (key.type !== "public") throw new Error("a private key was given where a public key belongs");
+  const ok = key.asymmetricKeyType === "ed25519" || (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1");
+  if (!ok) throw new Error(`admin keys must be Ed25519 or EC P-256, not ${key.asymmetricKeyType}`);
+  return key;
+}
