@@ -20,6 +20,8 @@ export interface Swtpm {
   start(): Promise<void>;
   /** Stops it and removes the state directory. */
   dispose(): Promise<void>;
+  /** Runs a tpm2-tools command against this TPM (in `cwd` when given); returns stdout. */
+  tool(tool: string, args: readonly string[], cwd?: string): Promise<string>;
 }
 
 /** True when swtpm and tpm2-tools are on PATH. */
@@ -156,6 +158,14 @@ export async function startSwtpm(): Promise<Swtpm> {
     async dispose() {
       await stop();
       await rm(stateDir, { recursive: true, force: true });
+    },
+    async tool(tool, args, cwd) {
+      const { stdout } = await execFileAsync(tool, [...args], {
+        timeout: 30_000,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TPM2TOOLS_TCTI: tcti() },
+        ...(cwd ? { cwd } : {}),
+      });
+      return stdout;
     },
   };
 }

@@ -221,7 +221,7 @@ export class TpmAttester implements Attester {
     const selection = `sha256:${indices.join(",")}`;
     return this.exclusive(async (run, dir) => {
       for (let attempt = 1; ; attempt++) {
-        await run("tpm2_quote", ["-c", hexHandle(this.akHandle), "-l", selection, "-q", qualifying, "-m", "quote.msg", "-s", "quote.sig", "-g", "sha256"]);
+        await run("tpm2_quote", ["-c", hexHandle(this.akHandle), "-l", selection, "-q", qualifying, "-m", "quote.msg", "-s", "quote.sig", "-g", "sha256", "--scheme", this.ak.scheme]);
         await run("tpm2_flushcontext", ["-t"]);
         await run("tpm2_pcrread", [selection, "-o", "pcrs.bin"]);
         const [message, signature, pcrBytes] = await Promise.all(
