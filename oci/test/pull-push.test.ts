@@ -1,0 +1,134 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encryptWorkload } from "../../protocol/workload-encryption.js";
+import { sha256Digest } from "../../protocol/digest.js";
+import { registryBlobPath, startRegistry, type TestRegistry } from "../../testing/registry.js";
+import { createOciClient } from "../client.js";
+import { parseManifest } from "../manifest.js";
+import {
+  ANNOTATION_KBS_RESOURCE,
+  ANNOTATION_PLAINTEXT_DIGEST,
+  ENCRYPTED_WASM_LAYER_MEDIA_TYPE,
+  pullWasm,
+  pushWasm,
+  WASM_CONFIG_MEDIA_TYPE,
+  WASM_LAYER_MEDIA_TYPE,
+} from "../wasm-artifact.js";
+import { wasmModule } from "./helpers.js";
+
+let registry: TestRegistry;
+let opts: { insecureRegistries: string[] };
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  opts = { insecureRegistries: [registry.host] };
+});
+afterAll(async () => {
+  await registry?.dispose();
+});
+
+describe("Wasm artifacts against docker-registry (distribution 2.8)", () => {
+  it("pushes, then pulls by tag and by digest: identical bytes, digests reported", async () => {
+    const wasm = wasmModule(4096);
+    const ref = `${registry.host}/apps/hello:1.0`;
+    const pushed = await pushWasm(ref, wasm, { ...opts, title: "hello.wasm" });
+    expect(pushed.pinned).toBe(`${registry.host}/apps/hello@${pushed.manifestDigest}`);
+    expect(pushed.layerDigest).toBe(sha256Digest(wasm));
+
+    const byTag = await pullWasm(ref, opts);
+    expect(Buffer.from(byTag.bytes).equals(Buffer.from(wasm))).toBe(true);
+    expect(byTag.digest).toBe(sha256Digest(wasm));
+    expect(byTag.manifestDigest).toBe(pushed.manifestDigest);
+    expect(byTag.encrypted).toBeNull();
+
+    const byDigest = await pullWasm(pushed.pinned, opts);
+    expect(Buffer.from(byDigest.bytes).equals(Buffer.from(wasm))).toBe(true);
+    expect(byDigest.manifestDigest).toBe(pushed.manifestDigest);
+  });
+
+  it("writes the CNCF layout: OCI manifest, wasm config media type and config, application/wasm layer", async () => {
+    const wasm = wasmModule(100);
+    const pushed = await pushWasm(`${registry.host}/apps/layout:v1`, wasm, opts);
+    const client = createOciClient(opts);
+    const repo = { registry: registry.host, repository: "apps/layout" };
+    const fetched = await client.getManifest({ ...repo, tag: "v1" });
+    expect(fetched.digest).toBe(pushed.manifestDigest);
+    expect(fetched.contentType).toBe("application/vnd.oci.image.manifest.v1+json");
+    const parsed = parseManifest(fetched.bytes, fetched.contentType, "m");
+    if (parsed.kind !== "manifest") throw new Error("expected a manifest");
+    expect(parsed.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
+    expect(parsed.manifest.config.mediaType).toBe(WASM_CONFIG_MEDIA_TYPE);
+    expect(parsed.manifest.layers).toHaveLength(1);
+    expect(parsed.manifest.layers[0]!.mediaType).toBe(WASM_LAYER_MEDIA_TYPE);
+    expect(parsed.manifest.layers[0]!.size).toBe(wasm.byteLength);
+    const config = JSON.parse(Buffer.from(await client.getBlob(repo, parsed.manifest.config.digest as `sha256:${string}`)).toString());
+    expect(config).toMatchObject({ architecture: "wasm", os: "wasip1", layerDigests: [sha256Digest(wasm)] });
+    expect(Date.parse(config.created)).not.toBeNaN();
+  });
+
+  it("an encrypted push carries its own layer media type and the KBS and plaintext annotations", async () => {
+    const plaintext = wasmModule(200);
+    const enc = await encryptWorkload(plaintext);
+    const kbsResource = "kbs:///default/wasm/hello";
+    const pushed = await pushWasm(`${registry.host}/apps/secret:1`, enc.ciphertext, {
+      ...opts,
+      encrypted: { kbsResource, plaintextDigest: enc.plaintextDigest },
+    });
+    const pulled = await pullWasm(`${registry.host}/apps/secret:1`, opts);
+    expect(pulled.manifestDigest).toBe(pushed.manifestDigest);
+    expect(pulled.layerMediaType).toBe(ENCRYPTED_WASM_LAYER_MEDIA_TYPE);
+    expect(pulled.encrypted).toEqual({ kbsResource, plaintextDigest: enc.plaintextDigest });
+    expect(pulled.annotations[ANNOTATION_KBS_RESOURCE]).toBe(kbsResource);
+    expect(pulled.annotations[ANNOTATION_PLAINTEXT_DIGEST]).toBe(sha256Digest(plaintext));
+    expect(Buffer.from(pulled.bytes).equals(Buffer.from(enc.ciphertext))).toBe(true);
+  });
+
+  it("a second push of the same content skips the blobs the registry already has", async () => {
+    const wasm = wasmModule(300);
+    const created = new Date("2026-01-01T00:00:00Z");
+    const first = await pushWasm(`${registry.host}/apps/again:a`, wasm, { ...opts, created });
+    expect(first.skippedBlobs).toEqual([]);
+    const second = await pushWasm(`${registry.host}/apps/again:b`, wasm, { ...opts, created });
+    expect(second.skippedBlobs.sort()).toEqual([first.configDigest, first.layerDigest].sort());
+    expect(second.manifestDigest).toBe(first.manifestDigest);
+  });
+
+  it("a missing tag is a 404 error that names it", async () => {
+    await pushWasm(`${registry.host}/apps/present:1`, wasmModule(10), opts);
+    const err = await pullWasm(`${registry.host}/apps/present:nope`, opts).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "oci_manifest_unknown" });
+    expect((err as Error).message).toContain(`${registry.host}/apps/present:nope`);
+    const missingRepo = await pullWasm(`${registry.host}/apps/absent:1`, opts).catch((e: unknown) => e);
+    expect(missingRepo).toMatchObject({ code: expect.stringMatching(/^oci_(repository|manifest)_unknown$/) });
+  });
+
+  it("a blob tampered on the registry's disk is a digest mismatch and returns nothing", async () => {
+    const wasm = wasmModule(1024);
+    const pushed = await pushWasm(`${registry.host}/apps/tamper:1`, wasm, opts);
+    const path = registryBlobPath(registry.storageDir, pushed.layerDigest);
+    const stored = await readFile(path);
+    expect(stored.equals(Buffer.from(wasm))).toBe(true);
+    stored[stored.length - 1] ^= 0xff; // same size, one flipped byte
+    await writeFile(path, stored);
+    const err = await pullWasm(`${registry.host}/apps/tamper:1`, opts).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "digest_mismatch" });
+    expect((err as Error).message).toContain(pushed.layerDigest);
+  });
+
+  it("a layer over the limit is refused from the descriptor, and a lying descriptor while streaming", async () => {
+    const wasm = wasmModule(200_000);
+    const pushed = await pushWasm(`${registry.host}/apps/big:1`, wasm, opts);
+    const err = await pullWasm(`${registry.host}/apps/big:1`, { ...opts, maxBytes: 100_000 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "too_large" });
+    // The client itself caps while streaming: ask for the blob with a smaller cap than its size.
+    const client = createOciClient({ ...opts, maxBlobBytes: 50_000 });
+    const streamed = await client.getBlob({ registry: registry.host, repository: "apps/big" }, pushed.layerDigest).catch((e: unknown) => e);
+    expect(streamed).toMatchObject({ code: "too_large" });
+  });
+
+  it("refuses plain HTTP to a registry not listed as insecure", async () => {
+    const err = await pullWasm(`${registry.host}/apps/hello:1.0`, { timeoutMs: 2000 }).catch((e: unknown) => e);
+    // HTTPS to a plain-HTTP port fails the TLS handshake: never silently downgraded.
+    expect(err).toMatchObject({ code: expect.stringMatching(/^oci_(unreachable|truncated)$/) });
+  });
+});
