@@ -1,0 +1,97 @@
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRegistry, type TestRegistry } from "../../testing/registry.js";
+import { createOciClient } from "../client.js";
+import { pullWasm, pushWasm } from "../wasm-artifact.js";
+import { wasmModule } from "./helpers.js";
+import { startTokenServer, type TokenServer } from "./token-server.js";
+
+const logger = pino({ level: "silent" });
+
+describe("basic auth (docker-registry with an htpasswd file)", () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry({ auth: { kind: "htpasswd", username: "alice", password: "correct horse" } });
+  });
+  afterAll(async () => {
+    await registry?.dispose();
+  });
+
+  it("no credentials: 401 error that says credentials are required", async () => {
+    const err = await pushWasm(`${registry.host}/team/app:1`, wasmModule(), { insecureRegistries: [registry.host], logger }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "oci_unauthorized" });
+    expect((err as Error).message).toMatch(/requires credentials/);
+  });
+
+  it("wrong password: 401 error that says the credentials were rejected", async () => {
+    const err = await pullWasm(`${registry.host}/team/app:1`, {
+      insecureRegistries: [registry.host],
+      credentials: () => ({ username: "alice", password: "wrong" }),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "oci_unauthorized" });
+    expect((err as Error).message).toMatch(/rejected the credentials/);
+  });
+
+  it("right credentials: push and pull work", async () => {
+    const wasm = wasmModule(500);
+    const opts = { insecureRegistries: [registry.host], credentials: (r: string) => (r === registry.host ? { username: "alice", password: "correct horse" } : undefined) };
+    const pushed = await pushWasm(`${registry.host}/team/app:2`, wasm, opts);
+    const pulled = await pullWasm(`${registry.host}/team/app:2`, opts);
+    expect(pulled.manifestDigest).toBe(pushed.manifestDigest);
+    expect(Buffer.from(pulled.bytes).equals(Buffer.from(wasm))).toBe(true);
+  });
+});
+
+describe("bearer tokens (docker-registry trusting a token server of the test's own)", () => {
+  let registry: TestRegistry;
+  let tokens: TokenServer;
+  beforeAll(async () => {
+    tokens = await startTokenServer({ bob: "s3cret" });
+    registry = await startRegistry({
+      auth: { kind: "token", realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertPem: tokens.rootCertPem },
+    });
+  });
+  afterAll(async () => {
+    await registry?.dispose();
+    await tokens?.close();
+  });
+
+  it("follows the challenge to the token endpoint with basic credentials; caches the token per scope", async () => {
+    const client = createOciClient({
+      insecureRegistries: [registry.host, tokens.host],
+      credentials: () => ({ username: "bob", password: "s3cret" }),
+    });
+    const wasm = wasmModule(700);
+    const pushed = await pushWasm(`${registry.host}/team/tok:1`, wasm, { client });
+    const before = tokens.requests.length;
+    expect(before).toBeGreaterThan(0);
+    expect(tokens.requests.every((r) => r.user === "bob")).toBe(true);
+    expect(new Set(tokens.requests.map((r) => r.scope))).toEqual(new Set(["repository:team/tok:pull", "repository:team/tok:pull,push"]));
+
+    const first = await pullWasm(`${registry.host}/team/tok:1`, { client });
+    const second = await pullWasm(`${registry.host}/team/tok:1`, { client });
+    expect(first.manifestDigest).toBe(pushed.manifestDigest);
+    expect(Buffer.from(second.bytes).equals(Buffer.from(wasm))).toBe(true);
+    // The pull scope token from the push is still valid: no new token request at all.
+    expect(tokens.requests.length).toBe(before);
+  });
+
+  it("wrong password at the token endpoint: 401 error naming the token endpoint", async () => {
+    const err = await pullWasm(`${registry.host}/team/tok:1`, {
+      insecureRegistries: [registry.host, tokens.host],
+      credentials: () => ({ username: "bob", password: "nope" }),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "oci_unauthorized" });
+    expect((err as Error).message).toMatch(/token endpoint .* refused the credentials of "bob"/);
+  });
+
+  it("never sends credentials to a plain-HTTP realm that is not listed as insecure", async () => {
+    const before = tokens.requests.length;
+    const err = await pullWasm(`${registry.host}/team/tok:1`, {
+      insecureRegistries: [registry.host],
+      credentials: () => ({ username: "bob", password: "s3cret" }),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "oci_insecure_refused" });
+    expect(tokens.requests.length).toBe(before);
+  });
+});
