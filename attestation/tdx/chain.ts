@@ -101,7 +101,10 @@ export const verifiedChainCache = new BoundedCache<true>(1024);
 export interface VerifiedChain {
   /** Leaf first, pinned root last (the root is the pinned object, not the one supplied). */
   certs: X509Certificate[];
-  ok: boolean;
+  /** Root pinned, issuer links and signatures verified. */
+  signaturesOk: boolean;
+  /** Every certificate valid at the given time. */
+  validNow: boolean;
 }
 
 function validity(cert: X509Certificate): { from: Date; to: Date } {
@@ -133,7 +136,7 @@ export function verifyChain(
     const fp = sha256Hex(ders[ders.length - 1]!);
     if (fp !== anchor.fingerprint) {
       checks.fail(`${prefix}.root`, `chain ends in "${subjectCn(last)}" (SHA-256 ${fp}), not the pinned root ${anchor.fingerprint}`);
-      return { certs: supplied, ok: false };
+      return { certs: supplied, signaturesOk: false, validNow: false };
     }
     path = supplied.slice(0, -1);
   }
@@ -172,7 +175,7 @@ export function verifyChain(
           .map((c) => `"${subjectCn(c)}" valid ${validity(c).from.toISOString()} → ${validity(c).to.toISOString()}, not at ${now.toISOString()}`)
           .join("; "),
   );
-  return { certs, ok: sigOk && expired.length === 0 };
+  return { certs, signaturesOk: sigOk, validNow: expired.length === 0 };
 }
 
 function safeVerify(child: X509Certificate, parent: X509Certificate): boolean {

@@ -1,0 +1,297 @@
+import { verify as cryptoVerify, type X509Certificate as NodeCertificate } from "node:crypto";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { CollateralError, EvidenceFormatError } from "../errors.js";
+import type { CheckList } from "../result.js";
+import { pemCertificates, verifyChain, type BoundedCache, type TrustAnchor } from "./chain.js";
+import { signedMember } from "./signed-json.js";
+import { X509Certificate as PeculiarCertificate, X509Crl } from "./x509.js";
+
+/**
+ * Intel PCS collateral for TDX: TCB Info (v3, id "TDX"), QE Identity (id "TD_QE"), the TCB Signing
+ * chain that signs both, and the CRLs. Each is verified here (signature, chain, validity window);
+ * what the contents mean for a given quote is tcb.ts.
+ */
+
+/** What the caller supplies. Strings are the bodies exactly as Intel PCS (or a PCCS) served them. */
+export interface TdxCollateral {
+  /** `{"tcbInfo":{…},"signature":"…"}` from /tdx/certification/v4/tcb. */
+  tcbInfo: string | Uint8Array;
+  /** `{"enclaveIdentity":{…},"signature":"…"}` from /tdx/certification/v4/qe/identity. */
+  qeIdentity: string | Uint8Array;
+  /** PEM chain from the TCB-Info-Issuer-Chain header: TCB Signing cert, then (optionally) the root. */
+  tcbSigningChain: string;
+  /** PCK CRL (DER or PEM) of the CA that issued the PCK leaf. */
+  pckCrl?: Uint8Array | string;
+  /** Intel SGX Root CA CRL (DER or PEM). */
+  rootCaCrl?: Uint8Array | string;
+}
+
+/** Largest collateral document accepted: real TCB Info bodies are ~10 KiB. */
+export const MAX_COLLATERAL_SIZE = 1024 * 1024;
+
+const Hex = (bytes: number): TSchema => Type.String({ pattern: `^[0-9a-fA-F]{${bytes * 2}}$` });
+const Status = Type.String({ maxLength: 64 });
+const Advisories = Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256 }));
+const Component = Type.Object({ svn: Type.Integer({ minimum: 0, maximum: 255 }) });
+const Components = Type.Array(Component, { minItems: 16, maxItems: 16 });
+
+const TcbLevelSchema = Type.Object({
+  tcb: Type.Object({
+    sgxtcbcomponents: Components,
+    pcesvn: Type.Integer({ minimum: 0, maximum: 0xffff }),
+    tdxtcbcomponents: Components,
+  }),
+  tcbDate: Type.String(),
+  tcbStatus: Status,
+  advisoryIDs: Advisories,
+});
+
+const IsvLevelSchema = Type.Object({
+  tcb: Type.Object({ isvsvn: Type.Integer({ minimum: 0, maximum: 0xffff }) }),
+  tcbDate: Type.String(),
+  tcbStatus: Status,
+  advisoryIDs: Advisories,
+});
+
+const ModuleSchema = Type.Object({ mrsigner: Hex(48), attributes: Hex(8), attributesMask: Hex(8) });
+
+export const TcbInfoSchema = Type.Object({
+  id: Type.Literal("TDX"),
+  version: Type.Integer({ minimum: 3 }),
+  issueDate: Type.String(),
+  nextUpdate: Type.String(),
+  fmspc: Hex(6),
+  pceId: Hex(2),
+  tcbType: Type.Integer(),
+  tcbEvaluationDataNumber: Type.Integer({ minimum: 0 }),
+  tdxModule: ModuleSchema,
+  tdxModuleIdentities: Type.Optional(
+    Type.Array(
+      Type.Object({
+        id: Type.String({ maxLength: 32 }),
+        mrsigner: Hex(48),
+        attributes: Hex(8),
+        attributesMask: Hex(8),
+        tcbLevels: Type.Array(IsvLevelSchema, { minItems: 1, maxItems: 256 }),
+      }),
+      { maxItems: 64 },
+    ),
+  ),
+  tcbLevels: Type.Array(TcbLevelSchema, { minItems: 1, maxItems: 256 }),
+});
+export type TcbInfo = Static<typeof TcbInfoSchema>;
+export type TcbLevel = TcbInfo["tcbLevels"][number];
+export type IsvTcbLevel = Static<typeof IsvLevelSchema>;
+
+export const QeIdentitySchema = Type.Object({
+  id: Type.String({ maxLength: 32 }),
+  version: Type.Integer(),
+  issueDate: Type.String(),
+  nextUpdate: Type.String(),
+  tcbEvaluationDataNumber: Type.Integer({ minimum: 0 }),
+  miscselect: Hex(4),
+  miscselectMask: Hex(4),
+  attributes: Hex(16),
+  attributesMask: Hex(16),
+  mrsigner: Hex(32),
+  isvprodid: Type.Integer({ minimum: 0, maximum: 0xffff }),
+  tcbLevels: Type.Array(IsvLevelSchema, { minItems: 1, maxItems: 256 }),
+});
+export type QeIdentity = Static<typeof QeIdentitySchema>;
+
+const tcbInfoCheck = TypeCompiler.Compile(TcbInfoSchema);
+const qeIdentityCheck = TypeCompiler.Compile(QeIdentitySchema);
+
+function text(input: string | Uint8Array, what: string): string {
+  const size = typeof input === "string" ? input.length : input.byteLength;
+  if (size > MAX_COLLATERAL_SIZE) throw new CollateralError(`${what} is over ${MAX_COLLATERAL_SIZE} bytes`);
+  if (typeof input === "string") return input;
+  try {
+    // Fatal decoding: the signature is over the served bytes, so a lossy decode must not be verified.
+    return new TextDecoder("utf-8", { fatal: true }).decode(input);
+  } catch {
+    throw new CollateralError(`${what} is not UTF-8 text`);
+  }
+}
+
+function parseDate(value: string, what: string): Date {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new CollateralError(`${what} "${value}" is not a date`);
+  return d;
+}
+
+export interface SignedDocument<T> {
+  value: T;
+  issueDate: Date;
+  nextUpdate: Date;
+}
+
+/** Verify the signature of one signed JSON member with the already verified TCB Signing key. */
+function verifySignedJson<T>(
+  body: string | Uint8Array,
+  member: "tcbInfo" | "enclaveIdentity",
+  schema: { Check(v: unknown): boolean; Errors(v: unknown): Iterable<{ path: string; message: string }> },
+  signer: NodeCertificate | undefined,
+  now: Date,
+  checks: CheckList,
+  prefix: string,
+): SignedDocument<T> | undefined {
+  let signed: string;
+  let signatureHex: string;
+  try {
+    ({ signed, signatureHex } = signedMember(text(body, prefix), member));
+  } catch (e) {
+    if (!(e instanceof CollateralError)) throw e;
+    checks.fail(`${prefix}.signature`, e.message);
+    return undefined;
+  }
+  if (signer) {
+    let ok = false;
+    try {
+      ok = cryptoVerify(
+        "sha256",
+        Buffer.from(signed, "utf8"),
+        { key: signer.publicKey, dsaEncoding: "ieee-p1363" },
+        Buffer.from(signatureHex, "hex"),
+      );
+    } catch {
+      ok = false;
+    }
+    checks.add(`${prefix}.signature`, ok, ok ? `signed by the TCB Signing key (${signed.length} bytes)` : `${member} signature is invalid`);
+  } else {
+    checks.fail(`${prefix}.signature`, "no verified TCB Signing certificate to check it with");
+  }
+  const value = JSON.parse(signed) as unknown;
+  if (!schema.Check(value)) {
+    const first = [...schema.Errors(value)][0];
+    checks.fail(`${prefix}.format`, `${member} does not match its schema${first ? `: ${first.path} ${first.message}` : ""}`);
+    return undefined;
+  }
+  const v = value as { issueDate: string; nextUpdate: string };
+  let issueDate: Date;
+  let nextUpdate: Date;
+  try {
+    issueDate = parseDate(v.issueDate, `${member}.issueDate`);
+    nextUpdate = parseDate(v.nextUpdate, `${member}.nextUpdate`);
+  } catch (e) {
+    checks.fail(`${prefix}.format`, (e as Error).message);
+    return undefined;
+  }
+  const fresh = now >= issueDate && now <= nextUpdate;
+  checks.add(
+    `${prefix}.validity`,
+    fresh,
+    `${member} issued ${issueDate.toISOString()}, next update ${nextUpdate.toISOString()}${fresh ? "" : `: not valid at ${now.toISOString()}`}`,
+  );
+  return { value: value as T, issueDate, nextUpdate };
+}
+
+export interface VerifiedCollateral {
+  tcbInfo?: SignedDocument<TcbInfo>;
+  qeIdentity?: SignedDocument<QeIdentity>;
+  /** The TCB Signing certificate (verified chain, leaf first). */
+  tcbSigningChain?: NodeCertificate[];
+}
+
+export function verifyCollateralDocuments(
+  collateral: TdxCollateral,
+  anchor: TrustAnchor,
+  now: Date,
+  checks: CheckList,
+  cache?: BoundedCache<true>,
+): VerifiedCollateral {
+  const out: VerifiedCollateral = {};
+  let signer: NodeCertificate | undefined;
+  try {
+    const chain = verifyChain(pemCertificates(collateral.tcbSigningChain, "TCB Signing chain"), anchor, now, checks, "tdx.collateral.tcb_signing", cache);
+    out.tcbSigningChain = chain.certs;
+    // A wrong signature or a wrong root disqualifies the key; an expired certificate is reported by
+    // its own check and still lets the documents' signatures be checked, for diagnosis.
+    if (chain.signaturesOk) signer = chain.certs[0];
+  } catch (e) {
+    if (!(e instanceof EvidenceFormatError)) throw e;
+    checks.fail("tdx.collateral.tcb_signing.signatures", e.message);
+  }
+  out.tcbInfo = verifySignedJson<TcbInfo>(collateral.tcbInfo, "tcbInfo", tcbInfoCheck, signer, now, checks, "tdx.collateral.tcb_info");
+  out.qeIdentity = verifySignedJson<QeIdentity>(collateral.qeIdentity, "enclaveIdentity", qeIdentityCheck, signer, now, checks, "tdx.collateral.qe_identity");
+  if (out.qeIdentity) {
+    const q = out.qeIdentity.value;
+    checks.add("tdx.collateral.qe_identity.id", q.id === "TD_QE", q.id === "TD_QE" ? "TD_QE identity" : `identity "${q.id}" is not the TDX QE ("TD_QE")`);
+  }
+  return out;
+}
+
+/** DER, or PEM text/bytes of an X509 CRL. */
+export function parseCrl(input: Uint8Array | string, what: string): X509Crl {
+  try {
+    const asText = typeof input === "string" ? input : Buffer.from(input).subarray(0, 64).toString("latin1");
+    if (asText.includes("-----BEGIN X509 CRL-----")) {
+      return new X509Crl(typeof input === "string" ? input : Buffer.from(input).toString("latin1"));
+    }
+    return new X509Crl(typeof input === "string" ? Buffer.from(input, "latin1") : Buffer.from(input));
+  } catch (e) {
+    throw new CollateralError(`${what} is not an X.509 CRL (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Check one CRL: issued by `issuer` (name and signature), current at `now`, and whether any of
+ * `subjects` is on it. Records `${prefix}.signature`, `${prefix}.validity` and `${prefix}.revocation`.
+ */
+export async function checkCrl(
+  input: Uint8Array | string | undefined,
+  issuer: NodeCertificate | undefined,
+  subjects: NodeCertificate[],
+  now: Date,
+  checks: CheckList,
+  prefix: string,
+): Promise<void> {
+  if (input === undefined) {
+    checks.fail(`${prefix}.signature`, "CRL not supplied");
+    return;
+  }
+  let crl: X509Crl;
+  try {
+    crl = parseCrl(input, prefix);
+  } catch (e) {
+    checks.fail(`${prefix}.signature`, (e as Error).message);
+    return;
+  }
+  if (!issuer) {
+    checks.fail(`${prefix}.signature`, "issuer certificate not verified");
+    return;
+  }
+  const issuerCert = new PeculiarCertificate(issuer.raw);
+  const sameName = crl.issuerName.toString() === issuerCert.subjectName.toString();
+  let sigOk = false;
+  if (sameName) {
+    try {
+      sigOk = await crl.verify({ publicKey: issuerCert });
+    } catch {
+      sigOk = false;
+    }
+  }
+  checks.add(
+    `${prefix}.signature`,
+    sigOk,
+    !sameName ? `CRL issued by "${crl.issuer}", not "${issuerCert.subject}"` : sigOk ? `signed by "${issuerCert.subject}"` : "CRL signature is invalid",
+  );
+  const next = crl.nextUpdate;
+  const current = now >= crl.thisUpdate && next !== undefined && now <= next;
+  checks.add(
+    `${prefix}.validity`,
+    current,
+    `CRL ${crl.thisUpdate.toISOString()} → ${next?.toISOString() ?? "(no nextUpdate)"}${current ? "" : `: not current at ${now.toISOString()}`}`,
+  );
+  const revoked = subjects.filter((s) => crl.findRevoked(new PeculiarCertificate(s.raw)) !== null);
+  checks.add(
+    `${prefix}.revocation`,
+    sigOk && revoked.length === 0,
+    revoked.length > 0
+      ? `revoked: ${revoked.map((s) => `serial ${s.serialNumber}`).join(", ")}`
+      : sigOk
+        ? `${subjects.length} certificate(s) not revoked`
+        : "cannot rely on an unverified CRL",
+  );
+}
