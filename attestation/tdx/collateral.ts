@@ -1,5 +1,5 @@
 import { verify as cryptoVerify, type X509Certificate as NodeCertificate } from "node:crypto";
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Type, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { CollateralError, EvidenceFormatError } from "../errors.js";
 import type { CheckList } from "../result.js";
@@ -30,7 +30,7 @@ export interface TdxCollateral {
 /** Largest collateral document accepted: real TCB Info bodies are ~10 KiB. */
 export const MAX_COLLATERAL_SIZE = 1024 * 1024;
 
-const Hex = (bytes: number): TSchema => Type.String({ pattern: `^[0-9a-fA-F]{${bytes * 2}}$` });
+const Hex = (bytes: number) => Type.String({ pattern: `^[0-9a-fA-F]{${bytes * 2}}$` });
 const Status = Type.String({ maxLength: 64 });
 const Advisories = Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256 }));
 const Component = Type.Object({ svn: Type.Integer({ minimum: 0, maximum: 255 }) });
