@@ -1,0 +1,41 @@
+/**
+ * The runtime seam: code above it (the agent) never asks which implementation runs a module.
+ * `wasi-p1` (this folder) runs WASI preview1 core modules; components and wasi:http come later.
+ */
+import type { Entrypoint, RunError, RunLimits, RunOutcome, RuntimeKind } from "../../protocol/index.js";
+
+export type WasmValue = number | string;
+
+export interface RunRequest {
+  runId: string;
+  /** The verified module bytes (digest already checked). */
+  module: Uint8Array;
+  entrypoint: Entrypoint;
+  args: string[];
+  /** The task's environment, and nothing else: no ambient variables reach a workload. */
+  env: Record<string, string>;
+  stdin: Uint8Array;
+  limits: RunLimits;
+  /** Aborting stops the run at once; the report's outcome is then "stopped". */
+  signal: AbortSignal;
+}
+
+export interface RunReport {
+  outcome: RunOutcome;
+  exitCode: number | null;
+  returnValues: WasmValue[] | null;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  error: RunError | null;
+  /** When the guest code started (null when it never did). */
+  startedAt: Date | null;
+  finishedAt: Date;
+}
+
+export interface Runtime {
+  readonly kind: RuntimeKind;
+  /** Runs one module to its end. Never rejects: every failure is a report with outcome "failed". */
+  run(request: RunRequest): Promise<RunReport>;
+}

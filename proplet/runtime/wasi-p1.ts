@@ -1,0 +1,207 @@
+/**
+ * The `wasi-p1` runtime: WASI preview1 core modules, each run in its own worker thread.
+ *
+ * Before anything runs, in this thread: the module is parsed (bounds-checked), its memories are
+ * capped at the run's memory limit by rewriting their declared maximum (worker resourceLimits do
+ * not bound Wasm memory: TOOLCHAIN.md), the export's inputs are converted by its signature, and the
+ * module is compiled (invalid Wasm fails here as `invalid_wasm`). The worker only instantiates and
+ * runs. A wall-clock timer and the stop signal end a run with `worker.terminate()`, which stops
+ * even a loop that never calls the host.
+ */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { Logger } from "pino";
+import { PropellerError } from "../../protocol/errors.js";
+import { EntrypointError, InvalidWasmError } from "../errors.js";
+import type { Runtime, RunReport, RunRequest } from "./runtime.js";
+import { toWasmArgs } from "./values.js";
+import { WASM_PAGE_BYTES, capModuleMemory, inspectModule, type FuncSignature } from "./wasm-binary.js";
+import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
+import { Wasm, type WasmModule } from "./wasm-api.js";
+
+/**
+ * Running from TypeScript sources (tests, tsx) the worker entry is a .ts file. Node 20 ignores
+ * `--import tsx` in a worker's execArgv for the entry itself, so from source a tiny bootstrap
+ * registers tsx's loader in the worker first and then imports the entry; from dist/ the compiled
+ * .js entry runs directly.
+ */
+const FROM_SOURCE = import.meta.url.endsWith(".ts");
+function workerEntry(): { spec: string | URL; eval: boolean } {
+  if (!FROM_SOURCE) return { spec: new URL("./wasi-worker.js", import.meta.url), eval: false };
+  // The ESM flavour of tsx's API (require.resolve would give the CommonJS one, which cannot
+  // register ESM hooks from an eval'd worker).
+  const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist/esm/api/index.mjs")).href;
+  const entry = new URL("./wasi-worker.ts", import.meta.url).href;
+  return {
+    spec: `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`,
+    eval: true,
+  };
+}
+const WORKER_ENTRY = workerEntry();
+
+export interface WasiP1Options {
+  logger?: Logger;
+  /** JS heap of each worker (the Wasm memory is capped separately, on the module). */
+  workerHeapMb?: number;
+}
+
+interface Prepared {
+  module: WasmModule;
+  exportArgs: Array<number | bigint>;
+  exportSignature: FuncSignature | null;
+}
+
+export class WasiP1Runtime implements Runtime {
+  readonly kind = "wasi-p1" as const;
+  private readonly workerHeapMb: number;
+
+  constructor(private readonly options: WasiP1Options = {}) {
+    this.workerHeapMb = options.workerHeapMb ?? 64;
+  }
+
+  async run(request: RunRequest): Promise<RunReport> {
+    const stdout = new Capture(request.limits.outputBytes);
+    const stderr = new Capture(request.limits.outputBytes);
+    const report = (partial: Partial<RunReport> & Pick<RunReport, "outcome" | "error">): RunReport => ({
+      exitCode: null,
+      returnValues: null,
+      startedAt: null,
+      ...partial,
+      stdout: stdout.bytes(),
+      stderr: stderr.bytes(),
+      stdoutTruncated: stdout.truncated || (partial.stdoutTruncated ?? false),
+      stderrTruncated: stderr.truncated || (partial.stderrTruncated ?? false),
+      finishedAt: new Date(),
+    });
+    if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
+
+    let prepared: Prepared;
+    try {
+      prepared = await prepare(request);
+    } catch (err) {
+      const e = err instanceof PropellerError ? err : new InvalidWasmError((err as Error).message);
+      return report({ outcome: "failed", error: { code: e.code, message: e.message.slice(0, 4000) } });
+    }
+
+    const input: WorkerInput = {
+      module: prepared.module,
+      programName: `${request.runId}.wasm`,
+      entrypoint: request.entrypoint,
+      exportArgs: prepared.exportArgs,
+      exportSignature: prepared.exportSignature,
+      args: request.args,
+      env: request.env,
+      stdin: request.stdin,
+      outputBytes: request.limits.outputBytes,
+    };
+
+    return new Promise<RunReport>((resolve) => {
+      let settled = false;
+      let startedAt: Date | null = null;
+      const worker = new Worker(WORKER_ENTRY.spec, {
+        eval: WORKER_ENTRY.eval,
+        workerData: input,
+        // node:wasi prints an ExperimentalWarning per worker; it says nothing about the workload.
+        execArgv: ["--no-warnings"],
+        // No ambient environment reaches the worker (WASI gets the task's env explicitly anyway).
+        env: {},
+        stdin: false,
+        stdout: true,
+        stderr: true,
+        resourceLimits: { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+      });
+      const settle = (r: RunReport) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        request.signal.removeEventListener("abort", onAbort);
+        // The worker is done or must die; terminate() is harmless on an exited worker.
+        void worker.terminate().catch(() => undefined);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        settle(report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }));
+      }, request.limits.timeoutMs);
+      const onAbort = () => settle(report({ outcome: "stopped", startedAt, error: stoppedError(request.signal) }));
+      request.signal.addEventListener("abort", onAbort, { once: true });
+
+      worker.on("message", (m: WorkerMessage) => {
+        if (m.type === "started") startedAt = new Date();
+        else if (m.type === "output") (m.fd === 1 ? stdout : stderr).push(m.data);
+        else if (m.type === "done") {
+          settle(
+            report({
+              outcome: m.error ? "failed" : "completed",
+              startedAt,
+              exitCode: m.exitCode,
+              returnValues: m.returnValues,
+              stdoutTruncated: m.stdoutTruncated,
+              stderrTruncated: m.stderrTruncated,
+              error: m.error,
+            }),
+          );
+        }
+      });
+      worker.on("error", (err: Error & { code?: string }) => {
+        this.options.logger?.warn({ runId: request.runId, err: err.message }, "workload worker failed");
+        const code = err.code === "ERR_WORKER_OUT_OF_MEMORY" ? "worker_out_of_memory" : "worker_crashed";
+        settle(report({ outcome: "failed", startedAt, error: { code, message: `the workload's worker failed: ${err.message}` } }));
+      });
+      worker.on("exit", (exitCode) => {
+        settle(report({ outcome: "failed", startedAt, error: { code: "worker_crashed", message: `the workload's worker exited (${exitCode}) without a result` } }));
+      });
+    });
+  }
+}
+
+async function prepare(request: RunRequest): Promise<Prepared> {
+  const info = inspectModule(request.module);
+  const capPages = Math.floor(request.limits.memoryBytes / WASM_PAGE_BYTES);
+  const capped = capModuleMemory(request.module, info, capPages);
+
+  let exportArgs: Array<number | bigint> = [];
+  let exportSignature: FuncSignature | null = null;
+  if (request.entrypoint.kind === "export") {
+    const { name, inputs } = request.entrypoint;
+    const sig = info.exports.get(name);
+    if (!sig) throw new EntrypointError("export_not_found", `the module exports no function "${name}"`);
+    exportArgs = toWasmArgs(name, inputs, sig);
+    exportSignature = sig;
+  }
+
+  let module: WasmModule;
+  try {
+    module = await Wasm.compile(capped);
+  } catch (err) {
+    throw new InvalidWasmError(`the module does not compile: ${(err as Error).message}`);
+  }
+  return { module, exportArgs, exportSignature };
+}
+
+function stoppedError(signal: AbortSignal): { code: string; message: string } {
+  const reason = typeof signal.reason === "string" ? signal.reason : "stopped by request";
+  return { code: "stopped", message: reason.slice(0, 1000) };
+}
+
+/** Output collected up to a cap; anything beyond is counted as truncated, not kept. */
+class Capture {
+  private readonly chunks: Uint8Array[] = [];
+  private size = 0;
+  truncated = false;
+  constructor(private readonly cap: number) {}
+
+  push(data: Uint8Array): void {
+    const room = this.cap - this.size;
+    if (data.byteLength > room) this.truncated = true;
+    if (room <= 0) return;
+    const take = data.byteLength > room ? data.subarray(0, room) : data;
+    this.chunks.push(take);
+    this.size += take.byteLength;
+  }
+
+  bytes(): Uint8Array {
+    return Buffer.concat(this.chunks);
+  }
+}
