@@ -1,0 +1,69 @@
+import { readFile } from "node:fs/promises";
+import { isValidPropletId } from "../../protocol/topics.js";
+import { writeFileAtomic } from "../../certs/files.js";
+import { credentialsFrom, generatePassword, hashPassword } from "../../mqtt/security/credentials.js";
+import { writeMosquittoConfig } from "../../mqtt/security/mosquitto-config.js";
+import { parse, parsePositiveInt } from "../args.js";
+import { UsageError } from "../errors.js";
+import type { Output } from "../output.js";
+
+export const BROKER_USAGE = `usage:
+  propeller broker config --certs D --out D [--port P] [--host H] [--root TOPIC_ROOT]
+        [--server-cert NAME] [--data-dir D] [--user U]
+        write mosquitto.conf and its ACL file (mTLS, identities from certificates, persistence)
+  propeller broker passwd <proplet-id> --file credentials.json
+        give a proplet that cannot do mTLS a broker password (printed once; only its scrypt hash is stored)`;
+
+/** `propeller broker …`: configuration for a production broker and proplet credentials. */
+export async function brokerCommand(argv: string[], io: Output): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case "config": {
+      const { values, positionals } = parse("broker config", rest, {
+        certs: { type: "string" },
+        out: { type: "string" },
+        port: { type: "string" },
+        host: { type: "string" },
+        root: { type: "string" },
+        "server-cert": { type: "string" },
+        "data-dir": { type: "string" },
+        user: { type: "string" },
+      });
+      if (positionals.length > 0 || !values.certs || !values.out) throw new UsageError(`broker config needs --certs and --out\n${BROKER_USAGE}`);
+      const port = parsePositiveInt("--port", values.port, 8883);
+      if (port > 65_535) throw new UsageError("--port must be at most 65535");
+      const written = await writeMosquittoConfig({
+        certsDir: values.certs,
+        outDir: values.out,
+        port,
+        ...(values.host !== undefined ? { host: values.host } : {}),
+        ...(values.root !== undefined ? { topicRoot: values.root } : {}),
+        ...(values["server-cert"] !== undefined ? { serverName: values["server-cert"] } : {}),
+        ...(values["data-dir"] !== undefined ? { persistenceDir: values["data-dir"] } : {}),
+        ...(values.user !== undefined ? { user: values.user } : {}),
+      });
+      io.out(`wrote ${written.configPath}\nwrote ${written.aclPath}\npersistence in ${written.persistenceDir}`);
+      io.out(`run: mosquitto -c ${written.configPath}  (the certificates and data directory must be readable by the user Mosquitto runs as)`);
+      return 0;
+    }
+    case "passwd": {
+      const { values, positionals } = parse("broker passwd", rest, { file: { type: "string" } });
+      const [id, ...extra] = positionals;
+      if (!id || extra.length > 0 || !values.file) throw new UsageError(`broker passwd takes one proplet id and --file\n${BROKER_USAGE}`);
+      if (!isValidPropletId(id) || id === "manager") throw new UsageError(`"${id}" is not a proplet id that can hold credentials`);
+      let current: Record<string, string> = {};
+      try {
+        current = Object.fromEntries(credentialsFrom(JSON.parse(await readFile(values.file, "utf8"))));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+      const password = generatePassword();
+      current[id] = await hashPassword(password);
+      await writeFileAtomic(values.file, JSON.stringify(current, null, 2) + "\n", 0o600, true);
+      io.out(`password for ${id} (shown once; store it in the proplet's secret configuration):\n${password}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown broker command "${sub ?? ""}"\n${BROKER_USAGE}`);
+  }
+}

@@ -1,0 +1,13 @@
+export { aclRules, createAcl, filterCovers, identityFromName, ID_PLACEHOLDER, MANAGER_IDENTITY, type Acl, type AclRules, type BrokerIdentity } from "./acl.js";
+export { createBrokerSecurity, type BrokerSecurity, type BrokerSecurityOptions, type SecurityHooks } from "./aedes-hooks.js";
+export { credentialsFrom, generatePassword, hashPassword, loadCredentials, verifyPassword, CredentialError, type CredentialStore } from "./credentials.js";
+export { brokerTlsOptions, type BrokerTlsOptions } from "./tls.js";
+export {
+  mosquittoAclFile,
+  mosquittoConfig,
+  writeMosquittoConfig,
+  BrokerConfigError,
+  MOSQUITTO_MAX_QUEUED_MESSAGES,
+  type MosquittoConfigOptions,
+  type WriteMosquittoConfigOptions,
+} from "./mosquitto-config.js";
