@@ -1,6 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
-import { EvidenceFormatError } from "../errors.js";
 import { CheckList, type VerificationResult } from "../result.js";
 import { intelSgxRoot, trustAnchorFromPem, type BoundedCache, type TrustAnchor } from "./chain.js";
 import { checkCrl, verifyCollateralDocuments, type TdxCollateral } from "./collateral.js";
@@ -168,4 +167,3 @@ export async function verifyTdxQuote(quoteBytes: Uint8Array, options: VerifyTdxQ
   return tcb ? { result, quote, tcb } : { result, quote };
 }
 
-export { EvidenceFormatError };
