@@ -13,7 +13,7 @@ export const MEDIA_TYPES = {
 } as const;
 
 /** Accept header for manifest requests: the OCI manifest and index, and Docker's v2 manifest. */
-export const MANIFEST_ACCEPT = [MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifest, MEDIA_TYPES.dockerManifestList];
+export const MANIFEST_ACCEPT: readonly string[] = [MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifest, MEDIA_TYPES.dockerManifestList];
 
 /** Registries cap manifests at 4 MiB (the distribution spec's suggestion); so do we. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
