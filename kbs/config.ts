@@ -54,8 +54,8 @@ export const KbsConfigSchema = Type.Object(
     issuer: Type.String({ minLength: 1, maxLength: 512 }),
     /** `aud` of issued EAR tokens. */
     audience: Type.String({ minLength: 1, maxLength: 512 }),
-    tokenLifetimeSeconds: Seconds(10, 24 * 3600),
-    sessionLifetimeSeconds: Seconds(5, 3600),
+    tokenLifetimeSeconds: Seconds(1, 24 * 3600),
+    sessionLifetimeSeconds: Seconds(1, 3600),
     /** How long one signing key signs before a new one takes over. */
     signingKeyRotationSeconds: Seconds(60, 365 * 24 * 3600),
     /** Base64 of exactly 32 bytes. Resolved from `masterKeyFile` or the environment by `resolveKbsConfig`. */

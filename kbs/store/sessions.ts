@@ -44,8 +44,9 @@ export class SessionStore {
     return { ok: false, reason: row.expired ? "expired" : "used" };
   }
 
-  async attach(id: string, token: string): Promise<void> {
-    await this.db.query("UPDATE kbs_sessions SET token = $2, attested_at = now() WHERE id = $1", [id, token]);
+  /** Records the session's token; the session (cookie) then lives as long as the token. */
+  async attach(id: string, token: string, tokenExp: number): Promise<void> {
+    await this.db.query("UPDATE kbs_sessions SET token = $2, attested_at = now(), expires_at = to_timestamp($3) WHERE id = $1", [id, token, tokenExp]);
   }
 
   /** The session's token if the session exists and has not expired. */

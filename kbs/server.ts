@@ -1,0 +1,127 @@
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import cookie from "@fastify/cookie";
+import rateLimit from "@fastify/rate-limit";
+import pino, { type Logger } from "pino";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { migrate, openDatabase, redactUrl, type Database } from "../db/index.js";
+import type { Verifier } from "../attestation/verifier.js";
+import { resolveKbsConfig, type KbsConfig, type KbsConfigInput } from "./config.js";
+import { createContext, type KbsContext } from "./context.js";
+import { KbsError } from "./errors.js";
+import { adminRoutes } from "./routes/admin.js";
+import { protocolRoutes } from "./routes/protocol.js";
+import { publicRoutes } from "./routes/public.js";
+
+export const KBS_MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "migrations", "kbs");
+
+export interface KbsServerOptions {
+  logger?: Logger;
+  /** An already open database (tests, or a process hosting several boxes); closed by the caller. */
+  database?: Database;
+  /** Verifier instances to use instead of the registry's (e.g. constructed with options the config cannot express). */
+  verifiers?: Partial<Record<string, Verifier>>;
+}
+
+export interface RunningKbs {
+  url: string;
+  app: FastifyInstance;
+  context: KbsContext;
+  close(): Promise<void>;
+}
+
+/** Builds the fastify app on an opened, migrated database (no listening). */
+export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsServerOptions = {}): Promise<{ app: FastifyInstance; context: KbsContext }> {
+  const logger = options.logger ?? pino({ name: "kbs" });
+  const context = createContext(config, db, logger, options.verifiers);
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: config.limits.jsonBodyBytes,
+    // Client addresses for the rate limit and audit; behind a proxy set trustProxy accordingly.
+    trustProxy: false,
+    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+  });
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    try {
+      done(null, body === "" ? undefined : JSON.parse(body as string));
+    } catch {
+      done(new KbsError("InvalidRequest", "the request body is not valid JSON"), undefined);
+    }
+  });
+  await app.register(cookie);
+  await app.register(rateLimit, {
+    global: false,
+    keyGenerator: (request) => request.ip,
+    errorResponseBuilder: (request, limit) => {
+      context.metrics.rateLimited.inc({ route: request.routeOptions.url ?? "other" });
+      return new KbsError("TooManyRequests", `rate limit exceeded: at most ${limit.max} requests per ${Math.round(limit.ttl / 1000) || 1} s; retry after ${limit.after}`);
+    },
+  });
+
+  app.setErrorHandler((error: FastifyError | KbsError, request, reply) => {
+    const kbsError = toKbsError(error);
+    if (kbsError.status >= 500) request.log.error({ err: error }, "KBS request failed");
+    else request.log.info({ variant: kbsError.variant, status: kbsError.status, detail: kbsError.message }, "KBS request refused");
+    if (kbsError.variant === "TooManyRequests" && !reply.hasHeader("retry-after")) reply.header("retry-after", "1");
+    return reply.code(kbsError.status).type("application/json").send(kbsError.body());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = request.url.startsWith("/kbs/v0/resource/")
+      ? new KbsError("ResourceNotFound", "no such resource (paths are /kbs/v0/resource/<repo>/<type>/<tag>)")
+      : new KbsError("NotFound", `no route ${request.method} ${request.url.split("?")[0]!.slice(0, 200)}`);
+    return reply.code(error.status).send(error.body());
+  });
+
+  await app.register(protocolRoutes(context));
+  await app.register(adminRoutes(context));
+  await app.register(publicRoutes(context));
+  // The pino-typed instance is a FastifyInstance with a narrower logger type.
+  return { app: app as unknown as FastifyInstance, context };
+}
+
+/** Maps framework errors (validation, body size, parse) to the KBS error body. */
+function toKbsError(error: FastifyError | KbsError): KbsError {
+  if (error instanceof KbsError) return error;
+  const fe = error as FastifyError;
+  if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" || fe.statusCode === 413) return new KbsError("PayloadTooLarge", "the request body is larger than this KBS accepts");
+  if (fe.validation) return new KbsError("InvalidRequest", `invalid request: ${fe.message}`);
+  if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || fe.statusCode === 415) return new KbsError("InvalidRequest", `unsupported content type: ${fe.message}`);
+  if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) return new KbsError("InvalidRequest", fe.message);
+  return new KbsError("InternalError", "internal error");
+}
+
+/**
+ * Starts a KBS: validates the configuration (every bad value reported), opens and migrates the
+ * database, creates the first signing key if none, listens. `close()` stops it and closes the
+ * database it opened.
+ */
+export async function startKbs(input: KbsConfigInput | KbsConfig, options: KbsServerOptions = {}): Promise<RunningKbs> {
+  const config = await resolveKbsConfig(input as KbsConfigInput);
+  const logger = options.logger ?? pino({ name: "kbs" });
+  const db = options.database ?? (await openDatabase(config.databaseUrl));
+  try {
+    await migrate(db, KBS_MIGRATIONS_DIR, "kbs");
+    const { app, context } = await buildKbsApp(config, db, { ...options, logger });
+    await context.signingKeys.signingKey();
+    if (config.developmentMode) logger.warn("KBS in DEVELOPMENT MODE: the sample TEE is accepted; never use this in production");
+    if (config.admin.keys.length === 0) logger.warn("no admin key configured: the admin API refuses every call");
+    const purge = setInterval(() => void context.sessions.purgeExpired().catch(() => undefined), 60_000);
+    purge.unref();
+    const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+    const url = address.replace("://[::1]", "://localhost");
+    logger.info({ url, database: redactUrl(config.databaseUrl), developmentMode: config.developmentMode }, "KBS listening");
+    return {
+      url,
+      app,
+      context,
+      async close() {
+        clearInterval(purge);
+        await app.close();
+        if (!options.database) await db.close();
+      },
+    };
+  } catch (err) {
+    if (!options.database) await db.close().catch(() => undefined);
+    throw err;
+  }
+}
