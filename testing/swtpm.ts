@@ -1,5 +1,5 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,11 @@ export interface Swtpm {
   tcti: string;
   port: number;
   stateDir: string;
+  /**
+   * With `manufacture: true`: the private swtpm-localca CA that signed this TPM's EK certificate
+   * (root, then the issuing CA), for tests of EK chain verification.
+   */
+  ekCa?: { rootPem: string; issuerPem: string };
   /** Stops the process (SIGTERM, then SIGKILL); the TPM state (persistent objects) is kept. */
   stop(): Promise<void>;
   /** Starts it again on the same ports and state: persistent handles survive, PCRs reset. */
@@ -49,6 +54,38 @@ export function describeWithSwtpm(name: string, fn: () => void): void {
   }
 }
 
+/**
+ * Manufactures the TPM like a vendor would (swtpm_setup): RSA and ECC EKs persisted at
+ * 0x81010001 / 0x81010016 and EK certificates in NV 0x01c00002 / 0x01c0000a, signed by a CA of
+ * this run only (swtpm_localca with its state under `base`, never the machine's /var/lib one).
+ */
+async function manufacture(base: string, stateDir: string): Promise<{ rootPem: string; issuerPem: string }> {
+  const ca = join(base, "ca");
+  await mkdir(ca);
+  await writeFile(
+    join(base, "localca.conf"),
+    [`statedir = ${ca}`, `signingkey = ${ca}/signkey.pem`, `issuercert = ${ca}/issuercert.pem`, `certserial = ${ca}/certserial`, ""].join("\n"),
+  );
+  await writeFile(join(base, "localca.options"), "--platform-manufacturer Propeller\n--platform-version 2.1\n--platform-model test\n");
+  await writeFile(
+    join(base, "swtpm_setup.conf"),
+    [
+      "create_certs_tool = /usr/bin/swtpm_localca",
+      `create_certs_tool_config = ${join(base, "localca.conf")}`,
+      `create_certs_tool_options = ${join(base, "localca.options")}`,
+      "active_pcr_banks = sha256",
+      "",
+    ].join("\n"),
+  );
+  await execFileAsync("swtpm_setup", ["--tpm2", "--tpmstate", stateDir, "--create-ek-cert", "--config", join(base, "swtpm_setup.conf"), "--overwrite"], {
+    timeout: 60_000,
+  });
+  return {
+    rootPem: await readFile(join(ca, "swtpm-localca-rootca-cert.pem"), "utf8"),
+    issuerPem: await readFile(join(ca, "issuercert.pem"), "utf8"),
+  };
+}
+
 function listen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -82,8 +119,19 @@ function canConnect(port: number): Promise<boolean> {
  * creates a fresh TPM there; swtpm_setup is not needed) and `startup-clear`, so the TPM is ready
  * for commands; waits until a real TPM2 command (tpm2_getrandom) succeeds.
  */
-export async function startSwtpm(): Promise<Swtpm> {
-  const stateDir = await mkdtemp(join(tmpdir(), "propeller-swtpm-"));
+export async function startSwtpm(options: { manufacture?: boolean } = {}): Promise<Swtpm> {
+  const base = await mkdtemp(join(tmpdir(), "propeller-swtpm-"));
+  const stateDir = join(base, "state");
+  await mkdir(stateDir);
+  let ekCa: Swtpm["ekCa"];
+  if (options.manufacture === true) {
+    try {
+      ekCa = await manufacture(base, stateDir);
+    } catch (err) {
+      await rm(base, { recursive: true, force: true });
+      throw err;
+    }
+  }
   let port = 0;
   let child: ChildProcess | undefined;
   const tcti = () => `swtpm:host=127.0.0.1,port=${port}`;
@@ -142,10 +190,11 @@ export async function startSwtpm(): Promise<Swtpm> {
   try {
     await start();
   } catch (err) {
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(base, { recursive: true, force: true });
     throw err;
   }
   return {
+    ...(ekCa ? { ekCa } : {}),
     get tcti() {
       return tcti();
     },
@@ -157,7 +206,7 @@ export async function startSwtpm(): Promise<Swtpm> {
     stop,
     async dispose() {
       await stop();
-      await rm(stateDir, { recursive: true, force: true });
+      await rm(base, { recursive: true, force: true });
     },
     async tool(tool, args, cwd) {
       const { stdout } = await execFileAsync(tool, [...args], {

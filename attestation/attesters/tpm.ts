@@ -1,4 +1,4 @@
-import { createPublicKey } from "node:crypto";
+import { X509Certificate, createPublicKey } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +36,12 @@ export interface TpmAttesterOptions {
    * as guest-components does and Trustee's verifier expects) or 32 (KBS-PROTOCOL.md).
    */
   reportDataLength?: 32 | 64;
+  /**
+   * Read the EK certificate from NV (`ekCertNvIndex`, default the TCG RSA-2048 EK index
+   * 0x01c00002) and send it as `ek_cert`. The certificate must certify the EK at `ekHandle`.
+   */
+  includeEkCert?: boolean;
+  ekCertNvIndex?: number;
   /** Per tpm2-tools command. */
   timeoutMs?: number;
   logger?: Logger;
@@ -50,6 +56,31 @@ export interface AkInfo {
   fingerprint: string;
   /** True when this call created and persisted the AK; false when it reused the persistent one. */
   created: boolean;
+  /** The EK certificate (base64 DER) when `includeEkCert` is set. */
+  ekCertBase64?: string;
+}
+
+/** TCG EK Credential Profile: NV index of the RSA-2048 EK certificate. */
+export const DEFAULT_EK_CERT_NV_INDEX = 0x01c00002;
+
+/** NV areas may be larger than the certificate (vendors pad); the DER header gives its length. */
+function trimDer(bytes: Buffer): Buffer {
+  if (bytes.byteLength < 4 || bytes[0] !== 0x30) throw new TpmToolError("the EK certificate NV area does not hold a DER certificate");
+  const first = bytes[1] ?? 0;
+  let length: number;
+  let header: number;
+  if (first < 0x80) {
+    length = first;
+    header = 2;
+  } else {
+    const n = first & 0x7f;
+    if (n < 1 || n > 3 || bytes.byteLength < 2 + n) throw new TpmToolError("the EK certificate has an unusable DER length");
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + (bytes[2 + i] ?? 0);
+    header = 2 + n;
+  }
+  if (header + length > bytes.byteLength) throw new TpmToolError("the EK certificate is truncated in NV");
+  return bytes.subarray(0, header + length);
 }
 
 const PERSISTENT_MIN = 0x81000000;
@@ -92,6 +123,8 @@ export class TpmAttester implements Attester {
   private readonly ak: AkKind;
   private readonly pcrCount: number;
   private readonly reportDataLength: 32 | 64;
+  private readonly includeEkCert: boolean;
+  private readonly ekCertNvIndex: number;
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -111,6 +144,11 @@ export class TpmAttester implements Attester {
     }
     this.reportDataLength = options.reportDataLength ?? 64;
     if (this.reportDataLength !== 32 && this.reportDataLength !== 64) throw new TpmToolError("reportDataLength must be 32 or 64");
+    this.includeEkCert = options.includeEkCert ?? false;
+    this.ekCertNvIndex = options.ekCertNvIndex ?? DEFAULT_EK_CERT_NV_INDEX;
+    if (!Number.isInteger(this.ekCertNvIndex) || this.ekCertNvIndex < 0x01000000 || this.ekCertNvIndex > 0x01ffffff) {
+      throw new TpmToolError(`ekCertNvIndex ${this.ekCertNvIndex} is not an NV index (0x01000000-0x01ffffff)`);
+    }
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.logger = options.logger;
   }
@@ -153,6 +191,31 @@ export class TpmAttester implements Attester {
   }
 
   private async provisionLocked(run: ToolRunner, dir: string): Promise<AkInfo> {
+    const info = await this.provisionAk(run, dir);
+    if (!this.includeEkCert) return info;
+    return { ...info, ekCertBase64: await this.readEkCert(run, dir) };
+  }
+
+  private async readEkCert(run: ToolRunner, dir: string): Promise<string> {
+    await run("tpm2_nvread", [hexHandle(this.ekCertNvIndex), "-o", "ek.der"]);
+    const der = trimDer(await readFile(join(dir, "ek.der")));
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(der);
+    } catch (err) {
+      throw new TpmToolError(`NV ${hexHandle(this.ekCertNvIndex)} does not hold an X.509 certificate: ${(err as Error).message}`);
+    }
+    // Sending a certificate for some other EK would be misleading evidence: check it is ours.
+    await run("tpm2_readpublic", ["-c", hexHandle(this.ekHandle), "-f", "pem", "-o", "ek.pem"]);
+    const ek = createPublicKey(await readFile(join(dir, "ek.pem"), "utf8"));
+    const spki = (k: ReturnType<typeof createPublicKey>) => k.export({ type: "spki", format: "der" });
+    if (!spki(cert.publicKey).equals(spki(ek))) {
+      throw new TpmToolError(`the certificate in NV ${hexHandle(this.ekCertNvIndex)} is not for the EK at ${hexHandle(this.ekHandle)}`);
+    }
+    return der.toString("base64");
+  }
+
+  private async provisionAk(run: ToolRunner, dir: string): Promise<AkInfo> {
     const handles = await this.persistentHandles(run);
     if (handles.has(this.akHandle)) {
       const info = await this.readAk(run, dir, false);
@@ -238,6 +301,7 @@ export class TpmAttester implements Attester {
           if (attempt >= QUOTE_ATTEMPTS) this.logger?.warn({ attempts: attempt }, "PCRs kept changing while quoting; returning the last quote");
           return decodeTpmEvidence({
             ak_public: ak.spkiBase64,
+            ...(ak.ekCertBase64 ? { ek_cert: ak.ekCertBase64 } : {}),
             tpm_quote: {
               message: message.toString("base64"),
               signature: signature.toString("base64"),

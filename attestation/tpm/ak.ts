@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { EvidenceFormatError } from "../errors.js";
 import { PropellerError } from "../../protocol/errors.js";
 
-/** A trusted-AK configuration that cannot be used (bad fingerprint, unreadable key file). */
-export class AkConfigError extends PropellerError {
+/** TPM verifier configuration that cannot be used (bad AK fingerprint or key file, bad EK roots). */
+export class TpmConfigError extends PropellerError {
   constructor(message: string, details?: Record<string, unknown>) {
-    super("tpm_ak_config_invalid", message, details);
+    super("tpm_config_invalid", message, details);
   }
 }
 
@@ -37,7 +37,7 @@ export function akFingerprint(key: KeyObject | string | Uint8Array): string {
 /** Accepts `ab12…` or `AB:12:…` (how `openssl dgst -c` prints); returns 64 lower-case hex digits. */
 export function normalizeFingerprint(text: string): string {
   const hex = text.trim().replace(/:/g, "").toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new AkConfigError(`"${text}" is not a SHA-256 AK fingerprint (64 hex digits)`);
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new TpmConfigError(`"${text}" is not a SHA-256 AK fingerprint (64 hex digits)`);
   return hex;
 }
 
@@ -54,11 +54,11 @@ export function fingerprintsFromDir(dir: string, max = MAX_TRUSTED_AK_FILES): st
     if (!name.endsWith(".pub")) continue;
     const path = join(dir, name);
     if (!statSync(path).isFile()) continue;
-    if (out.length >= max) throw new AkConfigError(`more than ${max} trusted AK files in ${dir}`);
+    if (out.length >= max) throw new TpmConfigError(`more than ${max} trusted AK files in ${dir}`);
     try {
       out.push(akFingerprint(readFileSync(path, "utf8")));
     } catch (err) {
-      throw new AkConfigError(`${path} is not a PEM public key: ${(err as Error).message}`);
+      throw new TpmConfigError(`${path} is not a PEM public key: ${(err as Error).message}`);
     }
   }
   return out;

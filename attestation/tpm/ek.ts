@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { EvidenceFormatError } from "../errors.js";
+import { TpmConfigError } from "./ak.js";
 
 // Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- DOM type, same object at runtime
@@ -28,11 +29,34 @@ function same(a: x509.X509Certificate, b: x509.X509Certificate): boolean {
   return Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
 }
 
+/** Parsed trust anchors; build once with `loadEkTrust` so bad configuration fails at start-up. */
+export interface EkTrust {
+  roots: x509.X509Certificate[];
+  intermediates: x509.X509Certificate[];
+}
+
+export function loadEkTrust(trust: EkRoots | EkTrust): EkTrust {
+  if (trust.roots.length === 0) throw new TpmConfigError("EK trust anchors are unusable: no root certificates");
+  if (isLoaded(trust)) return trust;
+  try {
+    const roots = load(trust.roots);
+    if (roots.length === 0) throw new Error("no root certificates in the PEM");
+    return { roots, intermediates: load(trust.intermediates ?? []) };
+  } catch (err) {
+    throw new TpmConfigError(`EK trust anchors are unusable: ${(err as Error).message}`);
+  }
+}
+
+function isLoaded(trust: EkRoots | EkTrust): trust is EkTrust {
+  return trust.roots.every((r) => r instanceof x509.X509Certificate) && (trust.intermediates ?? []).every((r) => r instanceof x509.X509Certificate);
+}
+
 function load(items: ReadonlyArray<string | Uint8Array>): x509.X509Certificate[] {
   const out: x509.X509Certificate[] = [];
   for (const item of items) {
     if (typeof item === "string") {
-      for (const cert of new x509.X509Certificates(item)) out.push(cert);
+      // X509Certificates(string) would try PKCS#7 too; decode the PEM blocks ourselves.
+      for (const der of x509.PemConverter.decode(item)) out.push(new x509.X509Certificate(der));
     } else {
       out.push(new x509.X509Certificate(Buffer.from(item)));
     }
@@ -45,15 +69,16 @@ function load(items: ReadonlyArray<string | Uint8Array>): x509.X509Certificate[]
  * Proves the EK belongs to a TPM the vendor made; it does NOT bind the quoting AK to that EK
  * (that needs credential activation), so AK trust still comes from the allow-list.
  */
-export async function verifyEkCertificate(der: Uint8Array, trust: EkRoots, now: Date): Promise<EkCheck> {
+export async function verifyEkCertificate(der: Uint8Array, anchors: EkRoots | EkTrust, now: Date): Promise<EkCheck> {
+  const trust = loadEkTrust(anchors);
   let leaf: x509.X509Certificate;
   try {
     leaf = new x509.X509Certificate(Buffer.from(der));
   } catch (err) {
     throw new EvidenceFormatError(`ek_cert is not a DER X.509 certificate: ${(err as Error).message}`);
   }
-  const roots = load(trust.roots);
-  const pool = [...load(trust.intermediates ?? []), ...roots];
+  const roots = trust.roots;
+  const pool = [...trust.intermediates, ...roots];
   const base = { subject: leaf.subject, issuer: leaf.issuer };
   let current = leaf;
   for (let depth = 0; depth <= MAX_DEPTH; depth++) {

@@ -5,7 +5,7 @@ import { CheckList, type VerificationResult } from "../result.js";
 import type { VerifyExpectations } from "../verifier.js";
 import { akFingerprint, normalizeFingerprint, parseAkPublic } from "./ak.js";
 import { firmwareVersionHex, isSoftwareTpm, parseQuote } from "./attest.js";
-import { verifyEkCertificate, type EkRoots } from "./ek.js";
+import { verifyEkCertificate, type EkRoots, type EkTrust } from "./ek.js";
 import { decodeTpmEvidence } from "./evidence.js";
 import { computePcrDigest } from "./pcrs.js";
 import { parseSignature, verifySignature } from "./signature.js";
@@ -23,7 +23,7 @@ export interface TpmVerifierOptions {
    */
   acceptAnyAk?: boolean;
   /** Roots (and intermediates) for the optional EK certificate; unset: an EK cert is not checked. */
-  ekRoots?: EkRoots;
+  ekRoots?: EkRoots | EkTrust;
   /** Refuse evidence without an EK certificate (requires `ekRoots`). */
   requireEkCert?: boolean;
   logger?: Logger;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { describeWithVectors, readVector } from "../../../testing/vectors.js";
 import { EvidenceFormatError } from "../../errors.js";
-import { AkConfigError, akFingerprint, fingerprintsFromDir, normalizeFingerprint } from "../ak.js";
+import { TpmConfigError, akFingerprint, fingerprintsFromDir, normalizeFingerprint } from "../ak.js";
 import { TpmVerifier } from "../verifier.js";
 import { nonceMatches } from "../verify.js";
 
@@ -162,7 +162,10 @@ describe("nonce encodings", () => {
 describe("AK allow-list configuration", () => {
   it("normalises fingerprints and refuses malformed ones at construction", () => {
     expect(normalizeFingerprint(" AB:" + "cd".repeat(31) + " ")).toBe("ab" + "cd".repeat(31));
-    expect(() => new TpmVerifier({ trustedAkFingerprints: ["abc"] })).toThrow(AkConfigError);
+    expect(() => new TpmVerifier({ trustedAkFingerprints: ["abc"] })).toThrow(TpmConfigError);
+    expect(() => new TpmVerifier({ ekRoots: { roots: ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] } })).toThrow(TpmConfigError);
+    expect(() => new TpmVerifier({ ekRoots: { roots: [] } })).toThrow(TpmConfigError);
+    expect(() => new TpmVerifier({ requireEkCert: true })).toThrow(TpmConfigError);
   });
 
   it("reads Trustee's trusted_ak_keys_dir layout (*.pub PEM files)", async () => {
@@ -175,9 +178,9 @@ describe("AK allow-list configuration", () => {
       await writeFile(join(dir, "b.pub"), b.export({ type: "spki", format: "pem" }));
       await writeFile(join(dir, "notes.txt"), "ignored");
       expect(fingerprintsFromDir(dir)).toEqual([akFingerprint(a), akFingerprint(b)]);
-      expect(() => fingerprintsFromDir(dir, 1)).toThrow(AkConfigError);
+      expect(() => fingerprintsFromDir(dir, 1)).toThrow(TpmConfigError);
       await writeFile(join(dir, "c.pub"), "not a key");
-      expect(() => fingerprintsFromDir(dir)).toThrow(AkConfigError);
+      expect(() => fingerprintsFromDir(dir)).toThrow(TpmConfigError);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
