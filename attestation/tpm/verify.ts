@@ -136,6 +136,9 @@ export async function verifyTpmEvidence(
   if (expectations.reportData !== undefined) {
     const nonce = nonceMatches(attest.extraData, expectations.reportData);
     checks.add("tpm.nonce", nonce.ok, nonce.detail);
+  } else {
+    // Offline inspection only: without a nonce check the quote may be a replay.
+    warnings.push("report_data_not_checked");
   }
 
   let ekClaim: TpmClaims["ek_cert"];
