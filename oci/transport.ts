@@ -228,9 +228,8 @@ export function transportFailure(err: unknown, timer: RequestTimer, what: string
   }
   const cause = (err as { cause?: { code?: string } })?.cause;
   const code = cause?.code ?? (err as { code?: string })?.code;
-  if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EHOSTUNREACH" || code === "ECONNRESET" && !url) {
-    return new OciTransportError("oci_unreachable", `${what}: ${url?.host ?? "registry"} unreachable (${code})`, { code }, { cause: err });
-  }
+  // With a URL the failure happened before the response (connect, TLS, request); without one,
+  // while reading a body whose headers had arrived: the body was cut short.
   if (url) return new OciTransportError("oci_unreachable", `${what}: request to ${url.host} failed (${code ?? (err as Error).message})`, { code }, { cause: err });
   return new OciTransportError("oci_truncated", `${what}: the connection closed before the whole body arrived (${code ?? (err as Error).message})`, { code }, { cause: err });
 }

@@ -99,6 +99,10 @@ export async function pullWasm(reference: string | Reference, opts: PullWasmOpti
   }
   const digest = layer.digest as Digest;
   let bytes = await opts.cache?.get(digest);
+  if (bytes && bytes.byteLength !== layer.size) {
+    // Same digest, other size: the descriptor is wrong. Let the registry path report it.
+    bytes = undefined;
+  }
   if (!bytes) {
     bytes = await client.getBlob(ref, digest, { size: layer.size, maxBytes });
     await opts.cache?.put(digest, bytes);

@@ -132,3 +132,53 @@ describe("Wasm artifacts against docker-registry (distribution 2.8)", () => {
     expect(err).toMatchObject({ code: expect.stringMatching(/^oci_(unreachable|truncated)$/) });
   });
 });
+
+describe("manifest shapes", () => {
+  it("follows an index to its one Wasm manifest; refuses an index with two; refuses a container image", async () => {
+    const client = createOciClient({ insecureRegistries: [registry.host] });
+    const repo = { registry: registry.host, repository: "apps/multi" };
+    const a = await pushWasm(`${registry.host}/apps/multi:a`, wasmModule(50), opts);
+    const b = await pushWasm(`${registry.host}/apps/multi:b`, wasmModule(60), opts);
+    const sizeOf = async (tag: string) => (await client.getManifest({ ...repo, tag })).bytes.byteLength;
+    const entry = async (tag: string, digest: string) => ({
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest,
+      size: await sizeOf(tag),
+      platform: { architecture: "wasm", os: "wasip1" },
+    });
+    const index = (manifests: unknown[]) =>
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }));
+    await client.putManifest(repo, "one", index([await entry("a", a.manifestDigest)]), "application/vnd.oci.image.index.v1+json");
+    const pulled = await pullWasm(`${registry.host}/apps/multi:one`, opts);
+    expect(pulled.manifestDigest).toBe(a.manifestDigest);
+    expect(pulled.digest).toBe(a.layerDigest);
+
+    await client.putManifest(repo, "two", index([await entry("a", a.manifestDigest), await entry("b", b.manifestDigest)]), "application/vnd.oci.image.index.v1+json");
+    await expect(pullWasm(`${registry.host}/apps/multi:two`, opts)).rejects.toMatchObject({ code: "oci_not_wasm" });
+
+    // An ordinary container-image-shaped manifest (OCI image config, tar layer).
+    const cfg = Buffer.from("{}");
+    const layer = Buffer.from("not a tarball");
+    const c = await client.pushBlob(repo, cfg);
+    const l = await client.pushBlob(repo, layer);
+    const image = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: c.digest, size: cfg.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: l.digest, size: layer.length }],
+    }));
+    await client.putManifest(repo, "image", image, "application/vnd.oci.image.manifest.v1+json");
+    const err = await pullWasm(`${registry.host}/apps/multi:image`, opts).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "oci_not_wasm" });
+    expect((err as Error).message).toContain("application/vnd.oci.image.config.v1+json");
+  });
+
+  it("HEAD reports a manifest's digest, and null for a missing one", async () => {
+    const client = createOciClient({ insecureRegistries: [registry.host] });
+    const pushed = await pushWasm(`${registry.host}/apps/head:1`, wasmModule(20), opts);
+    const head = await client.headManifest({ registry: registry.host, repository: "apps/head", tag: "1" });
+    expect(head?.digest).toBe(pushed.manifestDigest);
+    expect(await client.headManifest({ registry: registry.host, repository: "apps/head", tag: "2" })).toBeNull();
+    expect(await client.headBlob({ registry: registry.host, repository: "apps/head" }, pushed.layerDigest)).toEqual({ size: 8 + 2 + 15 + 20 });
+  });
+});
