@@ -1,0 +1,20 @@
+import type { Logger } from "pino";
+import type { Database } from "../db/index.js";
+import type { Topics } from "../protocol/index.js";
+import type { ManagerConfig } from "./config.js";
+import type { Counters } from "./metrics.js";
+
+/** What the manager's parts share: no globals, one object handed down from startManager. */
+export interface ManagerContext {
+  config: ManagerConfig;
+  db: Database;
+  log: Logger;
+  counters: Counters;
+  topics: Topics;
+  /** Publishes on the manager's MQTT connection (QoS 1); rejects when the broker is unreachable. */
+  publish(topic: string, payload: Buffer): Promise<void>;
+  /** Asks the scheduler to look at queued runs soon (coalesced). */
+  requestSchedule(): void;
+  /** The manager's clock (one place, so every timestamp comes from it). */
+  now(): Date;
+}

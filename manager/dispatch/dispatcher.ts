@@ -1,0 +1,174 @@
+/**
+ * Dispatch is a lease (ARCHITECTURE.md, wire rule 3): task.start → task.accepted → task.result →
+ * task.result-ack. A start not accepted within ackTimeoutMs is delivered again with the SAME run
+ * id and nonce; after maxDeliveries unaccepted deliveries the run fails.
+ */
+import { PropellerError, type TaskAccepted, type TaskResult } from "../../protocol/index.js";
+import type { ManagerContext } from "../context.js";
+import * as artifactStore from "../store/artifacts.js";
+import * as runStore from "../store/runs.js";
+import * as taskStore from "../store/tasks.js";
+import type { RunRecord, StoredResult, TaskSpec } from "../tasks/model.js";
+import { isActiveRun } from "../tasks/state.js";
+import { managerResult, transitionRun } from "../tasks/transitions.js";
+import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
+
+const SWEEP_BATCH = 200;
+
+export class Dispatcher {
+  constructor(private readonly ctx: ManagerContext) {}
+
+  /** Publishes one delivery of a scheduled run. A broker outage is survived: the ack sweep redelivers. */
+  async deliver(run: RunRecord, spec: TaskSpec): Promise<void> {
+    const propletId = run.propletId;
+    if (!propletId) return;
+    let payload: Buffer;
+    try {
+      const bytes = spec.artifact.location === "inline" ? await artifactStore.getArtifact(this.ctx.db, spec.artifact.digest) : null;
+      if (spec.artifact.location === "inline" && !bytes) {
+        throw new PropellerError("artifact_missing", `inline artifact ${spec.artifact.digest} is not in the store`);
+      }
+      payload = startMessage(propletId, run.taskId, spec, run, bytes);
+    } catch (err) {
+      // The message can never be built: retrying would not help.
+      await this.failRun(run, "dispatch_failed", `could not build task.start: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      await this.ctx.publish(this.ctx.topics.proplet(propletId, "tasks/start"), payload);
+      this.ctx.log.debug({ runId: run.id, propletId, delivery: run.deliveries }, "task.start sent");
+    } catch (err) {
+      this.ctx.log.warn({ runId: run.id, propletId, err: (err as Error).message }, "task.start not sent; will redeliver");
+    }
+  }
+
+  /** Redelivers overdue starts, and fails runs whose deliveries are used up. */
+  async sweepOverdue(): Promise<void> {
+    const { ackTimeoutMs, maxDeliveries } = this.ctx.config;
+    const now = this.ctx.now();
+    const resend: RunRecord[] = [];
+    await this.ctx.db.transaction(async (tx) => {
+      const overdue = await runStore.claimOverdueDeliveries(tx, new Date(now.getTime() - ackTimeoutMs), SWEEP_BATCH);
+      for (const run of overdue) {
+        if (run.deliveries >= maxDeliveries) {
+          const message = `proplet ${run.propletId} did not accept run ${run.id} within ${ackTimeoutMs} ms in ${run.deliveries} deliveries`;
+          const failed = await transitionRun(tx, run, "failed", { finishedAt: now, result: managerResult("not_accepted", message) }, now);
+          if (failed) {
+            this.ctx.counters.inc("deliveryExhausted");
+            this.ctx.log.warn({ runId: run.id, propletId: run.propletId }, message);
+          }
+          continue;
+        }
+        const again = await runStore.updateRunIf(tx, run.id, "scheduled", { deliveries: run.deliveries + 1, lastDeliveryAt: now });
+        if (again) resend.push(again);
+      }
+    });
+    for (const run of resend) {
+      const task = await taskStore.getTask(this.ctx.db, run.taskId);
+      if (!task) continue;
+      this.ctx.counters.inc("redeliveries");
+      await this.deliver(run, task.spec);
+    }
+  }
+
+  /** task.accepted: the lease is taken; only from the proplet the run was given to. */
+  async onAccepted(senderId: string, msg: TaskAccepted): Promise<void> {
+    const run = await this.runFor(senderId, msg.taskId, msg.runId, "task.accepted");
+    if (!run || run.state !== "scheduled") return; // repeats and late accepts change nothing
+    const now = this.ctx.now();
+    await this.ctx.db.transaction((tx) => transitionRun(tx, run, "running", { acceptedAt: now, startedAt: now }, now, { expectedProplet: senderId }));
+  }
+
+  /**
+   * task.result: stored once, then acknowledged. A repeat of a stored result is acknowledged again
+   * (the proplet resends until it hears the ack) but never stored twice.
+   */
+  async onResult(senderId: string, msg: TaskResult): Promise<void> {
+    const result: StoredResult = {
+      exitCode: msg.exitCode,
+      returnValues: msg.returnValues,
+      stdout: msg.stdout,
+      stderr: msg.stderr,
+      stdoutTruncated: msg.stdoutTruncated,
+      stderrTruncated: msg.stderrTruncated,
+      error: msg.error,
+    };
+    // A concurrent accept (scheduled → running) can move the run under us: read again and retry.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const run = await this.runFor(senderId, msg.taskId, msg.runId, "task.result");
+      if (run === null) return; // not this sender's run: dropped, not acknowledged
+      if (run === undefined) {
+        // Unknown run (e.g. its task was deleted): acknowledged so the proplet stops resending.
+        await this.ack(senderId, msg);
+        return;
+      }
+      const now = this.ctx.now();
+      if (isActiveRun(run.state)) {
+        const stored = await this.ctx.db.transaction((tx) =>
+          transitionRun(
+            tx,
+            run,
+            msg.outcome,
+            { finishedAt: now, result, receipt: msg.receipt ?? null, ...(run.startedAt ? {} : { startedAt: now }) },
+            now,
+            { expectedProplet: senderId },
+          ),
+        );
+        if (!stored) continue;
+        this.ctx.log.info({ runId: run.id, taskId: run.taskId, outcome: msg.outcome, propletId: senderId }, "run finished");
+        this.ctx.requestSchedule();
+      } else if (run.state === "stopped" && run.result === null) {
+        // Stopped by request while it ran: keep what the proplet reports; the state stays stopped.
+        await runStore.updateRunIf(this.ctx.db, run.id, "stopped", { result, receipt: msg.receipt ?? null }, senderId);
+      } else {
+        this.ctx.counters.inc("duplicateResults");
+      }
+      await this.ack(senderId, msg);
+      return;
+    }
+    this.ctx.counters.inc("handlerErrors");
+    this.ctx.log.error({ runId: msg.runId }, "result not stored: the run kept changing; the proplet will resend it");
+  }
+
+  /** Fails a run the manager gave up on (recording why). */
+  async failRun(run: RunRecord, code: string, message: string): Promise<void> {
+    const now = this.ctx.now();
+    const current = await runStore.getRun(this.ctx.db, run.id);
+    if (!current || (!isActiveRun(current.state) && current.state !== "queued")) return;
+    await this.ctx.db.transaction((tx) => transitionRun(tx, current, "failed", { finishedAt: now, result: managerResult(code, message) }, now));
+    this.ctx.log.warn({ runId: run.id, code }, message);
+    if (current.propletId && isActiveRun(current.state)) await this.stop(current, message);
+  }
+
+  async stop(run: RunRecord, reason: string): Promise<void> {
+    if (!run.propletId) return;
+    await this.ctx
+      .publish(this.ctx.topics.proplet(run.propletId, "tasks/stop"), stopMessage(run.propletId, run.taskId, run.id, reason))
+      .catch((err: unknown) => this.ctx.log.warn({ runId: run.id, err: (err as Error).message }, "could not send task.stop"));
+  }
+
+  private async ack(propletId: string, msg: { taskId: string; runId: string }): Promise<void> {
+    await this.ctx
+      .publish(this.ctx.topics.proplet(propletId, "tasks/result-ack"), resultAckMessage(propletId, msg.taskId, msg.runId))
+      .catch((err: unknown) => this.ctx.log.warn({ runId: msg.runId, err: (err as Error).message }, "could not send task.result-ack"));
+  }
+
+  /**
+   * The run a message from `senderId` refers to. undefined: unknown run; null: known but not this
+   * sender's (counted and dropped).
+   */
+  private async runFor(senderId: string, taskId: string, runId: string, what: string): Promise<RunRecord | null | undefined> {
+    const run = await runStore.getRun(this.ctx.db, runId);
+    if (!run || run.taskId !== taskId) {
+      this.ctx.counters.inc("unknownRuns");
+      this.ctx.log.warn({ runId, taskId, propletId: senderId }, `${what} for an unknown run`);
+      return undefined;
+    }
+    if (run.propletId !== senderId) {
+      this.ctx.counters.inc("wrongProplet");
+      this.ctx.log.warn({ runId, propletId: senderId, assignedTo: run.propletId }, `${what} from a proplet the run is not assigned to; dropped`);
+      return null;
+    }
+    return run;
+  }
+}

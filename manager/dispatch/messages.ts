@@ -1,0 +1,44 @@
+/** Builds the manager → proplet messages (all through the protocol codec, so all are validated). */
+import { encodeTopicMessage } from "../../protocol/index.js";
+import type { RunRecord, TaskSpec } from "../tasks/model.js";
+
+/** task.start for one delivery of a run; the run id and receipt nonce are the same on every delivery. */
+export function startMessage(
+  propletId: string,
+  taskId: string,
+  spec: TaskSpec,
+  run: Pick<RunRecord, "id" | "attempt" | "receiptNonce">,
+  artifactBytes: Buffer | null,
+): Buffer {
+  const location =
+    spec.artifact.location === "inline"
+      ? { kind: "inline" as const, data: (artifactBytes ?? Buffer.alloc(0)).toString("base64") }
+      : { kind: "http" as const, url: spec.artifact.url ?? "" };
+  return encodeTopicMessage("tasks/start", {
+    kind: "task.start",
+    propletId,
+    taskId,
+    runId: run.id,
+    attempt: Math.min(run.attempt, 1000),
+    runtime: spec.runtime,
+    artifact: { digest: spec.artifact.digest, ...(spec.artifact.size !== null ? { size: spec.artifact.size } : {}), location },
+    entrypoint: spec.entrypoint,
+    args: spec.args,
+    env: spec.env,
+    stdin: spec.stdin,
+    limits: spec.limits,
+    receiptNonce: run.receiptNonce,
+  });
+}
+
+export function stopMessage(propletId: string, taskId: string, runId: string, reason: string): Buffer {
+  return encodeTopicMessage("tasks/stop", { kind: "task.stop", propletId, taskId, runId, reason: reason.slice(0, 512) });
+}
+
+export function resultAckMessage(propletId: string, taskId: string, runId: string): Buffer {
+  return encodeTopicMessage("tasks/result-ack", { kind: "task.result-ack", propletId, taskId, runId });
+}
+
+export function reannounceMessage(propletId: string): Buffer {
+  return encodeTopicMessage("control", { kind: "proplet.control", propletId, action: "reannounce" });
+}

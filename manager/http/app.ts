@@ -1,0 +1,33 @@
+/** The manager's HTTP server: fastify, strict validation, JSON errors, OpenAPI at /openapi.json. */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import swagger from "@fastify/swagger";
+import type { Logger } from "pino";
+import { installErrorHandling } from "./errors.js";
+import { routes, type RouteDeps } from "./routes.js";
+import { BODY_LIMIT_BYTES } from "./schemas.js";
+import { validatorCompiler } from "./validation.js";
+
+export async function buildHttpApp(deps: RouteDeps, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    // pino.Logger and FastifyBaseLogger differ only in generic parameters.
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Bounded waits: a slow client cannot hold a connection open forever.
+    requestTimeout: 30_000,
+    connectionTimeout: 30_000,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses are built from typed views (tasks/view.ts); plain JSON keeps every field as built.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  installErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: { title: "Propeller manager", version: "1", description: "Tasks, runs and proplets of the Propeller orchestrator." },
+    },
+  });
+  await app.register(async (scoped) => routes(scoped, deps));
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

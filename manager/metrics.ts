@@ -1,0 +1,43 @@
+/**
+ * Counters of things the manager dropped or retried. Read by tests (RunningManager.counters) and
+ * shown on GET /health, so a drop is never silent.
+ */
+export const COUNTER_NAMES = [
+  /** MQTT payloads that were not JSON or did not match their schema. */
+  "malformedMessages",
+  /** Messages whose propletId differs from the proplet id in their topic. */
+  "senderMismatches",
+  /** Accepted / result messages from a proplet the run is not assigned to. */
+  "wrongProplet",
+  /** Accepted / result messages for a run the manager does not know. */
+  "unknownRuns",
+  /** Results for a run whose result was already stored (re-acknowledged, not stored again). */
+  "duplicateResults",
+  /** task.start messages sent again because no task.accepted came in time. */
+  "redeliveries",
+  /** Runs failed because no delivery was accepted. */
+  "deliveryExhausted",
+  /** proplet.control reannounce requests sent to unknown proplets. */
+  "reannounceRequests",
+  /** Runs failed or rescheduled because their proplet was lost. */
+  "runsLost",
+  /** Errors while handling a message or a timer (logged). */
+  "handlerErrors",
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+
+export class Counters {
+  private readonly values = new Map<CounterName, number>(COUNTER_NAMES.map((n) => [n, 0]));
+
+  inc(name: CounterName, by = 1): void {
+    this.values.set(name, (this.values.get(name) ?? 0) + by);
+  }
+
+  get(name: CounterName): number {
+    return this.values.get(name) ?? 0;
+  }
+
+  snapshot(): Record<CounterName, number> {
+    return Object.fromEntries(this.values) as Record<CounterName, number>;
+  }
+}

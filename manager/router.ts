@@ -1,0 +1,90 @@
+/**
+ * Incoming MQTT messages → handlers. Every payload is decoded and validated by the protocol codec;
+ * a malformed one, or one whose propletId differs from the proplet id in its topic (the identity
+ * a broker ACL vouches for), is logged, counted and dropped. Nothing here can crash the manager.
+ */
+import {
+  MessageDeduplicator,
+  PropellerError,
+  decodeTopicMessage,
+  type PropletTopicName,
+  type Topics,
+} from "../protocol/index.js";
+import type { MqttConnection } from "../mqtt/index.js";
+import type { ManagerContext } from "./context.js";
+import type { Dispatcher } from "./dispatch/dispatcher.js";
+import type { Liveness } from "./liveness/liveness.js";
+
+/** Topics the manager listens on (everything proplets publish). */
+export const MANAGER_SUBSCRIBES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log"] as const satisfies readonly PropletTopicName[];
+
+export class Router {
+  private readonly dedup = new MessageDeduplicator(10_000);
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly ctx: ManagerContext,
+    private readonly topics: Topics,
+    private readonly liveness: Liveness,
+    private readonly dispatcher: Dispatcher,
+  ) {}
+
+  async subscribe(mqtt: MqttConnection): Promise<void> {
+    for (const name of MANAGER_SUBSCRIBES) {
+      await mqtt.subscribe(this.topics.allProplets(name), (topic, payload) => this.track(this.handle(topic, payload)));
+    }
+  }
+
+  /** Waits (bounded) for messages being handled, before the database closes. */
+  async drain(timeoutMs = 5000): Promise<void> {
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  private track(p: Promise<void>): Promise<void> {
+    this.inFlight.add(p);
+    return p.finally(() => this.inFlight.delete(p));
+  }
+
+  private async handle(topic: string, payload: Buffer): Promise<void> {
+    const parsed = this.topics.parse(topic);
+    if (!parsed) return;
+    const { propletId, name } = parsed;
+    let msg;
+    try {
+      msg = decodeTopicMessage(name, payload);
+    } catch (err) {
+      this.ctx.counters.inc("malformedMessages");
+      this.ctx.log.warn({ topic, bytes: payload.byteLength, err: (err as Error).message }, "malformed MQTT message dropped");
+      return;
+    }
+    if (msg.propletId !== propletId) {
+      this.ctx.counters.inc("senderMismatches");
+      this.ctx.log.warn({ topic, claimed: msg.propletId }, "message names another proplet than its topic; dropped");
+      return;
+    }
+    // QoS 1 may deliver twice. Results are exempt: a repeat must be acknowledged again.
+    if (name !== "tasks/result" && !this.dedup.firstSeen(msg.messageId)) return;
+    try {
+      switch (msg.kind) {
+        case "proplet.announce":
+          return await this.liveness.onAnnounce(msg);
+        case "proplet.heartbeat":
+          return await this.liveness.onHeartbeat(msg);
+        case "proplet.status":
+          return await this.liveness.onStatus(msg);
+        case "task.accepted":
+          return await this.dispatcher.onAccepted(propletId, msg);
+        case "task.result":
+          return await this.dispatcher.onResult(propletId, msg);
+        case "task.log":
+          this.ctx.log.debug({ runId: msg.runId, stream: msg.stream, seq: msg.seq }, "task log");
+          return;
+        default:
+          return;
+      }
+    } catch (err) {
+      this.ctx.counters.inc("handlerErrors");
+      this.ctx.log.error({ topic, err: (err as Error).message, code: err instanceof PropellerError ? err.code : undefined }, "handling an MQTT message failed");
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import type { SqlExecutor } from "../../db/index.js";
+import type { Capabilities } from "../../protocol/index.js";
+import type { PropletRecord } from "../tasks/model.js";
+import { propletFromRow, type Row } from "./rows.js";
+
+const COLUMNS = "id, name, capabilities, alive, heartbeat_interval_ms, last_seen_at, connected_at, gone_reason";
+
+/** Registers (or refreshes) a proplet from its announce; `connected_at` moves only when it was not alive. */
+export async function upsertAnnounced(
+  db: SqlExecutor,
+  p: { id: string; name: string; capabilities: Capabilities; now: Date },
+): Promise<{ proplet: PropletRecord; wasAlive: boolean }> {
+  const before = await db.query<{ alive: boolean }>("SELECT alive FROM proplets WHERE id = $1", [p.id]);
+  const wasAlive = Boolean(before.rows[0]?.alive);
+  const { rows } = await db.query<Row>(
+    `INSERT INTO proplets (id, name, capabilities, alive, last_seen_at, connected_at, gone_reason)
+     VALUES ($1, $2, $3::jsonb, true, $4, $4, NULL)
+     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, capabilities = EXCLUDED.capabilities, alive = true,
+       last_seen_at = EXCLUDED.last_seen_at, gone_reason = NULL,
+       connected_at = CASE WHEN proplets.alive THEN proplets.connected_at ELSE EXCLUDED.connected_at END
+     RETURNING ${COLUMNS}`,
+    [p.id, p.name, JSON.stringify(p.capabilities), p.now],
+  );
+  return { proplet: propletFromRow(rows[0]!), wasAlive };
+}
+
+/** Records a heartbeat of a live proplet; false when the proplet is unknown or marked gone. */
+export async function touchAlive(db: SqlExecutor, id: string, now: Date, intervalMs?: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    "UPDATE proplets SET last_seen_at = $2, heartbeat_interval_ms = COALESCE($3, heartbeat_interval_ms) WHERE id = $1 AND alive",
+    [id, now, intervalMs ?? null],
+  );
+  return rowCount > 0;
+}
+
+/** Marks a proplet gone; true only for the caller that actually changed it (so loss is handled once). */
+export async function markGone(db: SqlExecutor, id: string, reason: string): Promise<boolean> {
+  const { rowCount } = await db.query("UPDATE proplets SET alive = false, gone_reason = $2 WHERE id = $1 AND alive", [id, reason]);
+  return rowCount > 0;
+}
+
+export async function getProplet(db: SqlExecutor, id: string): Promise<PropletRecord | null> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM proplets WHERE id = $1`, [id]);
+  return rows[0] ? propletFromRow(rows[0]) : null;
+}
+
+export async function listProplets(db: SqlExecutor, options: { aliveOnly?: boolean } = {}): Promise<PropletRecord[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM proplets ${options.aliveOnly ? "WHERE alive" : ""} ORDER BY id`);
+  return rows.map(propletFromRow);
+}
+
+/** Live proplets not heard from since `before`. */
+export async function silentSince(db: SqlExecutor, before: Date): Promise<PropletRecord[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM proplets WHERE alive AND last_seen_at < $1`, [before]);
+  return rows.map(propletFromRow);
+}
+
+export async function deleteProplet(db: SqlExecutor, id: string): Promise<boolean> {
+  const { rowCount } = await db.query("DELETE FROM proplets WHERE id = $1", [id]);
+  return rowCount > 0;
+}

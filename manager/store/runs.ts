@@ -1,0 +1,164 @@
+import type { SqlExecutor } from "../../db/index.js";
+import type { RunRecord, StoredResult, TaskRecord } from "../tasks/model.js";
+import type { RunState } from "../tasks/state.js";
+import { runFromRow, taskFromRow, type Row } from "./rows.js";
+
+const COLUMNS =
+  "id, task_id, attempt, state, proplet_id, deliveries, receipt_nonce, created_at, dispatched_at, last_delivery_at, accepted_at, started_at, finished_at, result, receipt";
+const R_COLUMNS = COLUMNS.split(", ")
+  .map((c) => `r.${c}`)
+  .join(", ");
+
+export async function insertRun(
+  db: SqlExecutor,
+  run: { id: string; taskId: string; attempt: number; receiptNonce: string; now: Date },
+): Promise<RunRecord> {
+  const { rows } = await db.query<Row>(
+    `INSERT INTO runs (id, task_id, attempt, state, receipt_nonce, created_at) VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING ${COLUMNS}`,
+    [run.id, run.taskId, run.attempt, run.receiptNonce, run.now],
+  );
+  return runFromRow(rows[0]!);
+}
+
+export async function getRun(db: SqlExecutor, id: string, options: { forUpdate?: boolean } = {}): Promise<RunRecord | null> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE id = $1${options.forUpdate ? " FOR UPDATE" : ""}`, [id]);
+  return rows[0] ? runFromRow(rows[0]) : null;
+}
+
+export async function getRuns(db: SqlExecutor, ids: readonly string[]): Promise<RunRecord[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE id = ANY($1::text[])`, [ids]);
+  return rows.map(runFromRow);
+}
+
+/** Every run of a task, newest first. */
+export async function listRuns(db: SqlExecutor, taskId: string): Promise<RunRecord[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE task_id = $1 ORDER BY attempt DESC`, [taskId]);
+  return rows.map(runFromRow);
+}
+
+export async function latestFinishedRun(db: SqlExecutor, taskId: string): Promise<RunRecord | null> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM runs WHERE task_id = $1 AND state IN ('completed', 'failed', 'stopped') ORDER BY attempt DESC LIMIT 1`,
+    [taskId],
+  );
+  return rows[0] ? runFromRow(rows[0]) : null;
+}
+
+export async function maxAttempt(db: SqlExecutor, taskId: string): Promise<number> {
+  const { rows } = await db.query<{ m: number | null }>("SELECT max(attempt) AS m FROM runs WHERE task_id = $1", [taskId]);
+  return Number(rows[0]?.m ?? 0);
+}
+
+/**
+ * Queued runs with their tasks, oldest first, locked for this transaction. SKIP LOCKED lets
+ * several managers claim work at once without ever handing the same run to two of them.
+ */
+export async function claimQueuedRuns(db: SqlExecutor, limit: number): Promise<Array<{ run: RunRecord; task: TaskRecord }>> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${R_COLUMNS}, t.id AS t_id, t.seq AS t_seq, t.name AS t_name, t.state AS t_state, t.spec AS t_spec,
+            t.pending_reason AS t_pending_reason, t.latest_run_id AS t_latest_run_id, t.created_at AS t_created_at, t.updated_at AS t_updated_at
+       FROM runs r JOIN tasks t ON t.id = r.task_id
+      WHERE r.state = 'queued'
+      ORDER BY r.created_at, r.id
+      LIMIT $1
+      FOR UPDATE OF r, t SKIP LOCKED`,
+    [limit],
+  );
+  return rows.map((row) => ({
+    run: runFromRow(row),
+    task: taskFromRow({
+      id: row.t_id,
+      seq: row.t_seq,
+      name: row.t_name,
+      state: row.t_state,
+      spec: row.t_spec,
+      pending_reason: row.t_pending_reason,
+      latest_run_id: row.t_latest_run_id,
+      created_at: row.t_created_at,
+      updated_at: row.t_updated_at,
+    }),
+  }));
+}
+
+/** Scheduled runs whose last delivery was not accepted by `before`, locked (skipping others' locks). */
+export async function claimOverdueDeliveries(db: SqlExecutor, before: Date, limit: number): Promise<RunRecord[]> {
+  // Locks the task too (as every transition does, task first), skipping rows others hold.
+  const { rows } = await db.query<Row>(
+    `SELECT ${R_COLUMNS} FROM runs r JOIN tasks t ON t.id = r.task_id
+      WHERE r.state = 'scheduled' AND r.last_delivery_at < $1
+      ORDER BY r.last_delivery_at LIMIT $2 FOR UPDATE OF r, t SKIP LOCKED`,
+    [before, limit],
+  );
+  return rows.map(runFromRow);
+}
+
+/** Runs that hold a slot on a proplet (scheduled or running). */
+export async function activeRuns(db: SqlExecutor, propletId?: string): Promise<RunRecord[]> {
+  const { rows } = propletId
+    ? await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE proplet_id = $1 AND state IN ('scheduled', 'running')`, [propletId])
+    : await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE state IN ('scheduled', 'running')`);
+  return rows.map(runFromRow);
+}
+
+/** Number of scheduled or running runs per proplet. */
+export async function loadByProplet(db: SqlExecutor): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ proplet_id: string; n: number | string }>(
+    "SELECT proplet_id, count(*) AS n FROM runs WHERE state IN ('scheduled', 'running') AND proplet_id IS NOT NULL GROUP BY proplet_id",
+  );
+  return new Map(rows.map((r) => [r.proplet_id, Number(r.n)]));
+}
+
+export interface RunChange {
+  state?: RunState;
+  propletId?: string | null;
+  deliveries?: number;
+  dispatchedAt?: Date;
+  lastDeliveryAt?: Date;
+  acceptedAt?: Date;
+  startedAt?: Date | null;
+  finishedAt?: Date;
+  result?: StoredResult;
+  receipt?: string | null;
+}
+
+const CHANGE_COLUMNS: Record<keyof RunChange, string> = {
+  state: "state",
+  propletId: "proplet_id",
+  deliveries: "deliveries",
+  dispatchedAt: "dispatched_at",
+  lastDeliveryAt: "last_delivery_at",
+  acceptedAt: "accepted_at",
+  startedAt: "started_at",
+  finishedAt: "finished_at",
+  result: "result",
+  receipt: "receipt",
+};
+
+/**
+ * Applies `change` only if the run is still in `expected` state (and, when given, still held by
+ * `expectedProplet`): concurrent handlers and managers race safely, the loser changes nothing.
+ * Returns the updated run, or null when the condition no longer held.
+ */
+export async function updateRunIf(
+  db: SqlExecutor,
+  id: string,
+  expected: RunState,
+  change: RunChange,
+  expectedProplet?: string | null,
+): Promise<RunRecord | null> {
+  const sets: string[] = [];
+  const params: unknown[] = [id, expected];
+  for (const [key, value] of Object.entries(change) as Array<[keyof RunChange, unknown]>) {
+    if (value === undefined) continue;
+    params.push(key === "result" ? JSON.stringify(value) : value);
+    sets.push(`${CHANGE_COLUMNS[key]} = $${params.length}${key === "result" ? "::jsonb" : ""}`);
+  }
+  let where = "id = $1 AND state = $2";
+  if (expectedProplet !== undefined) {
+    params.push(expectedProplet);
+    where += ` AND proplet_id IS NOT DISTINCT FROM $${params.length}`;
+  }
+  const { rows } = await db.query<Row>(`UPDATE runs SET ${sets.join(", ")} WHERE ${where} RETURNING ${COLUMNS}`, params);
+  return rows[0] ? runFromRow(rows[0]) : null;
+}

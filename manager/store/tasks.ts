@@ -1,0 +1,88 @@
+import type { SqlExecutor } from "../../db/index.js";
+import type { TaskRecord, TaskSpec } from "../tasks/model.js";
+import type { TaskState } from "../tasks/state.js";
+import { taskFromRow, type Row } from "./rows.js";
+
+const COLUMNS = "id, seq, name, state, spec, pending_reason, latest_run_id, created_at, updated_at";
+
+export async function insertTask(db: SqlExecutor, task: { id: string; name: string; spec: TaskSpec; now: Date }): Promise<TaskRecord> {
+  const { rows } = await db.query<Row>(
+    `INSERT INTO tasks (id, name, state, spec, artifact_digest, created_at, updated_at)
+     VALUES ($1, $2, 'pending', $3::jsonb, $4, $5, $5) RETURNING ${COLUMNS}`,
+    [task.id, task.name, JSON.stringify(task.spec), task.spec.artifact.digest, task.now],
+  );
+  return taskFromRow(rows[0]!);
+}
+
+export async function getTask(db: SqlExecutor, id: string, options: { forUpdate?: boolean } = {}): Promise<TaskRecord | null> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM tasks WHERE id = $1${options.forUpdate ? " FOR UPDATE" : ""}`, [id]);
+  return rows[0] ? taskFromRow(rows[0]) : null;
+}
+
+/** Newest first; `afterSeq` is the cursor (the seq of the last item of the previous page). */
+export async function listTasks(
+  db: SqlExecutor,
+  query: { state?: TaskState; limit: number; afterSeq?: number },
+): Promise<TaskRecord[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (query.state) {
+    params.push(query.state);
+    where.push(`state = $${params.length}`);
+  }
+  if (query.afterSeq !== undefined) {
+    params.push(query.afterSeq);
+    where.push(`seq < $${params.length}`);
+  }
+  params.push(query.limit);
+  const { rows } = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map(taskFromRow);
+}
+
+export async function updateTaskSpec(db: SqlExecutor, id: string, name: string, spec: TaskSpec, now: Date): Promise<TaskRecord | null> {
+  const { rows } = await db.query<Row>(
+    `UPDATE tasks SET name = $2, spec = $3::jsonb, artifact_digest = $4, updated_at = $5 WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, name, JSON.stringify(spec), spec.artifact.digest, now],
+  );
+  return rows[0] ? taskFromRow(rows[0]) : null;
+}
+
+/** Sets the task's state (already checked by the state machine), latest run and pending reason. */
+export async function setTaskState(
+  db: SqlExecutor,
+  id: string,
+  change: { state: TaskState; latestRunId?: string; pendingReason: string | null; now: Date },
+): Promise<void> {
+  if (change.latestRunId !== undefined) {
+    await db.query("UPDATE tasks SET state = $2, latest_run_id = $3, pending_reason = $4, updated_at = $5 WHERE id = $1", [
+      id,
+      change.state,
+      change.latestRunId,
+      change.pendingReason,
+      change.now,
+    ]);
+  } else {
+    await db.query("UPDATE tasks SET state = $2, pending_reason = $3, updated_at = $4 WHERE id = $1", [
+      id,
+      change.state,
+      change.pendingReason,
+      change.now,
+    ]);
+  }
+}
+
+/** Only the human-readable reason why a started task still waits; no state change. */
+export async function setPendingReason(db: SqlExecutor, id: string, reason: string | null): Promise<void> {
+  await db.query("UPDATE tasks SET pending_reason = $2 WHERE id = $1 AND state = 'pending' AND pending_reason IS DISTINCT FROM $2", [
+    id,
+    reason,
+  ]);
+}
+
+export async function deleteTask(db: SqlExecutor, id: string): Promise<boolean> {
+  const { rowCount } = await db.query("DELETE FROM tasks WHERE id = $1", [id]);
+  return rowCount > 0;
+}

@@ -1,0 +1,80 @@
+import type { Capabilities, Entrypoint, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
+import type { RunState, TaskState } from "./state.js";
+
+export type OnPropletLoss = "fail" | "reschedule";
+
+/** Where a task's Wasm comes from: stored inline (by digest) or fetched by the proplet over HTTP(S). */
+export interface ArtifactSpec {
+  digest: string;
+  /** Bytes, when known (inline artifacts). */
+  size: number | null;
+  location: "inline" | "http";
+  url?: string;
+}
+
+/** Everything a caller specified about a task, with every default filled in. */
+export interface TaskSpec {
+  runtime: RuntimeKind;
+  artifact: ArtifactSpec;
+  entrypoint: Entrypoint;
+  args: string[];
+  env: Record<string, string>;
+  /** base64 */
+  stdin: string;
+  limits: RunLimits;
+  target: string | null;
+  requirements: { tags: string[]; tee: TeeType | null };
+  onPropletLoss: OnPropletLoss;
+}
+
+export interface TaskRecord {
+  id: string;
+  seq: number;
+  name: string;
+  state: TaskState;
+  spec: TaskSpec;
+  pendingReason: string | null;
+  latestRunId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A run's outcome as stored (stdout / stderr as base64, exactly as the proplet sent them). */
+export interface StoredResult {
+  exitCode: number | null;
+  returnValues: Array<number | string> | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  error: RunError | null;
+}
+
+export interface RunRecord {
+  id: string;
+  taskId: string;
+  attempt: number;
+  state: RunState;
+  propletId: string | null;
+  deliveries: number;
+  receiptNonce: string;
+  createdAt: Date;
+  dispatchedAt: Date | null;
+  lastDeliveryAt: Date | null;
+  acceptedAt: Date | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  result: StoredResult | null;
+  receipt: string | null;
+}
+
+export interface PropletRecord {
+  id: string;
+  name: string;
+  capabilities: Capabilities;
+  alive: boolean;
+  heartbeatIntervalMs: number | null;
+  lastSeenAt: Date;
+  connectedAt: Date;
+  goneReason: string | null;
+}

@@ -1,0 +1,71 @@
+/**
+ * Applies run state changes, always through the state machine (state.ts), and keeps the task's
+ * state mirroring its latest run. Locks the task row first, then changes the run conditionally,
+ * so concurrent handlers and managers cannot both apply a change.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type { SqlExecutor } from "../../db/index.js";
+import * as runStore from "../store/runs.js";
+import * as taskStore from "../store/tasks.js";
+import type { RunRecord, StoredResult, TaskRecord } from "./model.js";
+import { assertRunTransition, assertTaskTransition, taskStateForRun, type RunState } from "./state.js";
+
+export const WAITING_REASON = "waiting for the scheduler";
+
+/**
+ * Moves `run` from its current state to `to`. Returns the updated run, or null when the run had
+ * already changed (another handler or manager won the race). Throws IllegalTransitionError when
+ * the state machine forbids the move.
+ */
+export async function transitionRun(
+  tx: SqlExecutor,
+  run: RunRecord,
+  to: RunState,
+  change: Omit<runStore.RunChange, "state">,
+  now: Date,
+  options: { expectedProplet?: string | null } = {},
+): Promise<RunRecord | null> {
+  assertRunTransition(run.id, run.state, to);
+  const task = await taskStore.getTask(tx, run.taskId, { forUpdate: true });
+  const updated = await runStore.updateRunIf(tx, run.id, run.state, { ...change, state: to }, options.expectedProplet);
+  if (!updated || !task) return updated;
+  await mirrorTask(tx, task, updated, now);
+  return updated;
+}
+
+async function mirrorTask(tx: SqlExecutor, task: TaskRecord, run: RunRecord, now: Date): Promise<void> {
+  if (task.latestRunId !== run.id) return; // an older run finishing late does not move the task
+  const next = taskStateForRun(run.state);
+  if (next !== task.state) assertTaskTransition(task.id, task.state, next);
+  await taskStore.setTaskState(tx, task.id, { state: next, pendingReason: next === "pending" ? WAITING_REASON : null, now });
+}
+
+/** A fresh receipt nonce: 32 random bytes, base64url (TaskStart.receiptNonce). */
+export function newReceiptNonce(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/**
+ * Queues a new run of a (locked) task: attempt = previous + 1; the task becomes pending with it as
+ * its latest run. The caller has checked that the task may start.
+ */
+export async function queueRun(tx: SqlExecutor, task: TaskRecord, now: Date, pendingReason = WAITING_REASON): Promise<RunRecord> {
+  assertTaskTransition(task.id, task.state, "pending");
+  const attempt = (await runStore.maxAttempt(tx, task.id)) + 1;
+  const run = await runStore.insertRun(tx, { id: randomUUID(), taskId: task.id, attempt, receiptNonce: newReceiptNonce(), now });
+  await taskStore.setTaskState(tx, task.id, { state: "pending", latestRunId: run.id, pendingReason, now });
+  return run;
+}
+
+/** The stored result of a run the manager ended itself (no output; the reason as its error). */
+export function managerResult(code: string, message: string): StoredResult {
+  return {
+    exitCode: null,
+    returnValues: null,
+    stdout: "",
+    stderr: "",
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    error: { code, message: message.slice(0, 4096) },
+  };
+}
