@@ -1,6 +1,7 @@
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRegistry, type TestRegistry } from "../../testing/registry.js";
+import { createTokenCache, parseChallenge } from "../auth.js";
 import { createOciClient } from "../client.js";
 import { pullWasm, pushWasm } from "../wasm-artifact.js";
 import { wasmModule } from "./helpers.js";
@@ -93,5 +94,58 @@ describe("bearer tokens (docker-registry trusting a token server of the test's o
     }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "oci_insecure_refused" });
     expect(tokens.requests.length).toBe(before);
+  });
+});
+
+describe("challenge parsing and the token cache", () => {
+  it("parses bearer challenges with quoted commas and escapes; basic; rejects other schemes", () => {
+    expect(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"')).toEqual({
+      scheme: "bearer",
+      params: { realm: "https://auth.example/token", service: "registry.example", scope: "repository:a/b:pull,push" },
+    });
+    expect(parseChallenge('Basic realm="say \\"hi\\""')).toEqual({ scheme: "basic", params: { realm: 'say "hi"' } });
+    expect(parseChallenge("Negotiate abc")).toBeUndefined();
+    expect(parseChallenge(null)).toBeUndefined();
+  });
+
+  it("keeps a token until its expiry, bounded in entries", () => {
+    const cache = createTokenCache(2);
+    cache.set("a", "ta", 1000);
+    expect(cache.get("a", 999)).toBe("ta");
+    expect(cache.get("a", 1000)).toBeUndefined();
+    cache.set("a", "ta", 5000);
+    cache.set("b", "tb", 5000);
+    cache.set("c", "tc", 5000);
+    expect(cache.size).toBe(2);
+    expect(cache.get("a", 0)).toBeUndefined();
+    expect(cache.get("c", 0)).toBe("tc");
+  });
+});
+
+describe("bearer token expiry against the real registry", () => {
+  let registry: TestRegistry;
+  let tokens: TokenServer;
+  beforeAll(async () => {
+    // expires_in 8 s: the client renews 5 s early, so its copy lives about 3 s.
+    tokens = await startTokenServer({ bob: "s3cret" }, 8);
+    registry = await startRegistry({
+      auth: { kind: "token", realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertPem: tokens.rootCertPem },
+    });
+  });
+  afterAll(async () => {
+    await registry?.dispose();
+    await tokens?.close();
+  });
+
+  it("reuses the token while it is valid and fetches a new one after it expires", async () => {
+    const client = createOciClient({ insecureRegistries: [registry.host, tokens.host], credentials: () => ({ username: "bob", password: "s3cret" }) });
+    await pushWasm(`${registry.host}/team/exp:1`, wasmModule(10), { client });
+    const pullScope = () => tokens.requests.filter((r) => r.scope === "repository:team/exp:pull").length;
+    const afterPush = pullScope();
+    await pullWasm(`${registry.host}/team/exp:1`, { client });
+    expect(pullScope()).toBe(afterPush);
+    await new Promise((r) => setTimeout(r, 3200));
+    await pullWasm(`${registry.host}/team/exp:1`, { client });
+    expect(pullScope()).toBe(afterPush + 1);
   });
 });
