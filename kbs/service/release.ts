@@ -25,7 +25,12 @@ export async function releaseResource(ctx: KbsContext, path: string, credential:
   let claims: EarClaims;
   let teePubkey: Record<string, unknown>;
   try {
-    const verified = await verifyEar(token, await ctx.signingKeys.jwks(), { issuer: ctx.config.issuer, audience: ctx.config.audience });
+    const options = { issuer: ctx.config.issuer, audience: ctx.config.audience, clockToleranceSeconds: 1 };
+    // Another replica may have created a signing key since our JWKS was cached: retry once fresh.
+    const verified = await verifyEar(token, await ctx.signingKeys.jwks(), options).catch(async (err: unknown) => {
+      if (err instanceof EarTokenError && err.code === "ear_invalid") return verifyEar(token, await ctx.signingKeys.jwks(0), options);
+      throw err;
+    });
     claims = verified.claims;
     teePubkey = verified.teePubkey;
   } catch (err) {
