@@ -29,10 +29,14 @@ export interface Swtpm {
   tool(tool: string, args: readonly string[], cwd?: string): Promise<string>;
 }
 
-/** True when swtpm and tpm2-tools are on PATH. */
+/** True when swtpm, swtpm_setup (swtpm-tools) and tpm2-tools are on PATH. */
 export function swtpmAvailable(): boolean {
-  const has = (cmd: string, arg: string) => spawnSync(cmd, [arg], { stdio: "ignore", timeout: 5000 }).status === 0;
-  return has("swtpm", "--version") && has("tpm2_quote", "--version");
+  // Only "can it be started": swtpm_setup --version exits 1 although it is fine.
+  const has = (cmd: string, arg: string) => {
+    const r = spawnSync(cmd, [arg], { stdio: "ignore", timeout: 5000 });
+    return r.error === undefined && r.status !== null;
+  };
+  return has("swtpm", "--version") && has("swtpm_setup", "--version") && has("tpm2_quote", "--version");
 }
 
 /**

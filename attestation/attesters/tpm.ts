@@ -282,9 +282,17 @@ export class TpmAttester implements Attester {
     const qualifying = fitReportData(reportData, this.reportDataLength).toString("hex");
     const indices = Array.from({ length: this.pcrCount }, (_, i) => i);
     const selection = `sha256:${indices.join(",")}`;
-    return this.exclusive(async (run, dir) => {
+    const quoting = this.exclusive(async (run, dir) => {
       for (let attempt = 1; ; attempt++) {
-        await run("tpm2_quote", ["-c", hexHandle(this.akHandle), "-l", selection, "-q", qualifying, "-m", "quote.msg", "-s", "quote.sig", "-g", "sha256", "--scheme", this.ak.scheme]);
+        await run("tpm2_quote", [
+          "-c", hexHandle(this.akHandle),
+          "-l", selection,
+          "-q", qualifying,
+          "-m", "quote.msg",
+          "-s", "quote.sig",
+          "-g", "sha256",
+          "--scheme", this.ak.scheme,
+        ]);
         await run("tpm2_flushcontext", ["-t"]);
         await run("tpm2_pcrread", [selection, "-o", "pcrs.bin"]);
         const [message, signature, pcrBytes] = await Promise.all(
@@ -312,5 +320,10 @@ export class TpmAttester implements Attester {
         this.logger?.debug({ attempt }, "PCRs changed between quote and read; quoting again");
       }
     });
+    // If the TPM was cleared or the AK evicted, the cached AK is stale: provision again next time.
+    quoting.catch(() => {
+      this.provisioned = undefined;
+    });
+    return quoting;
   }
 }

@@ -158,6 +158,21 @@ describeWithSwtpm("TPM attester against a real swtpm, verified by the TPM verifi
     await expect(bad.evidence(reportData())).rejects.toThrow(/restricted is missing/);
   });
 
+  it("after the AK is evicted, one call fails and the next provisions a new AK", async () => {
+    const a = new TpmAttester({ tcti: tpm.tcti, logger, akHandle: 0x81010005 });
+    const first = await a.provision();
+    await tpm.tool("tpm2_evictcontrol", ["-C", "o", "-c", "0x81010005"]);
+    await expect(a.evidence(reportData())).rejects.toBeInstanceOf(TpmToolError);
+    const second = await a.provision();
+    expect(second.created).toBe(true);
+    expect(second.fingerprint).not.toBe(first.fingerprint);
+    const rd = reportData();
+    const result = await new TpmVerifier({ trustedAkFingerprints: [second.fingerprint] }).verify(await a.evidence(rd), { reportData: rd });
+    expect(result.ok).toBe(true);
+    // The old AK's enrolment no longer admits this TPM's quotes.
+    expect(failed(await new TpmVerifier({ trustedAkFingerprints: [first.fingerprint] }).verify(await a.evidence(rd), { reportData: rd }))).toEqual(["tpm.ak_trusted"]);
+  });
+
   it("removes its private work directories", async () => {
     const saved = process.env.TMPDIR;
     const dir = await mkdtemp(join(tmpdir(), "propeller-tmpdir-"));
