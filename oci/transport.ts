@@ -230,7 +230,10 @@ export function transportFailure(err: unknown, timer: RequestTimer, what: string
   const code = cause?.code ?? (err as { code?: string })?.code;
   // With a URL the failure happened before the response (connect, TLS, request); without one,
   // while reading a body whose headers had arrived: the body was cut short.
-  if (url) return new OciTransportError("oci_unreachable", `${what}: request to ${url.host} failed (${code ?? (err as Error).message})`, { code }, { cause: err });
+  if (url) {
+    const hint = url.protocol === "https:" && typeof code === "string" && code.startsWith("ERR_SSL") ? "; if it serves plain HTTP, list it as an insecure registry (--insecure)" : "";
+    return new OciTransportError("oci_unreachable", `${what}: request to ${url.host} failed (${code ?? (err as Error).message})${hint}`, { code }, { cause: err });
+  }
   return new OciTransportError("oci_truncated", `${what}: the connection closed before the whole body arrived (${code ?? (err as Error).message})`, { code }, { cause: err });
 }
 
