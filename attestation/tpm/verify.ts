@@ -53,24 +53,39 @@ export interface TpmClaims {
 /** extraData lengths seen in the wild: 32 (first half of the SHA-384 hash, KBS-PROTOCOL.md) and
  * 64 (the 48-byte hash zero-padded, what guest-components and the Trustee vector use); 48 raw. */
 const NONCE_LENGTHS = new Set([32, 48, 64]);
+/** KBS-PROTOCOL.md's TPM field: the first 32 bytes of the SHA-384 report data. */
+const TPM_FIELD = 32;
 
 /**
- * Checks that the quote is bound to `expected`. The TPM has two encodings in the wild, so the
- * expectation is fitted (zero-padded / truncated) to the length the quote carries, which must be
- * 32, 48 or 64 bytes. Pass the full 48-byte SHA-384 runtime-data hash as `expected`: fitted to 32
- * it is the first 32 bytes; fitted to 64 it is the hash plus 16 zero bytes.
+ * Checks that the quote is bound to `expected`. The TPM has two encodings in the wild, so:
+ * - `expected` is fitted (zero-padded / truncated) to the length extraData has (32, 48 or 64
+ *   bytes; anything else fails). Pass the full 48-byte SHA-384 hash: fitted to 32 it is its first
+ *   32 bytes, fitted to 64 the hash plus 16 zero bytes.
+ * - A caller that already truncated the expectation to KBS-PROTOCOL.md's 32-byte TPM field cannot
+ *   know the rest of the hash; then the first 32 bytes of extraData must equal it (the same
+ *   256-bit binding; the attester chooses all of extraData anyway).
  */
 export function nonceMatches(extraData: Uint8Array, expected: Uint8Array): { ok: boolean; detail: string } {
-  if (!NONCE_LENGTHS.has(extraData.byteLength)) {
-    return { ok: false, detail: `extraData is ${extraData.byteLength} bytes; expected 32, 48 or 64` };
+  const got = Buffer.from(extraData);
+  if (!NONCE_LENGTHS.has(got.byteLength)) {
+    return { ok: false, detail: `extraData is ${got.byteLength} bytes; expected 32, 48 or 64` };
   }
-  const want = fitReportData(expected, extraData.byteLength);
-  const ok = want.equals(Buffer.from(extraData));
+  if (expected.byteLength === TPM_FIELD && got.byteLength > TPM_FIELD) {
+    const ok = got.subarray(0, TPM_FIELD).equals(Buffer.from(expected));
+    return {
+      ok,
+      detail: ok
+        ? `the first 32 bytes of extraData (${got.byteLength} bytes) equal the 32-byte expected report data`
+        : `extraData begins ${got.subarray(0, TPM_FIELD).toString("hex")}, not the expected ${Buffer.from(expected).toString("hex")}`,
+    };
+  }
+  const want = fitReportData(expected, got.byteLength);
+  const ok = want.equals(got);
   return {
     ok,
     detail: ok
-      ? `extraData (${extraData.byteLength} bytes) equals the expected report data`
-      : `extraData ${Buffer.from(extraData).toString("hex")} is not the expected ${want.toString("hex")}`,
+      ? `extraData (${got.byteLength} bytes) equals the expected report data`
+      : `extraData ${got.toString("hex")} is not the expected ${want.toString("hex")}`,
   };
 }
 

@@ -96,9 +96,13 @@ describeWithVectors("TPM verifier on Trustee's tpm_evidence.json", () => {
     other[0] = (other[0] ?? 0) ^ 0xff;
     const result = await verifier.verify(ev, { reportData: other });
     expect(failedChecks(result)).toEqual(["tpm.nonce"]);
-    // The expectation fitted to 32 bytes is a different encoding than the 64 the quote carries.
-    const short = await verifier.verify(ev, { reportData: REPORT_DATA.subarray(0, 32) });
-    expect(failedChecks(short)).toEqual(["tpm.nonce"]);
+    // An expectation already truncated to KBS-PROTOCOL.md's 32-byte field binds the first 32 bytes.
+    expect((await verifier.verify(ev, { reportData: REPORT_DATA.subarray(0, 32) })).ok).toBe(true);
+    const otherShort = Buffer.from(REPORT_DATA.subarray(0, 32));
+    otherShort[31] = (otherShort[31] ?? 0) ^ 1;
+    expect(failedChecks(await verifier.verify(ev, { reportData: otherShort }))).toEqual(["tpm.nonce"]);
+    // Any other shorter expectation is zero-padded, so it does not match the hash bytes after it.
+    expect(failedChecks(await verifier.verify(ev, { reportData: REPORT_DATA.subarray(0, 40) }))).toEqual(["tpm.nonce"]);
   });
 
   it("fails tpm.ak_trusted for an AK that is not on the allow-list, and with an empty list", async () => {
@@ -157,6 +161,13 @@ describe("nonce encodings", () => {
     expect(nonceMatches(hash.subarray(0, 32), hash).ok).toBe(true);
     expect(nonceMatches(hash, hash).ok).toBe(true);
     expect(nonceMatches(Buffer.concat([hash, Buffer.alloc(16)]), hash).ok).toBe(true);
+  });
+  it("with a 32-byte expectation compares the first 32 bytes of longer extraData", () => {
+    const padded = Buffer.concat([hash, Buffer.alloc(16)]);
+    expect(nonceMatches(padded, hash.subarray(0, 32)).ok).toBe(true);
+    const wrong = Buffer.from(padded);
+    wrong[0] = 0;
+    expect(nonceMatches(wrong, hash.subarray(0, 32)).ok).toBe(false);
   });
   it("refuses other lengths (an empty extraData must never match) and non-zero padding", () => {
     expect(nonceMatches(Buffer.alloc(0), hash).ok).toBe(false);
