@@ -36,7 +36,9 @@ export function aclRules(root: string): AclRules {
     },
     manager: {
       publish: [...PROPLET_SUBSCRIBES.map(all), topics.managerOnline],
-      subscribe: PROPLET_PUBLISHES.map(all),
+      // manager/online too: Mosquitto's `pattern read` for proplets applies to every user, the
+      // manager included, and reading its own announcements (or a second manager's) is harmless.
+      subscribe: [...PROPLET_PUBLISHES.map(all), topics.managerOnline],
     },
   };
 }
