@@ -119,6 +119,7 @@ export interface FakeQuoteOptions {
   pckNotBefore?: Date;
   pckNotAfter?: Date;
   qeIsvSvn?: number;
+  qeMrSigner?: Buffer;
 }
 
 export interface FakeQuote {
@@ -170,7 +171,7 @@ export async function fakeQuote(pki: FakePki, o: FakeQuoteOptions = {}): Promise
   const qeReport = Buffer.alloc(384);
   qeReport.writeUInt32LE(0, 16); // miscselect
   Buffer.from("11000000000000000000000000000000", "hex").copy(qeReport, 48);
-  Buffer.from(FAKE_QE_MRSIGNER, "hex").copy(qeReport, 128);
+  (o.qeMrSigner ?? Buffer.from(FAKE_QE_MRSIGNER, "hex")).copy(qeReport, 128);
   qeReport.writeUInt16LE(2, 256); // isvprodid
   qeReport.writeUInt16LE(o.qeIsvSvn ?? 8, 258);
   createHash("sha256").update(attRaw).update(authData).digest().copy(qeReport, 320);
