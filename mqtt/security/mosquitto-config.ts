@@ -98,6 +98,8 @@ export function mosquittoConfig(options: MosquittoConfigOptions): string {
     "# Every client presents a certificate from our CA; its CN is the identity the ACL confines.",
     "require_certificate true",
     "use_identity_as_username true",
+    "# The client id becomes the identity too: nobody can take over (or knock off) another's session.",
+    "use_username_as_clientid true",
     "",
   ].join("\n");
 }

@@ -140,7 +140,7 @@ describe.each<BrokerKind>(["aedes", "mosquitto"])("%s with Propeller's broker se
   const rogues: Peer[] = [];
 
   beforeAll(async () => {
-    pki = await createTestPki({ proplets: ["p1", "p2"], operators: ["alice"] });
+    pki = await createTestPki({ proplets: ["p1", "p2", "p3"], operators: ["alice"] });
     root = uniqueTopicRoot();
     topics = new Topics(root);
     broker = await startBroker(kind, pki, root);
@@ -261,6 +261,29 @@ describe.each<BrokerKind>(["aedes", "mosquitto"])("%s with Propeller's broker se
     expect(manager.received.filter((m) => m.payload.startsWith("rogue-"))).toEqual([]);
     expect(p1.received.filter((m) => m.payload.startsWith("forged:"))).toEqual([]);
     expect(result.peer.received).toEqual([]);
+  });
+
+  it("p2 reusing another proplet's client id neither takes its queued tasks nor knocks it off", async () => {
+    // p3 keeps a persistent session, goes away, and a task is queued for it.
+    const away = await mustConnect(broker.url, pki.ca, await pki.identity("p3"), "p3", { clean: false });
+    expect(await subscribe(away, [topics.proplet("p3", "tasks/stop")])).toEqual([1]);
+    await away.client.endAsync();
+    await manager.client.publishAsync(topics.proplet("p3", "tasks/stop"), "queued-for-p3", { qos: 1 });
+    // p2 claims that session, and then p1's live one. The embedded broker refuses a client id
+    // that is not the certificate's; Mosquitto replaces it with the certificate's identity
+    // (use_username_as_clientid), so it cannot collide with anyone else's.
+    const thief = await connectAs(broker.url, pki.ca, await pki.identity("p2"), "p3", { clean: false });
+    if (thief.ok) rogues.push(thief.peer);
+    const kicker = await connectAs(broker.url, pki.ca, await pki.identity("p2"), "p1");
+    if (kicker.ok) rogues.push(kicker.peer);
+    if (kind === "aedes") expect([thief.ok, kicker.ok]).toEqual([false, false]);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    if (thief.ok) expect(thief.peer.received).toEqual([]);
+    expect(p1.closed).toBe(false);
+    // The real p3 comes back and gets its task: the session was never the thief's.
+    const back = await mustConnect(broker.url, pki.ca, await pki.identity("p3"), "p3", { clean: false });
+    rogues.push(back);
+    await waitFor(() => back.received.some((m) => m.payload === "queued-for-p3"), 10_000, "queued task delivered to p3");
   });
 
   it("a proplet's last will reaches the manager only on its own status topic", async () => {
