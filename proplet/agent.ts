@@ -1,0 +1,438 @@
+/**
+ * The proplet's MQTT side: presence (status, announce, heartbeat, last will), the dispatch lease
+ * (task.start → task.accepted → task.result, kept until task.result-ack), stop, and de-duplication.
+ *
+ * Decisions (documented here because the manager relies on them):
+ * - A `task.start` beyond capacity (maxConcurrency, or the memory offered) is NOT accepted: no
+ *   `task.accepted`, no result. The manager's lease times out and redelivers (to us or another
+ *   proplet), so a busy proplet never turns a healthy task into a failure. A start that can never
+ *   fit (its memory limit above all we offer, an unsupported runtime, a confidential workload) is
+ *   answered with a failed result at once.
+ * - De-duplication: by run id first (a start for a running run re-sends `task.accepted`; for a
+ *   finished run re-sends its result, or is ignored once acknowledged), then by message id for
+ *   everything else. A run id never runs twice on this proplet.
+ * - Every result send is a fresh message (new messageId): the manager de-duplicates results by
+ *   run id and must acknowledge each copy; a copy with a known messageId could be dropped unacked.
+ * - A stop for a run this proplet does not know answers with a "stopped" result, so the manager
+ *   is not left waiting; the run id is then never started here.
+ */
+import type { Logger } from "pino";
+import { MqttConnection } from "../mqtt/index.js";
+import {
+  LIMITS,
+  MessageDeduplicator,
+  PropellerError,
+  Topics,
+  childTraceparent,
+  decodeManagerOnline,
+  decodeTopicMessage,
+  encodeTopicMessage,
+  type PropletTopicName,
+  type RunRef,
+  type TaskStart,
+  type TaskStop,
+  type TopicMessage,
+} from "../protocol/index.js";
+import { fetchArtifact, httpSource, inlineSource, unsupportedSource, type ArtifactSources } from "./artifacts/index.js";
+import type { PropletConfig } from "./config.js";
+import { BoundedRunSet, PendingResults, type ResultBody } from "./results.js";
+import type { Runtime, RunReport } from "./runtime/runtime.js";
+
+export const PROPLET_SOFTWARE = { name: "propeller-proplet", version: "0.1.0" } as const;
+
+export interface PropletCounters {
+  /** Messages dropped because they failed validation or named another proplet. */
+  invalidMessages: number;
+  /** Messages dropped as repeats (same messageId). */
+  duplicateMessages: number;
+  /** Starts not accepted because the proplet was full (the manager redelivers). */
+  busyRefusals: number;
+  runsStarted: number;
+  resultsSent: number;
+  /** Results evicted from the pending store before their ack (store full). */
+  resultsDropped: number;
+}
+
+interface ActiveRun {
+  ref: RunRef;
+  memoryBytes: number;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class PropletAgent {
+  readonly counters: PropletCounters = { invalidMessages: 0, duplicateMessages: 0, busyRefusals: 0, runsStarted: 0, resultsSent: 0, resultsDropped: 0 };
+  private readonly topics: Topics;
+  private readonly dedup = new MessageDeduplicator();
+  private readonly runs = new Map<string, ActiveRun>();
+  private readonly results: PendingResults;
+  /** Runs that ended here and were acknowledged (or evicted): never run again. */
+  private readonly ended = new BoundedRunSet();
+  private readonly sources: ArtifactSources;
+  private connection: MqttConnection | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private resendTimer: NodeJS.Timeout | undefined;
+  /** Set by kill() and close(): nothing more is published about runs. */
+  private stopping = false;
+
+  constructor(
+    private readonly config: PropletConfig,
+    private readonly runtimes: Runtime[],
+    private readonly log: Logger,
+  ) {
+    this.topics = new Topics(config.topicRoot);
+    this.results = new PendingResults(config.pendingResults, { baseMs: config.resultResendMs, maxMs: config.resultResendMaxMs });
+    this.sources = {
+      inline: inlineSource,
+      http: httpSource({ timeoutMs: config.httpTimeoutMs }),
+      oci: unsupportedSource("oci"),
+      mqtt: unsupportedSource("mqtt"),
+    };
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const will = encodeTopicMessage("status", { kind: "proplet.status", propletId: config.id, state: "offline", reason: "connection lost (last will)" });
+    const connection = await MqttConnection.connect({
+      url: config.mqtt.url,
+      clientId: `propeller-proplet-${config.id}`,
+      ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
+      ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
+      ...(config.mqtt.tls ? { tls: config.mqtt.tls } : {}),
+      will: { topic: this.topics.proplet(config.id, "status"), payload: will, qos: 1 },
+      // Short keepalive: the broker notices a vanished proplet (and sends the will) within ~1.5x this.
+      keepaliveSeconds: 10,
+      logger: this.log,
+    });
+    this.connection = connection;
+    await Promise.all([
+      this.on(connection, "tasks/start", (m) => this.onStart(m)),
+      this.on(connection, "tasks/stop", (m) => this.onStop(m)),
+      this.on(connection, "tasks/result-ack", (m) => this.onResultAck(m)),
+      this.on(connection, "control", (m) => {
+        if (m.action === "reannounce") return this.presence("control reannounce");
+      }),
+    ]);
+    await connection.subscribe(this.topics.managerOnline, (_topic, payload) => {
+      try {
+        decodeManagerOnline(payload);
+      } catch (err) {
+        return this.invalid("manager/online", err);
+      }
+      return this.presence("manager online");
+    });
+    // After EVERY (re)connect, once the subscriptions are back: online, announce, resend results.
+    connection.onConnect(() => this.presence("reconnected"));
+    await this.presence("started");
+
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.heartbeatIntervalMs);
+    this.resendTimer = setInterval(() => void this.resendResults(false), Math.min(config.resultResendMs, 1000));
+    this.log.info({ propletId: config.id, topicRoot: config.topicRoot, maxConcurrency: config.maxConcurrency }, "proplet online");
+  }
+
+  /** Graceful: no new work, running work abandoned (the manager applies its loss policy), offline status, DISCONNECT. */
+  async close(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.clearTimers();
+    const running = this.abortAll("the proplet is shutting down");
+    await this.publish("status", { kind: "proplet.status", propletId: this.config.id, state: "offline", reason: "shutdown" }).catch(() => undefined);
+    await running;
+    await this.connection?.close();
+  }
+
+  /** As a crash: no DISCONNECT (the broker publishes the will), workers terminated, no result sent. */
+  async kill(): Promise<void> {
+    this.stopping = true;
+    this.clearTimers();
+    const running = this.abortAll("the proplet was killed");
+    await this.connection?.destroy();
+    await running;
+  }
+
+  private clearTimers(): void {
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.resendTimer);
+  }
+
+  private async abortAll(reason: string): Promise<void> {
+    const runs = [...this.runs.values()];
+    for (const run of runs) run.controller.abort(reason);
+    await Promise.all(runs.map((r) => r.done));
+  }
+
+  // ---- inbound -------------------------------------------------------------------------------
+
+  /** Subscribes to one of our topics; every message is validated and must name this proplet. */
+  private on<N extends PropletTopicName>(connection: MqttConnection, name: N, handler: (m: TopicMessage<N>) => void | Promise<void>): Promise<void> {
+    const topic = this.topics.proplet(this.config.id, name);
+    return connection.subscribe(topic, async (received, payload) => {
+      const parsed = this.topics.parse(received);
+      if (!parsed || parsed.propletId !== this.config.id || parsed.name !== name) return this.invalid(received, new Error("topic is not this proplet's"));
+      let message: TopicMessage<N>;
+      try {
+        message = decodeTopicMessage(name, payload);
+      } catch (err) {
+        return this.invalid(received, err);
+      }
+      if ((message as { propletId: string }).propletId !== this.config.id) {
+        return this.invalid(received, new Error(`message names proplet "${(message as { propletId: string }).propletId}"`));
+      }
+      if (this.stopping) return;
+      await handler(message);
+    });
+  }
+
+  private invalid(topic: string, err: unknown): void {
+    this.counters.invalidMessages++;
+    this.log.warn({ topic, err: (err as Error).message?.slice(0, 500) }, "dropped an invalid message");
+  }
+
+  private duplicate(messageId: string): boolean {
+    if (this.dedup.firstSeen(messageId)) return false;
+    this.counters.duplicateMessages++;
+    this.log.debug({ messageId }, "dropped a repeated message");
+    return true;
+  }
+
+  private async onStart(m: TaskStart): Promise<void> {
+    const ref: RunRef = { taskId: m.taskId, runId: m.runId };
+    const log = this.log.child({ taskId: m.taskId, runId: m.runId });
+    // Idempotent by run id (redelivered leases carry a new messageId).
+    if (this.runs.has(m.runId)) {
+      log.debug("start for a running run: accepting again");
+      return this.accept(ref, m.traceparent);
+    }
+    const pending = this.results.get(m.runId);
+    if (pending) {
+      log.debug("start for a finished run: resending its result");
+      return this.sendResult(pending);
+    }
+    if (this.ended.has(m.runId)) {
+      log.info("start for a run that already ended here and was acknowledged: ignored");
+      return;
+    }
+
+    const never = this.neverFits(m);
+    if (never) {
+      if (this.duplicate(m.messageId)) return;
+      await this.accept(ref, m.traceparent);
+      return this.finish(m, failedReport(never.code, never.message));
+    }
+    if (!this.hasRoomFor(m)) {
+      // Not accepted, and the messageId is not remembered: the manager's redelivery is welcome.
+      this.counters.busyRefusals++;
+      log.info({ running: this.runs.size, maxConcurrency: this.config.maxConcurrency }, "busy: start not accepted (the manager's lease will redeliver)");
+      return;
+    }
+    if (this.duplicate(m.messageId)) return;
+
+    const controller = new AbortController();
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    this.runs.set(m.runId, { ref, memoryBytes: m.limits.memoryBytes, controller, done });
+    this.counters.runsStarted++;
+    await this.accept(ref, m.traceparent);
+    void this.execute(m, controller.signal)
+      .then((report) => this.finish(m, report))
+      .catch((err: unknown) => log.error({ err: (err as Error).message }, "run failed unexpectedly"))
+      .finally(() => {
+        this.runs.delete(m.runId);
+        resolveDone();
+      });
+  }
+
+  /** Reasons a start can never run here (answered with a failed result, not left to redelivery). */
+  private neverFits(m: TaskStart): { code: string; message: string } | undefined {
+    if (!this.runtimes.some((r) => r.kind === m.runtime)) {
+      return { code: "unsupported_runtime", message: `this proplet runs ${this.runtimes.map((r) => r.kind).join(", ")}, not ${m.runtime}` };
+    }
+    if (m.confidential) {
+      return { code: "confidential_unsupported", message: "this proplet has no TEE and cannot run confidential workloads" };
+    }
+    if (m.limits.memoryBytes > this.config.memoryBytes) {
+      return { code: "insufficient_memory", message: `the run asks for ${m.limits.memoryBytes} bytes of memory; this proplet offers ${this.config.memoryBytes}` };
+    }
+    return undefined;
+  }
+
+  private hasRoomFor(m: TaskStart): boolean {
+    if (this.runs.size >= this.config.maxConcurrency) return false;
+    return this.reservedMemory() + m.limits.memoryBytes <= this.config.memoryBytes;
+  }
+
+  private reservedMemory(): number {
+    let sum = 0;
+    for (const r of this.runs.values()) sum += r.memoryBytes;
+    return sum;
+  }
+
+  private async execute(m: TaskStart, signal: AbortSignal): Promise<RunReport> {
+    let module: Uint8Array;
+    try {
+      module = await fetchArtifact(m.artifact, this.sources, { maxBytes: this.config.artifactMaxBytes, signal });
+    } catch (err) {
+      if (signal.aborted) return stoppedReport(signal);
+      const e = err instanceof PropellerError ? err : new PropellerError("artifact_unreachable", (err as Error).message);
+      return failedReport(e.code, e.message);
+    }
+    const runtime = this.runtimes.find((r) => r.kind === m.runtime)!;
+    return runtime.run({
+      runId: m.runId,
+      module,
+      entrypoint: m.entrypoint,
+      args: m.args,
+      env: m.env,
+      stdin: new Uint8Array(Buffer.from(m.stdin, "base64")),
+      limits: m.limits,
+      signal,
+    });
+  }
+
+  private async onStop(m: TaskStop): Promise<void> {
+    if (this.duplicate(m.messageId)) return;
+    const run = this.runs.get(m.runId);
+    if (run) {
+      this.log.info({ runId: m.runId, reason: m.reason }, "stopping run");
+      run.controller.abort(m.reason || "stopped by request");
+      return;
+    }
+    const pending = this.results.get(m.runId);
+    if (pending) return this.sendResult(pending);
+    if (this.ended.has(m.runId)) return;
+    this.log.info({ runId: m.runId }, "stop for a run this proplet does not know: answering stopped");
+    return this.finish({ taskId: m.taskId, runId: m.runId, traceparent: m.traceparent }, stoppedReport(m.reason || "stopped before it started"));
+  }
+
+  private onResultAck(m: TopicMessage<"tasks/result-ack">): void {
+    if (this.results.remove(m.runId)) this.log.debug({ runId: m.runId }, "result acknowledged");
+    this.ended.add(m.runId);
+  }
+
+  // ---- outbound ------------------------------------------------------------------------------
+
+  private async finish(m: Pick<TaskStart, "taskId" | "runId" | "traceparent">, report: RunReport): Promise<void> {
+    if (this.stopping) return; // killed or shutting down: the run is abandoned, not reported
+    const body = resultBody(this.config.id, m, report);
+    const bytes = encodeTopicMessage("tasks/result", body).byteLength;
+    for (const evicted of this.results.add(body, bytes)) {
+      this.counters.resultsDropped++;
+      this.ended.add(evicted);
+      this.log.error({ runId: evicted }, "pending-results store full: dropped the oldest unacknowledged result");
+    }
+    this.log.info({ runId: m.runId, outcome: report.outcome, code: report.error?.code }, "run finished");
+    await this.sendResult(body);
+  }
+
+  private async sendResult(body: ResultBody): Promise<void> {
+    if (!this.connection?.connected) return; // resent on reconnect
+    this.results.sent(body.runId);
+    try {
+      await this.publish("tasks/result", body);
+      this.counters.resultsSent++;
+    } catch (err) {
+      this.log.warn({ runId: body.runId, err: (err as Error).message }, "sending a result failed; it will be resent");
+    }
+  }
+
+  private async resendResults(all: boolean): Promise<void> {
+    if (this.stopping || !this.connection?.connected) return;
+    for (const body of this.results.due(Date.now(), all)) await this.sendResult(body);
+  }
+
+  private async accept(ref: RunRef, traceparent: string): Promise<void> {
+    await this.publish("tasks/accepted", { kind: "task.accepted", propletId: this.config.id, ...ref, traceparent: childTraceparent(traceparent) }).catch((err: unknown) =>
+      this.log.warn({ runId: ref.runId, err: (err as Error).message }, "sending task.accepted failed (the manager will redeliver)"),
+    );
+  }
+
+  /** Online status, announce, and every unacknowledged result: after each connect and on request. */
+  private async presence(why: string): Promise<void> {
+    if (this.stopping) return;
+    this.log.debug({ why }, "announcing");
+    try {
+      await this.publish("status", { kind: "proplet.status", propletId: this.config.id, state: "online" });
+      await this.publish("announce", {
+        kind: "proplet.announce",
+        propletId: this.config.id,
+        name: this.config.name,
+        software: { ...PROPLET_SOFTWARE },
+        capabilities: {
+          runtimes: this.runtimes.map((r) => r.kind),
+          artifactSources: ["inline", "http"],
+          memoryBytes: this.config.memoryBytes,
+          maxConcurrency: this.config.maxConcurrency,
+          tee: null,
+          tags: this.config.tags,
+        },
+        running: this.runningRefs(),
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "announcing failed (retried on the next connect)");
+    }
+    await this.resendResults(true);
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.stopping || !this.connection?.connected) return;
+    await this.publish("heartbeat", {
+      kind: "proplet.heartbeat",
+      propletId: this.config.id,
+      running: this.runningRefs(),
+      load: { running: this.runs.size, maxConcurrency: this.config.maxConcurrency },
+      freeMemoryBytes: Math.max(0, this.config.memoryBytes - this.reservedMemory()),
+      intervalMs: this.config.heartbeatIntervalMs,
+    }).catch((err: unknown) => this.log.debug({ err: (err as Error).message }, "heartbeat not sent"));
+  }
+
+  private runningRefs(): RunRef[] {
+    return [...this.runs.values()].map((r) => r.ref);
+  }
+
+  private async publish<N extends PropletTopicName>(name: N, body: Parameters<typeof encodeTopicMessage<N>>[1]): Promise<void> {
+    if (!this.connection) throw new Error("not connected");
+    await this.connection.publish(this.topics.proplet(this.config.id, name), encodeTopicMessage(name, body));
+  }
+}
+
+// ---- results ------------------------------------------------------------------------------------
+
+function failedReport(code: string, message: string): RunReport {
+  return { outcome: "failed", exitCode: null, returnValues: null, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false, error: { code, message: message.slice(0, 4000) }, startedAt: null, finishedAt: new Date() };
+}
+
+function stoppedReport(reason: AbortSignal | string): RunReport {
+  const text = typeof reason === "string" ? reason : typeof reason.reason === "string" ? reason.reason : "stopped by request";
+  return { ...failedReport("stopped", text), outcome: "stopped" };
+}
+
+/** Room for everything in a result but stdout/stderr (ids, error message, times, envelope). */
+const RESULT_OVERHEAD_BYTES = 64 * 1024;
+
+/**
+ * Builds the result message. The two outputs are each capped by the task (≤ 4 MiB), but both in
+ * base64 may exceed the MQTT payload limit: then they are cut further, and marked truncated.
+ */
+export function resultBody(propletId: string, m: Pick<TaskStart, "taskId" | "runId" | "traceparent">, r: RunReport): ResultBody {
+  const budget = Math.floor(((LIMITS.mqttPayloadBytes - RESULT_OVERHEAD_BYTES) * 3) / 4 / 2);
+  const cut = (b: Uint8Array) => (b.byteLength > budget ? b.subarray(0, budget) : b);
+  const body: ResultBody = {
+    kind: "task.result",
+    propletId,
+    taskId: m.taskId,
+    runId: m.runId,
+    traceparent: childTraceparent(m.traceparent),
+    outcome: r.outcome,
+    exitCode: r.exitCode,
+    returnValues: r.returnValues,
+    stdout: Buffer.from(cut(r.stdout)).toString("base64"),
+    stderr: Buffer.from(cut(r.stderr)).toString("base64"),
+    stdoutTruncated: r.stdoutTruncated || r.stdout.byteLength > budget,
+    stderrTruncated: r.stderrTruncated || r.stderr.byteLength > budget,
+    error: r.error,
+    startedAt: r.startedAt?.toISOString() ?? null,
+    finishedAt: r.finishedAt.toISOString(),
+  };
+  return body;
+}
+

@@ -1,0 +1,60 @@
+/**
+ * The proplet: a worker that takes Wasm tasks from the manager over MQTT and runs them.
+ * `startProplet` is the programmatic API fixed by CONTRACT-CORE.md.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { PropletAgent, type PropletCounters } from "./agent.js";
+import { resolvePropletConfig, type PropletConfigInput } from "./config.js";
+import { WasiP1Runtime } from "./runtime/wasi-p1.js";
+
+export type { PropletConfigInput, PropletConfig } from "./config.js";
+export type { PropletCounters } from "./agent.js";
+
+export interface RunningProplet {
+  id: string;
+  /** Graceful: running work is abandoned, an offline status is published, then DISCONNECT. */
+  close(): Promise<void>;
+  /** As a crash: no DISCONNECT (the broker publishes the last will), running work abandoned, no result. */
+  kill(): Promise<void>;
+  /** Beyond the contract: counters of dropped, repeated and refused messages (for tests and metrics). */
+  counters(): Readonly<PropletCounters>;
+}
+
+export async function startProplet(input: PropletConfigInput): Promise<RunningProplet> {
+  const config = resolvePropletConfig(input);
+  const log = input.logger ?? pino({ name: "proplet" });
+  const ownWorkDir = config.workDir === undefined;
+  // No run uses the filesystem yet (no preopens); the directory is where later runtimes cache.
+  const workDir = config.workDir ?? (await mkdtemp(join(tmpdir(), `propeller-proplet-${config.id}-`)));
+  const agent = new PropletAgent({ ...config, workDir }, [new WasiP1Runtime({ logger: log })], log.child({ propletId: config.id }));
+  try {
+    await agent.start();
+  } catch (err) {
+    await agent.kill().catch(() => undefined);
+    if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
+    throw err;
+  }
+  let ended = false;
+  const cleanup = async () => {
+    if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
+  };
+  return {
+    id: config.id,
+    async close() {
+      if (ended) return;
+      ended = true;
+      await agent.close();
+      await cleanup();
+    },
+    async kill() {
+      if (ended) return;
+      ended = true;
+      await agent.kill();
+      await cleanup();
+    },
+    counters: () => ({ ...agent.counters }),
+  };
+}
