@@ -194,3 +194,50 @@ export function adminPublicKey(value: string | Record<string, unknown>): KeyObje
   if (!ok) throw new Error(`admin keys must be Ed25519 or EC P-256, not ${key.asymmetricKeyType}`);
   return key;
 }
+
+/**
+ * The KBS settings the environment can give (the CLI adds its flags on top):
+ * PROPELLER_KBS_LISTEN (host:port), PROPELLER_KBS_DATABASE_URL, PROPELLER_KBS_DEVELOPMENT (true/false),
+ * PROPELLER_KBS_ISSUER, PROPELLER_KBS_AUDIENCE, PROPELLER_KBS_TOKEN_LIFETIME, PROPELLER_KBS_SESSION_LIFETIME,
+ * PROPELLER_KBS_ADMIN_KEYS (JSON array of {id, publicKey, roles}; publicKey may be "file:<path>"),
+ * PROPELLER_KBS_TPM_AK_FINGERPRINTS (comma-separated), PROPELLER_KBS_MASTER_KEY / _FILE (read by resolveKbsConfig).
+ * A malformed value is reported by resolveKbsConfig's validation, or here when it cannot be parsed.
+ */
+export function kbsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): KbsConfigInput {
+  const problems: string[] = [];
+  const input: KbsConfigInput = {};
+  const int = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) problems.push(`${name}: "${v}" is not a whole number`);
+    return Number(v);
+  };
+  if (env.PROPELLER_KBS_LISTEN) {
+    const m = /^(.+):(\d{1,5})$/.exec(env.PROPELLER_KBS_LISTEN);
+    if (!m) problems.push(`PROPELLER_KBS_LISTEN: "${env.PROPELLER_KBS_LISTEN}" is not host:port`);
+    else input.listen = { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
+  }
+  if (env.PROPELLER_KBS_DATABASE_URL) input.databaseUrl = env.PROPELLER_KBS_DATABASE_URL;
+  if (env.PROPELLER_KBS_DEVELOPMENT !== undefined) {
+    if (!["true", "false"].includes(env.PROPELLER_KBS_DEVELOPMENT)) problems.push("PROPELLER_KBS_DEVELOPMENT: must be true or false");
+    input.developmentMode = env.PROPELLER_KBS_DEVELOPMENT === "true";
+  }
+  if (env.PROPELLER_KBS_ISSUER) input.issuer = env.PROPELLER_KBS_ISSUER;
+  if (env.PROPELLER_KBS_AUDIENCE) input.audience = env.PROPELLER_KBS_AUDIENCE;
+  const token = int("PROPELLER_KBS_TOKEN_LIFETIME");
+  if (token !== undefined) input.tokenLifetimeSeconds = token;
+  const session = int("PROPELLER_KBS_SESSION_LIFETIME");
+  if (session !== undefined) input.sessionLifetimeSeconds = session;
+  if (env.PROPELLER_KBS_ADMIN_KEYS) {
+    try {
+      input.admin = { keys: JSON.parse(env.PROPELLER_KBS_ADMIN_KEYS) as KbsConfig["admin"]["keys"] };
+    } catch {
+      problems.push("PROPELLER_KBS_ADMIN_KEYS: not a JSON array of {id, publicKey, roles}");
+    }
+  }
+  if (env.PROPELLER_KBS_TPM_AK_FINGERPRINTS) {
+    input.verifiers = { tpm: { trustedAkFingerprints: env.PROPELLER_KBS_TPM_AK_FINGERPRINTS.split(",").map((s) => s.trim()).filter(Boolean) } };
+  }
+  if (problems.length > 0) throw new KbsConfigError(problems);
+  return input;
+}

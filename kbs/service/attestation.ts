@@ -83,10 +83,14 @@ export async function attest(ctx: KbsContext, sessionId: string, body: AttestReq
   if (session.tee === "sample" && !ctx.config.developmentMode) {
     throw await deny(new KbsError("TeeNotAllowed", "the sample TEE is accepted only in development mode"), session.tee);
   }
-  checkTeePubkey(runtimeData["tee-pubkey"]);
+  try {
+    checkTeePubkey(runtimeData["tee-pubkey"]);
+  } catch (err) {
+    throw err instanceof KbsError ? await deny(err, session.tee) : err;
+  }
   const additional = body["tee-evidence"].additional_evidence ?? "";
   if (runtimeData["additional-evidence"] !== undefined && runtimeData["additional-evidence"] !== additional) {
-    throw new KbsError("InvalidRuntimeData", "runtime-data additional-evidence differs from tee-evidence additional_evidence");
+    throw await deny(new KbsError("InvalidRuntimeData", "runtime-data additional-evidence differs from tee-evidence additional_evidence"), session.tee);
   }
   const hash = runtimeDataHash(runtimeData, additional);
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeJwt, decodeProtectedHeader, flattenedDecrypt, createLocalJWKSet, jwtVerify } from "jose";
+import { decodeJwt, decodeProtectedHeader, flattenedDecrypt, createLocalJWKSet, jwtVerify, type FlattenedJWE, type JSONWebKeySet } from "jose";
 import { randomBytes } from "node:crypto";
 import { addReferenceValue, putResource, setResourcePolicy } from "../admin-client.js";
 import { verifyEar } from "../../attestation/ear/verify.js";
@@ -42,7 +42,7 @@ describe("KBS full flow, sample TEE in development mode, real HTTP + PGlite", ()
     expect(claims["ear.verifier-id"].developer).toMatch(/DEVELOPMENT MODE/);
 
     // The token verifies against the published JWKS (both addresses).
-    const jwks = await (await fetch(`${t.url}/.well-known/jwks.json`)).json();
+    const jwks = (await (await fetch(`${t.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
     expect(await (await fetch(`${t.url}/kbs/v0/jwks`)).json()).toEqual(jwks);
     const verified = await verifyEar(token, jwks, { audience: "propeller" });
     expect(verified.kid).toBe(header.kid);
@@ -73,7 +73,7 @@ describe("KBS full flow, sample TEE in development mode, real HTTP + PGlite", ()
     const { cookie } = await attestSample(t.url, key);
     const response = await getResource(t.url, "default/key/one", { cookie });
     expect(response.status).toBe(200);
-    const { plaintext } = await flattenedDecrypt(await response.json(), key.privateKey);
+    const { plaintext } = await flattenedDecrypt((await response.json()) as FlattenedJWE, key.privateKey);
     expect(Buffer.from(plaintext).equals(secret)).toBe(true);
   });
 
@@ -83,8 +83,8 @@ describe("KBS full flow, sample TEE in development mode, real HTTP + PGlite", ()
       const { token } = await attestSample(t.url, key);
       const response = await getResource(t.url, "default/key/one", { bearer: token });
       expect(response.status).toBe(200);
-      const jwe = await response.json();
-      expect(JSON.parse(Buffer.from(jwe.protected, "base64url").toString()).alg).toBe(kind === "RSA" ? "RSA-OAEP-256" : "ECDH-ES+A256KW");
+      const jwe = (await response.json()) as FlattenedJWE;
+      expect(JSON.parse(Buffer.from(jwe.protected!, "base64url").toString()).alg).toBe(kind === "RSA" ? "RSA-OAEP-256" : "ECDH-ES+A256KW");
       const { plaintext } = await flattenedDecrypt(jwe, key.privateKey);
       expect(Buffer.from(plaintext).equals(secret)).toBe(true);
     }

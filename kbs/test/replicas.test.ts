@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { flattenedDecrypt } from "jose";
+import { flattenedDecrypt, type FlattenedJWE } from "jose";
 import { addReferenceValue, adminKeygen, putResource, setResourcePolicy } from "../admin-client.js";
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.js";
 import { attestRaw, attestSample, auth, auditRows, getResource, SAMPLE_POLICY, sampleEvidence, sampleSvnReference, startTestKbs, teeKey, type TestKbs } from "./helpers.js";
@@ -45,7 +45,7 @@ describe("two KBS instances on one PostgreSQL database", () => {
     // The token from B releases on A (shared signing keys), and A's session cookie works on B.
     const response = await getResource(a.url, "rep/key/one", { bearer: token });
     expect(response.status).toBe(200);
-    expect(Buffer.from((await flattenedDecrypt(await response.json(), key.privateKey)).plaintext).equals(secret)).toBe(true);
+    expect(Buffer.from((await flattenedDecrypt((await response.json()) as FlattenedJWE, key.privateKey)).plaintext).equals(secret)).toBe(true);
     expect((await getResource(a.url, "rep/key/one", { cookie: session.cookie })).status).toBe(200);
   });
 
