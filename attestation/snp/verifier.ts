@@ -1,0 +1,57 @@
+import type { Logger } from "pino";
+import type { VerificationResult } from "../result.js";
+import type { Verifier, VerifyExpectations } from "../verifier.js";
+import { appraiseSnpClaims, type SnpAppraisalPolicy } from "./appraise.js";
+import type { AmdRoots, ChainCache } from "./certs.js";
+import { decodeSnpEvidence } from "./evidence.js";
+import { parseSnpReport, type SnpReport } from "./report.js";
+import { verifyParsedSnpReport, type CertInput, type SnpClaims, type SnpVerifyOptions } from "./verify.js";
+
+export interface SnpVerifierOptions {
+  /**
+   * Policy the claims are appraised against after verification; its checks join the result, so
+   * `ok` means "genuine and acceptable". Defaults to the deny-by-default policy (no debug, VMPL 0,
+   * no migration agent). `false` turns appraisal off (for callers that appraise elsewhere).
+   */
+  policy?: SnpAppraisalPolicy | false;
+  /** Pinned roots; defaults to attestation/roots/amd. */
+  roots?: AmdRoots;
+  /** Shared certificate signature cache (bounded). */
+  cache?: ChainCache;
+  /**
+   * Where to find a VEK when the evidence carries none (e.g. an offline store of KDS downloads).
+   * Unset: evidence without a certificate fails `snp.vek`.
+   */
+  findVek?: (report: SnpReport) => Promise<CertInput | undefined>;
+  logger?: Logger;
+}
+
+/**
+ * The `Verifier` for tee "snp": Trustee's SNP `primary_evidence` (attestation_report fields +
+ * optional cert_chain) → parse → verify (chain to the pinned ARK, signature, TCB, chip) → appraise.
+ */
+export class SnpVerifier implements Verifier {
+  readonly tee = "snp" as const;
+  constructor(private readonly options: SnpVerifierOptions = {}) {}
+
+  async verify(evidence: unknown, expectations: VerifyExpectations): Promise<VerificationResult<SnpClaims>> {
+    const decoded = decodeSnpEvidence(evidence);
+    const report = parseSnpReport(decoded.report);
+    const { certs } = decoded;
+    const opts: SnpVerifyOptions = {};
+    const vek = certs.vcek ?? certs.vlek ?? (await this.options.findVek?.(report));
+    if (vek !== undefined) opts.vek = vek;
+    const chain = [certs.ask, certs.ark].filter((c): c is Buffer => c !== undefined);
+    if (chain.length > 0) opts.chains = chain;
+    if (this.options.roots) opts.roots = this.options.roots;
+    if (this.options.cache) opts.cache = this.options.cache;
+    if (this.options.logger) opts.logger = this.options.logger;
+    if (expectations.now) opts.now = expectations.now;
+    if (expectations.reportData) opts.reportData = expectations.reportData;
+    const result = await verifyParsedSnpReport(report, opts);
+    if (this.options.policy === false) return result;
+    const appraisal = appraiseSnpClaims(result.claims, this.options.policy ?? {});
+    const checks = [...result.checks, ...appraisal.checks];
+    return { ...result, ok: result.ok && appraisal.ok, checks };
+  }
+}
