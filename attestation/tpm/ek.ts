@@ -25,6 +25,13 @@ export interface EkCheck {
 /** Vendor chains are root → (one or two intermediates) → EK; more than this is not a real chain. */
 const MAX_DEPTH = 4;
 
+function isCa(cert: x509.X509Certificate): boolean {
+  const bc = cert.getExtension(x509.BasicConstraintsExtension);
+  if (bc?.ca !== true) return false;
+  const ku = cert.getExtension(x509.KeyUsagesExtension);
+  return ku === null || (ku.usages & x509.KeyUsageFlags.keyCertSign) !== 0;
+}
+
 function same(a: x509.X509Certificate, b: x509.X509Certificate): boolean {
   return Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
 }
@@ -89,6 +96,8 @@ export async function verifyEkCertificate(der: Uint8Array, anchors: EkRoots | Ek
     let next: x509.X509Certificate | undefined;
     for (const candidate of pool) {
       if (candidate.subject !== current.issuer || same(candidate, current)) continue;
+      // Only a CA may issue: a leaf with a matching name must not extend the chain.
+      if (!isCa(candidate)) continue;
       if (await current.verify({ publicKey: candidate, signatureOnly: true })) {
         next = candidate;
         break;
