@@ -1,7 +1,7 @@
 export { aclRules, createAcl, filterCovers, identityFromName, ID_PLACEHOLDER, MANAGER_IDENTITY, type Acl, type AclRules, type BrokerIdentity } from "./acl.js";
 export { createBrokerSecurity, type BrokerSecurity, type BrokerSecurityOptions, type SecurityHooks } from "./aedes-hooks.js";
 export { credentialsFrom, generatePassword, hashPassword, loadCredentials, verifyPassword, CredentialError, type CredentialStore } from "./credentials.js";
-export { brokerTlsOptions, type BrokerTlsOptions } from "./tls.js";
+export { brokerTlsOptions, secureEmbeddedBrokerOptions, type BrokerTlsOptions } from "./tls.js";
 export {
   mosquittoAclFile,
   mosquittoConfig,

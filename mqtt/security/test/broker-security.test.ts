@@ -6,10 +6,9 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Topics } from "../../../protocol/topics.js";
 import { startEmbeddedBroker } from "../../broker.js";
-import { createBrokerSecurity } from "../aedes-hooks.js";
 import { credentialsFrom, hashPassword } from "../credentials.js";
 import { writeMosquittoConfig } from "../mosquitto-config.js";
-import { brokerTlsOptions } from "../tls.js";
+import { secureEmbeddedBrokerOptions } from "../tls.js";
 import { freePort, uniqueTopicRoot, waitFor } from "../../../testing/net.js";
 import { createTestPki, startMosquittoWithConfig, type TestPki, type TlsIdentityFiles } from "../../../testing/tls.js";
 
@@ -26,11 +25,8 @@ type BrokerKind = "aedes" | "mosquitto";
 
 async function startBroker(kind: BrokerKind, pki: TestPki, root: string, extra: { credentials?: Map<string, string> } = {}): Promise<BrokerUnderTest> {
   if (kind === "aedes") {
-    const security = createBrokerSecurity({ topicRoot: root, logger: silent, ...(extra.credentials ? { credentials: extra.credentials } : {}) });
-    const broker = await startEmbeddedBroker({
-      tls: await brokerTlsOptions(pki.dir, { allowCredentialClients: extra.credentials !== undefined }),
-      hooks: security.hooks,
-    });
+    const { tls, hooks } = await secureEmbeddedBrokerOptions(pki.dir, { topicRoot: root, logger: silent, ...(extra.credentials ? { credentials: extra.credentials } : {}) });
+    const broker = await startEmbeddedBroker({ tls, hooks });
     return { url: broker.url, close: () => broker.close() };
   }
   const port = await freePort();
