@@ -82,8 +82,20 @@ export function createTokenCache(maxEntries = 256): TokenCache {
   };
 }
 
+/**
+ * Cache key of a token. Actions are sorted: registries list them in any order (distribution 2.8
+ * challenges with `pull,push` or `push,pull` at random), and both mean the same grant.
+ */
 export function tokenCacheKey(registry: string, creds: Credentials | undefined, scope: string): string {
-  return `${registry}\n${creds?.username ?? ""}\n${scope}`;
+  const canonical = scope
+    .split(" ")
+    .map((s) => {
+      const i = s.lastIndexOf(":");
+      return i > 0 ? `${s.slice(0, i)}:${s.slice(i + 1).split(",").sort().join(",")}` : s;
+    })
+    .sort()
+    .join(" ");
+  return `${registry}\n${creds?.username ?? ""}\n${canonical}`;
 }
 
 /** Default lifetime when the token endpoint does not say (distribution token spec: 60 s). */
@@ -132,7 +144,7 @@ export async function fetchBearerToken(req: TokenRequest): Promise<{ token: stri
   try {
     res = await fetch(url, { headers, signal: req.signal, redirect: "error" });
   } catch (err) {
-    throw new OciTransportError(req.signal.aborted ? "oci_timeout" : "oci_unreachable", `token endpoint ${url.origin} for ${registry}: ${req.signal.aborted ? "timed out" : "unreachable"}`, { registry, realm: url.origin }, { cause: err });
+    throw new OciTransportError(req.signal.aborted ? "oci_timeout" : "oci_unreachable", `token endpoint ${url.origin} for ${registry}: ${req.signal.aborted ? "timed out or cancelled" : "unreachable"}`, { registry, realm: url.origin }, { cause: err });
   }
   const text = await readSmallText(res, MAX_TOKEN_RESPONSE_BYTES).catch((err: unknown) => {
     throw new OciTransportError("oci_truncated", `token endpoint ${url.origin} for ${registry}: could not read the answer`, { registry }, { cause: err });

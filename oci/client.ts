@@ -26,11 +26,11 @@ export interface FetchedManifest {
 
 export interface OciClient {
   /** GET a manifest by tag or digest; verifies the digest when pulled by digest, reports it when by tag. */
-  getManifest(ref: Reference): Promise<FetchedManifest>;
+  getManifest(ref: Reference, opts?: { signal?: AbortSignal }): Promise<FetchedManifest>;
   /** HEAD a manifest: its digest and size, or null when the registry does not have it. */
   headManifest(ref: Reference): Promise<{ digest: Digest | undefined; size: number | undefined } | null>;
   /** GET a blob, streamed with the size cap, digest-verified before it is returned. */
-  getBlob(repo: Repository, digest: Digest, opts?: { size?: number; maxBytes?: number }): Promise<Uint8Array>;
+  getBlob(repo: Repository, digest: Digest, opts?: { size?: number; maxBytes?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   /** HEAD a blob: its size, or null when the repository does not have it. */
   headBlob(repo: Repository, digest: Digest): Promise<{ size: number | undefined } | null>;
   /** Uploads a blob (POST then monolithic PUT ?digest=) unless HEAD says it is already there. */
@@ -77,7 +77,7 @@ export function createOciClient(options: OciClientOptions = {}): OciClient {
   }
 
   return {
-    async getManifest(ref) {
+    async getManifest(ref, opts = {}) {
       const what = `manifest ${formatReference(ref)}`;
       const target = ref.digest ?? ref.tag;
       if (!target) throw new OciNotFoundError("oci_manifest_unknown", `${what}: no tag or digest`);
@@ -90,6 +90,7 @@ export function createOciClient(options: OciClientOptions = {}): OciClient {
         headers: { accept: MANIFEST_ACCEPT.join(", ") },
         followRedirects: true,
         what,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       });
       if (ex.res.status !== 200) return failure(ex, what, "oci_manifest_unknown");
       const contentType = ex.res.headers.get("content-type");
@@ -132,6 +133,7 @@ export function createOciClient(options: OciClientOptions = {}): OciClient {
         push: false,
         followRedirects: true,
         what,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       });
       if (ex.res.status !== 200) return failure(ex, what, "oci_blob_unknown");
       const { bytes } = await readBody(ex, {

@@ -40,10 +40,10 @@ export class OciRegistryError extends PropellerError {
   }
 }
 
-/** Network-level failures: unreachable, timed out, body cut short, redirect loops, refused plain HTTP. */
+/** Network-level failures: unreachable, timed out, cancelled, body cut short, redirect loops, refused plain HTTP. */
 export class OciTransportError extends PropellerError {
   constructor(
-    code: "oci_unreachable" | "oci_timeout" | "oci_truncated" | "oci_too_many_redirects" | "oci_insecure_refused",
+    code: "oci_unreachable" | "oci_timeout" | "oci_cancelled" | "oci_truncated" | "oci_too_many_redirects" | "oci_insecure_refused",
     message: string,
     details?: Record<string, unknown>,
     options?: { cause?: unknown },

@@ -50,6 +50,8 @@ export interface SendSpec {
   followRedirects: boolean;
   /** What is being fetched, for messages: "manifest localhost:5000/app:1.0". */
   what: string;
+  /** The caller's cancellation (e.g. the task was stopped). */
+  signal?: AbortSignal;
 }
 
 /** A response whose body is still to be read, and the timer that bounds reading it. */
@@ -63,20 +65,23 @@ export interface RequestTimer {
   /** Progress was made: restart the idle timeout. */
   touch(): void;
   clear(): void;
-  /** "idle" or "deadline" once the timer fired. */
-  readonly fired: "idle" | "deadline" | undefined;
+  /** Why the request was aborted: a timeout fired, or the caller cancelled. */
+  readonly fired: "idle" | "deadline" | "cancelled" | undefined;
 }
 
-export function startTimer(timeoutMs: number, maxDurationMs: number): RequestTimer {
+export function startTimer(timeoutMs: number, maxDurationMs: number, external?: AbortSignal): RequestTimer {
   const controller = new AbortController();
-  let fired: "idle" | "deadline" | undefined;
-  const fire = (why: "idle" | "deadline") => {
+  let fired: "idle" | "deadline" | "cancelled" | undefined;
+  const fire = (why: "idle" | "deadline" | "cancelled") => {
     if (fired) return;
     fired = why;
-    controller.abort(new Error(`request ${why === "idle" ? "idle" : "deadline"} timeout`));
+    controller.abort(new Error(why === "cancelled" ? "request cancelled" : `request ${why} timeout`));
   };
+  const onCancel = () => fire("cancelled");
   let idle = setTimeout(() => fire("idle"), timeoutMs);
   const deadline = setTimeout(() => fire("deadline"), maxDurationMs);
+  if (external?.aborted) fire("cancelled");
+  else external?.addEventListener("abort", onCancel, { once: true });
   return {
     signal: controller.signal,
     touch() {
@@ -86,6 +91,7 @@ export function startTimer(timeoutMs: number, maxDurationMs: number): RequestTim
     clear() {
       clearTimeout(idle);
       clearTimeout(deadline);
+      external?.removeEventListener("abort", onCancel);
     },
     get fired() {
       return fired;
@@ -133,7 +139,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
       const headers: Record<string, string> = { "user-agent": userAgent, ...spec.headers };
       // Credentials go to the registry's own origin only, never to the storage a blob redirects to.
       if (authorization && url.origin === registryOrigin) headers.authorization = authorization;
-      const timer = startTimer(timeoutMs, maxDurationMs);
+      const timer = startTimer(timeoutMs, maxDurationMs, spec.signal);
       let res: Response;
       try {
         res = await fetch(url, {
@@ -173,7 +179,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
           continue;
         }
         if (challenge?.scheme === "bearer") {
-          const tokenTimer = startTimer(timeoutMs, maxDurationMs);
+          const tokenTimer = startTimer(timeoutMs, maxDurationMs, spec.signal);
           try {
             const wanted = challenge.params.scope ?? scope;
             const { token, expiresAt } = await fetchBearerToken({
@@ -223,6 +229,7 @@ function unauthorized(spec: SendSpec, hadCredentials: boolean): OciAuthError {
 /** Maps a fetch or body-read rejection to a typed error. */
 export function transportFailure(err: unknown, timer: RequestTimer, what: string, url?: URL): Error {
   if (err instanceof OciTransportError || err instanceof SizeLimitError || err instanceof DigestError) return err;
+  if (timer.fired === "cancelled") return new OciTransportError("oci_cancelled", `${what}: cancelled`, {}, { cause: err });
   if (timer.fired) {
     return new OciTransportError("oci_timeout", `${what}: timed out (${timer.fired === "idle" ? "no data within the timeout" : "request took too long"})`, { why: timer.fired }, { cause: err });
   }

@@ -49,6 +49,8 @@ export interface PullWasmOptions extends OciClientOptions {
   cache?: ContentCache;
   /** Largest Wasm layer accepted. Default LIMITS.artifactBytes. */
   maxBytes?: number;
+  /** Cancels the pull (error code oci_cancelled), e.g. when the task is stopped. */
+  signal?: AbortSignal;
   logger?: Logger;
 }
 
@@ -72,7 +74,7 @@ export async function pullWasm(reference: string | Reference, opts: PullWasmOpti
   const maxBytes = opts.maxBytes ?? LIMITS.artifactBytes;
   const shown = formatReference(ref);
 
-  let { manifest, manifestDigest } = await loadManifest(client, ref, opts.cache);
+  let { manifest, manifestDigest } = await loadManifest(client, ref, opts.cache, opts.signal);
   let parsed = parseManifest(manifest, null, `manifest ${shown}`);
   if (parsed.kind === "index") {
     // One level only: an index that points at exactly one Wasm manifest (e.g. platform wasm/wasip1).
@@ -85,7 +87,7 @@ export async function pullWasm(reference: string | Reference, opts: PullWasmOpti
       throw new OciManifestError("oci_not_wasm", `${shown} is an index with ${candidates.length} Wasm manifests; name one by digest`);
     }
     const child: Reference = { registry: ref.registry, repository: ref.repository, digest: candidates[0]!.digest as Digest };
-    ({ manifest, manifestDigest } = await loadManifest(client, child, opts.cache));
+    ({ manifest, manifestDigest } = await loadManifest(client, child, opts.cache, opts.signal));
     parsed = parseManifest(manifest, null, `manifest ${formatReference(child)}`);
     if (parsed.kind !== "manifest") throw new OciManifestError("oci_not_wasm", `${shown}: an index inside an index is not followed`);
   }
@@ -104,7 +106,7 @@ export async function pullWasm(reference: string | Reference, opts: PullWasmOpti
     bytes = undefined;
   }
   if (!bytes) {
-    bytes = await client.getBlob(ref, digest, { size: layer.size, maxBytes });
+    bytes = await client.getBlob(ref, digest, { size: layer.size, maxBytes, ...(opts.signal ? { signal: opts.signal } : {}) });
     await opts.cache?.put(digest, bytes);
   } else {
     opts.logger?.debug({ digest }, "wasm layer served from cache");
@@ -123,14 +125,14 @@ export async function pullWasm(reference: string | Reference, opts: PullWasmOpti
   };
 }
 
-async function loadManifest(client: OciClient, ref: Reference, cache: ContentCache | undefined): Promise<{ manifest: Uint8Array; manifestDigest: Digest }> {
+async function loadManifest(client: OciClient, ref: Reference, cache: ContentCache | undefined, signal: AbortSignal | undefined): Promise<{ manifest: Uint8Array; manifestDigest: Digest }> {
   // By digest the content is immutable, so a cached copy (re-verified by the cache) is as good.
   // By tag we always ask the registry: tags move.
   if (ref.digest) {
     const cached = await cache?.get(ref.digest);
     if (cached) return { manifest: cached, manifestDigest: ref.digest };
   }
-  const fetched = await client.getManifest(ref);
+  const fetched = await client.getManifest(ref, signal ? { signal } : {});
   await cache?.put(fetched.digest, fetched.bytes);
   return { manifest: fetched.bytes, manifestDigest: fetched.digest };
 }

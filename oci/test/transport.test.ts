@@ -181,3 +181,19 @@ describe("client against misbehaving registries", () => {
     expect(err).toMatchObject({ code: "oci_unreachable" });
   });
 });
+
+describe("cancellation", () => {
+  it("the caller's AbortSignal stops a blob download mid-body with oci_cancelled", async () => {
+    const { host } = await fake((req, res) => {
+      res.writeHead(200, { "content-length": String(blob.length) });
+      res.write(blob.subarray(0, 10)); // then waits
+    });
+    const client = createOciClient({ insecureRegistries: [host], timeoutMs: 10_000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const started = Date.now();
+    const err = await client.getBlob({ registry: host, repository: "a/b" }, blobDigest, { signal: controller.signal }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "oci_cancelled" });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
