@@ -18,7 +18,7 @@ export const AttestationPolicySchema = Type.Object(
     /** Claims that, when true, mean no hardware protection (e.g. a software TPM) → hardware warning. */
     unsafeClaims: Type.Optional(Type.Array(Pointer, { maxItems: 32 })),
     /** Minimum numeric values (TCB / SVN levels) → configuration contraindicated below. */
-    minimums: Type.Optional(Type.Record(Pointer, Type.Integer({ minimum: 0 }))),
+    minimums: Type.Optional(Type.Record(Pointer, Type.Integer({ minimum: 0 }), { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

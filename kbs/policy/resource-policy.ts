@@ -26,15 +26,15 @@ export const ResourcePolicySchema = Type.Object(
     /** TDX MRTD allow-list. */
     mrtd: Type.Optional(AllowList(Hex)),
     /** TDX RTMR allow-lists by index 0–3. */
-    rtmrs: Type.Optional(Type.Record(Type.String({ pattern: "^[0-3]$" }), AllowList(Hex))),
+    rtmrs: Type.Optional(Type.Record(Type.String({ pattern: "^[0-3]$" }), AllowList(Hex), { additionalProperties: false })),
     /** TPM PCR (SHA-256 bank) allow-lists by index 0–23. */
-    pcrs: Type.Optional(Type.Record(Type.String({ pattern: "^([0-9]|1[0-9]|2[0-3])$" }), AllowList(Hex))),
+    pcrs: Type.Optional(Type.Record(Type.String({ pattern: "^([0-9]|1[0-9]|2[0-3])$" }), AllowList(Hex), { additionalProperties: false })),
     /** Allow-lists for any claim. */
-    claims: Type.Optional(Type.Record(Pointer, AllowList(ClaimValue))),
+    claims: Type.Optional(Type.Record(Pointer, AllowList(ClaimValue), { additionalProperties: false })),
     /** Allow-lists for the runtime data the client bound (e.g. `/proplet-id`). */
-    runtimeData: Type.Optional(Type.Record(Pointer, AllowList(ClaimValue))),
+    runtimeData: Type.Optional(Type.Record(Pointer, AllowList(ClaimValue), { additionalProperties: false })),
     /** Minimum TCB / SVN levels. */
-    minimums: Type.Optional(Type.Record(Pointer, Type.Integer({ minimum: 0 }))),
+    minimums: Type.Optional(Type.Record(Pointer, Type.Integer({ minimum: 0 }), { additionalProperties: false })),
     /** Debuggable TEEs are refused unless this is true. */
     allowDebug: Type.Optional(Type.Boolean()),
   },
