@@ -134,8 +134,8 @@ describe("bearer token expiry against the real registry", () => {
   let registry: TestRegistry;
   let tokens: TokenServer;
   beforeAll(async () => {
-    // expires_in 8 s: the client renews 5 s early, so its copy lives about 3 s.
-    tokens = await startTokenServer({ bob: "s3cret" }, 8);
+    // expires_in 10 s: the client renews 5 s early, so its copy lives about 5 s (room for a slow push).
+    tokens = await startTokenServer({ bob: "s3cret" }, 10);
     registry = await startRegistry({
       auth: { kind: "token", realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertPem: tokens.rootCertPem },
     });
@@ -152,7 +152,7 @@ describe("bearer token expiry against the real registry", () => {
     const afterPush = pullScope();
     await pullWasm(`${registry.host}/team/exp:1`, { client });
     expect(pullScope()).toBe(afterPush);
-    await new Promise((r) => setTimeout(r, 3200));
+    await new Promise((r) => setTimeout(r, 5200));
     await pullWasm(`${registry.host}/team/exp:1`, { client });
     expect(pullScope()).toBe(afterPush + 1);
   });
