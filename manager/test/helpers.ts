@@ -41,13 +41,14 @@ export interface Backing {
 }
 
 /** embedded: aedes in process + PGlite in a temp dir; services: the machine's Mosquitto + a fresh PostgreSQL database. */
-export async function startBacking(deployment: Deployment): Promise<Backing> {
+export async function startBacking(deployment: Deployment, options: { persistent?: boolean } = {}): Promise<Backing> {
   if (deployment === "embedded") {
     const broker = await startEmbeddedBroker();
     const dir = await mkdtemp(join(tmpdir(), "manager-test-pglite-"));
     return {
       mqttUrl: broker.url,
-      databaseUrl: `pglite://${dir}`,
+      // In memory unless the test restarts the manager on the same data (PGlite on disk is slower).
+      databaseUrl: options.persistent ? `pglite://${dir}` : "pglite://memory",
       async close() {
         await broker.close();
         await rm(dir, { recursive: true, force: true });
@@ -116,6 +117,8 @@ export interface ScriptedOptions {
   autoAnnounce?: boolean;
   /** Runs reported in announces and heartbeats. */
   running?: RunRef[];
+  /** Heartbeat period; 0 = no automatic heartbeats (default 300). */
+  heartbeatMs?: number;
 }
 
 const DEFAULT_CAPABILITIES: Capabilities = {
@@ -175,8 +178,12 @@ export class ScriptedProplet {
       if (options.autoAnnounce ?? true) await p.announce();
     });
     if (options.autoAnnounce ?? true) await p.announce();
+    const every = options.heartbeatMs ?? 300;
+    if (every > 0) p.stopBeat = p.beat(every);
     return p;
   }
+
+  stopBeat: () => void = () => undefined;
 
   async send<N extends PropletTopicName>(name: N, body: Parameters<typeof encodeTopicMessage<N>>[1]): Promise<void> {
     await this.conn.publish(this.topics.proplet(this.id, name), encodeTopicMessage(name, body));
@@ -253,10 +260,12 @@ export class ScriptedProplet {
 
   /** As a crash: no DISCONNECT, so the broker publishes the last will. */
   async crash(): Promise<void> {
+    this.stopBeat();
     await this.conn.destroy();
   }
 
   async close(): Promise<void> {
+    this.stopBeat();
     await this.conn.close();
   }
 }
