@@ -160,10 +160,13 @@ export function createOciClient(options: OciClientOptions = {}): OciClient {
         registry: repo.registry,
         repository: repo.repository,
         push: true,
-                followRedirects: false,
+        followRedirects: false,
         what,
       });
-      if (start.res.status !== 202) return failure(start, what, "oci_blob_unknown");
+      if (start.res.status !== 202) {
+        const detail = await errorDetail(start.res, start.timer);
+        throw new OciRegistryError(`${what}: upload could not start (${start.res.status})${detail}`, start.res.status);
+      }
       const location = start.res.headers.get("location");
       await discard(start.res, start.timer);
       if (!location) throw new OciRegistryError(`${what}: upload started without a Location`, 202);
