@@ -174,6 +174,27 @@ describe("manifest shapes", () => {
     expect((err as Error).message).toContain("application/vnd.oci.image.config.v1+json");
   });
 
+  it("refuses an application/wasm layer that is not Wasm, and an encrypted layer without its annotations", async () => {
+    const client = createOciClient({ insecureRegistries: [registry.host] });
+    const repo = { registry: registry.host, repository: "apps/hand" };
+    const cfg = Buffer.from("{}");
+    const c = await client.pushBlob(repo, cfg);
+    const put = async (tag: string, layerBytes: Uint8Array, mediaType: string) => {
+      const l = await client.pushBlob(repo, layerBytes);
+      const m = Buffer.from(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: WASM_CONFIG_MEDIA_TYPE, digest: c.digest, size: cfg.length },
+        layers: [{ mediaType, digest: l.digest, size: layerBytes.byteLength }],
+      }));
+      await client.putManifest(repo, tag, m, "application/vnd.oci.image.manifest.v1+json");
+    };
+    await put("garbage", Buffer.from("#!/bin/sh\necho not wasm\n"), WASM_LAYER_MEDIA_TYPE);
+    await expect(pullWasm(`${registry.host}/apps/hand:garbage`, opts)).rejects.toMatchObject({ code: "oci_not_wasm", message: expect.stringMatching(/not a Wasm binary/) });
+    await put("bare-age", (await encryptWorkload(wasmModule(5))).ciphertext, ENCRYPTED_WASM_LAYER_MEDIA_TYPE);
+    await expect(pullWasm(`${registry.host}/apps/hand:bare-age`, opts)).rejects.toMatchObject({ code: "oci_manifest_invalid", message: expect.stringMatching(/kbs-resource/) });
+  });
+
   it("HEAD reports a manifest's digest, and null for a missing one", async () => {
     const client = createOciClient({ insecureRegistries: [registry.host] });
     const pushed = await pushWasm(`${registry.host}/apps/head:1`, wasmModule(20), opts);
