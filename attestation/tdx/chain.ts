@@ -95,8 +95,15 @@ export class BoundedCache<V> {
   }
 }
 
+/** A chain whose root, issuer links and signatures verified: parsed once, reused while cached. */
+export interface ChainEntry {
+  certs: X509Certificate[];
+  windows: { from: Date; to: Date }[];
+  detail: string;
+}
+
 /** Chains whose signatures verified, by fingerprint. Exported so a benchmark can clear it or read hits. */
-export const verifiedChainCache = new BoundedCache<true>(1024);
+export const verifiedChainCache = new BoundedCache<ChainEntry>(1024);
 
 export interface VerifiedChain {
   /** Leaf first, pinned root last (the root is the pinned object, not the one supplied). */
@@ -125,57 +132,60 @@ export function verifyChain(
   now: Date,
   checks: CheckList,
   prefix: string,
-  cache: BoundedCache<true> = verifiedChainCache,
+  cache: BoundedCache<ChainEntry> = verifiedChainCache,
 ): VerifiedChain {
+  const key = sha256Hex(Buffer.concat([...ders, Buffer.from(anchor.fingerprint, "hex")]));
+  let entry = cache.get(key);
+  if (entry) {
+    checks.pass(`${prefix}.root`, `chain anchored at pinned "${subjectCn(anchor.cert)}"`);
+    checks.pass(`${prefix}.signatures`, entry.detail);
+  } else {
+    const verified = verifyUncached(ders, anchor, checks, prefix);
+    if (!verified.entry) return { certs: verified.certs, signaturesOk: false, validNow: false };
+    entry = verified.entry;
+    cache.set(key, entry);
+  }
+  const expired = entry.windows.flatMap((w, i) => (now >= w.from && now <= w.to ? [] : [{ cert: entry.certs[i]!, ...w }]));
+  checks.add(
+    `${prefix}.validity`,
+    expired.length === 0,
+    expired.length === 0
+      ? `all ${entry.certs.length} certificates valid at ${now.toISOString()}`
+      : expired.map((e) => `"${subjectCn(e.cert)}" valid ${e.from.toISOString()} → ${e.to.toISOString()}, not at ${now.toISOString()}`).join("; "),
+  );
+  return { certs: entry.certs, signaturesOk: true, validNow: expired.length === 0 };
+}
+
+function verifyUncached(ders: Buffer[], anchor: TrustAnchor, checks: CheckList, prefix: string): { certs: X509Certificate[]; entry?: ChainEntry } {
   const supplied = ders.map((d, i) => parseCertificate(d, `${prefix} certificate ${i}`));
   // A supplied root must be the pinned one; it is then dropped and the pinned object used instead.
   let path = supplied;
   const last = supplied[supplied.length - 1]!;
-  const lastIsSelfSigned = supplied.length > 1 && last.subject === last.issuer;
-  if (lastIsSelfSigned) {
+  if (supplied.length > 1 && last.subject === last.issuer) {
     const fp = sha256Hex(ders[ders.length - 1]!);
     if (fp !== anchor.fingerprint) {
       checks.fail(`${prefix}.root`, `chain ends in "${subjectCn(last)}" (SHA-256 ${fp}), not the pinned root ${anchor.fingerprint}`);
-      return { certs: supplied, signaturesOk: false, validNow: false };
+      return { certs: supplied };
     }
     path = supplied.slice(0, -1);
   }
   checks.pass(`${prefix}.root`, `chain anchored at pinned "${subjectCn(anchor.cert)}"`);
   const certs = [...path, anchor.cert];
-
-  const key = sha256Hex(Buffer.concat([...path.map((c) => c.raw), Buffer.from(anchor.fingerprint, "hex")]));
-  let sigOk = cache.get(key) === true;
-  if (!sigOk) {
-    sigOk = true;
-    for (let i = 0; i < certs.length - 1 && sigOk; i++) {
-      const child = certs[i]!;
-      const parent = certs[i + 1]!;
-      if (!parent.ca) {
-        sigOk = checks.fail(`${prefix}.signatures`, `"${subjectCn(parent)}" is not a CA but issues "${subjectCn(child)}"`);
-      } else if (!child.checkIssued(parent)) {
-        sigOk = checks.fail(`${prefix}.signatures`, `"${subjectCn(child)}" was not issued by "${subjectCn(parent)}"`);
-      } else if (!safeVerify(child, parent)) {
-        sigOk = checks.fail(`${prefix}.signatures`, `signature of "${subjectCn(child)}" by "${subjectCn(parent)}" is invalid`);
-      }
+  for (let i = 0; i < certs.length - 1; i++) {
+    const child = certs[i]!;
+    const parent = certs[i + 1]!;
+    let problem: string | undefined;
+    if (!parent.ca) problem = `"${subjectCn(parent)}" is not a CA but issues "${subjectCn(child)}"`;
+    else if (!child.checkIssued(parent)) problem = `"${subjectCn(child)}" was not issued by "${subjectCn(parent)}"`;
+    else if (!safeVerify(child, parent)) problem = `signature of "${subjectCn(child)}" by "${subjectCn(parent)}" is invalid`;
+    if (problem) {
+      checks.fail(`${prefix}.signatures`, problem);
+      return { certs };
     }
-    if (sigOk) cache.set(key, true);
   }
-  if (sigOk) checks.pass(`${prefix}.signatures`, certs.map(subjectCn).join(" ← "));
-
-  const expired = certs.filter((c) => {
-    const { from, to } = validity(c);
-    return !(now >= from && now <= to);
-  });
-  checks.add(
-    `${prefix}.validity`,
-    expired.length === 0,
-    expired.length === 0
-      ? `all ${certs.length} certificates valid at ${now.toISOString()}`
-      : expired
-          .map((c) => `"${subjectCn(c)}" valid ${validity(c).from.toISOString()} → ${validity(c).to.toISOString()}, not at ${now.toISOString()}`)
-          .join("; "),
-  );
-  return { certs, signaturesOk: sigOk, validNow: expired.length === 0 };
+  const detail = certs.map(subjectCn).join(" ← ");
+  checks.pass(`${prefix}.signatures`, detail);
+  return { certs, entry: { certs, windows: certs.map(validity), detail } };
 }
 
 function safeVerify(child: X509Certificate, parent: X509Certificate): boolean {

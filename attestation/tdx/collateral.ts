@@ -3,7 +3,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { CollateralError, EvidenceFormatError } from "../errors.js";
 import type { CheckList } from "../result.js";
-import { pemCertificates, verifyChain, type BoundedCache, type TrustAnchor } from "./chain.js";
+import { BoundedCache, pemCertificates, sha256Hex, verifyChain, type ChainEntry, type TrustAnchor } from "./chain.js";
 import { signedMember } from "./signed-json.js";
 import { X509Certificate as PeculiarCertificate, X509Crl } from "./x509.js";
 
@@ -127,6 +127,22 @@ export interface SignedDocument<T> {
   nextUpdate: Date;
 }
 
+interface DocEntry {
+  signatureOk: boolean;
+  signatureDetail: string;
+  /** Parsed and schema-checked value, or why not. */
+  value?: unknown;
+  formatError?: string;
+  issueDate?: Date;
+  nextUpdate?: Date;
+}
+
+/**
+ * Verified collateral documents by SHA-256 of (member, body, signer): the same TCB Info serves
+ * every quote of a platform family for a month. Validity is re-checked on every call.
+ */
+export const collateralDocumentCache = new BoundedCache<DocEntry>(256);
+
 /** Verify the signature of one signed JSON member with the already verified TCB Signing key. */
 function verifySignedJson<T>(
   body: string | Uint8Array,
@@ -137,54 +153,70 @@ function verifySignedJson<T>(
   checks: CheckList,
   prefix: string,
 ): SignedDocument<T> | undefined {
-  let signed: string;
-  let signatureHex: string;
+  let bodyText: string;
   try {
-    ({ signed, signatureHex } = signedMember(text(body, prefix), member));
+    bodyText = text(body, prefix);
   } catch (e) {
     if (!(e instanceof CollateralError)) throw e;
     checks.fail(`${prefix}.signature`, e.message);
     return undefined;
   }
-  if (signer) {
-    let ok = false;
-    try {
-      ok = cryptoVerify(
-        "sha256",
-        Buffer.from(signed, "utf8"),
-        { key: signer.publicKey, dsaEncoding: "ieee-p1363" },
-        Buffer.from(signatureHex, "hex"),
-      );
-    } catch {
-      ok = false;
-    }
-    checks.add(`${prefix}.signature`, ok, ok ? `signed by the TCB Signing key (${signed.length} bytes)` : `${member} signature is invalid`);
-  } else {
-    checks.fail(`${prefix}.signature`, "no verified TCB Signing certificate to check it with");
+  const key = sha256Hex(`${member}\n${signer ? sha256Hex(signer.raw) : "-"}\n${bodyText}`);
+  let entry = collateralDocumentCache.get(key);
+  if (!entry) {
+    entry = verifySignedJsonUncached(bodyText, member, schema, signer);
+    collateralDocumentCache.set(key, entry);
   }
-  const value = JSON.parse(signed) as unknown;
-  if (!schema.Check(value)) {
-    const first = [...schema.Errors(value)][0];
-    checks.fail(`${prefix}.format`, `${member} does not match its schema${first ? `: ${first.path} ${first.message}` : ""}`);
+  checks.add(`${prefix}.signature`, entry.signatureOk, entry.signatureDetail);
+  if (entry.formatError !== undefined || entry.issueDate === undefined || entry.nextUpdate === undefined) {
+    if (entry.formatError !== undefined) checks.fail(`${prefix}.format`, entry.formatError);
     return undefined;
   }
-  const v = value as { issueDate: string; nextUpdate: string };
-  let issueDate: Date;
-  let nextUpdate: Date;
-  try {
-    issueDate = parseDate(v.issueDate, `${member}.issueDate`);
-    nextUpdate = parseDate(v.nextUpdate, `${member}.nextUpdate`);
-  } catch (e) {
-    checks.fail(`${prefix}.format`, (e as Error).message);
-    return undefined;
-  }
+  const { issueDate, nextUpdate } = entry;
   const fresh = now >= issueDate && now <= nextUpdate;
   checks.add(
     `${prefix}.validity`,
     fresh,
     `${member} issued ${issueDate.toISOString()}, next update ${nextUpdate.toISOString()}${fresh ? "" : `: not valid at ${now.toISOString()}`}`,
   );
-  return { value: value as T, issueDate, nextUpdate };
+  return { value: entry.value as T, issueDate, nextUpdate };
+}
+
+function verifySignedJsonUncached(
+  bodyText: string,
+  member: "tcbInfo" | "enclaveIdentity",
+  schema: { Check(v: unknown): boolean; Errors(v: unknown): Iterable<{ path: string; message: string }> },
+  signer: NodeCertificate | undefined,
+): DocEntry {
+  let signed: string;
+  let signatureHex: string;
+  try {
+    ({ signed, signatureHex } = signedMember(bodyText, member));
+  } catch (e) {
+    if (!(e instanceof CollateralError)) throw e;
+    return { signatureOk: false, signatureDetail: e.message };
+  }
+  let signatureOk = false;
+  let signatureDetail = "no verified TCB Signing certificate to check it with";
+  if (signer) {
+    try {
+      signatureOk = cryptoVerify("sha256", Buffer.from(signed, "utf8"), { key: signer.publicKey, dsaEncoding: "ieee-p1363" }, Buffer.from(signatureHex, "hex"));
+    } catch {
+      signatureOk = false;
+    }
+    signatureDetail = signatureOk ? `signed by the TCB Signing key (${signed.length} bytes)` : `${member} signature is invalid`;
+  }
+  const value = JSON.parse(signed) as unknown;
+  if (!schema.Check(value)) {
+    const first = [...schema.Errors(value)][0];
+    return { signatureOk, signatureDetail, formatError: `${member} does not match its schema${first ? `: ${first.path} ${first.message}` : ""}` };
+  }
+  const v = value as { issueDate: string; nextUpdate: string };
+  try {
+    return { signatureOk, signatureDetail, value, issueDate: parseDate(v.issueDate, `${member}.issueDate`), nextUpdate: parseDate(v.nextUpdate, `${member}.nextUpdate`) };
+  } catch (e) {
+    return { signatureOk, signatureDetail, formatError: (e as Error).message };
+  }
 }
 
 export interface VerifiedCollateral {
@@ -199,7 +231,7 @@ export function verifyCollateralDocuments(
   anchor: TrustAnchor,
   now: Date,
   checks: CheckList,
-  cache?: BoundedCache<true>,
+  cache?: BoundedCache<ChainEntry>,
 ): VerifiedCollateral {
   const out: VerifiedCollateral = {};
   let signer: NodeCertificate | undefined;
@@ -235,6 +267,48 @@ export function parseCrl(input: Uint8Array | string, what: string): X509Crl {
   }
 }
 
+interface CrlEntry {
+  sameName: boolean;
+  signatureOk: boolean;
+  issuer: string;
+  thisUpdate: Date;
+  nextUpdate?: Date;
+  /** Revoked serial numbers, lower-case hex without leading zeros. */
+  revoked: Set<string>;
+}
+
+/** Parsed and verified CRLs by SHA-256 of (CRL bytes, issuer certificate). Currency is re-checked per call. */
+export const crlCache = new BoundedCache<CrlEntry>(64);
+
+const normalSerial = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/, "");
+
+async function crlEntry(input: Uint8Array | string, issuer: NodeCertificate, what: string): Promise<CrlEntry> {
+  const key = sha256Hex(Buffer.concat([Buffer.from(typeof input === "string" ? Buffer.from(input, "latin1") : input), issuer.raw]));
+  const cached = crlCache.get(key);
+  if (cached) return cached;
+  const crl = parseCrl(input, what);
+  const issuerCert = new PeculiarCertificate(issuer.raw);
+  const sameName = crl.issuerName.toString() === issuerCert.subjectName.toString();
+  let signatureOk = false;
+  if (sameName) {
+    try {
+      signatureOk = await crl.verify({ publicKey: issuerCert });
+    } catch {
+      signatureOk = false;
+    }
+  }
+  const entry: CrlEntry = {
+    sameName,
+    signatureOk,
+    issuer: crl.issuer,
+    thisUpdate: crl.thisUpdate,
+    revoked: new Set(crl.entries.map((e) => normalSerial(e.serialNumber))),
+  };
+  if (crl.nextUpdate) entry.nextUpdate = crl.nextUpdate;
+  crlCache.set(key, entry);
+  return entry;
+}
+
 /**
  * Check one CRL: issued by `issuer` (name and signature), current at `now`, and whether any of
  * `subjects` is on it. Records `${prefix}.signature`, `${prefix}.validity` and `${prefix}.revocation`.
@@ -251,31 +325,22 @@ export async function checkCrl(
     checks.fail(`${prefix}.signature`, "CRL not supplied");
     return;
   }
-  let crl: X509Crl;
-  try {
-    crl = parseCrl(input, prefix);
-  } catch (e) {
-    checks.fail(`${prefix}.signature`, (e as Error).message);
-    return;
-  }
   if (!issuer) {
     checks.fail(`${prefix}.signature`, "issuer certificate not verified");
     return;
   }
-  const issuerCert = new PeculiarCertificate(issuer.raw);
-  const sameName = crl.issuerName.toString() === issuerCert.subjectName.toString();
-  let sigOk = false;
-  if (sameName) {
-    try {
-      sigOk = await crl.verify({ publicKey: issuerCert });
-    } catch {
-      sigOk = false;
-    }
+  let crl: CrlEntry;
+  try {
+    crl = await crlEntry(input, issuer, prefix);
+  } catch (e) {
+    if (!(e instanceof CollateralError)) throw e;
+    checks.fail(`${prefix}.signature`, e.message);
+    return;
   }
   checks.add(
     `${prefix}.signature`,
-    sigOk,
-    !sameName ? `CRL issued by "${crl.issuer}", not "${issuerCert.subject}"` : sigOk ? `signed by "${issuerCert.subject}"` : "CRL signature is invalid",
+    crl.signatureOk,
+    !crl.sameName ? `CRL issued by "${crl.issuer}", not "${issuer.subject.replace(/\n/g, ", ")}"` : crl.signatureOk ? "signed by its issuer" : "CRL signature is invalid",
   );
   const next = crl.nextUpdate;
   const current = now >= crl.thisUpdate && next !== undefined && now <= next;
@@ -284,13 +349,13 @@ export async function checkCrl(
     current,
     `CRL ${crl.thisUpdate.toISOString()} → ${next?.toISOString() ?? "(no nextUpdate)"}${current ? "" : `: not current at ${now.toISOString()}`}`,
   );
-  const revoked = subjects.filter((s) => crl.findRevoked(new PeculiarCertificate(s.raw)) !== null);
+  const revoked = subjects.filter((s) => crl.revoked.has(normalSerial(s.serialNumber)));
   checks.add(
     `${prefix}.revocation`,
-    sigOk && revoked.length === 0,
+    crl.signatureOk && revoked.length === 0,
     revoked.length > 0
       ? `revoked: ${revoked.map((s) => `serial ${s.serialNumber}`).join(", ")}`
-      : sigOk
+      : crl.signatureOk
         ? `${subjects.length} certificate(s) not revoked`
         : "cannot rely on an unverified CRL",
   );

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
 import type { Verifier, VerifyExpectations } from "../verifier.js";
 import { appraiseTdx, validateTdxPolicy, type TdxAppraisalPolicy } from "./appraise.js";
-import type { BoundedCache } from "./chain.js";
+import type { BoundedCache, ChainEntry } from "./chain.js";
 import type { TdxCollateral } from "./collateral.js";
 import { decodeTdxEvidence } from "./evidence.js";
 import { verifyTdxQuote, type TdxClaims } from "./verify-quote.js";
@@ -18,7 +18,7 @@ export interface TdxVerifierOptions {
   /** Defaults to the pinned Intel SGX Root CA. */
   trustAnchorPem?: string;
   requireCrls?: boolean;
-  chainCache?: BoundedCache<true>;
+  chainCache?: BoundedCache<ChainEntry>;
   logger?: Logger;
 }
 

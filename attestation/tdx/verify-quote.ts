@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { CheckList, type VerificationResult } from "../result.js";
-import { intelSgxRoot, trustAnchorFromPem, type BoundedCache, type TrustAnchor } from "./chain.js";
+import { intelSgxRoot, trustAnchorFromPem, type BoundedCache, type ChainEntry, type TrustAnchor } from "./chain.js";
 import { checkCrl, verifyCollateralDocuments, type TdxCollateral } from "./collateral.js";
 import { decodeTdAttributes, parseTdxQuote, type TdxQuote } from "./quote.js";
 import { evaluateTcb, NO_MATCHING_TCB_LEVEL, type TcbEvaluation, type TcbOutcome } from "./tcb.js";
@@ -50,7 +50,7 @@ export interface VerifyTdxQuoteOptions {
   /** Require both CRLs (default true). A missing CRL is then a failed check. */
   requireCrls?: boolean;
   /** Chain cache; defaults to the module-wide bounded cache. */
-  chainCache?: BoundedCache<true>;
+  chainCache?: BoundedCache<ChainEntry>;
   logger?: Logger;
 }
 

@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, timingSafeEqual, verify as cryptoVerify, type KeyObject, type X509Certificate } from "node:crypto";
 import type { CheckList } from "../result.js";
 import { EvidenceFormatError } from "../errors.js";
-import { pemCertificates, verifyChain, type BoundedCache, type TrustAnchor } from "./chain.js";
+import { BoundedCache, pemCertificates, sha256Hex, verifyChain, type ChainEntry, type TrustAnchor } from "./chain.js";
 import { parsePckExtensions, SGX_EXTENSIONS_OID, type PckExtensions } from "./pck.js";
 import type { TdxQuote } from "./quote.js";
 import { X509Certificate as PeculiarCertificate } from "./x509.js";
@@ -16,6 +16,23 @@ import { X509Certificate as PeculiarCertificate } from "./x509.js";
 
 /** Intel's Quoting Enclave vendor id (the only QE vendor whose quotes Intel collateral covers). */
 export const INTEL_QE_VENDOR_ID = "939a7233f79c4ca9940a0db3957f0607";
+
+/**
+ * PCK extensions by leaf fingerprint: parsing them with @peculiar/x509 costs far more than every
+ * signature check of a quote, and a platform presents the same PCK certificate for years.
+ */
+export const pckExtensionCache = new BoundedCache<PckExtensions>(1024);
+
+function pckExtensionsOf(leaf: X509Certificate): PckExtensions {
+  const key = sha256Hex(leaf.raw);
+  const cached = pckExtensionCache.get(key);
+  if (cached) return cached;
+  const ext = new PeculiarCertificate(leaf.raw).getExtension(SGX_EXTENSIONS_OID);
+  if (!ext) throw new EvidenceFormatError(`PCK certificate has no SGX extension ${SGX_EXTENSIONS_OID}`);
+  const parsed = parsePckExtensions(new Uint8Array(ext.value));
+  pckExtensionCache.set(key, parsed);
+  return parsed;
+}
 
 export interface QuoteSignatureOutcome {
   /** Leaf first, pinned root last; absent when the chain could not be parsed. */
@@ -49,7 +66,7 @@ export function verifyQuoteSignatures(
   anchor: TrustAnchor,
   now: Date,
   checks: CheckList,
-  cache?: BoundedCache<true>,
+  cache?: BoundedCache<ChainEntry>,
 ): QuoteSignatureOutcome {
   const vendor = Buffer.from(quote.header.qeVendorId).toString("hex");
   checks.add("tdx.quote.qe_vendor", vendor === INTEL_QE_VENDOR_ID, vendor === INTEL_QE_VENDOR_ID ? "Intel QE" : `unknown QE vendor ${vendor}`);
@@ -97,9 +114,7 @@ export function verifyQuoteSignatures(
   checks.add("tdx.qe_report.signature", qeOk, qeOk ? "QE report signed by the PCK key" : "QE report signature by the PCK key is invalid");
 
   try {
-    const ext = new PeculiarCertificate(leaf.raw).getExtension(SGX_EXTENSIONS_OID);
-    if (!ext) throw new EvidenceFormatError(`PCK certificate has no SGX extension ${SGX_EXTENSIONS_OID}`);
-    outcome.pck = parsePckExtensions(new Uint8Array(ext.value));
+    outcome.pck = pckExtensionsOf(leaf);
     checks.pass(
       "tdx.pck.extensions",
       `FMSPC ${Buffer.from(outcome.pck.fmspc).toString("hex")}, PCESVN ${outcome.pck.pceSvn}, SGX type ${outcome.pck.sgxType}`,

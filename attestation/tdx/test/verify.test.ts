@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { describeWithVectors, readVector } from "../../../testing/vectors.js";
 import { CheckList } from "../../result.js";
-import { BoundedCache, intelSgxRoot, trustAnchorFromPem } from "../chain.js";
+import { BoundedCache, type ChainEntry, intelSgxRoot, trustAnchorFromPem } from "../chain.js";
 import { parseTdxQuote } from "../quote.js";
 import { verifyQuoteSignatures } from "../verify.js";
 import { verifyTdxQuote } from "../verify-quote.js";
@@ -155,7 +155,7 @@ describeWithVectors("TDX quote signatures and PCK chain (offline OK)", () => {
   });
 
   it("caches verified chains by fingerprint: the second verification of a quote hits the cache", () => {
-    const cache = new BoundedCache<true>(4);
+    const cache = new BoundedCache<ChainEntry>(4);
     const quote = parseTdxQuote(readVector(QUOTES.q6));
     for (let i = 0; i < 3; i++) {
       const checks = new CheckList();
