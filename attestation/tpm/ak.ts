@@ -30,7 +30,10 @@ export function parseAkPublic(derBase64: string): KeyObject {
  * so two encodings of one key cannot have two fingerprints.
  */
 export function akFingerprint(key: KeyObject | string | Uint8Array): string {
-  const k = typeof key === "string" || key instanceof Uint8Array ? createPublicKey(key instanceof Uint8Array ? { key: Buffer.from(key), format: "der", type: "spki" } : key) : key;
+  let k: KeyObject;
+  if (typeof key === "string") k = createPublicKey(key); // PEM
+  else if (key instanceof Uint8Array) k = createPublicKey({ key: Buffer.from(key), format: "der", type: "spki" });
+  else k = key;
   return createHash("sha256").update(k.export({ type: "spki", format: "der" })).digest("hex");
 }
 

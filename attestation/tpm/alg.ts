@@ -32,12 +32,6 @@ export function hashInfo(alg: number): HashInfo | undefined {
   return HASHES.get(alg);
 }
 
-export function hashAlgByName(name: TpmHashName): number {
-  for (const [alg, info] of HASHES) if (info.name === name) return alg;
-  /* c8 ignore next */
-  throw new Error(`unknown hash ${name}`);
-}
-
 export function algName(alg: number): string {
   const hash = HASHES.get(alg);
   if (hash) return hash.name;
