@@ -8,6 +8,17 @@ cd "$(dirname "$0")"
 OUT="${1:-.}"
 mkdir -p "$OUT/hello" "$OUT/primes" "$OUT/add"
 CC="${CC:-clang}"
+# clang runs binaryen's wasm-opt after linking whenever one is on PATH (npm packages such as jco
+# bring one into node_modules/.bin): the output would then depend on who runs the script. Keep the
+# build reproducible by leaving such directories out.
+CLEAN_PATH=""
+IFS_SAVED="$IFS"; IFS=":"
+for dir in $PATH; do
+  [ -x "$dir/wasm-opt" ] && continue
+  CLEAN_PATH="${CLEAN_PATH:+$CLEAN_PATH:}$dir"
+done
+IFS="$IFS_SAVED"
+PATH="$CLEAN_PATH"; export PATH
 CFLAGS="--target=wasm32-wasi -O2 -Wl,--strip-all"
 
 "$CC" $CFLAGS -o "$OUT/hello/hello.wasm" hello/hello.c

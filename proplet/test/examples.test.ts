@@ -1,0 +1,36 @@
+/**
+ * The committed example .wasm files are what examples/build.sh makes from the C sources (clang
+ * builds them byte for byte the same, checked here). Skipped where clang is not installed.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { sha256Digest } from "../../protocol/index.js";
+import { EXAMPLES_DIR } from "../../testing/paths.js";
+
+function hasClang(): boolean {
+  try {
+    execFileSync("clang", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(!hasClang())("examples", () => {
+  it("build.sh rebuilds exactly the committed .wasm files", async () => {
+    const out = await mkdtemp(join(tmpdir(), "propeller-examples-"));
+    try {
+      execFileSync(join(EXAMPLES_DIR, "build.sh"), [out], { stdio: "pipe", timeout: 60_000 });
+      for (const file of ["hello/hello.wasm", "primes/primes.wasm", "add/add.wasm"]) {
+        const built = await readFile(join(out, file));
+        const committed = await readFile(join(EXAMPLES_DIR, file));
+        expect(sha256Digest(committed), `${file} is stale: run examples/build.sh`).toBe(sha256Digest(built));
+      }
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
