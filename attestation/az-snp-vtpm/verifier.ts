@@ -1,0 +1,31 @@
+import type { Logger } from "pino";
+import type { VerificationResult } from "../result.js";
+import { appraiseSnpClaims, type SnpAppraisalPolicy } from "../snp/appraise.js";
+import type { AmdRoots, ChainCache } from "../snp/certs.js";
+import type { Verifier, VerifyExpectations } from "../verifier.js";
+import { verifyAzSnpVtpmEvidence, type AzSnpVtpmClaims } from "./verify.js";
+
+export interface AzSnpVtpmVerifierOptions {
+  /**
+   * Policy for the SNP claims (the HCL runs at VMPL 0, which the default requires). Its checks join
+   * the result. `false`: appraisal is the caller's.
+   */
+  policy?: SnpAppraisalPolicy | false;
+  roots?: AmdRoots;
+  cache?: ChainCache;
+  logger?: Logger;
+}
+
+/** The `Verifier` for tee "az-snp-vtpm" (Trustee's evidence v0, v1, v2). */
+export class AzSnpVtpmVerifier implements Verifier {
+  readonly tee = "az-snp-vtpm" as const;
+  constructor(private readonly options: AzSnpVtpmVerifierOptions = {}) {}
+
+  async verify(evidence: unknown, expectations: VerifyExpectations): Promise<VerificationResult<AzSnpVtpmClaims>> {
+    const { policy, ...rest } = this.options;
+    const result = await verifyAzSnpVtpmEvidence(evidence, expectations, rest);
+    if (policy === false) return result;
+    const appraisal = appraiseSnpClaims(result.claims.snp, policy ?? {});
+    return { ...result, ok: result.ok && appraisal.ok, checks: [...result.checks, ...appraisal.checks] };
+  }
+}
