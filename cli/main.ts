@@ -15,6 +15,9 @@ usage: propeller <command> [options]
   task create <file.wasm> [task options] [--start]
   task list [--state S] [--limit N] [--cursor C]
   task get|start|stop|logs|runs <task-id>
+  push <file.wasm|file.age> <registry[:port]/repo:tag> [--insecure] [--username U --password-stdin]
+        [--encrypted-for kbs:///r/t/tag --plaintext-digest sha256:…] [--json]
+        push a Wasm artifact to an OCI registry; prints its digest reference
   receipt verify <receipt.jws> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
         verify a result receipt offline; prints every check; exit 1 on any failure
@@ -32,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import("./commands/run.js")).runCommand,
   task: async () => (await import("./commands/task.js")).taskCommand,
   receipt: async () => (await import("./commands/receipt.js")).receiptCommand,
+  push: async () => (await import("./commands/push.js")).pushCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */
