@@ -132,15 +132,21 @@ export function verifyChain(
   now: Date,
   checks: CheckList,
   prefix: string,
+  /**
+   * Required number of certificates from leaf to pinned root inclusive: 3 for a PCK chain (leaf,
+   * PCK CA, root), 2 for the TCB Signing chain. Fixing the shape keeps one kind of Intel-issued
+   * key from standing in for another (a PCK key, held by a platform, must never sign TCB Info).
+   */
+  pathLength: number,
   cache: BoundedCache<ChainEntry> = verifiedChainCache,
 ): VerifiedChain {
-  const key = sha256Hex(Buffer.concat([...ders, Buffer.from(anchor.fingerprint, "hex")]));
+  const key = sha256Hex(Buffer.concat([...ders, Buffer.from(anchor.fingerprint, "hex"), Buffer.from([pathLength])]));
   let entry = cache.get(key);
   if (entry) {
     checks.pass(`${prefix}.root`, `chain anchored at pinned "${subjectCn(anchor.cert)}"`);
     checks.pass(`${prefix}.signatures`, entry.detail);
   } else {
-    const verified = verifyUncached(ders, anchor, checks, prefix);
+    const verified = verifyUncached(ders, anchor, checks, prefix, pathLength);
     if (!verified.entry) return { certs: verified.certs, signaturesOk: false, validNow: false };
     entry = verified.entry;
     cache.set(key, entry);
@@ -156,7 +162,13 @@ export function verifyChain(
   return { certs: entry.certs, signaturesOk: true, validNow: expired.length === 0 };
 }
 
-function verifyUncached(ders: Buffer[], anchor: TrustAnchor, checks: CheckList, prefix: string): { certs: X509Certificate[]; entry?: ChainEntry } {
+function verifyUncached(
+  ders: Buffer[],
+  anchor: TrustAnchor,
+  checks: CheckList,
+  prefix: string,
+  pathLength: number,
+): { certs: X509Certificate[]; entry?: ChainEntry } {
   const supplied = ders.map((d, i) => parseCertificate(d, `${prefix} certificate ${i}`));
   // A supplied root must be the pinned one; it is then dropped and the pinned object used instead.
   let path = supplied;
@@ -171,6 +183,14 @@ function verifyUncached(ders: Buffer[], anchor: TrustAnchor, checks: CheckList, 
   }
   checks.pass(`${prefix}.root`, `chain anchored at pinned "${subjectCn(anchor.cert)}"`);
   const certs = [...path, anchor.cert];
+  if (certs.length !== pathLength) {
+    checks.fail(`${prefix}.signatures`, `chain has ${certs.length} certificates up to the root, expected ${pathLength}`);
+    return { certs };
+  }
+  if (certs[0]!.ca) {
+    checks.fail(`${prefix}.signatures`, `end-entity "${subjectCn(certs[0]!)}" is a CA certificate`);
+    return { certs };
+  }
   for (let i = 0; i < certs.length - 1; i++) {
     const child = certs[i]!;
     const parent = certs[i + 1]!;

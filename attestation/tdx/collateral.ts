@@ -236,7 +236,7 @@ export function verifyCollateralDocuments(
   const out: VerifiedCollateral = {};
   let signer: NodeCertificate | undefined;
   try {
-    const chain = verifyChain(pemCertificates(collateral.tcbSigningChain, "TCB Signing chain"), anchor, now, checks, "tdx.collateral.tcb_signing", cache);
+    const chain = verifyChain(pemCertificates(collateral.tcbSigningChain, "TCB Signing chain"), anchor, now, checks, "tdx.collateral.tcb_signing", 2, cache);
     out.tcbSigningChain = chain.certs;
     // A wrong signature or a wrong root disqualifies the key; an expired certificate is reported by
     // its own check and still lets the documents' signatures be checked, for diagnosis.

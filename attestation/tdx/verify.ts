@@ -101,7 +101,7 @@ export function verifyQuoteSignatures(
   }
   let chain;
   try {
-    chain = verifyChain(ders, anchor, now, checks, "tdx.pck.chain", cache);
+    chain = verifyChain(ders, anchor, now, checks, "tdx.pck.chain", 3, cache);
   } catch (e) {
     if (!(e instanceof EvidenceFormatError)) throw e;
     checks.fail("tdx.pck.chain.signatures", e.message);

@@ -109,6 +109,17 @@ describeWithVectors("TDX collateral signatures", () => {
     expect(foreign.byName("tdx.collateral.tcb_info.signature")?.ok).toBe(false);
   });
 
+  it("only a TCB Signing certificate issued directly by the root may sign: a PCK chain or the root alone may not", () => {
+    const pckChain = parseTdxQuote(readVector("tdx/trustee/tdx_quote_6.dat")).certification.pckChainPem;
+    const docs = { tcbInfo: readVector(TCB_INFOS[2]!), qeIdentity: readVector(QE_IDENTITIES[1]!) };
+    const asPck = verifyDocs({ ...docs, tcbSigningChain: pckChain });
+    expect(asPck.byName("tdx.collateral.tcb_signing.signatures")?.detail).toMatch(/3 certificates up to the root, expected 2/);
+    expect(asPck.byName("tdx.collateral.tcb_info.signature")?.ok).toBe(false);
+    const rootOnly = verifyDocs({ ...docs, tcbSigningChain: readVector("intel-roots/go-tdx-guest/trusted_root.pem").toString("latin1") });
+    expect(rootOnly.byName("tdx.collateral.tcb_signing.signatures")?.detail).toMatch(/is a CA certificate/);
+    expect(rootOnly.byName("tdx.collateral.tcb_info.signature")?.ok).toBe(false);
+  });
+
   it("a document signed by another key fails its signature", async () => {
     const pki = await fakePki();
     const fake = await fakeCollateral(pki);
