@@ -313,8 +313,16 @@ export class PropletAgent {
 
   private async finish(m: Pick<TaskStart, "taskId" | "runId" | "traceparent">, report: RunReport): Promise<void> {
     if (this.stopping) return; // killed or shutting down: the run is abandoned, not reported
-    const body = resultBody(this.config.id, m, report);
-    const bytes = encodeTopicMessage("tasks/result", body).byteLength;
+    let body = resultBody(this.config.id, m, report);
+    let bytes: number;
+    try {
+      bytes = encodeTopicMessage("tasks/result", body).byteLength;
+    } catch (err) {
+      // Never leave the manager without an answer because a result would not encode.
+      this.log.error({ runId: m.runId, err: (err as Error).message }, "result does not fit the protocol; reporting the failure instead");
+      body = resultBody(this.config.id, m, failedReport("result_invalid", `the run's result could not be sent: ${(err as Error).message}`));
+      bytes = encodeTopicMessage("tasks/result", body).byteLength;
+    }
     for (const evicted of this.results.add(body, bytes)) {
       this.counters.resultsDropped++;
       this.ended.add(evicted);
@@ -429,7 +437,7 @@ export function resultBody(propletId: string, m: Pick<TaskStart, "taskId" | "run
     stderr: Buffer.from(cut(r.stderr)).toString("base64"),
     stdoutTruncated: r.stdoutTruncated || r.stdout.byteLength > budget,
     stderrTruncated: r.stderrTruncated || r.stderr.byteLength > budget,
-    error: r.error,
+    error: r.error ? { code: r.error.code.slice(0, 64), message: r.error.message.slice(0, 4000) } : null,
     startedAt: r.startedAt?.toISOString() ?? null,
     finishedAt: r.finishedAt.toISOString(),
   };
