@@ -50,7 +50,7 @@ export const KbsConfigSchema = Type.Object(
     databaseUrl: Type.String({ pattern: "^(postgres(ql)?://|pglite:)", maxLength: 2048 }),
     /** Explicit development mode: the only way the sample TEE is accepted. */
     developmentMode: Type.Boolean(),
-    /** `iss` of issued EAR tokens, and the base URL clients are told about. */
+    /** `iss` of issued EAR tokens (the same on every replica); default "propeller-kbs". */
     issuer: Type.String({ minLength: 1, maxLength: 512 }),
     /** `aud` of issued EAR tokens. */
     audience: Type.String({ minLength: 1, maxLength: 512 }),
@@ -150,7 +150,8 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
     listen,
     databaseUrl: input.databaseUrl ?? KBS_DEFAULTS.databaseUrl,
     developmentMode: input.developmentMode ?? KBS_DEFAULTS.developmentMode,
-    issuer: input.issuer ?? `http://${listen.host}:${listen.port}`,
+    // One fixed default so replicas on different addresses issue interchangeable tokens.
+    issuer: input.issuer ?? "propeller-kbs",
     audience: input.audience ?? KBS_DEFAULTS.audience,
     tokenLifetimeSeconds: input.tokenLifetimeSeconds ?? KBS_DEFAULTS.tokenLifetimeSeconds,
     sessionLifetimeSeconds: input.sessionLifetimeSeconds ?? KBS_DEFAULTS.sessionLifetimeSeconds,

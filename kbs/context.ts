@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
 import type { Database } from "../db/index.js";
 import type { Verifier } from "../attestation/verifier.js";
-import { loadVerifier } from "../attestation/registry.js";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { loadVerifier, UnsupportedTeeError } from "../attestation/registry.js";
 import type { KbsConfig } from "./config.js";
 import { Envelope } from "./crypto/envelope.js";
 import { KbsMetrics } from "./metrics.js";
@@ -46,8 +48,7 @@ export function createContext(config: KbsConfig, db: Database, logger: Logger, v
       if (override) return Promise.resolve(override);
       let pending = loaded.get(tee);
       if (!pending) {
-        const options = { ...((config.verifiers as Record<string, unknown>)[tee] as Record<string, unknown> | undefined), logger };
-        pending = loadVerifier(tee, options, logger);
+        pending = verifierOptions(config, tee).then((options) => loadVerifier(tee, { ...options, logger }, logger));
         // A failed load is not cached: the module may appear (or be fixed) without a restart.
         pending.catch(() => loaded.delete(tee));
         loaded.set(tee, pending);
@@ -55,4 +56,26 @@ export function createContext(config: KbsConfig, db: Database, logger: Logger, v
       return pending;
     },
   };
+}
+
+/**
+ * The configured options of one TEE's verifier, with file-based settings turned into what the
+ * verifier takes: `tdx.collateralDir` → Intel collateral (TCB Info, QE Identity, TCB signing
+ * chain, CRLs) read from that folder.
+ */
+async function verifierOptions(config: KbsConfig, tee: string): Promise<Record<string, unknown>> {
+  const options = { ...((config.verifiers as Record<string, unknown>)[tee] as Record<string, unknown> | undefined) };
+  if (tee === "tdx" && typeof options.collateralDir === "string") {
+    const dir = options.collateralDir;
+    delete options.collateralDir;
+    try {
+      const names = (await readdir(dir)).filter((n) => !n.startsWith(".")).slice(0, 32);
+      const files = await Promise.all(names.map(async (name) => ({ name, bytes: await readFile(join(dir, name)) })));
+      const { collateralFromFiles } = (await import("../attestation/tdx/collateral-files.js")) as { collateralFromFiles: (f: typeof files) => unknown };
+      options.collateral = collateralFromFiles(files);
+    } catch (err) {
+      throw new UnsupportedTeeError(tee, `its collateral in ${dir} cannot be used (${(err as Error).message})`);
+    }
+  }
+  return options;
 }

@@ -68,6 +68,12 @@ export function appraise(input: AppraisalInput): Appraisal {
     }
   }
 
+  // Verifiers that appraise platform TCB themselves (TDX) report a warning state as a claim.
+  if (claims.ear_status === "warning") {
+    checks.fail("appraisal.tcb", `the verifier rated the platform "warning"${claims.tcb_status ? ` (TCB status ${String(claims.tcb_status)})` : ""}`);
+    vector["hardware"] = Math.max(vector["hardware"] ?? 0, AR4SI.warning);
+  }
+
   let configuration: number = AR4SI.affirming;
   for (const pointer of input.policy.debugClaims ?? []) {
     if (resolvePointer(claims, pointer) === true) {

@@ -25,7 +25,7 @@ export const AttestationPolicySchema = Type.Object(
 export type AttestationPolicy = Static<typeof AttestationPolicySchema>;
 
 /** Claim names the verifiers in this repository use for debug and for software-only roots. */
-const DEBUG_CLAIMS = ["/debug", "/debug_allowed", "/policy_debug_allowed", "/td_attributes_debug", "/td_attributes/debug", "/policy/debug"];
+export const DEBUG_CLAIMS = ["/debug", "/policy/debug_allowed", "/td_attributes/debug", "/snp/policy/debug_allowed", "/debug_allowed", "/policy_debug_allowed"];
 
 export function defaultAttestationPolicy(tee: string): AttestationPolicy {
   return {

@@ -3,6 +3,7 @@ import { Value } from "@sinclair/typebox/value";
 import { claimEquals, claimNumber, JSON_POINTER_PATTERN, resolvePointer, show } from "../../attestation/appraisal/json-pointer.js";
 import { statusAtLeast, type EarStatus } from "../../attestation/ear/trust-vector.js";
 import { TEE_TYPES } from "../../protocol/messages/common.js";
+import { DEBUG_CLAIMS } from "../../attestation/appraisal/policy.js";
 import { KbsError } from "../errors.js";
 
 const Pointer = Type.String({ pattern: JSON_POINTER_PATTERN, maxLength: 256 });
@@ -68,12 +69,11 @@ export interface Decision {
   reasons: string[];
 }
 
-const DEBUG_CLAIMS = ["/debug", "/debug_allowed", "/policy_debug_allowed", "/td_attributes_debug", "/td_attributes/debug", "/policy/debug"];
 
 /** Claim pointers the shorthand fields may name, first present wins (verifiers differ in naming). */
 const SHORTHAND = {
-  measurement: ["/measurement"],
-  mrtd: ["/mr_td", "/mrtd", "/mrTd"],
+  measurement: ["/measurement", "/snp/measurement"],
+  mrtd: ["/mrtd", "/mr_td"],
   rtmr: (i: string) => [`/rtmr${i}`, `/rtmr_${i}`, `/rtmrs/${i}`],
   pcr: (i: string) => [`/pcrs/${i}`, `/pcr${i}`],
 };

@@ -35,6 +35,8 @@ const ReferenceValueOut = Type.Object({
   createdBy: Type.Optional(Type.String()),
 });
 const Tee = Type.String({ pattern: "^[a-z0-9-]{1,32}$" });
+/** Query numbers arrive as text; bodies are never type-coerced (runtime data is hashed as sent). */
+const QueryInt = Type.String({ pattern: "^[1-9][0-9]{0,15}$" });
 
 /**
  * The admin API (Trustee's shapes where it has them): resources (raw bytes in, metadata out —
@@ -94,13 +96,13 @@ export function adminRoutes(ctx: KbsContext): FastifyPluginAsync {
       "/kbs/v0/admin/resources",
       {
         schema: {
-          querystring: Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 400 })), after: Type.Optional(Type.String({ maxLength: 400 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }, { additionalProperties: false }),
+          querystring: Type.Object({ prefix: Type.Optional(Type.String({ maxLength: 400 })), after: Type.Optional(Type.String({ maxLength: 400 })), limit: Type.Optional(QueryInt) }, { additionalProperties: false }),
           response: { 200: Type.Object({ resources: Type.Array(ResourceMetadata) }), "4xx": ErrorBody },
         },
       },
       async (request) =>
         admin(request, "resource.list", request.query.prefix, READ, async () => ({
-          resources: await ctx.resources.list({ limit: request.query.limit ?? 100, ...(request.query.prefix ? { prefix: request.query.prefix } : {}), ...(request.query.after ? { after: request.query.after } : {}) }),
+          resources: await ctx.resources.list({ limit: Math.min(Number(request.query.limit ?? 100), 1000) || 100, ...(request.query.prefix ? { prefix: request.query.prefix } : {}), ...(request.query.after ? { after: request.query.after } : {}) }),
         })),
     );
 
@@ -197,13 +199,13 @@ export function adminRoutes(ctx: KbsContext): FastifyPluginAsync {
       "/kbs/v0/admin/audit",
       {
         schema: {
-          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })), before: Type.Optional(Type.Integer({ minimum: 1 })), event: Type.Optional(Type.Union(["auth", "attest", "release", "deny", "admin"].map((e) => Type.Literal(e)))) }, { additionalProperties: false }),
+          querystring: Type.Object({ limit: Type.Optional(QueryInt), before: Type.Optional(QueryInt), event: Type.Optional(Type.Union(["auth", "attest", "release", "deny", "admin"].map((e) => Type.Literal(e)))) }, { additionalProperties: false }),
           response: { 200: Type.Object({ entries: Type.Array(Type.Unknown()) }), "4xx": ErrorBody },
         },
       },
       async (request) =>
         admin(request, "audit.read", undefined, ["admin", "reader"], async () => ({
-          entries: await ctx.audit.recent({ limit: request.query.limit ?? 100, ...(request.query.before ? { beforeId: request.query.before } : {}), ...(request.query.event ? { event: request.query.event as "auth" } : {}) }),
+          entries: await ctx.audit.recent({ limit: Math.min(Number(request.query.limit ?? 100), 1000) || 100, ...(request.query.before ? { beforeId: Number(request.query.before) } : {}), ...(request.query.event ? { event: request.query.event as "auth" } : {}) }),
         })),
     );
 

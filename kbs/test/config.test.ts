@@ -67,6 +67,9 @@ describe("verifier registry", () => {
   it("loads the landed verifiers by TEE name", async () => {
     expect((await loadVerifier("sample")).tee).toBe("sample");
     expect((await loadVerifier("tpm", { trustedAkFingerprints: [] })).tee).toBe("tpm");
+    expect((await loadVerifier("snp")).tee).toBe("snp");
+    expect((await loadVerifier("az-snp-vtpm")).tee).toBe("az-snp-vtpm");
+    expect((await loadVerifier("tdx", { collateral: async () => undefined })).tee).toBe("tdx");
   });
   it("reports a TEE without a verifier as unsupported instead of failing", async () => {
     await expect(loadVerifier("cca")).rejects.toBeInstanceOf(UnsupportedTeeError);

@@ -97,6 +97,23 @@ describe("KBS full flow, sample TEE in development mode, real HTTP + PGlite", ()
     expect(Buffer.from(plaintext).equals(secret)).toBe(true);
   });
 
+  it("rotates the signing key over the admin API: new tokens use the new key, old tokens still verify", async () => {
+    const key = await teeKey();
+    const before = await attestSample(t.url, key);
+    const oldKid = decodeProtectedHeader(before.token).kid;
+    const { rotateSigningKey, readAudit } = await import("../admin-client.js");
+    const { kid } = await rotateSigningKey(t.conn);
+    expect(kid).not.toBe(oldKid);
+    const after = await attestSample(t.url, key);
+    expect(decodeProtectedHeader(after.token).kid).toBe(kid);
+    const jwks = (await (await fetch(`${t.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    expect(jwks.keys.map((k) => k.kid)).toEqual(expect.arrayContaining([oldKid, kid]));
+    expect((await getResource(t.url, "default/key/one", { bearer: before.token })).status).toBe(200);
+    expect((await getResource(t.url, "default/key/one", { bearer: after.token })).status).toBe(200);
+    const entries = (await readAudit(t.conn, { event: "admin", limit: 5 })) as { reason: string; actor: string }[];
+    expect(entries.some((e) => e.reason === "signing-key.rotate" && e.actor === "admin:test-admin/test")).toBe(true);
+  });
+
   it("reports health and Prometheus metrics", async () => {
     const health = await (await fetch(`${t.url}/healthz`)).json();
     expect(health).toMatchObject({ status: "ok", database: "pglite", developmentMode: true });

@@ -5,7 +5,7 @@ import { KbsError } from "../errors.js";
 const ctx = (over: Partial<ReleaseContext> = {}): ReleaseContext => ({
   tee: "snp",
   status: "affirming",
-  teeClaims: { measurement: "AB".repeat(48), reported_tcb: { snp: 8 }, policy_debug_allowed: false, pcrs: { "7": "cd".repeat(32) } },
+  teeClaims: { measurement: "AB".repeat(48), reported_tcb: { snp: 8 }, policy: { debug_allowed: false }, pcrs: { "7": "cd".repeat(32) } },
   runtimeData: { "proplet-id": "p1" },
   development: false,
   developmentMode: false,
@@ -51,7 +51,7 @@ describe("resource policy", () => {
   });
 
   it("forbids debug unless allowDebug", () => {
-    const debug = ctx({ teeClaims: { policy_debug_allowed: true } });
+    const debug = ctx({ teeClaims: { policy: { debug_allowed: true } } });
     expect(evaluateResourcePolicy(parseResourcePolicy({ allowedTees: ["snp"] }), debug).reasons[0]).toMatch(/debuggable/);
     expect(evaluateResourcePolicy(parseResourcePolicy({ allowedTees: ["snp"], allowDebug: true }), debug).allowed).toBe(true);
   });

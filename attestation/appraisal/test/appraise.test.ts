@@ -17,7 +17,7 @@ function verified(claims: Record<string, unknown>, ok = true): VerificationResul
 }
 
 describe("appraisal", () => {
-  const claims = { measurement: "aa".repeat(48), reported_tcb: { snp: 8 }, policy_debug_allowed: false };
+  const claims = { measurement: "aa".repeat(48), reported_tcb: { snp: 8 }, policy: { debug_allowed: false } };
 
   it("affirms verified claims that match valid reference values", () => {
     const a = appraise({ tee: "snp", verification: verified(claims), policy: defaultAttestationPolicy("snp"), referenceValues: [rv("/measurement", "AA".repeat(48))], developmentMode: false });
@@ -56,7 +56,7 @@ describe("appraisal", () => {
 
   it("debug, minimum TCB and software-only roots lower the status", () => {
     const refs = [rv("/measurement", "aa".repeat(48))];
-    const debug = appraise({ tee: "snp", verification: verified({ ...claims, policy_debug_allowed: true }), policy: defaultAttestationPolicy("snp"), referenceValues: refs, developmentMode: false });
+    const debug = appraise({ tee: "snp", verification: verified({ ...claims, policy: { debug_allowed: true } }), policy: defaultAttestationPolicy("snp"), referenceValues: refs, developmentMode: false });
     expect(debug.status).toBe("contraindicated");
     expect(debug.trustVector.configuration).toBe(99);
     const tcb = appraise({ tee: "snp", verification: verified(claims), policy: { ...defaultAttestationPolicy("snp"), minimums: { "/reported_tcb/snp": 9 } }, referenceValues: refs, developmentMode: false });
