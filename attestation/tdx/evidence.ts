@@ -52,3 +52,19 @@ export function encodeTdxEvidence(quote: Uint8Array, ccEventLog?: Uint8Array): T
   if (ccEventLog) out.cc_eventlog = Buffer.from(ccEventLog).toString("base64");
   return out;
 }
+
+/**
+ * The quote inside an evidence file as the CLI reads it: either Trustee's TDX evidence JSON
+ * (`{"quote": base64, …}`) or the raw quote bytes.
+ */
+export function quoteFromEvidenceFile(bytes: Uint8Array): Buffer {
+  const head = Buffer.from(bytes.subarray(0, 16)).toString("latin1").trimStart();
+  if (!head.startsWith("{")) return Buffer.from(bytes);
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch (e) {
+    throw new EvidenceFormatError(`evidence file is not JSON: ${(e as Error).message}`);
+  }
+  return decodeTdxEvidence(json).quote;
+}

@@ -1,12 +1,13 @@
 export { parseTdxQuote, decodeTdAttributes, MAX_QUOTE_SIZE, type TdxQuote, type TdReport, type QuoteHeader, type SgxReport } from "./quote.js";
 export { verifyQuoteSignatures, INTEL_QE_VENDOR_ID } from "./verify.js";
 export { parsePckExtensions, SGX_EXTENSIONS_OID, type PckExtensions } from "./pck.js";
-export { BoundedCache, verifiedChainCache, intelSgxRoot, trustAnchorFromPem, type TrustAnchor } from "./chain.js";
+export { BoundedCache, verifiedChainCache, intelSgxRoot, trustAnchorFromPem, type TrustAnchor, type ChainEntry } from "./chain.js";
 export { verifyCollateralDocuments, checkCrl, parseCrl, type TdxCollateral, type TcbInfo, type QeIdentity } from "./collateral.js";
 export { classifyCollateralFiles, collateralFromFiles } from "./collateral-files.js";
 export { evaluateTcb, converge, TCB_STATUSES, NO_MATCHING_TCB_LEVEL, type TcbStatus, type TcbOutcome, type TcbEvaluation } from "./tcb.js";
 export { appraiseTdx, validateTdxPolicy, DEFAULT_TCB_STATUS_TABLE, PolicyError, type EarStatus, type TdxAppraisal, type TdxAppraisalPolicy } from "./appraise.js";
-export { decodeTdxEvidence, encodeTdxEvidence, type TdxEvidence, type TdxEvidenceJson } from "./evidence.js";
+export { decodeTdxEvidence, encodeTdxEvidence, quoteFromEvidenceFile, type TdxEvidence, type TdxEvidenceJson } from "./evidence.js";
 export { verifyTdxQuote, claimsOf, type TdxClaims, type TdxVerification, type VerifyTdxQuoteOptions } from "./verify-quote.js";
 export { TdxVerifier, type TdxVerifierOptions, type TdxVerifierClaims, type TdxCollateralSource } from "./verifier.js";
 export { pckFmspcOfQuote } from "./fmspc.js";
+export { tdxCaches, clearTdxCaches, tdxCacheStats } from "./caches.js";

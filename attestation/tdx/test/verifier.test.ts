@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import { describeWithVectors, readVector } from "../../../testing/vectors.js";
 import { EvidenceFormatError } from "../../errors.js";
 import { PolicyError } from "../appraise.js";
-import { decodeTdxEvidence, encodeTdxEvidence } from "../evidence.js";
+import { decodeTdxEvidence, encodeTdxEvidence, quoteFromEvidenceFile } from "../evidence.js";
+import { clearTdxCaches, tdxCacheStats } from "../caches.js";
+import { verifyTdxQuote } from "../verify-quote.js";
 import { TdxVerifier } from "../verifier.js";
 import { parseTdxQuote } from "../quote.js";
 import { fakeCollateral, fakePki, fakeQuote, FAKE_EPOCH } from "./fake-dcap.js";
@@ -95,6 +97,38 @@ describeWithVectors("TdxVerifier (Trustee evidence → verify → appraise)", ()
 
   it("an invalid policy fails at construction", () => {
     expect(() => new TdxVerifier({ collateral: async () => undefined, policy: { allowDebug: "yes" } as never })).toThrow(PolicyError);
+  });
+});
+
+describeWithVectors("evidence files and caches (for the CLI and the benchmark)", () => {
+  it("reads a quote from Trustee evidence JSON or from raw bytes", () => {
+    const quote = readVector(QUOTES.q4);
+    expect(quoteFromEvidenceFile(quote)).toEqual(quote);
+    expect(quoteFromEvidenceFile(Buffer.from(JSON.stringify(encodeTdxEvidence(quote))))).toEqual(quote);
+    expect(() => quoteFromEvidenceFile(Buffer.from("{ not json"))).toThrow(EvidenceFormatError);
+  });
+
+  it("a repeated verification is served from the caches and gives the same checks", async () => {
+    const { collateral, now } = collateralSet("2023");
+    const quote = readVector(QUOTES.spr);
+    clearTdxCaches();
+    const cold = await verifyTdxQuote(quote, { collateral, now });
+    const afterCold = tdxCacheStats();
+    expect(afterCold.chains.size).toBe(2); // PCK chain and TCB Signing chain
+    expect(afterCold.crls.size).toBe(2);
+    expect(afterCold.collateralDocuments.size).toBe(2);
+    expect(afterCold.pckExtensions.size).toBe(1);
+    const warm = await verifyTdxQuote(quote, { collateral, now });
+    const afterWarm = tdxCacheStats();
+    expect(afterWarm.chains.hits - afterCold.chains.hits).toBe(2);
+    expect(afterWarm.crls.hits - afterCold.crls.hits).toBe(2);
+    expect(afterWarm.collateralDocuments.hits - afterCold.collateralDocuments.hits).toBe(2);
+    expect(afterWarm.pckExtensions.hits - afterCold.pckExtensions.hits).toBe(1);
+    expect(warm.result.checks).toEqual(cold.result.checks);
+    expect(warm.result.claims).toEqual(cold.result.claims);
+    // Time checks are not cached: the same cached chain at another time fails validity.
+    const later = await verifyTdxQuote(quote, { collateral, now: new Date("2024-06-01T00:00:00Z") });
+    expect(failedNames(later.result.checks)).toEqual(expect.arrayContaining(["tdx.collateral.tcb_info.validity", "tdx.crl.pck.validity"]));
   });
 });
 
