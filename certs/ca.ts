@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { access, readFile } from "node:fs/promises";
+import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { webcrypto } from "node:crypto";
 import { CertError } from "./errors.js";
@@ -9,6 +9,9 @@ import { x509 } from "./x509.js";
 
 export const CA_CERT_FILE = "ca.pem";
 export const CA_KEY_FILE = "ca.key";
+/** The CA's revocation list (PEM) and the record it is generated from (crl.ts). */
+export const CRL_FILE = "ca.crl";
+export const REVOKED_FILE = "revoked.json";
 
 /** A development CA lives ten years by default; leaves one year. */
 export const DEFAULT_CA_LIFETIME_DAYS = 3650;
@@ -90,6 +93,10 @@ export async function initCa(dir: string, options: InitCaOptions = {}): Promise<
   // Key first: a CA certificate without its key would be useless, a key without a cert is inert.
   await writeFileAtomic(keyPath, privateKeyPem, KEY_MODE, options.force === true);
   await writeFileAtomic(certPath, certificate.toString("pem") + "\n", CERT_MODE, options.force === true);
+  // A replaced CA's revocation list would not verify under the new CA: TLS peers that load it
+  // would then refuse every client. Start the new CA without one (writeCrl makes an empty one).
+  await rm(join(dir, CRL_FILE), { force: true });
+  await rm(join(dir, REVOKED_FILE), { force: true });
   return { certPath, keyPath, certificate };
 }
 

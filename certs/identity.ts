@@ -69,6 +69,8 @@ export interface VerifyCertificateOptions {
   purpose?: "serverAuth" | "clientAuth";
   /** Require this kind (subject OU). */
   kind?: CertKind;
+  /** The CA's revocation list (PEM or DER): adds the `cert.not-revoked` check. */
+  crl?: string | Uint8Array;
 }
 
 export interface CertificateVerification {
@@ -133,5 +135,22 @@ export async function verifyCertificate(
   if (options.kind) {
     checks.add("cert.kind", identity?.kind === options.kind, `kind ${identity?.kind ?? "unknown"}; need ${options.kind}`);
   }
+  if (options.crl !== undefined) await checkRevocation(checks, leaf, ca, options.crl, at);
   return { ok: checks.ok, checks: checks.checks, identity };
+}
+
+async function checkRevocation(checks: CheckList, leaf: x509.X509Certificate, ca: x509.X509Certificate, input: string | Uint8Array, at: Date): Promise<void> {
+  let crl: x509.X509Crl;
+  try {
+    crl = new x509.X509Crl(input);
+  } catch {
+    checks.fail("crl.parse", "not a readable CRL");
+    return;
+  }
+  // A list is only worth what its signature is: an unsigned "nothing revoked" proves nothing.
+  const signed = await crl.verify({ publicKey: ca.publicKey }).catch(() => false);
+  checks.add("crl.signature", signed && crl.issuerName.toString() === ca.subjectName.toString(), signed ? "signed by the CA" : "not signed by the CA");
+  checks.add("crl.current", crl.thisUpdate <= at && (crl.nextUpdate === undefined || at <= crl.nextUpdate), `next update ${crl.nextUpdate?.toISOString() ?? "none"}`);
+  const entry = crl.findRevoked(leaf);
+  checks.add("cert.not-revoked", entry === null, entry ? `revoked ${entry.revocationDate.toISOString()}` : "not on the CA's list");
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { initCa, issue, type CertKind } from "../certs/index.js";
+import { initCa, issue, revoke, writeCrl, type CertKind } from "../certs/index.js";
 
 export interface TlsIdentityFiles {
   cert: Buffer;
@@ -22,10 +22,11 @@ export interface TestPki {
 }
 
 /**
- * A throwaway PKI for tests: our CA with a `broker` server certificate, `manager-client`, the
- * given proplets and operators; plus a second, unrelated CA for "foreign" certificates.
+ * A throwaway PKI for tests: our CA (with its CRL) with a `broker` server certificate,
+ * `manager-client`, the given proplets and operators, and revoked proplets; plus a second,
+ * unrelated CA for "foreign" certificates.
  */
-export async function createTestPki(options: { proplets: string[]; operators?: string[]; servers?: string[] }): Promise<TestPki> {
+export async function createTestPki(options: { proplets: string[]; operators?: string[]; servers?: string[]; revoked?: string[] }): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), "propeller-pki-"));
   const otherDir = await mkdtemp(join(tmpdir(), "propeller-pki-other-"));
   await initCa(dir, { name: "Propeller test CA" });
@@ -38,6 +39,12 @@ export async function createTestPki(options: { proplets: string[]; operators?: s
     ...(options.operators ?? []).map((o): [CertKind, string] => ["operator", o]),
   ];
   for (const [kind, name] of issued) await issue(dir, kind, name);
+  // Proplets whose certificates are then revoked: the brokers load ca.crl and must refuse them.
+  for (const name of options.revoked ?? []) {
+    await issue(dir, "proplet", name);
+    await revoke(dir, name);
+  }
+  await writeCrl(dir);
   const files = async (d: string, name: string) => ({ cert: await readFile(join(d, `${name}.pem`)), key: await readFile(join(d, `${name}.key`)) });
   return {
     dir,

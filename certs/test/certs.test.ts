@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CertError, initCa, issue, readIdentity, verifyCertificate, type CertKind } from "../index.js";
+import { CertError, initCa, issue, readIdentity, revoke, verifyCertificate, writeCrl, type CertKind } from "../index.js";
 import { certsCommand } from "../../cli/commands/certs.js";
 import { UsageError } from "../../cli/errors.js";
 
@@ -303,5 +304,95 @@ describe("propeller certs (CLI)", () => {
     await expect(certsCommand(["issue", "proplet", "--dir", dir], io)).rejects.toBeInstanceOf(UsageError);
     await expect(certsCommand(["frobnicate"], io)).rejects.toBeInstanceOf(UsageError);
     await expect(certsCommand(["init", "--dir", dir], io)).rejects.toMatchObject({ code: "ca_exists" });
+  });
+});
+
+describe("revocation", () => {
+  it("revoke adds the serial to ca.crl; openssl with -crl_check refuses it and still accepts the others", async () => {
+    const dir = await tempDir();
+    await initCa(dir);
+    const empty = await writeCrl(dir);
+    const keep = await issue(dir, "proplet", "keep");
+    const lost = await issue(dir, "proplet", "lost");
+    const ca = join(dir, "ca.pem");
+    expect((await openssl("verify", "-crl_check", "-CRLfile", empty, "-CAfile", ca, lost.certPath)).ok).toBe(true);
+
+    const revoked = await revoke(dir, "lost");
+    expect(revoked.serial).toBe(lost.certificate.serialNumber);
+    const refused = await openssl("verify", "-crl_check", "-CRLfile", revoked.crlPath, "-CAfile", ca, lost.certPath);
+    expect(refused.ok).toBe(false);
+    expect(refused.out).toContain("certificate revoked");
+    expect((await openssl("verify", "-crl_check", "-CRLfile", revoked.crlPath, "-CAfile", ca, keep.certPath)).ok).toBe(true);
+    const text = (await openssl("crl", "-in", revoked.crlPath, "-noout", "-text")).out;
+    expect(text).toContain(`Serial Number: ${lost.certificate.serialNumber.toUpperCase()}`);
+    expect(text).toMatch(/X509v3 CRL Number:\s+1/);
+    expect(text).toContain("X509v3 Authority Key Identifier");
+    // The CRL is signed by the CA.
+    expect((await openssl("crl", "-in", revoked.crlPath, "-CAfile", ca, "-noout")).out).toContain("verify OK");
+
+    // verifyCertificate reads the same list.
+    const crlPem = await readFile(revoked.crlPath, "utf8");
+    const caPem = await readFile(ca, "utf8");
+    const lostCheck = await verifyCertificate(await readFile(lost.certPath, "utf8"), caPem, { crl: crlPem });
+    expect(lostCheck.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(["cert.not-revoked"]);
+    expect((await verifyCertificate(await readFile(keep.certPath, "utf8"), caPem, { crl: crlPem })).ok).toBe(true);
+    // A list not signed by this CA proves nothing.
+    const other = await tempDir();
+    await initCa(other);
+    const otherCrl = await readFile(await writeCrl(other), "utf8");
+    const unsigned = await verifyCertificate(await readFile(keep.certPath, "utf8"), caPem, { crl: otherCrl });
+    expect(unsigned.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(["crl.signature"]);
+
+    await expect(revoke(dir, "nobody")).rejects.toBeInstanceOf(CertError);
+    // Replacing the CA drops the old CA's list, which would no longer verify.
+    await initCa(dir, { force: true });
+    await expect(stat(revoked.crlPath)).rejects.toThrow();
+  });
+
+  it("a Node TLS server loading ca.crl refuses the revoked client and accepts the others", async () => {
+    const dir = await tempDir();
+    await initCa(dir);
+    await issue(dir, "server", "broker");
+    await issue(dir, "proplet", "keep");
+    await issue(dir, "proplet", "lost");
+    const { crlPath } = await revoke(dir, "lost");
+    const read = (f: string) => readFile(join(dir, f));
+    const server = createServer(
+      { cert: await read("broker.pem"), key: await read("broker.key"), ca: await read("ca.pem"), crl: await readFile(crlPath), requestCert: true, rejectUnauthorized: true },
+      (socket) => socket.end("hello"),
+    );
+    server.on("tlsClientError", () => undefined);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    const attempt = (name: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect({ host: "127.0.0.1", port, ca: readFileSync(join(dir, "ca.pem")), cert: readFileSync(join(dir, `${name}.pem`)), key: readFileSync(join(dir, `${name}.key`)) });
+        let data = "";
+        const timer = setTimeout(() => (socket.destroy(), resolve("timeout")), 5000);
+        socket.on("data", (d: Buffer) => (data += d.toString()));
+        socket.on("error", (e) => (clearTimeout(timer), resolve(`error: ${e.message}`)));
+        socket.on("end", () => (clearTimeout(timer), resolve(data || "closed")));
+      });
+    try {
+      expect(await attempt("keep")).toBe("hello");
+      expect(await attempt("lost")).not.toBe("hello");
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it("propeller certs revoke", async () => {
+    const dir = await tempDir();
+    const out: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
+    expect(await certsCommand(["init", "--dir", dir], io)).toBe(0);
+    expect(await stat(join(dir, "ca.crl"))).toBeTruthy();
+    expect(await certsCommand(["issue", "proplet", "gone", "--dir", dir], io)).toBe(0);
+    expect(await certsCommand(["revoke", "gone", "--dir", dir], io)).toBe(0);
+    expect(out.join("\n")).toContain("revoked CN=gone");
+    const checked: string[] = [];
+    expect(await certsCommand(["verify", join(dir, "gone.pem"), "--dir", dir], { out: (t) => void checked.push(t), err: () => undefined })).toBe(1);
+    expect(checked.join("\n")).toContain("✘ cert.not-revoked");
+    expect((await openssl("verify", "-crl_check", "-CRLfile", join(dir, "ca.crl"), "-CAfile", join(dir, "ca.pem"), join(dir, "gone.pem"))).ok).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CA_CERT_FILE, CERT_KINDS, initCa, isCertKind, issue, readIdentity, verifyCertificate } from "../../certs/index.js";
+import { CA_CERT_FILE, CERT_KINDS, CRL_FILE, initCa, isCertKind, issue, readIdentity, revoke, verifyCertificate, writeCrl } from "../../certs/index.js";
 import { parse, parsePositiveInt } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
@@ -8,6 +8,7 @@ import type { Output } from "../output.js";
 export const CERTS_USAGE = `usage:
   propeller certs init [--dir D] [--name CN] [--days N] [--force]
   propeller certs issue <${CERT_KINDS.join("|")}> <name> [--san DNS:host|IP:addr ...] [--days N] [--force] [--dir D]
+  propeller certs revoke <name> [--dir D]      (then restart the brokers/servers that load ca.crl)
   propeller certs show <cert.pem>
   propeller certs verify <cert.pem> [--dir D] [--purpose serverAuth|clientAuth]
 The directory defaults to $PROPELLER_CERTS_DIR or ./propeller-certs. Keys are written 0600.`;
@@ -35,7 +36,8 @@ export async function certsCommand(argv: string[], io: Output): Promise<number> 
         force: values.force === true,
       });
       io.out(`CA "${ca.certificate.subject}" valid until ${ca.certificate.notAfter.toISOString()}`);
-      io.out(`  ${ca.certPath}\n  ${ca.keyPath} (keep it secret; mode 0600)`);
+      const crlPath = await writeCrl(dir);
+      io.out(`  ${ca.certPath}\n  ${ca.keyPath} (keep it secret; mode 0600)\n  ${crlPath} (empty revocation list)`);
       return 0;
     }
     case "issue": {
@@ -60,6 +62,13 @@ export async function certsCommand(argv: string[], io: Output): Promise<number> 
       io.out(`  ${issued.certPath}\n  ${issued.keyPath} (mode 0600)\n  ${issued.chainPath}`);
       return 0;
     }
+    case "revoke": {
+      const { values, positionals } = parse("certs revoke", rest, { dir: { type: "string" } });
+      if (positionals.length !== 1) throw new UsageError(`certs revoke takes one certificate name\n${CERTS_USAGE}`);
+      const revoked = await revoke(certsDir(values.dir), positionals[0]!);
+      io.out(`revoked CN=${revoked.commonName} (serial ${revoked.serial}); ${revoked.crlPath} updated: restart the brokers and servers that load it`);
+      return 0;
+    }
     case "show": {
       const { positionals } = parse("certs show", rest, {});
       if (positionals.length !== 1) throw new UsageError(`certs show takes one certificate file\n${CERTS_USAGE}`);
@@ -72,7 +81,12 @@ export async function certsCommand(argv: string[], io: Output): Promise<number> 
       if (positionals.length !== 1) throw new UsageError(`certs verify takes one certificate file\n${CERTS_USAGE}`);
       const purpose = values.purpose;
       if (purpose !== undefined && purpose !== "serverAuth" && purpose !== "clientAuth") throw new UsageError("--purpose is serverAuth or clientAuth");
-      const result = await verifyCertificate(await readText(positionals[0]!), await readText(join(certsDir(values.dir), CA_CERT_FILE)), purpose ? { purpose } : {});
+      const dir = certsDir(values.dir);
+      const crl = await readFile(join(dir, CRL_FILE)).catch(() => undefined);
+      const result = await verifyCertificate(await readText(positionals[0]!), await readText(join(dir, CA_CERT_FILE)), {
+        ...(purpose ? { purpose } : {}),
+        ...(crl ? { crl } : {}),
+      });
       for (const check of result.checks) io.out(`${check.ok ? "✔" : "✘"} ${check.name.padEnd(22)} ${check.detail ?? ""}`);
       io.out(result.ok ? "certificate verified" : "certificate NOT verified");
       return result.ok ? 0 : 1;

@@ -1,6 +1,6 @@
 import { access, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { CA_CERT_FILE } from "../../certs/ca.js";
+import { CA_CERT_FILE, CRL_FILE } from "../../certs/ca.js";
 import { CERT_MODE, writeFileAtomic } from "../../certs/files.js";
 import { PropellerError } from "../../protocol/errors.js";
 import { LIMITS } from "../../protocol/limits.js";
@@ -59,6 +59,8 @@ export interface MosquittoConfigOptions {
   /** The broker's certificate chain (leaf then CA) and key. */
   certFile: string;
   keyFile: string;
+  /** The CA's revocation list; Mosquitto reads it at start (restart after a revocation). */
+  crlFile?: string;
   aclFile: string;
   /** Where Mosquitto keeps its persistence file (sessions, retained and queued messages). */
   persistenceDir: string;
@@ -94,6 +96,7 @@ export function mosquittoConfig(options: MosquittoConfigOptions): string {
     `cafile ${safe("CA file", options.caFile)}`,
     `certfile ${safe("certificate file", options.certFile)}`,
     `keyfile ${safe("key file", options.keyFile)}`,
+    ...(options.crlFile ? [`crlfile ${safe("CRL file", options.crlFile)}`] : []),
     "tls_version tlsv1.2",
     "# Every client presents a certificate from our CA; its CN is the identity the ACL confines.",
     "require_certificate true",
@@ -132,6 +135,11 @@ export async function writeMosquittoConfig(options: WriteMosquittoConfigOptions)
       throw new BrokerConfigError(`${file} is missing: run \`propeller certs init\` and \`propeller certs issue server ${serverName}\``);
     }
   }
+  const crlFile = join(certsDir, CRL_FILE);
+  const hasCrl = await access(crlFile).then(
+    () => true,
+    () => false,
+  );
   const aclPath = join(outDir, "acl");
   const configPath = join(outDir, "mosquitto.conf");
   const persistenceDir = resolve(options.persistenceDir ?? join(outDir, "data"));
@@ -145,6 +153,7 @@ export async function writeMosquittoConfig(options: WriteMosquittoConfigOptions)
     caFile,
     certFile,
     keyFile,
+    ...(hasCrl ? { crlFile } : {}),
     aclFile: aclPath,
     persistenceDir,
     ...(options.user !== undefined ? { user: options.user } : {}),

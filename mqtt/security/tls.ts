@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TlsOptions } from "node:tls";
-import { CA_CERT_FILE } from "../../certs/ca.js";
+import { CA_CERT_FILE, CRL_FILE } from "../../certs/ca.js";
 import { createBrokerSecurity, type BrokerSecurity, type BrokerSecurityOptions, type SecurityHooks } from "./aedes-hooks.js";
 import { BrokerConfigError } from "./mosquitto-config.js";
 
@@ -29,8 +29,15 @@ async function read(path: string, serverName: string): Promise<Buffer> {
  */
 export async function brokerTlsOptions(certsDir: string, options: BrokerTlsOptions = {}): Promise<TlsOptions> {
   const name = options.serverName ?? "broker";
+  const crlPath = join(certsDir, CRL_FILE);
+  const hasCrl = await access(crlPath).then(
+    () => true,
+    () => false,
+  );
   return {
     ca: await read(join(certsDir, CA_CERT_FILE), name),
+    // Revoked client certificates are refused by the TLS layer (read at start: restart to reload).
+    ...(hasCrl ? { crl: await read(crlPath, name) } : {}),
     cert: await read(join(certsDir, `${name}-chain.pem`), name),
     key: await read(join(certsDir, `${name}.key`), name),
     requestCert: true,

@@ -136,7 +136,7 @@ describe.each<BrokerKind>(["aedes", "mosquitto"])("%s with Propeller's broker se
   const rogues: Peer[] = [];
 
   beforeAll(async () => {
-    pki = await createTestPki({ proplets: ["p1", "p2", "p3"], operators: ["alice"] });
+    pki = await createTestPki({ proplets: ["p1", "p2", "p3"], operators: ["alice"], revoked: ["p-lost"] });
     root = uniqueTopicRoot();
     topics = new Topics(root);
     broker = await startBroker(kind, pki, root);
@@ -221,13 +221,16 @@ describe.each<BrokerKind>(["aedes", "mosquitto"])("%s with Propeller's broker se
     expect(p2own.received.filter((m) => m.payload.startsWith("forged:"))).toEqual([]);
   });
 
-  it("clients without a certificate, with another CA's certificate, or with a server certificate cannot connect", async () => {
+  it("clients without a certificate, with another CA's, a revoked or a server certificate cannot connect", async () => {
     const none = await connectAs(broker.url, pki.ca, null, "p1");
     expect(none.ok).toBe(false);
     const foreign = await connectAs(broker.url, pki.ca, await pki.foreign("p1"), "p1");
     expect(foreign.ok).toBe(false);
     const server = await connectAs(broker.url, pki.ca, await pki.identity("broker"), "broker");
     expect(server.ok).toBe(false);
+    // A certificate our CA issued and then revoked (ca.crl) is refused by the TLS layer.
+    const revoked = await connectAs(broker.url, pki.ca, await pki.identity("p-lost"), "p-lost");
+    expect(revoked.ok).toBe(false);
     // Plain MQTT to a TLS listener gets nowhere either.
     const plain = await connectAs(broker.url.replace("mqtts:", "mqtt:"), pki.ca, null, "p1");
     expect(plain.ok).toBe(false);
