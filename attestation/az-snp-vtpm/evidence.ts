@@ -23,7 +23,8 @@ const MAX_VCEK_BYTES = 8 * 1024;
 const byteArray = (max: number) => Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { maxItems: max });
 const hex = (maxBytes: number) => Type.String({ pattern: "^(?:[0-9a-fA-F]{2})*$", maxLength: maxBytes * 2 });
 /** serde_with Base64<UrlSafe> (padded on output, padding optional here). */
-const b64url = (maxBytes: number) => Type.String({ pattern: "^[A-Za-z0-9_-]*={0,2}$", maxLength: Math.ceil(maxBytes / 3) * 4 });
+const b64url = (maxBytes: number) =>
+  Type.String({ pattern: "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}(?:==)?|[A-Za-z0-9_-]{3}=?)?$", maxLength: Math.ceil(maxBytes / 3) * 4 });
 
 const EvidenceV0 = Type.Object(
   {

@@ -318,3 +318,30 @@ export function encodeSnpEvidence(reportBytes: Uint8Array, certs: SnpEvidenceCer
   }
   return { attestation_report: snpReportToJson(report), cert_chain: chain.length > 0 ? chain : null };
 }
+
+/** Largest evidence file read: Trustee JSON with a full chain is ~60 KiB as number arrays. */
+export const MAX_SNP_EVIDENCE_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Reads what a file given to `propeller attestation verify --tee snp --evidence FILE` may hold:
+ * the raw 1184-byte report; the report followed by its certificate table (go-sev-guest's
+ * "report + certs" layout, configfs-tsm outblob ‖ auxblob); or Trustee's JSON evidence.
+ * Throws EvidenceFormatError when it is none of these.
+ */
+export function readSnpEvidenceFile(bytes: Uint8Array): DecodedSnpEvidence {
+  const d = Buffer.from(bytes);
+  if (d.byteLength > MAX_SNP_EVIDENCE_FILE_BYTES) throw new EvidenceFormatError(`SNP evidence file is ${d.byteLength} bytes (max ${MAX_SNP_EVIDENCE_FILE_BYTES})`);
+  const first = d.subarray(0, 64).toString("latin1").trimStart()[0];
+  if (first === "{") {
+    let json: unknown;
+    try {
+      json = JSON.parse(d.toString("utf8"));
+    } catch (err) {
+      throw new EvidenceFormatError(`SNP evidence file is not valid JSON: ${(err as Error).message}`);
+    }
+    return decodeSnpEvidence(json);
+  }
+  if (d.byteLength === SNP_REPORT_SIZE) return { report: d, certs: {} };
+  if (d.byteLength > SNP_REPORT_SIZE) return { report: Buffer.from(d.subarray(0, SNP_REPORT_SIZE)), certs: parseCertTable(d.subarray(SNP_REPORT_SIZE)) };
+  throw new EvidenceFormatError(`SNP evidence file is ${d.byteLength} bytes: neither a report (${SNP_REPORT_SIZE}), a report with certificates, nor JSON`);
+}

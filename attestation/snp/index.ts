@@ -20,7 +20,7 @@ export { verifySnpReport, verifyParsedSnpReport, verifyReportSignature, snpClaim
 export type { SnpVerifyOptions, SnpClaims, SnpTcbClaim, CertInput } from "./verify.js";
 export { appraiseSnpClaims } from "./appraise.js";
 export type { SnpAppraisalPolicy, SnpAppraisal } from "./appraise.js";
-export { decodeSnpEvidence, encodeSnpReportJson, encodeSnpEvidence, snpReportToJson, parseCertTable, buildCertTable, CERT_TABLE_GUIDS, SnpEvidenceJson } from "./evidence.js";
+export { decodeSnpEvidence, readSnpEvidenceFile, encodeSnpReportJson, encodeSnpEvidence, snpReportToJson, parseCertTable, buildCertTable, CERT_TABLE_GUIDS, SnpEvidenceJson } from "./evidence.js";
 export type { DecodedSnpEvidence, SnpEvidenceCerts } from "./evidence.js";
 export { SnpVerifier } from "./verifier.js";
 export type { SnpVerifierOptions } from "./verifier.js";

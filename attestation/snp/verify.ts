@@ -204,10 +204,11 @@ function tcbMatches(vek: VekInfo, tcb: SnpTcb): { ok: boolean; detail: string } 
     : { ok: false, detail: `VEK SPLs differ from REPORTED_TCB ${formatTcb(tcb)}: ${diffs.join(", ")}` };
 }
 
-function chipIdMatches(vek: VekInfo, report: SnpReport): { ok: boolean; detail: string } {
+function chipIdMatches(vek: VekInfo, report: SnpReport, product: AmdProduct): { ok: boolean; detail: string } {
   if (vek.kind === "vlek") return { ok: true, detail: "VLEK: not bound to one chip, CHIP_ID not compared" };
   const hwId = vek.hwId as Buffer;
   if (report.signerInfo.maskChipKey) return { ok: false, detail: "MASK_CHIP_KEY is set, yet the report claims a VCEK signature" };
+  if (hwId.byteLength === 8 && product !== "Turin") return { ok: false, detail: `an 8-byte hwID is a Turin VCEK's, but the product is ${product}` };
   // A Turin VCEK carries the 8-byte hwID KDS indexes it by; older ones the full 64-byte CHIP_ID.
   const reported = hwId.byteLength === 8 ? report.chipId.subarray(0, 8) : report.chipId;
   const ok = reported.equals(hwId);
@@ -283,7 +284,7 @@ export async function verifyParsedSnpReport(report: SnpReport, options: SnpVerif
     checks.add("snp.signature", sig.ok, sig.detail);
     const tcb = tcbMatches(vek, report.reportedTcb);
     checks.add("snp.tcb", tcb.ok, tcb.detail);
-    const chip = chipIdMatches(vek, report);
+    const chip = chipIdMatches(vek, report, product);
     checks.add("snp.chip_id", chip.ok, chip.detail);
   } else {
     checks.fail("snp.signature", "not checked: no usable endorsement key");
