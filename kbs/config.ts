@@ -34,11 +34,14 @@ const VerifierOptionsSchema = Type.Object(
         { additionalProperties: true },
       ),
     ),
+    /** SnpVerifier options as JSON (e.g. `policy`); the AMD roots are the ones pinned in attestation/roots/amd. */
     snp: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /**
+     * TdxVerifier options as JSON (e.g. `policy`, `requireCrls`), plus `collateralDir` (a folder of
+     * Intel collateral files) and `trustAnchorFile` (a PEM replacing the pinned Intel SGX Root CA).
+     */
     tdx: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     "az-snp-vtpm": Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    /** Paths of pinned root certificates (AMD ARK, Intel SGX root) handed to the verifiers that use them. */
-    pinnedRoots: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 4096 }))),
   },
   { additionalProperties: false },
 );

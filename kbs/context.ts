@@ -65,6 +65,15 @@ export function createContext(config: KbsConfig, db: Database, logger: Logger, v
  */
 async function verifierOptions(config: KbsConfig, tee: string): Promise<Record<string, unknown>> {
   const options = { ...((config.verifiers as Record<string, unknown>)[tee] as Record<string, unknown> | undefined) };
+  if (tee === "tdx" && typeof options.trustAnchorFile === "string") {
+    const file = options.trustAnchorFile;
+    delete options.trustAnchorFile;
+    try {
+      options.trustAnchorPem = await readFile(file, "utf8");
+    } catch (err) {
+      throw new UnsupportedTeeError(tee, `its trust anchor ${file} cannot be read (${(err as Error).message})`);
+    }
+  }
   if (tee === "tdx" && typeof options.collateralDir === "string") {
     const dir = options.collateralDir;
     delete options.collateralDir;

@@ -28,9 +28,10 @@ export const AttestBody = Type.Object(
       { primary_evidence: Type.Unknown(), additional_evidence: Type.Optional(Type.String({ maxLength: 1024 * 1024 })) },
       { additionalProperties: true },
     ),
-    "init-data": Type.Optional(Type.Object({ format: Type.String({ maxLength: 32 }), body: Type.String({ maxLength: 64 * 1024 }) }, { additionalProperties: false })),
+    "init-data": Type.Optional(Type.Object({ format: Type.String({ maxLength: 32 }), body: Type.String({ maxLength: 64 * 1024 }) }, { additionalProperties: true })),
   },
-  { additionalProperties: false },
+  // Members a newer client may add are ignored (never hashed, stored or echoed), not refused.
+  { additionalProperties: true, maxProperties: 16 },
 );
 
 export const JweBody = Type.Object({

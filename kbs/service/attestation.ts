@@ -118,7 +118,7 @@ export async function attest(ctx: KbsContext, sessionId: string, body: AttestReq
     tee: session.tee,
     teeClaims: "error" in verification ? {} : verification.claims,
     runtimeData,
-    initData: body["init-data"] ? { ...body["init-data"] } : undefined,
+    initData: body["init-data"] ? { format: body["init-data"].format, body: body["init-data"].body } : undefined,
     checks: appraisal.checks,
     development: appraisal.development,
   });
