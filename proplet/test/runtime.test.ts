@@ -108,7 +108,7 @@ describe("wasi-p1 runtime (real worker threads, real Wasm)", () => {
     expect(r.outcome).toBe("failed");
     expect(r.error?.code).toBe("timeout");
     expect(took).toBeGreaterThanOrEqual(1500);
-    expect(took).toBeLessThan(5000);
+    expect(took).toBeLessThan(10_000); // terminate() takes milliseconds; slack for a loaded machine
   });
 
   it("caps linear memory: memory.grow fails at the cap, whatever the module declares", async () => {
