@@ -61,7 +61,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       now: () => new Date(),
     };
     const dispatcher = new Dispatcher(ctx);
-    const reconciler = new Reconciler(ctx);
+    const reconciler = new Reconciler(ctx, (run, reason) => dispatcher.stop(run, reason));
     const liveness = new Liveness(ctx, dispatcher, reconciler);
     scheduler = new Scheduler(ctx, dispatcher);
     const router = new Router(ctx, topics, liveness, dispatcher);

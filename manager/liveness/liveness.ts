@@ -2,7 +2,8 @@
  * Which proplets are alive: registered by `proplet.announce`, kept by heartbeats, gone on
  * `proplet.status` offline (often the broker publishing their last will) or after
  * heartbeatTimeoutMs of silence. A proplet the manager does not know that heartbeats is asked to
- * announce itself again.
+ * announce itself again. What happens to a lost proplet's runs: loss.ts (and reconcile.ts for
+ * the grace a proplet gets to come back after its last will).
  */
 import type { PropletAnnounce, PropletHeartbeat, PropletStatus, RunRef } from "../../protocol/index.js";
 import type { ManagerContext } from "../context.js";
@@ -60,7 +61,14 @@ export class Liveness {
       if (!known) await this.requestReannounce(msg.propletId);
       return;
     }
-    await this.gone(msg.propletId, `proplet ${msg.propletId} went offline${msg.reason ? ` (${msg.reason})` : ""}`);
+    const reason = `proplet ${msg.propletId} went offline${msg.reason ? ` (${msg.reason})` : ""}`;
+    // Gone for scheduling at once; its runs wait reconcileGraceMs for it to come back and claim
+    // them (brokers publish wills on their own shutdown and on session takeover, too).
+    if (!(await propletStore.markGone(this.ctx.db, msg.propletId, reason))) return;
+    this.ctx.log.warn({ propletId: msg.propletId }, reason);
+    const held = await runStore.activeRuns(this.ctx.db, msg.propletId);
+    for (const run of held) this.reconciler.expect(run, reason);
+    if (this.ctx.config.reconcileGraceMs === 0) await this.reconciler.check();
   }
 
   /** Marks proplets gone that have been silent longer than heartbeatTimeoutMs. */
@@ -82,6 +90,7 @@ export class Liveness {
     return propletStore.deleteProplet(this.ctx.db, propletId);
   }
 
+  /** Silent past heartbeatTimeoutMs: its runs are lost now (it had all that time to speak). */
   private async gone(propletId: string, reason: string): Promise<void> {
     // Only the handler that flips alive → gone handles the loss (status and sweep can race).
     if (!(await propletStore.markGone(this.ctx.db, propletId, reason))) return;
@@ -104,7 +113,7 @@ export class Liveness {
     for (const ref of running) {
       const run = byId.get(ref.runId);
       if (run && run.taskId === ref.taskId && run.propletId === propletId && isActiveRun(run.state)) {
-        this.reconciler.claimed(run.id);
+        this.reconciler.claimed(run.id, propletId);
         if (run.state === "scheduled") {
           const now = this.ctx.now();
           await this.ctx.db.transaction((tx) => transitionRun(tx, run, "running", { acceptedAt: now, startedAt: now }, now, { expectedProplet: propletId }));

@@ -253,7 +253,20 @@ export class ScriptedProplet {
     );
   }
 
+  /** The first delivery of each distinct run, in order (redeliveries of a run are not counted). */
+  get runs(): TaskStart[] {
+    const seen = new Set<string>();
+    return this.starts.filter((s) => !seen.has(s.runId) && seen.add(s.runId));
+  }
+
+  /** Waits for the `count`-th distinct run to arrive and returns its start. */
   async waitForStart(count = 1, timeoutMs = 10_000): Promise<TaskStart> {
+    await waitFor(() => this.runs.length >= count, timeoutMs, `${this.id} to receive ${count} run(s)`);
+    return this.runs[count - 1]!;
+  }
+
+  /** Waits for `count` task.start messages, redeliveries included. */
+  async waitForDeliveries(count: number, timeoutMs = 10_000): Promise<TaskStart> {
     await waitFor(() => this.starts.length >= count, timeoutMs, `${this.id} to receive ${count} task.start`);
     return this.starts[count - 1]!;
   }
