@@ -29,10 +29,11 @@ export interface BrokerSecurity {
 }
 
 const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
+const MAX_CONCURRENT_PASSWORD_CHECKS = 4;
 /** Which certificate kinds (subject OU) may hold which broker identity. */
 const KIND_FOR: Record<BrokerIdentity["kind"], CertKind> = { proplet: "proplet", manager: "manager-client" };
 
-function refuse(returnCode: 4 | 5, message: string): AuthenticateError {
+function refuse(returnCode: 3 | 4 | 5, message: string): AuthenticateError {
   // aedes' AuthErrorCode is a `const enum` in its typings, unusable under isolatedModules: same numbers.
   return Object.assign(new Error(message), { returnCode }) as unknown as AuthenticateError;
 }
@@ -56,6 +57,8 @@ export function createBrokerSecurity(options: BrokerSecurityOptions = {}): Broke
   const identities = new WeakMap<Client, BrokerIdentity>();
   const connects = new WeakMap<Client, { clientId: string; willTopic: string | undefined }>();
   const bound = (options.clientIds ?? "bound") === "bound";
+  // scrypt costs ~32 MiB and tens of ms: bound how many unauthenticated CONNECTs may run it at once.
+  let passwordChecks = 0;
 
   async function resolve(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Outcome> {
     const conn = client.conn;
@@ -82,9 +85,18 @@ export function createBrokerSecurity(options: BrokerSecurityOptions = {}): Broke
     if (!options.credentials || username === undefined || password === undefined) {
       return { error: refuse(5, "not authorized"), reason: "no client certificate and no credentials" };
     }
+    if (passwordChecks >= MAX_CONCURRENT_PASSWORD_CHECKS) {
+      return { error: refuse(3, "server unavailable"), reason: "too many password checks in flight" };
+    }
     const stored = options.credentials.get(username);
-    // Unknown users cost the same scrypt as known ones, so names cannot be probed by timing.
-    const ok = await verifyPassword(password, stored ?? DUMMY_HASH).catch(() => false);
+    passwordChecks++;
+    let ok: boolean;
+    try {
+      // Unknown users cost the same scrypt as known ones, so names cannot be probed by timing.
+      ok = await verifyPassword(password, stored ?? DUMMY_HASH).catch(() => false);
+    } finally {
+      passwordChecks--;
+    }
     const identity = identityFromName(username);
     if (!stored || !ok || identity?.kind !== "proplet") return { error: refuse(4, "bad user name or password"), reason: "credentials refused" };
     return { identity, name: username, via: "credentials" };

@@ -326,6 +326,19 @@ describe("embedded broker: client ids and credentials", () => {
     }
   });
 
+  it("the hooks refuse everyone on a listener without TLS, credentials included", async () => {
+    const root = uniqueTopicRoot();
+    const password = "correct horse battery staple 42";
+    const { hooks } = await secureEmbeddedBrokerOptions(pki.dir, { topicRoot: root, logger: silent, credentials: credentialsFrom({ p3: await hashPassword(password) }) });
+    const broker = await startEmbeddedBroker({ hooks }); // plain TCP: a wiring mistake must not open the broker
+    try {
+      expect((await connectAs(broker.url, pki.ca, null, "p3", { username: "p3", password })).ok).toBe(false);
+      expect((await connectAs(broker.url, pki.ca, null, "manager")).ok).toBe(false);
+    } finally {
+      await broker.close();
+    }
+  });
+
   it("a proplet without mTLS logs in with its scrypt-hashed password and is confined like any proplet", async () => {
     const root = uniqueTopicRoot();
     const topics = new Topics(root);
