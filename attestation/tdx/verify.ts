@@ -23,11 +23,16 @@ export const INTEL_QE_VENDOR_ID = "939a7233f79c4ca9940a0db3957f0607";
  */
 export const pckExtensionCache = new BoundedCache<PckExtensions>(1024);
 
-function pckExtensionsOf(leaf: X509Certificate): PckExtensions {
+export function pckExtensionsOf(leaf: X509Certificate): PckExtensions {
   const key = sha256Hex(leaf.raw);
   const cached = pckExtensionCache.get(key);
   if (cached) return cached;
-  const ext = new PeculiarCertificate(leaf.raw).getExtension(SGX_EXTENSIONS_OID);
+  let ext;
+  try {
+    ext = new PeculiarCertificate(leaf.raw).getExtension(SGX_EXTENSIONS_OID);
+  } catch (e) {
+    throw new EvidenceFormatError(`PCK certificate extensions unreadable: ${(e as Error).message}`);
+  }
   if (!ext) throw new EvidenceFormatError(`PCK certificate has no SGX extension ${SGX_EXTENSIONS_OID}`);
   const parsed = parsePckExtensions(new Uint8Array(ext.value));
   pckExtensionCache.set(key, parsed);
