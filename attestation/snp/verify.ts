@@ -1,4 +1,4 @@
-import { createPublicKey, verify as cryptoVerify } from "node:crypto";
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import { fitReportData } from "../attester.js";
 import { EvidenceFormatError } from "../errors.js";
@@ -180,9 +180,16 @@ function toCerts(input: CertInput | readonly CertInput[] | undefined): x509.X509
 }
 
 /** Verifies the report's ECDSA P-384/SHA-384 signature over bytes [0, 0x2A0) with the VEK's key. */
+/** KeyObjects of certificates already seen (a parsed VEK passed again skips the SPKI import). */
+const vekKeys = new WeakMap<x509.X509Certificate, KeyObject>();
+
 export function verifyReportSignature(report: SnpReport, vek: x509.X509Certificate): { ok: boolean; detail: string } {
   try {
-    const key = createPublicKey({ key: Buffer.from(vek.publicKey.rawData), format: "der", type: "spki" });
+    let key = vekKeys.get(vek);
+    if (!key) {
+      key = createPublicKey({ key: Buffer.from(vek.publicKey.rawData), format: "der", type: "spki" });
+      vekKeys.set(vek, key);
+    }
     const sig = Buffer.concat([report.signature.r, report.signature.s]);
     const ok = cryptoVerify("sha384", report.signedBytes, { key, dsaEncoding: "ieee-p1363" }, sig);
     return { ok, detail: ok ? "ECDSA P-384/SHA-384 signature over bytes 0x000-0x29F is valid" : "the report signature does not verify with the VEK" };
