@@ -11,10 +11,10 @@ const B64 = (maxBytes: number) =>
 export const MAX_EVENT_LOG_BYTES = 2 * 1024 * 1024;
 
 /**
- * Trustee's TDX `primary_evidence` (deps/verifier/src/tdx/mod.rs `TdxEvidence`):
- * `quote` = base64 DCAP quote; `cc_eventlog` = optional base64 CCEL ACPI event log; newer
- * guest-components also send `aa_eventlog` (the attestation agent's runtime event log, text).
- * Both event logs are accepted and not interpreted here: RTMR replay is a separate concern.
+ * Trustee's TDX `primary_evidence` (trustee deps/verifier/src/tdx/mod.rs `TdxEvidence`, read at
+ * 78962cd: `quote` and `cc_eventlog`, both decoded with base64 STANDARD). guest-components' TDX
+ * attester also sends `aa_eventlog` (the attestation agent's event log, text), which Trustee's serde
+ * ignores. Both event logs are accepted and not interpreted here: RTMR replay is a separate concern.
  */
 export const TdxEvidenceJson = Type.Object(
   {
