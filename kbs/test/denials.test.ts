@@ -4,6 +4,7 @@ import { SignJWT } from "jose";
 import { addReferenceValue, adminKeygen, mintAdminToken, putResource, setResourcePolicy, type AdminConnection } from "../admin-client.js";
 import { startKbs, type RunningKbs } from "../server.js";
 import { KBS_ERROR_TYPE_PREFIX } from "../errors.js";
+import { createTestDatabase, type TestDatabase } from "../../testing/postgres.js";
 import { attestRaw, attestSample, auditRows, auth, getResource, SAMPLE_POLICY, sampleEvidence, sampleSvnReference, silent, startTestKbs, teeKey, type TestKbs } from "./helpers.js";
 
 /** Asserts the Trustee error body shape and returns the parsed body. */
@@ -21,6 +22,7 @@ async function expectError(response: Response, status: number, variant: string, 
 
 describe("KBS denials: status, body, nothing released, audited", () => {
   let t: TestKbs;
+  let pg: TestDatabase;
   /** Further KBS processes' worth of apps on the same database, with different configurations. */
   const others: RunningKbs[] = [];
   const secret = randomBytes(32);
@@ -32,7 +34,8 @@ describe("KBS denials: status, body, nothing released, audited", () => {
   const releases = async () => (await auditRows(t.kbs, "release")).length;
 
   beforeAll(async () => {
-    t = await startTestKbs({ developmentMode: true, limits: { resourceBytes: 1024, jsonBodyBytes: 64 * 1024 } });
+    pg = await createTestDatabase("kbs_denials");
+    t = await startTestKbs({ databaseUrl: pg.url, developmentMode: true, limits: { resourceBytes: 1024, jsonBodyBytes: 64 * 1024 } });
     await putResource(t.conn, "d/key/ok", secret);
     await setResourcePolicy(t.conn, "d/key/ok", SAMPLE_POLICY);
     await putResource(t.conn, "d/key/nopolicy", secret);
@@ -43,6 +46,7 @@ describe("KBS denials: status, body, nothing released, audited", () => {
   afterAll(async () => {
     for (const k of others) await k.close();
     await t?.close();
+    await pg?.drop();
   });
 
   it("wrong protocol version: 400 naming the supported version", async () => {

@@ -9,6 +9,7 @@ import { addReferenceValue, putResource, setResourcePolicy } from "../admin-clie
 import { canonicalSha384 } from "../../protocol/jcs.js";
 import { runtimeDataHash } from "../service/report-data.js";
 import { auditRows, SAMPLE_POLICY, sampleSvnReference, startTestKbs, type TestKbs } from "./helpers.js";
+import { createTestDatabase, type TestDatabase } from "../../testing/postgres.js";
 
 const run = promisify(execFile);
 const PYTHON = "/usr/bin/python3";
@@ -16,15 +17,20 @@ const SCRIPT = join(fileURLToPath(new URL(".", import.meta.url)), "interop", "st
 
 describe("interop: a Python client written only from KBS-PROTOCOL.md (python3-jwcrypto)", () => {
   let t: TestKbs;
+  let pg: TestDatabase;
   const secret = randomBytes(32);
 
   beforeAll(async () => {
-    t = await startTestKbs({ developmentMode: true });
+    pg = await createTestDatabase("kbs_interop");
+    t = await startTestKbs({ developmentMode: true, databaseUrl: pg.url });
     await putResource(t.conn, "interop/key/py", secret);
     await setResourcePolicy(t.conn, "interop/key/py", SAMPLE_POLICY);
     await addReferenceValue(t.conn, sampleSvnReference());
   });
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    await pg?.drop();
+  });
 
   it("reproduces the worked example hash in TypeScript too", () => {
     const runtimeData = { nonce: "bm9uY2U=", "tee-pubkey": { kty: "EC", crv: "P-256", alg: "ECDH-ES+A256KW", x: "AAAA", y: "BBBB" } };
