@@ -82,6 +82,24 @@ describeWithVectors("verifyAmdChain on the pinned roots", () => {
   });
 });
 
+describe("bundled roots", () => {
+  it("for Milan, Genoa and Turin: the ARK is self-signed and signed the ASK and ASVK (RSASSA-PSS/SHA-384)", async () => {
+    const roots = bundledAmdRoots();
+    for (const product of ["Milan", "Genoa", "Turin"] as const) {
+      const set = roots[product]!;
+      expect(set.ark.subjectName.getField("CN")).toEqual([`ARK-${product}`]);
+      expect(set.ask.subjectName.getField("CN")).toEqual([`SEV-${product}`]);
+      expect(set.asvk.subjectName.getField("CN")).toEqual([`SEV-VLEK-${product}`]);
+      expect(await set.ark.verify({ publicKey: set.ark, signatureOnly: true }), product).toBe(true);
+      expect(await set.ask.verify({ publicKey: set.ark, signatureOnly: true }), product).toBe(true);
+      expect(await set.asvk.verify({ publicKey: set.ark, signatureOnly: true }), product).toBe(true);
+      // And not by another product's ARK.
+      const other = roots[product === "Milan" ? "Genoa" : "Milan"]!;
+      expect(await set.ask.verify({ publicKey: other.ark, signatureOnly: true })).toBe(false);
+    }
+  });
+});
+
 describe("ChainCache", () => {
   it("is bounded and least-recently-used", () => {
     const cache = new ChainCache(2);
