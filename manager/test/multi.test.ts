@@ -1,0 +1,54 @@
+/**
+ * Two manager processes' worth of managers on one PostgreSQL database and one broker: every run is
+ * dispatched exactly once (queued runs are claimed with FOR UPDATE SKIP LOCKED). Basic check; the
+ * thorough multi-manager test comes with its own issue.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { waitFor } from "../../testing/net.js";
+import { startManager, type RunningManager } from "../index.js";
+import { ARTIFACT, api, startBacking, startHarness, waitForProplet, type Backing, type Harness } from "./helpers.js";
+
+describe("two managers on one database", () => {
+  let backing: Backing;
+  let h: Harness;
+  let second: RunningManager;
+  afterAll(async () => {
+    await second?.close();
+    await h?.close();
+    await backing?.close();
+  });
+
+  it("never dispatches a run twice", async () => {
+    backing = await startBacking("services");
+    h = await startHarness(backing, { ackTimeoutMs: 30_000 });
+    second = await startManager({ ...h.config, http: { port: 0 } });
+    const p = await h.proplet("shared", { capabilities: { maxConcurrency: 1000 } });
+    await waitForProplet(h, p.id);
+
+    const ids: string[] = [];
+    const create = (base: string, i: number) =>
+      api<{ id: string }>(base, "POST", "/tasks", { name: `m-${i}`, artifact: ARTIFACT, start: true }).then((r) => {
+        expect(r.status).toBe(201);
+        ids.push(r.body.id);
+      });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => create(i % 2 === 0 ? h.manager.url : second.url, i)));
+
+    await waitFor(() => p.runs.length === 20, 20_000, "20 runs delivered");
+    await new Promise((r) => setTimeout(r, 1000)); // room for a double delivery to show up
+    expect(p.starts).toHaveLength(20);
+    expect(new Set(p.starts.map((s) => s.taskId))).toEqual(new Set(ids));
+
+    for (const start of p.runs) await p.result(start, { stdout: start.taskId });
+    // Both managers hear every result; each is stored once, and both views agree.
+    await waitFor(async () => {
+      const list = await api<{ items: Array<{ state: string }> }>(second.url, "GET", "/tasks?state=completed&limit=100");
+      return list.body.items.length === 20;
+    }, 20_000, "all completed");
+    for (const id of ids) {
+      const runs = await api<{ items: Array<{ result: { stdout: string } }> }>(h.manager.url, "GET", `/tasks/${id}/runs`);
+      expect(runs.body.items).toHaveLength(1);
+      expect(runs.body.items[0]!.result.stdout).toBe(id);
+    }
+    await p.close();
+  });
+});
