@@ -18,6 +18,9 @@ usage: propeller <command> [options]
   push <file.wasm|file.age> <registry[:port]/repo:tag> [--insecure] [--username U --password-stdin]
         [--encrypted-for kbs:///r/t/tag --plaintext-digest sha256:…] [--json]
         push a Wasm artifact to an OCI registry; prints its digest reference
+  certs init|issue|revoke|show|verify ...   development PKI: CA, server and client certificates (see \`propeller certs\`)
+  broker config --certs D --out D [--port P]   Mosquitto mTLS listener config + ACL file for the proplets and manager
+  broker passwd <proplet-id> --file F          per-proplet credentials where mTLS is not possible
   receipt verify <receipt.jws> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
         verify a result receipt offline; prints every check; exit 1 on any failure
@@ -36,6 +39,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   task: async () => (await import("./commands/task.js")).taskCommand,
   receipt: async () => (await import("./commands/receipt.js")).receiptCommand,
   push: async () => (await import("./commands/push.js")).pushCommand,
+  certs: async () => (await import("./commands/certs.js")).certsCommand,
+  broker: async () => (await import("./commands/broker.js")).brokerCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */
