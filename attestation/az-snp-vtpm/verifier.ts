@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
 import { appraiseSnpClaims, type SnpAppraisalPolicy } from "../snp/appraise.js";
-import type { AmdRoots, ChainCache } from "../snp/certs.js";
+import { ChainCache, type AmdRoots } from "../snp/certs.js";
+import { validateSnpPolicy } from "../snp/config.js";
 import type { Verifier, VerifyExpectations } from "../verifier.js";
 import { verifyAzSnpVtpmEvidence, type AzSnpVtpmClaims } from "./verify.js";
 
@@ -19,7 +20,12 @@ export interface AzSnpVtpmVerifierOptions {
 /** The `Verifier` for tee "az-snp-vtpm" (Trustee's evidence v0, v1, v2). */
 export class AzSnpVtpmVerifier implements Verifier {
   readonly tee = "az-snp-vtpm" as const;
-  constructor(private readonly options: AzSnpVtpmVerifierOptions = {}) {}
+  private readonly options: AzSnpVtpmVerifierOptions;
+
+  constructor(options: AzSnpVtpmVerifierOptions = {}) {
+    const policy = options.policy === undefined || options.policy === false ? options.policy : validateSnpPolicy(options.policy);
+    this.options = { ...options, policy, cache: options.cache ?? new ChainCache(256) };
+  }
 
   async verify(evidence: unknown, expectations: VerifyExpectations): Promise<VerificationResult<AzSnpVtpmClaims>> {
     const { policy, ...rest } = this.options;

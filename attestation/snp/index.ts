@@ -25,3 +25,4 @@ export type { DecodedSnpEvidence, SnpEvidenceCerts } from "./evidence.js";
 export { SnpVerifier } from "./verifier.js";
 export type { SnpVerifierOptions } from "./verifier.js";
 export { readCertificates, readCertificate, certFingerprint } from "./x509.js";
+export { validateSnpPolicy, SnpAppraisalPolicySchema, SnpConfigError } from "./config.js";

@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
 import type { Verifier, VerifyExpectations } from "../verifier.js";
 import { appraiseSnpClaims, type SnpAppraisalPolicy } from "./appraise.js";
-import type { AmdRoots, ChainCache } from "./certs.js";
+import { ChainCache, type AmdRoots } from "./certs.js";
+import { validateSnpPolicy } from "./config.js";
 import { decodeSnpEvidence } from "./evidence.js";
 import { parseSnpReport, type SnpReport } from "./report.js";
 import { verifyParsedSnpReport, type CertInput, type SnpClaims, type SnpVerifyOptions } from "./verify.js";
@@ -16,7 +17,7 @@ export interface SnpVerifierOptions {
   policy?: SnpAppraisalPolicy | false;
   /** Pinned roots; defaults to attestation/roots/amd. */
   roots?: AmdRoots;
-  /** Shared certificate signature cache (bounded). */
+  /** Certificate signature cache (bounded); by default each verifier has its own of 256 entries. */
   cache?: ChainCache;
   /**
    * Where to find a VEK when the evidence carries none (e.g. an offline store of KDS downloads).
@@ -32,7 +33,13 @@ export interface SnpVerifierOptions {
  */
 export class SnpVerifier implements Verifier {
   readonly tee = "snp" as const;
-  constructor(private readonly options: SnpVerifierOptions = {}) {}
+  private readonly options: SnpVerifierOptions;
+
+  constructor(options: SnpVerifierOptions = {}) {
+    // Checked now, so a bad policy in the configuration fails at start-up, not at the first attestation.
+    const policy = options.policy === undefined || options.policy === false ? options.policy : validateSnpPolicy(options.policy);
+    this.options = { ...options, policy, cache: options.cache ?? new ChainCache(256) };
+  }
 
   async verify(evidence: unknown, expectations: VerifyExpectations): Promise<VerificationResult<SnpClaims>> {
     const decoded = decodeSnpEvidence(evidence);

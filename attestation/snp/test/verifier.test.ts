@@ -135,3 +135,25 @@ describe("extended report certificate table (auxblob)", () => {
     expect(parseCertTable(unknown)).toEqual({ ask: certs.ask, ark: certs.ark });
   });
 });
+
+describe("verifier options are validated at construction", () => {
+  it("a bad policy throws SnpConfigError; a good one is accepted", async () => {
+    const { SnpConfigError } = await import("../config.js");
+    const { AzSnpVtpmVerifier } = await import("../../az-snp-vtpm/verifier.js");
+    const bad: unknown[] = [
+      { allowDebug: "yes" },
+      { allowedVmpls: [4] },
+      { minimumTcb: { snp: 300 } },
+      { allowedMeasurements: ["abcd"] },
+      { allowedSigningKeys: ["none"] },
+      { unknownOption: true },
+      { minimumFirmware: "latest" },
+    ];
+    for (const policy of bad) {
+      expect(() => new SnpVerifier({ policy: policy as never }), JSON.stringify(policy)).toThrow(SnpConfigError);
+      expect(() => new AzSnpVtpmVerifier({ policy: policy as never }), JSON.stringify(policy)).toThrow(SnpConfigError);
+    }
+    expect(new SnpVerifier({ policy: { allowedVmpls: [0, 1], minimumTcb: { snp: 8 }, allowedMeasurements: ["ab".repeat(48)], minimumFirmware: "1.55" } }).tee).toBe("snp");
+    expect(new SnpVerifier({ policy: false }).tee).toBe("snp");
+  });
+});
