@@ -84,6 +84,10 @@ export const KbsConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     verifiers: VerifierOptionsSchema,
+    /** Serve HTTPS with this certificate (PEM, leaf first; chain allowed) and key. Unset: plain HTTP (behind a TLS proxy, or loopback). */
+    tls: Type.Optional(Type.Object({ certFile: Type.String({ minLength: 1, maxLength: 4096 }), keyFile: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false })),
+    /** Trust X-Forwarded-For from these proxies (addresses/CIDRs) for rate limits and audit; default none. */
+    trustProxy: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
   },
   { additionalProperties: false },
 );
@@ -164,6 +168,8 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
     limits: { ...KBS_DEFAULTS.limits, ...input.limits },
     rateLimit: { ...KBS_DEFAULTS.rateLimit, ...input.rateLimit },
     verifiers: input.verifiers ?? {},
+    ...(input.tls ? { tls: input.tls } : {}),
+    ...(input.trustProxy ? { trustProxy: input.trustProxy } : {}),
   };
 
   for (const error of Value.Errors(KbsConfigSchema, candidate)) {
@@ -176,6 +182,15 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
       adminPublicKey(key.publicKey);
     } catch (err) {
       problems.push(`admin.keys[${i}] (${key.id}): ${(err as Error).message}`);
+    }
+  }
+  if (input.tls) {
+    for (const [what, file] of [["certFile", input.tls.certFile], ["keyFile", input.tls.keyFile]] as const) {
+      try {
+        await readFile(file);
+      } catch (err) {
+        problems.push(`tls.${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
     }
   }
   if (candidate.verifiers.tpm?.acceptAnyAk === true && !candidate.developmentMode) {

@@ -3,6 +3,7 @@ import cookie from "@fastify/cookie";
 import rateLimit from "@fastify/rate-limit";
 import pino, { type Logger } from "pino";
 import { fileURLToPath } from "node:url";
+import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { migrate, openDatabase, redactUrl, type Database } from "../db/index.js";
 import type { Verifier } from "../attestation/verifier.js";
@@ -34,11 +35,13 @@ export interface RunningKbs {
 export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsServerOptions = {}): Promise<{ app: FastifyInstance; context: KbsContext }> {
   const logger = options.logger ?? pino({ name: "kbs" });
   const context = createContext(config, db, logger, options.verifiers);
+  const https = config.tls ? { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) } : null;
   const app = Fastify({
     loggerInstance: logger,
+    https,
     bodyLimit: config.limits.jsonBodyBytes,
-    // Client addresses for the rate limit and audit; behind a proxy set trustProxy accordingly.
-    trustProxy: false,
+    // Client addresses for the rate limit and audit: X-Forwarded-For only from configured proxies.
+    trustProxy: config.trustProxy && config.trustProxy.length > 0 ? config.trustProxy : false,
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
   });
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
