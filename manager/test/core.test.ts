@@ -157,6 +157,25 @@ for (const deployment of DEPLOYMENTS) {
       await p.close();
     });
 
+    it("takes a run listed in a heartbeat as accepted, and tells a proplet to stop a run that is no longer its", async () => {
+      const t = tag();
+      const p = await proplet("lister", t, { autoAccept: false, heartbeatMs: 0 });
+      const task = await createTask(h, { name: "listed", start: true, requirements: { tags: [t] } });
+      const start = await p.waitForStart();
+      // The accept was "lost"; the heartbeat says the proplet runs it.
+      p.running = [{ taskId: start.taskId, runId: start.runId }];
+      await p.heartbeat();
+      const running = await waitForTask(h, task.id, (x) => x.state === "running", "running from the heartbeat");
+      expect(running.latestRun.deliveries).toBe(1);
+      // Stopped by request while the stop message is "lost": the proplet still lists it and is told again.
+      await h.api("POST", `/tasks/${task.id}/stop`);
+      await waitFor(() => p.stops.length === 1, 5000, "first stop");
+      await p.announce();
+      await waitFor(() => p.stops.length === 2, 5000, "stop again for a run no longer its");
+      expect(p.stops.every((s) => s.runId === start.runId)).toBe(true);
+      await p.close();
+    });
+
     it("fails a proplet's runs with the reason when its last will arrives (policy fail)", async () => {
       const t = tag();
       const p = await proplet("will", t);
