@@ -68,6 +68,11 @@ export function appraise(input: AppraisalInput): Appraisal {
     }
   }
 
+  // A TPM attestation key accepted without enrolment (development only) identifies nothing.
+  if (claims.ak_trusted === false) {
+    checks.fail("appraisal.identity", "the attestation key is not enrolled (accepted only because the verifier allows any AK)");
+    vector["instance-identity"] = AR4SI.warning;
+  }
   // Verifiers that appraise platform TCB themselves (TDX) report a warning state as a claim.
   if (claims.ear_status === "warning") {
     checks.fail("appraisal.tcb", `the verifier rated the platform "warning"${claims.tcb_status ? ` (TCB status ${String(claims.tcb_status)})` : ""}`);

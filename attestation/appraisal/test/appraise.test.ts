@@ -61,6 +61,12 @@ describe("appraisal", () => {
     expect(debug.trustVector.configuration).toBe(99);
     const tcb = appraise({ tee: "snp", verification: verified(claims), policy: { ...defaultAttestationPolicy("snp"), minimums: { "/reported_tcb/snp": 9 } }, referenceValues: refs, developmentMode: false });
     expect(tcb.status).toBe("contraindicated");
+    const anyAk = appraise({ tee: "tpm", verification: verified({ ak_trusted: false }), policy: { ...defaultAttestationPolicy("tpm"), requireReferenceValues: false }, referenceValues: [], developmentMode: true });
+    expect(anyAk.status).toBe("warning");
+    expect(anyAk.trustVector["instance-identity"]).toBe(32);
+    const tcbWarning = appraise({ tee: "snp", verification: verified({ ...claims, ear_status: "warning", tcb_status: "OutOfDate" }), policy: defaultAttestationPolicy("snp"), referenceValues: refs, developmentMode: false });
+    expect(tcbWarning.status).toBe("warning");
+    expect(tcbWarning.checks.find((c) => c.name === "appraisal.tcb")?.detail).toMatch(/OutOfDate/);
     const soft = appraise({ tee: "snp", verification: verified({ ...claims, software: true }), policy: { ...defaultAttestationPolicy("snp"), unsafeClaims: ["/software"] }, referenceValues: refs, developmentMode: false });
     expect(soft.status).toBe("warning");
   });
