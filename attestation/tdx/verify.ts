@@ -45,9 +45,10 @@ export interface QuoteSignatureOutcome {
   pck?: PckExtensions;
 }
 
-function p1363Verify(key: KeyObject, data: Uint8Array, sig: Uint8Array): boolean {
+/** `key` is a thunk: reading a certificate's public key throws when its SPKI is malformed. */
+function p1363Verify(key: () => KeyObject, data: Uint8Array, sig: Uint8Array): boolean {
   try {
-    return cryptoVerify("sha256", data, { key, dsaEncoding: "ieee-p1363" }, sig);
+    return cryptoVerify("sha256", data, { key: key(), dsaEncoding: "ieee-p1363" }, sig);
   } catch {
     return false;
   }
@@ -84,7 +85,7 @@ export function verifyQuoteSignatures(
     checks.fail("tdx.quote.signature", "attestation key is not a valid P-256 point");
   }
   if (attKey) {
-    const ok = p1363Verify(attKey, quote.signedRegion, quote.signature);
+    const ok = p1363Verify(() => attKey, quote.signedRegion, quote.signature);
     checks.add("tdx.quote.signature", ok, ok ? `ECDSA P-256 over bytes [0, ${quote.signedRegion.byteLength})` : "quote signature by the attestation key is invalid");
   }
 
@@ -115,7 +116,7 @@ export function verifyQuoteSignatures(
   }
   outcome.pckChain = chain.certs;
   const leaf = chain.certs[0]!;
-  const qeOk = p1363Verify(leaf.publicKey, qeReport.raw, qeReportSignature);
+  const qeOk = p1363Verify(() => leaf.publicKey, qeReport.raw, qeReportSignature);
   checks.add("tdx.qe_report.signature", qeOk, qeOk ? "QE report signed by the PCK key" : "QE report signature by the PCK key is invalid");
 
   try {

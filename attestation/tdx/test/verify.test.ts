@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { describeWithVectors, readVector } from "../../../testing/vectors.js";
+import { EvidenceFormatError } from "../../errors.js";
 import { CheckList } from "../../result.js";
 import { BoundedCache, type ChainEntry, intelSgxRoot, trustAnchorFromPem } from "../chain.js";
 import { parseTdxQuote } from "../quote.js";
 import { verifyQuoteSignatures } from "../verify.js";
 import { verifyTdxQuote } from "../verify-quote.js";
 import { fakePki } from "./fake-dcap.js";
-import { failedNames, QUOTES } from "./tdx-vectors.js";
+import { collateralSet, failedNames, QUOTES } from "./tdx-vectors.js";
 
 /** Inside every real quote's PCK validity window (the latest PCK starts 2026-01-27). */
 const T = new Date("2026-02-03T00:00:00Z");
@@ -125,6 +126,30 @@ describeWithVectors("TDX quote signatures and PCK chain (offline OK)", () => {
         expect(failedNames(offline(tamperPckLeaf(bytes)).checks.checks)).toEqual(["tdx.pck.chain.signatures"]);
       });
     }
+  });
+
+  it("any flipped byte: verifyTdxQuote throws only EvidenceFormatError, and a flip in signed or bound data fails a check", async () => {
+    const bytes = readVector(QUOTES.q6);
+    const { collateral, now } = collateralSet("trustee-2025");
+    const l = layout(bytes);
+    const boundEnd = l.authAt + l.q.certification.qeAuthData.byteLength;
+    const positions = [...Array.from({ length: 120 }, (_, i) => Math.floor((i * l.q.quoteLength) / 120)), ...Array.from({ length: 60 }, () => Math.floor(Math.random() * l.q.quoteLength))];
+    let formatErrors = 0;
+    for (const at of positions) {
+      let result;
+      try {
+        result = (await verifyTdxQuote(flip(bytes, at), { collateral, now, requireCrls: false })).result;
+      } catch (e) {
+        expect(e, `byte ${at}`).toBeInstanceOf(EvidenceFormatError);
+        formatErrors++;
+        continue;
+      }
+      const failed = failedNames(result.checks);
+      if (at < boundEnd) expect(failed.length, `byte ${at} changed signed or bound data but every check passed`).toBeGreaterThan(0);
+    }
+    // Length and type fields exist, so some flips are malformed input; most are not.
+    expect(formatErrors).toBeGreaterThan(0);
+    expect(formatErrors).toBeLessThan(positions.length / 2);
   });
 
   it("a chain that ends in another root fails tdx.pck.chain.root", async () => {
