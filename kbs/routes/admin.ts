@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { AttestationPolicySchema } from "../../attestation/appraisal/policy.js";
+import { AttestationPolicySchema, defaultAttestationPolicy } from "../../attestation/appraisal/policy.js";
 import { ReferenceValueInputSchema } from "../../attestation/appraisal/reference-values.js";
 import { AdminAuthenticator, type AdminPrincipal } from "../admin/auth.js";
 import type { AdminRole } from "../config.js";
@@ -165,7 +165,6 @@ export function adminRoutes(ctx: KbsContext): FastifyPluginAsync {
 
     r.get("/kbs/v0/attestation-policy/:tee", { schema: { params: Type.Object({ tee: Tee }), response: { 200: Type.Object({ tee: Type.String(), policy: Type.Unknown(), stored: Type.Boolean() }), "4xx": ErrorBody } } }, async (request) =>
       admin(request, "attestation-policy.get", request.params.tee, READ, async () => {
-        const { defaultAttestationPolicy } = await import("../../attestation/appraisal/policy.js");
         const stored = await ctx.policies.attestationPolicy(request.params.tee);
         return { tee: request.params.tee, policy: stored ? { ...defaultAttestationPolicy(request.params.tee), ...(stored.policy as object) } : defaultAttestationPolicy(request.params.tee), stored: stored !== undefined };
       }),

@@ -1,3 +1,4 @@
+// Decoded JWT claims are read as `any` below: each field used is asserted explicitly.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { decodeJwt, flattenedDecrypt, type FlattenedJWE } from "jose";

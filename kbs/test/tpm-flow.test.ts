@@ -1,3 +1,4 @@
+// Decoded JWT claims are read as `any` below: each field used is asserted explicitly.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { decodeJwt } from "jose";
