@@ -21,6 +21,10 @@ usage: propeller <command> [options]
   certs init|issue|revoke|show|verify ...   development PKI: CA, server and client certificates (see \`propeller certs\`)
   broker config --certs D --out D [--port P]   Mosquitto mTLS listener config + ACL file for the proplets and manager
   broker passwd <proplet-id> --file F          per-proplet credentials where mTLS is not possible
+  attestation verify --tee <snp|tdx|tpm|az-snp-vtpm|sample> --evidence FILE [--cert FILE]...
+        [--collateral FILE]... [--at ISO-TIME] [--report-data HEX] [--allow-debug] [--vmpl N]
+        [--trusted-ak SHA256]... [--no-crl]
+        verify one piece of TEE evidence offline; prints claims, status and failed checks as JSON
   receipt verify <receipt.jws> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
         verify a result receipt offline; prints every check; exit 1 on any failure
@@ -39,6 +43,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   task: async () => (await import("./commands/task.js")).taskCommand,
   receipt: async () => (await import("./commands/receipt.js")).receiptCommand,
   push: async () => (await import("./commands/push.js")).pushCommand,
+  attestation: async () => (await import("./commands/attestation.js")).attestationCommand,
   certs: async () => (await import("./commands/certs.js")).certsCommand,
   broker: async () => (await import("./commands/broker.js")).brokerCommand,
 };
