@@ -18,7 +18,7 @@ interface KeyRow {
  * next. A key stays in the JWKS until every token it may have signed has expired.
  */
 export class SigningKeyStore {
-  private current: { key: EarSigningKey; signUntil: number } | undefined;
+  private current: { key: EarSigningKey; signUntil: number; checkedAt: number } | undefined;
   private jwksCache: { jwks: JSONWebKeySet; at: number } | undefined;
 
   constructor(
@@ -26,11 +26,14 @@ export class SigningKeyStore {
     private readonly envelope: Envelope,
     private readonly rotationSeconds: number,
     private readonly tokenLifetimeSeconds: number,
+    /** How long the current key is used before the database is asked again. */
+    private readonly recheckMs = 10_000,
   ) {}
 
   /** The key to sign with now. */
   async signingKey(): Promise<EarSigningKey> {
-    if (this.current && this.current.signUntil > Date.now() + 1000) return this.current.key;
+    // Re-read every few seconds: another replica may have rotated (ending our key's period early).
+    if (this.current && this.current.signUntil > Date.now() + 1000 && Date.now() - this.current.checkedAt < this.recheckMs) return this.current.key;
     const row = await this.db.transaction(async (tx) => {
       await tx.query("SELECT pg_advisory_xact_lock(hashtext('propeller-kbs-signing-key'))");
       const found = await tx.query<KeyRow>(
@@ -51,8 +54,8 @@ export class SigningKeyStore {
       this.jwksCache = undefined;
       return inserted.rows[0]!;
     });
-    const key = this.unwrap(row);
-    this.current = { key, signUntil: new Date(row.sign_until).getTime() };
+    const key = this.current?.key.kid === row.kid ? this.current.key : this.unwrap(row);
+    this.current = { key, signUntil: new Date(row.sign_until).getTime(), checkedAt: Date.now() };
     return key;
   }
 

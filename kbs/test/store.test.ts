@@ -156,8 +156,12 @@ for (const backend of backends) {
       const der = first.privateKey.export({ format: "der", type: "pkcs8" }).toString("hex");
       expect(await dumpAll(db)).not.toContain(der.slice(-64));
       // Another replica (same database and master key) signs with the same current key.
-      const replica = new SigningKeyStore(db, envelope, 3600, 300);
+      const replica = new SigningKeyStore(db, envelope, 3600, 300, 0);
       expect((await replica.signingKey()).kid).toBe(second.kid);
+      // A rotation by one replica is picked up by the other at its next check.
+      await keys.rotate();
+      const third = await keys.signingKey();
+      expect((await replica.signingKey()).kid).toBe(third.kid);
     });
   });
 }
