@@ -107,8 +107,10 @@ describe("proplet agent", () => {
     let base: string;
     beforeAll(async () => {
       const hello = await example("hello/hello.wasm");
+      const addBytes = await example("add/add.wasm");
       server = createServer((req, res) => {
         if (req.url === "/hello.wasm") return res.end(Buffer.from(hello));
+        if (req.url === "/add.wasm") return res.end(Buffer.from(addBytes));
         if (req.url === "/slow.wasm") {
           res.writeHead(200);
           res.write(Buffer.from(hello.subarray(0, 10)));
@@ -144,6 +146,7 @@ describe("proplet agent", () => {
         { what: "infinite loop", start: [id, await wat("loop"), { limits: { ...LIMITS_FOR_TESTS, timeoutMs: 1000 } }], code: "timeout" },
         { what: "memory over the cap at start", start: [id, await wat("big-initial"), { limits: { ...LIMITS_FOR_TESTS, memoryBytes: 1024 * 1024 } }], code: "memory_limit" },
         { what: "more memory than the proplet offers", start: [id, add, { limits: { ...LIMITS_FOR_TESTS, memoryBytes: 2 * 1024 * 1024 * 1024 } }], code: "insufficient_memory" },
+        { what: "stack exhaustion", start: [id, await wat("recurse")], code: "trap" },
         { what: "missing export", start: [id, add, { entrypoint: { kind: "export", name: "nope", inputs: [] } }], code: "export_not_found" },
       ];
       for (const c of cases) {
@@ -166,8 +169,8 @@ describe("proplet agent", () => {
       expect(Buffer.from(spewed.stdout, "base64").byteLength).toBe(4096);
       expect(spewed.stdoutTruncated).toBe(true);
 
-      // and it still serves
-      const after = await manager.start(id, add, { entrypoint: { kind: "export", name: "add", inputs: [1, 2] } });
+      // and it still serves (this time fetching the module over HTTP)
+      const after = await manager.start(id, add, { entrypoint: { kind: "export", name: "add", inputs: [1, 2] }, artifact: { digest: sha256Digest(add), location: { kind: "http", url: `${base}/add.wasm` } } });
       expect((await manager.result(id, after.runId)).returnValues).toEqual([3]);
       expect(proplet.counters().invalidMessages).toBe(0);
     });

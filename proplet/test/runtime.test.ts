@@ -101,6 +101,16 @@ describe("wasi-p1 runtime (real worker threads, real Wasm)", () => {
     expect(text(r.stdout)).toBe("before the trap\n");
   });
 
+  it("turns unbounded recursion (stack exhaustion) into a trap", async () => {
+    const r = await runtime.run(request(await wat("recurse")));
+    expect(r.outcome).toBe("failed");
+    expect(r.error?.code).toBe("trap");
+    expect(r.error?.message).toMatch(/call stack/i);
+    // and the runtime still runs the next module
+    const next = await runtime.run(request(await example("add/add.wasm"), { entrypoint: { kind: "export", name: "add", inputs: [1, 2] } }));
+    expect(next.returnValues).toEqual([3]);
+  });
+
   it("stops a runaway loop at the wall-clock timeout", async () => {
     const started = Date.now();
     const r = await runtime.run(request(await wat("loop"), { limits: { ...LIMITS_FOR_TESTS, timeoutMs: 1500 } }));
