@@ -21,6 +21,15 @@ usage: propeller <command> [options]
   certs init|issue|revoke|show|verify ...   development PKI: CA, server and client certificates (see \`propeller certs\`)
   broker config --certs D --out D [--port P]   Mosquitto mTLS listener config + ACL file for the proplets and manager
   broker passwd <proplet-id> --file F          per-proplet credentials where mTLS is not possible
+  kbs serve [--config FILE] [--listen HOST:PORT] [--database URL] [--dev] [--master-key-file F]
+        run the Key Broker Service (also configured by PROPELLER_KBS_* variables)
+  kbs admin-keygen [--id ID] [--out DIR]      create an admin key pair for the KBS admin API
+  kbs resource put <repo/type/tag> <FILE|-> | list | show <path> | rm <path>
+  kbs policy set <repo/type/tag> <policy.json> | get <repo/type/tag>
+  kbs refvalue add --tee T --claim /pointer --value V --expires ISO | list [--tee T]
+  kbs audit [--limit N]
+        admin commands take --kbs URL (PROPELLER_KBS_URL) and --admin-key FILE (PROPELLER_KBS_ADMIN_KEY)
+        or --admin-token T (PROPELLER_KBS_ADMIN_TOKEN)
   attestation verify --tee <snp|tdx|tpm|az-snp-vtpm|sample> --evidence FILE [--cert FILE]...
         [--collateral FILE]... [--at ISO-TIME] [--report-data HEX] [--allow-debug] [--vmpl N]
         [--trusted-ak SHA256]... [--no-crl]
@@ -43,6 +52,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   task: async () => (await import("./commands/task.js")).taskCommand,
   receipt: async () => (await import("./commands/receipt.js")).receiptCommand,
   push: async () => (await import("./commands/push.js")).pushCommand,
+  kbs: async () => (await import("./commands/kbs.js")).kbsCommand,
   attestation: async () => (await import("./commands/attestation.js")).attestationCommand,
   certs: async () => (await import("./commands/certs.js")).certsCommand,
   broker: async () => (await import("./commands/broker.js")).brokerCommand,
