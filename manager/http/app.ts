@@ -20,6 +20,8 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger): Promise<Fas
   // Responses are built from typed views (tasks/view.ts); plain JSON keeps every field as built.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app);
+  // JSON only: anything else is 415 rather than a string handed to the schema.
+  app.removeContentTypeParser("text/plain");
 
   await app.register(swagger, {
     openapi: {

@@ -31,9 +31,9 @@ export async function getRuns(db: SqlExecutor, ids: readonly string[]): Promise<
   return rows.map(runFromRow);
 }
 
-/** Every run of a task, newest first. */
-export async function listRuns(db: SqlExecutor, taskId: string): Promise<RunRecord[]> {
-  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE task_id = $1 ORDER BY attempt DESC`, [taskId]);
+/** Runs of a task, newest first (bounded: the newest `limit`). */
+export async function listRuns(db: SqlExecutor, taskId: string, limit = 1000): Promise<RunRecord[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE task_id = $1 ORDER BY attempt DESC LIMIT $2`, [taskId, limit]);
   return rows.map(runFromRow);
 }
 

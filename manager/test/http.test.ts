@@ -119,6 +119,9 @@ for (const deployment of DEPLOYMENTS) {
       expect(malformed).toMatchObject({ status: 400, body: { code: "malformed_json" } });
       const empty = await h.api("POST", "/tasks", "");
       expect(empty.status).toBe(400);
+      const text = await fetch(`${h.manager.url}/tasks`, { method: "POST", headers: { "content-type": "text/plain" }, body: "name=x" });
+      expect(text.status).toBe(415);
+      expect(await text.json()).toMatchObject({ code: "unsupported_media_type" });
 
       const invalid: Array<[string, unknown]> = [
         ["missing name", { artifact: ARTIFACT }],
