@@ -140,7 +140,7 @@ export class Dispatcher {
     if (current.propletId && isActiveRun(current.state)) await this.stop(current, message);
   }
 
-  async stop(run: RunRecord, reason: string): Promise<void> {
+  async stop(run: Pick<RunRecord, "id" | "taskId" | "propletId">, reason: string): Promise<void> {
     if (!run.propletId) return;
     await this.ctx
       .publish(this.ctx.topics.proplet(run.propletId, "tasks/stop"), stopMessage(run.propletId, run.taskId, run.id, reason))

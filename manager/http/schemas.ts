@@ -12,7 +12,6 @@ import {
   TEE_TYPES,
   Capabilities,
   DIGEST_PATTERN,
-  TIMESTAMP_PATTERN,
 } from "../../protocol/index.js";
 
 /** base64 of the largest inline artifact, and the request body limit derived from it. */
@@ -30,7 +29,6 @@ const Tee = Type.Union(TEE_TYPES.map((t) => Type.Literal(t)));
 const Digest = Type.String({ pattern: DIGEST_PATTERN });
 const Time = Type.String({ format: "date-time" });
 const TimeOrNull = Type.Union([Time, Type.Null()]);
-void TIMESTAMP_PATTERN;
 
 export const ErrorReply = Type.Object({ code: Type.String(), message: Type.String() });
 

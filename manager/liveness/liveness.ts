@@ -121,10 +121,7 @@ export class Liveness {
       } else if (!run || run.propletId !== propletId || isTerminalRun(run.state)) {
         // Not ours (any more): a result may still come and is handled then; the proplet should stop.
         if (run && run.propletId === propletId && run.state === "completed") continue;
-        await this.dispatcher.stop(
-          { id: ref.runId, taskId: ref.taskId, propletId } as Parameters<Dispatcher["stop"]>[0],
-          "run is no longer assigned to this proplet",
-        );
+        await this.dispatcher.stop({ id: ref.runId, taskId: ref.taskId, propletId }, "run is no longer assigned to this proplet");
       }
     }
   }
