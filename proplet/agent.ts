@@ -136,9 +136,15 @@ export class PropletAgent {
     this.stopping = true;
     this.clearTimers();
     const running = this.abortAll("the proplet is shutting down");
-    await this.publish("status", { kind: "proplet.status", propletId: this.config.id, state: "offline", reason: "shutdown" }).catch(() => undefined);
+    if (this.connection?.connected) {
+      // Bounded: a QoS 1 publish waits for its PUBACK, which a dying broker may never send.
+      const offline = this.publish("status", { kind: "proplet.status", propletId: this.config.id, state: "offline", reason: "shutdown" }).catch(() => undefined);
+      await Promise.race([offline, new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
     await running;
-    await this.connection?.close();
+    // Without a broker there is nobody to say goodbye to: drop the connection instead of waiting.
+    if (this.connection?.connected) await this.connection.close();
+    else await this.connection?.destroy();
   }
 
   /** As a crash: no DISCONNECT (the broker publishes the will), workers terminated, no result sent. */

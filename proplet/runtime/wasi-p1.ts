@@ -85,6 +85,9 @@ export class WasiP1Runtime implements Runtime {
       return report({ outcome: "failed", error: { code: e.code, message: e.message.slice(0, 4000) } });
     }
 
+    // A stop may have come while the module compiled: no worker for it then.
+    if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
+
     const input: WorkerInput = {
       module: prepared.module,
       programName: `${request.runId}.wasm`,

@@ -29,7 +29,10 @@ describe("proplet resilience (real Mosquitto)", () => {
     const run = await manager.start(id, await example("primes/primes.wasm"), { args: ["30000000"] });
     await manager.next("tasks/accepted", id, (m) => m.runId === run.runId);
 
+    const t0 = Date.now();
     await proplet.kill();
+    // the 3e7 primes run (many seconds) was abandoned, not waited for
+    expect(Date.now() - t0).toBeLessThan(3000);
     const will = await manager.next("status", id, (s) => s.state === "offline", 10_000);
     expect(will.reason).toMatch(/last will/);
     await new Promise((r) => setTimeout(r, 500));
@@ -48,6 +51,17 @@ describe("proplet resilience (real Mosquitto)", () => {
     expect(offline.reason).toBe("shutdown");
     await new Promise((r) => setTimeout(r, 300));
     expect(manager.of("status", id, (s) => s.state === "offline")).toHaveLength(1); // no will after a clean DISCONNECT
+  });
+
+  it("close() returns promptly even when the broker is gone", async () => {
+    const mosquitto = await startPrivateMosquitto();
+    cleanups.push(() => mosquitto.dispose());
+    const id = `gone-${Date.now().toString(36)}`;
+    const proplet = await startProplet({ id, mqtt: { url: mosquitto.url }, topicRoot: uniqueTopicRoot(), logger });
+    await mosquitto.stop();
+    const t0 = Date.now();
+    await proplet.close();
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it("broker restart mid-run: reconnects, resubscribes, re-announces; the result arrives and is resent until acked", async () => {

@@ -153,6 +153,17 @@ describe("wasi-p1 runtime (real worker threads, real Wasm)", () => {
     expect(text(r.stdout).startsWith("0123456789")).toBe(true);
   });
 
+  it("a stop that comes while the module compiles starts no worker", async () => {
+    const controller = new AbortController();
+    const pending = runtime.run(request(await example("primes/primes.wasm"), { args: ["30000000"], signal: controller.signal }));
+    controller.abort("early stop"); // prepare() is still compiling: the abort lands before the worker exists
+    const t0 = Date.now();
+    const r = await pending;
+    expect(r.outcome).toBe("stopped");
+    expect(r.startedAt).toBeNull();
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
   it("stops a run when its signal is aborted", async () => {
     const controller = new AbortController();
     const pending = runtime.run(request(await wat("loop"), { signal: controller.signal }));
