@@ -21,6 +21,8 @@ usage: propeller <command> [options]
   certs init|issue|revoke|show|verify ...   development PKI: CA, server and client certificates (see \`propeller certs\`)
   broker config --certs D --out D [--port P]   Mosquitto mTLS listener config + ACL file for the proplets and manager
   broker passwd <proplet-id> --file F          per-proplet credentials where mTLS is not possible
+  encrypt <app.wasm> --kbs URL --resource repo/type/tag (--policy FILE | --tee T) [--out FILE]
+        encrypt a workload with a fresh age identity and store the identity in the KBS with its policy
   kbs serve [--config FILE] [--listen HOST:PORT] [--database URL] [--dev] [--master-key-file F]
         run the Key Broker Service (also configured by PROPELLER_KBS_* variables)
   kbs admin-keygen [--id ID] [--out DIR]      create an admin key pair for the KBS admin API
@@ -52,6 +54,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   task: async () => (await import("./commands/task.js")).taskCommand,
   receipt: async () => (await import("./commands/receipt.js")).receiptCommand,
   push: async () => (await import("./commands/push.js")).pushCommand,
+  encrypt: async () => (await import("./commands/encrypt.js")).encryptCommand,
   kbs: async () => (await import("./commands/kbs.js")).kbsCommand,
   attestation: async () => (await import("./commands/attestation.js")).attestationCommand,
   certs: async () => (await import("./commands/certs.js")).certsCommand,

@@ -1,0 +1,87 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { encryptWorkload } from "../../protocol/workload-encryption.js";
+import { TEE_TYPES } from "../../protocol/index.js";
+import { parse } from "../args.js";
+import { UsageError } from "../errors.js";
+import type { Output } from "../output.js";
+import { adminConnection } from "./kbs.js";
+
+/**
+ * `propeller encrypt app.wasm [--out FILE] --kbs URL --resource repo/type/tag (--policy FILE | --tee T)
+ *   [--admin-key F | --admin-token T] [--identity-out FILE] [--json]`
+ * Generates an age X25519 identity, writes app.wasm.age (the `age` tool opens it with that
+ * identity), stores the identity in the KBS as the resource with its policy, and prints the
+ * plaintext and ciphertext digests. The identity is never written to disk unless --identity-out.
+ */
+export async function encryptCommand(argv: string[], io: Output): Promise<number> {
+  const { values, positionals } = parse("encrypt", argv, {
+    out: { type: "string" },
+    kbs: { type: "string" },
+    resource: { type: "string" },
+    policy: { type: "string" },
+    tee: { type: "string" },
+    "admin-key": { type: "string" },
+    "admin-token": { type: "string" },
+    "identity-out": { type: "string" },
+    force: { type: "boolean" },
+    json: { type: "boolean" },
+  });
+  const input = positionals[0];
+  if (!input || positionals.length > 1) throw new UsageError("encrypt takes one Wasm file");
+  const toKbs = values.kbs !== undefined || process.env.PROPELLER_KBS_URL !== undefined || values.resource !== undefined;
+  if (!toKbs && !values["identity-out"]) {
+    throw new UsageError("where should the key go? give --kbs URL --resource repo/type/tag (the KBS keeps it), or --identity-out FILE");
+  }
+  let policy: unknown;
+  if (toKbs) {
+    if (!values.resource) throw new UsageError("--resource repo/type/tag names the KBS resource that will hold the key");
+    if (values.policy) {
+      const text = await readFile(values.policy, "utf8").catch(() => {
+        throw new UsageError(`cannot read --policy ${values.policy}`);
+      });
+      try {
+        policy = JSON.parse(text);
+      } catch (err) {
+        throw new UsageError(`--policy ${values.policy} is not JSON: ${(err as Error).message}`);
+      }
+    } else if (values.tee) {
+      if (!(TEE_TYPES as readonly string[]).includes(values.tee)) throw new UsageError(`--tee is one of ${TEE_TYPES.join(", ")}`);
+      policy = { description: `released to ${values.tee} TEEs whose attestation is affirming`, allowedTees: [values.tee], requiredStatus: "affirming" };
+    } else {
+      throw new UsageError("the KBS releases nothing without a policy: give --policy FILE or --tee T (e.g. --tee snp)");
+    }
+  }
+
+  const plaintext = await readFile(input).catch(() => {
+    throw new UsageError(`cannot read ${input}`);
+  });
+  if (plaintext.subarray(0, 4).toString("latin1") !== "\0asm") throw new UsageError(`${input} is not a WebAssembly binary (no \\0asm magic)`);
+  const out = values.out ?? `${input}.age`;
+  const enc = await encryptWorkload(plaintext);
+
+  let resource: string | undefined;
+  if (toKbs) {
+    // Store the key (and its policy) first: a ciphertext whose key never reached the KBS is useless.
+    const kbs = await import("../../kbs/index.js");
+    const conn = await adminConnection(values);
+    const parsedPolicy = kbs.parseResourcePolicy(policy);
+    await kbs.putResource(conn, values.resource!, Buffer.from(enc.identity));
+    await kbs.setResourcePolicy(conn, values.resource!, parsedPolicy);
+    resource = `kbs:///${kbs.adminResourcePath(values.resource!)}`;
+  }
+  await writeFile(out, enc.ciphertext, { flag: values.force ? "w" : "wx" }).catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(err.code === "EEXIST" ? `${out} exists; use --out or --force` : `cannot write ${out}: ${err.message}`);
+  });
+  if (values["identity-out"]) await writeFile(values["identity-out"], enc.identity + "\n", { mode: 0o600, flag: "wx" });
+
+  const summary = { ciphertext: out, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, recipient: enc.recipient, resource: resource ?? null, kbs: toKbs ? (values.kbs ?? process.env.PROPELLER_KBS_URL) : null };
+  if (values.json) io.out(JSON.stringify(summary, null, 2));
+  else {
+    io.out(`wrote ${out}`);
+    io.out(`plaintext digest   ${enc.plaintextDigest}`);
+    io.out(`ciphertext digest  ${enc.ciphertextDigest}`);
+    if (resource) io.out(`key stored in the KBS as ${resource}, released only under its policy`);
+    if (values["identity-out"]) io.out(`identity written to ${values["identity-out"]} (0600)`);
+  }
+  return 0;
+}
