@@ -61,6 +61,8 @@ const STATUS: Record<KbsErrorVariant, number> = {
 export class KbsError extends PropellerError {
   readonly variant: KbsErrorVariant;
   readonly status: number;
+  /** Set once the refusal has its audit row, so the error handler does not write a second. */
+  audited = false;
 
   constructor(variant: KbsErrorVariant, detail: string, details?: Record<string, unknown>) {
     super(`kbs_${variant.replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c.toLowerCase() : `_${c.toLowerCase()}`))}`, detail, details);

@@ -35,6 +35,7 @@ export interface RunningKbs {
 export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsServerOptions = {}): Promise<{ app: FastifyInstance; context: KbsContext }> {
   const logger = options.logger ?? pino({ name: "kbs" });
   const context = createContext(config, db, logger, options.verifiers);
+  const rateLimitAudit = new WindowedOnce();
   const https = config.tls ? { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) } : null;
   const app = Fastify({
     loggerInstance: logger,
@@ -56,13 +57,26 @@ export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsS
     global: false,
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (request, limit) => {
-      context.metrics.rateLimited.inc({ route: request.routeOptions.url ?? "other" });
-      return new KbsError("TooManyRequests", `rate limit exceeded: at most ${limit.max} requests per ${Math.round(limit.ttl / 1000) || 1} s; retry after ${limit.after}`);
+      const route = request.routeOptions.url ?? "other";
+      context.metrics.rateLimited.inc({ route });
+      const error = new KbsError("TooManyRequests", `rate limit exceeded: at most ${limit.max} requests per ${Math.round(limit.ttl / 1000) || 1} s; retry after ${limit.after}`);
+      // One audit row per client and route per window, not one per refused request (no amplification).
+      if (rateLimitAudit.first(`${request.ip} ${route}`, limit.ttl)) {
+        void context.audit.record({ event: "deny", outcome: "denied", subject: route, reason: error.message, client: request.ip }).catch(() => undefined);
+      }
+      error.audited = true;
+      return error;
     },
   });
 
-  app.setErrorHandler((error: FastifyError | KbsError, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError | KbsError, request, reply) => {
     const kbsError = toKbsError(error);
+    // Refusals made before a handler ran (oversized or malformed bodies, schema violations) are audited here.
+    if (!kbsError.audited && kbsError.status >= 400 && kbsError.status < 500) {
+      await context.audit
+        .record({ event: "deny", outcome: "denied", subject: `${request.method} ${(request.routeOptions.url ?? request.url.split("?")[0] ?? "").slice(0, 200)}`, reason: kbsError.message, client: request.ip })
+        .catch(() => undefined);
+    }
     if (kbsError.status >= 500) request.log.error({ err: error }, "KBS request failed");
     else request.log.info({ variant: kbsError.variant, status: kbsError.status, detail: kbsError.message }, "KBS request refused");
     if (kbsError.variant === "TooManyRequests" && !reply.hasHeader("retry-after")) reply.header("retry-after", "1");
@@ -80,6 +94,20 @@ export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsS
   await app.register(publicRoutes(context));
   // The pino-typed instance is a FastifyInstance with a narrower logger type.
   return { app: app as unknown as FastifyInstance, context };
+}
+
+/** Remembers, for a bounded number of keys, whether an event was already seen in its window. */
+class WindowedOnce {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly maxKeys = 10_000) {}
+  first(key: string, windowMs: number): boolean {
+    const now = Date.now();
+    const until = this.seen.get(key);
+    if (until !== undefined && until > now) return false;
+    if (this.seen.size >= this.maxKeys) this.seen.clear();
+    this.seen.set(key, now + windowMs);
+    return true;
+  }
 }
 
 /** Maps framework errors (validation, body size, parse) to the KBS error body. */

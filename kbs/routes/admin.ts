@@ -65,6 +65,7 @@ export function adminRoutes(ctx: KbsContext): FastifyPluginAsync {
         const reason = err instanceof Error ? err.message : String(err);
         await ctx.audit.record({ event: "admin", outcome: err instanceof KbsError && err.status < 500 ? "denied" : "error", actor: principal?.actor, subject, reason: `${action}: ${reason}`, client: request.ip });
         ctx.metrics.admin.inc({ action, outcome: err instanceof KbsError ? err.variant : "error" });
+        if (err instanceof KbsError) err.audited = true;
         throw err;
       }
     }

@@ -23,6 +23,7 @@ export async function startSession(ctx: KbsContext, request: { version: string; 
   const deny = async (error: KbsError) => {
     ctx.metrics.auth.inc({ tee: safeLabel(request.tee), outcome: error.variant });
     await ctx.audit.record({ event: "auth", outcome: "denied", subject: request.tee.slice(0, 64), reason: error.message, client });
+    error.audited = true;
     return error;
   };
   if (request.version !== KBS_PROTOCOL_VERSION) {
@@ -68,6 +69,7 @@ export async function attest(ctx: KbsContext, sessionId: string, body: AttestReq
   const deny = async (error: KbsError, tee = "unknown", details?: Record<string, unknown>) => {
     ctx.metrics.attest.inc({ tee: safeLabel(tee), status: error.variant });
     await ctx.audit.record({ event: "attest", outcome: "denied", actor: `session:${sessionId}`, subject: tee, reason: error.message, client, details });
+    error.audited = true;
     return error;
   };
   if (!consumed.ok) {

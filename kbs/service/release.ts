@@ -16,6 +16,7 @@ export async function releaseResource(ctx: KbsContext, path: string, credential:
   const deny = async (error: KbsError, details?: Record<string, unknown>) => {
     ctx.metrics.release.inc({ outcome: error.variant });
     await ctx.audit.record({ event: "deny", outcome: "denied", actor, subject: path, reason: error.message, client, details });
+    error.audited = true;
     return error;
   };
 

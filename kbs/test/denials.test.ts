@@ -235,6 +235,7 @@ describe("KBS denials: status, body, nothing released, audited", () => {
         await expectError(await fetch(`${k.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } }), 403, "AdminAuthDisabled");
       }
       expect(await t.kbs.context.resources.exists("d/key/ok")).toBe(true);
+      expect((await auditRows(t.kbs, "admin")).some((r) => r.outcome === "denied" && /admin API is disabled/.test(r.reason ?? ""))).toBe(true);
     });
 
     it("invalid policies are refused on upload with the reason", async () => {
@@ -256,6 +257,11 @@ describe("KBS denials: status, body, nothing released, audited", () => {
     await expectError(bad, 400, "InvalidRequest", /JSON/);
     const missing = await fetch(`${t.url}/kbs/v0/auth`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ tee: "sample" }) });
     await expectError(missing, 400, "InvalidRequest", /version/);
+    const denies = await auditRows(t.kbs, "deny");
+    expect(denies.some((r) => r.subject === "POST /kbs/v0/resource/:repo/:type/:tag" && /larger/.test(r.reason ?? ""))).toBe(true);
+    expect(denies.some((r) => r.subject === "POST /kbs/v0/attest" && /larger/.test(r.reason ?? ""))).toBe(true);
+    expect(denies.some((r) => r.subject === "POST /kbs/v0/auth" && /not valid JSON/.test(r.reason ?? ""))).toBe(true);
+    expect(denies.some((r) => r.subject === "POST /kbs/v0/auth" && /version/.test(r.reason ?? ""))).toBe(true);
   });
 
   it("rate limit on /auth and /attest: 429 with Retry-After", async () => {
@@ -266,6 +272,10 @@ describe("KBS denials: status, body, nothing released, audited", () => {
     await expectError(refused, 429, "TooManyRequests", /rate limit/);
     const metrics = await (await fetch(`${limited.url}/metrics`)).text();
     expect(metrics).toMatch(/kbs_rate_limited_total\{route="\/kbs\/v0\/auth"\} 1/);
+    // One audit row for the client's refused window (further refusals in it add none).
+    await fetch(`${limited.url}/kbs/v0/auth`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ version: "0.4.0", tee: "sample" }) });
+    const rows = (await auditRows(t.kbs, "deny")).filter((r) => r.subject === "/kbs/v0/auth" && /rate limit/.test(r.reason ?? ""));
+    expect(rows.length).toBe(1);
   });
 });
 
