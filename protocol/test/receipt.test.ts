@@ -180,3 +180,19 @@ print(json.loads(token.payload)["taskId"])
     expect(() => execFileSync(python, ["-c", script, tampered], { stdio: "pipe" })).toThrow();
   });
 });
+
+describe("buildReceiptClaims / expectationsForRun", () => {
+  it("produce a receipt that verifies against what the manager dispatched and received, and not against another result", async () => {
+    const { buildReceiptClaims, expectationsForRun } = await import("../index.js");
+    const start = { taskId: "t9", runId: "r9", propletId: "p9", receiptNonce: randomBytes(32).toString("base64url"), entrypoint: { kind: "wasi" as const }, args: ["x"], env: {}, stdin: "" };
+    const res = { ...result, outcome: "completed" as const, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() };
+    const signer = await signerFor("ed25519");
+    const jws = await signReceipt(buildReceiptClaims(start, res, { plaintextDigest: sha256Digest("w") }), signer);
+    const expectations = { ...expectationsForRun(start, res, sha256Digest("w")), allowUnattested: true, propletKey: signer.publicJwk };
+    expect((await verifyReceipt(jws, expectations)).ok).toBe(true);
+    const otherOutput = expectationsForRun(start, { ...res, stdout: Buffer.from("forged").toString("base64") }, sha256Digest("w"));
+    expect(failed(await verifyReceipt(jws, { ...otherOutput, allowUnattested: true }))).toEqual(["expect.output"]);
+    const otherArgs = expectationsForRun({ ...start, args: ["y"] }, res, sha256Digest("w"));
+    expect(failed(await verifyReceipt(jws, { ...otherArgs, allowUnattested: true }))).toEqual(["expect.input"]);
+  });
+});
