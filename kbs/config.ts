@@ -61,6 +61,11 @@ export const KbsConfigSchema = Type.Object(
     sessionLifetimeSeconds: Seconds(1, 3600),
     /** How long one signing key signs before a new one takes over. */
     signingKeyRotationSeconds: Seconds(60, 365 * 24 * 3600),
+    /**
+     * Folder of operator-managed ES256 signing keys (`*.pem`, EC P-256; the last by name signs, all
+     * are published). Unset: keys are generated, wrapped by the master key and rotated in the database.
+     */
+    signingKeysDir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** Base64 of exactly 32 bytes. Resolved from `masterKeyFile` or the environment by `resolveKbsConfig`. */
     masterKey: Type.String({ pattern: "^[A-Za-z0-9+/]{43}=$" }),
     admin: Type.Object(
@@ -169,6 +174,7 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
     rateLimit: { ...KBS_DEFAULTS.rateLimit, ...input.rateLimit },
     verifiers: input.verifiers ?? {},
     ...(input.tls ? { tls: input.tls } : {}),
+    ...(input.signingKeysDir ? { signingKeysDir: input.signingKeysDir } : {}),
     ...(input.trustProxy ? { trustProxy: input.trustProxy } : {}),
   };
 

@@ -13,6 +13,7 @@ import { ReferenceValueStore } from "./store/reference-values.js";
 import { ResourceStore } from "./store/resources.js";
 import { SessionStore } from "./store/sessions.js";
 import { SigningKeyStore } from "./store/signing-keys.js";
+import { SigningKeyFiles, type SigningKeySource } from "./store/signing-key-files.js";
 
 /** Everything a KBS request handler needs, built once at start. */
 export interface KbsContext {
@@ -23,7 +24,7 @@ export interface KbsContext {
   resources: ResourceStore;
   policies: PolicyStore;
   referenceValues: ReferenceValueStore;
-  signingKeys: SigningKeyStore;
+  signingKeys: SigningKeySource;
   audit: AuditLog;
   metrics: KbsMetrics;
   verifier(tee: string): Promise<Verifier>;
@@ -40,7 +41,9 @@ export function createContext(config: KbsConfig, db: Database, logger: Logger, v
     resources: new ResourceStore(db, envelope),
     policies: new PolicyStore(db),
     referenceValues: new ReferenceValueStore(db),
-    signingKeys: new SigningKeyStore(db, envelope, config.signingKeyRotationSeconds, config.tokenLifetimeSeconds),
+    signingKeys: config.signingKeysDir
+      ? new SigningKeyFiles(config.signingKeysDir)
+      : new SigningKeyStore(db, envelope, config.signingKeyRotationSeconds, config.tokenLifetimeSeconds),
     audit: new AuditLog(db),
     metrics: new KbsMetrics(),
     verifier(tee) {

@@ -3,6 +3,7 @@ import { calculateJwkThumbprint, exportJWK, type JSONWebKeySet, type JWK } from 
 import type { Database } from "../../db/index.js";
 import type { EarSigningKey } from "../../attestation/ear/sign.js";
 import type { Envelope } from "../crypto/envelope.js";
+import type { SigningKeySource } from "./signing-key-files.js";
 
 interface KeyRow {
   kid: string;
@@ -17,7 +18,7 @@ interface KeyRow {
  * period has not ended signs; when none is left one replica (under an advisory lock) creates the
  * next. A key stays in the JWKS until every token it may have signed has expired.
  */
-export class SigningKeyStore {
+export class SigningKeyStore implements SigningKeySource {
   private current: { key: EarSigningKey; signUntil: number; checkedAt: number } | undefined;
   private jwksCache: { jwks: JSONWebKeySet; at: number } | undefined;
 
