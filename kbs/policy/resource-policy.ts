@@ -75,7 +75,7 @@ const SHORTHAND = {
   measurement: ["/measurement", "/snp/measurement"],
   mrtd: ["/mrtd", "/mr_td"],
   rtmr: (i: string) => [`/rtmr${i}`, `/rtmr_${i}`, `/rtmrs/${i}`],
-  pcr: (i: string) => [`/pcrs/${i}`, `/pcr${i}`],
+  pcr: (i: string) => [`/pcrs/${i}`, `/tpm/pcrs/${i}`, `/pcr${i}`],
 };
 
 /** Evaluates a policy; every failed condition is explained. */

@@ -62,6 +62,12 @@ describe("resource policy", () => {
     expect(evaluateResourcePolicy(policy, ctx({ tee: "sample", development: true, developmentMode: true })).allowed).toBe(true);
   });
 
+  it("measurement and PCR shorthands find the Azure vTPM claims", () => {
+    const az = ctx({ tee: "az-snp-vtpm", teeClaims: { snp: { measurement: "ee".repeat(48), policy: { debug_allowed: true } }, tpm: { pcrs: { "4": "44".repeat(32) } } } });
+    const d = evaluateResourcePolicy(parseResourcePolicy({ allowedTees: ["az-snp-vtpm"], measurement: ["ee".repeat(48)], pcrs: { "4": ["44".repeat(32)] } }), az);
+    expect(d.reasons).toEqual(["the TEE is debuggable (/snp/policy/debug_allowed true) and the policy forbids debug"]);
+  });
+
   it("MRTD and RTMR shorthands find the TDX claim", () => {
     const tdx = ctx({ tee: "tdx", teeClaims: { mr_td: "11".repeat(48), rtmr1: "22".repeat(48) } });
     expect(evaluateResourcePolicy(parseResourcePolicy({ allowedTees: ["tdx"], mrtd: ["11".repeat(48)], rtmrs: { "1": ["22".repeat(48)] } }), tdx).allowed).toBe(true);
