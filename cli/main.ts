@@ -6,8 +6,8 @@ export const HELP = `propeller — attested execution for WebAssembly
 
 usage: propeller <command> [options]
 
-  up [--proplets N] [--port P] [--mqtt URL] [--database URL | --data-dir DIR]
-        start broker, database, manager and N proplets in one process (embedded defaults)
+  up [--proplets N] [--port P] [--mqtt URL] [--database URL | --data-dir DIR] [--no-kbs] [--kbs-port P]
+        start broker, database, manager, a development KBS and N proplets in one process (embedded defaults)
   demo  run the example workloads end to end on the embedded defaults
   run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--stdin FILE|-]
         [--timeout MS] [--memory BYTES] [--target PROPLET] [--tag T] [--wait MS] [--json]

@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/index.js";
 import { startManager } from "../manager/index.js";
 import { startProplet } from "../proplet/index.js";
+import { randomBytes } from "node:crypto";
+import type { JWK } from "jose";
 
 type RunningManager = Awaited<ReturnType<typeof startManager>>;
 type RunningProplet = Awaited<ReturnType<typeof startProplet>>;
@@ -19,7 +21,19 @@ export interface StackOptions {
   managerPort?: number;
   managerHost?: string;
   topicRoot?: string;
+  /**
+   * Start a KBS beside the manager, in DEVELOPMENT mode (it accepts the sample TEE, which proves
+   * nothing). Its master key lives in memory; its admin key is returned (and written by `up`).
+   */
+  kbs?: boolean;
+  kbsPort?: number;
   logger: Logger;
+}
+
+export interface StackKbs {
+  url: string;
+  /** Private admin JWK (with kid) for the KBS admin API. */
+  adminKey: JWK;
 }
 
 export interface Stack {
@@ -28,6 +42,7 @@ export interface Stack {
   databaseUrl: string;
   manager: RunningManager;
   proplets: RunningProplet[];
+  kbs: StackKbs | null;
   close(): Promise<void>;
 }
 
@@ -61,6 +76,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       databaseUrl = `pglite://${dir}`;
     }
 
+    let kbs: StackKbs | null = null;
+    if (options.kbs) kbs = await startDevelopmentKbs(options.kbsPort ?? 0, log, cleanups);
+
     const manager = await startManager({
       databaseUrl,
       mqtt: { url: brokerUrl },
@@ -83,9 +101,37 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       cleanups.push(() => proplet.close());
     }
 
-    return { managerUrl: manager.url, brokerUrl, databaseUrl, manager, proplets, close: closeAll };
+    return { managerUrl: manager.url, brokerUrl, databaseUrl, manager, proplets, kbs, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * A KBS for the embedded stack: development mode (sample TEE accepted, said loudly), PGlite in
+ * memory, a fresh master key and admin key pair. The sample TEE has no reference values, so its
+ * appraisal policy does not require them; resource policies still require `affirming`.
+ */
+async function startDevelopmentKbs(port: number, log: Logger, cleanups: Array<() => Promise<void>>): Promise<StackKbs> {
+  const kbsModule = await import("../kbs/index.js");
+  const admin = await kbsModule.adminKeygen({ id: "stack-admin", alg: "EdDSA" });
+  const kbs = await kbsModule.startKbs(
+    {
+      listen: { host: "127.0.0.1", port },
+      developmentMode: true,
+      masterKey: randomBytes(32).toString("base64"),
+      admin: { keys: [{ id: admin.id, publicKey: admin.publicJwk as Record<string, unknown>, roles: ["admin"] }] },
+    },
+    { logger: log.child({ box: "kbs" }) },
+  );
+  cleanups.push(() => kbs.close());
+  log.warn({ box: "kbs", url: kbs.url }, "KBS in DEVELOPMENT MODE: it accepts the sample TEE, which proves nothing; never use it for real secrets");
+  const adminKey: JWK = { ...admin.privateJwk, kid: admin.id, alg: admin.alg };
+  await kbsModule.setAttestationPolicy(
+    { url: kbs.url, token: () => kbsModule.mintAdminToken(adminKey, { keyId: admin.id, subject: "stack" }) },
+    "sample",
+    { id: "development-sample", requireReferenceValues: false },
+  );
+  return { url: kbs.url, adminKey };
 }

@@ -1,3 +1,5 @@
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { parse, parsePositiveInt } from "../args.js";
 import { cliLogger } from "../logger.js";
 import type { Output } from "../output.js";
@@ -19,6 +21,9 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
       database: { type: "string" },
       "data-dir": { type: "string" },
       "log-level": { type: "string" },
+      "no-kbs": { type: "boolean" },
+      "kbs-port": { type: "string" },
+      "state-dir": { type: "string" },
     },
     false,
   );
@@ -30,12 +35,24 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
     ...(values.host ? { managerHost: values.host } : {}),
     ...(values.mqtt ? { mqttUrl: values.mqtt } : {}),
     ...(databaseUrl ? { databaseUrl } : {}),
+    kbs: !values["no-kbs"],
+    kbsPort: values["kbs-port"] ? parsePositiveInt("--kbs-port", values["kbs-port"], 8080) : 8080,
     logger,
   });
   io.out(`manager   ${stack.managerUrl}   (OpenAPI: ${stack.managerUrl}/openapi.json)`);
   io.out(`broker    ${stack.brokerUrl}${values.mqtt ? "" : "   (embedded aedes)"}`);
   io.out(`database  ${stack.databaseUrl.startsWith("pglite://") ? `${stack.databaseUrl}   (embedded PGlite)` : "PostgreSQL"}`);
   io.out(`proplets  ${stack.proplets.map((p) => p.id).join(", ")}`);
+  if (stack.kbs) {
+    // The admin key of this development KBS, for `propeller encrypt` / `propeller kbs …`.
+    const stateDir = resolve(values["state-dir"] ?? ".propeller");
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const keyPath = join(stateDir, "kbs-admin.key.jwk");
+    await writeFile(keyPath, JSON.stringify(stack.kbs.adminKey) + "\n", { mode: 0o600 });
+    await chmod(keyPath, 0o600);
+    io.out(`kbs       ${stack.kbs.url}   (DEVELOPMENT MODE: accepts the sample TEE, which proves nothing)`);
+    io.out(`          admin key ${keyPath} (0600); export PROPELLER_KBS_URL=${stack.kbs.url} PROPELLER_KBS_ADMIN_KEY=${keyPath}`);
+  }
   io.out(`try: propeller run examples/hello/hello.wasm --manager ${stack.managerUrl} world`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
