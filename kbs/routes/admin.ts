@@ -149,6 +149,13 @@ export function adminRoutes(ctx: KbsContext): FastifyPluginAsync {
       });
     });
 
+    // Trustee's global Rego resource policy has no equivalent here: say where the per-resource one goes.
+    r.post("/kbs/v0/resource-policy", { schema: { body: Type.Unknown(), response: { "4xx": ErrorBody } } }, async (request) =>
+      admin(request, "resource-policy.set", undefined, WRITE, async () => {
+        throw new KbsError("InvalidRequest", "this KBS has declarative per-resource policies, not one Rego policy: PUT /kbs/v0/resource-policy/<repo>/<type>/<tag> with a JSON policy (kbs/README.md)");
+      }),
+    );
+
     r.post(
       "/kbs/v0/attestation-policy",
       { schema: { body: Type.Object({ tee: Tee, policy: Type.Unknown() }, { additionalProperties: false }), response: { 200: Type.Object({ tee: Type.String(), policy: Type.Unknown() }), "4xx": ErrorBody } } },

@@ -240,6 +240,9 @@ describe("KBS denials: status, body, nothing released, audited", () => {
 
     it("invalid policies are refused on upload with the reason", async () => {
       const token = await mintAdminToken(t.admin.privateJwk, { keyId: t.admin.id });
+      // Trustee's global Rego endpoint is answered with where the per-resource policy goes.
+      const rego = await fetch(`${t.url}/kbs/v0/resource-policy`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ policy: "cGFja2FnZQ==" }) });
+      await expectError(rego, 400, "InvalidRequest", /per-resource/);
       const response = await fetch(`${t.url}/kbs/v0/resource-policy/d/key/ok`, { method: "PUT", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ allowedTees: [], allowDebug: "yes" }) });
       await expectError(response, 400, "InvalidPolicy", /allowedTees/);
     });
