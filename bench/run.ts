@@ -4,6 +4,7 @@
 const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
   core: async () => (await import("./core.js")).benchCore,
   age: async () => (await import("./age.js")).benchAge,
+  attestation: async () => (await import("./attestation.js")).benchAttestation,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);
