@@ -144,7 +144,7 @@ export class ScriptedProplet {
     readonly id: string,
     readonly conn: MqttConnection,
     readonly topics: Topics,
-    private readonly options: ScriptedOptions,
+    options: ScriptedOptions,
   ) {
     this.running = options.running ?? [];
     this.capabilities = { ...DEFAULT_CAPABILITIES, ...options.capabilities };
