@@ -14,9 +14,15 @@
  * - Every result send is a fresh message (new messageId): the manager de-duplicates results by
  *   run id and must acknowledge each copy; a copy with a known messageId could be dropped unacked.
  * - A stop for a run this proplet does not know answers with a "stopped" result, so the manager
- *   is not left waiting; the run id is then never started here.
+ *   is not left waiting; the run id is then never started here. That result has no receipt: without
+ *   the start there is no receipt nonce to bind (every result answering a start has one).
+ * - Confidential runs (CONFIDENTIAL section of README.md): the artifact is the ciphertext (its
+ *   digest checked as for any artifact), the key comes from the KBS under attestation, the
+ *   plaintext exists only in memory and is zeroed after the run; the receipt is signed by the
+ *   attested receipt key.
  */
 import type { Logger } from "pino";
+import type { AttestationAgent } from "../attestation/agent/index.js";
 import { MqttConnection } from "../mqtt/index.js";
 import {
   LIMITS,
@@ -32,11 +38,21 @@ import {
   type TaskStart,
   type TaskStop,
   type TopicMessage,
+  type ReceiptSigner,
+  type PublicJwk,
 } from "../protocol/index.js";
 import { fetchArtifact, httpSource, inlineSource, unsupportedSource, type ArtifactSources } from "./artifacts/index.js";
 import type { PropletConfig } from "./config.js";
 import { BoundedRunSet, PendingResults, type ResultBody } from "./results.js";
 import type { Runtime, RunReport } from "./runtime/runtime.js";
+import { withReceipt, type ReceiptBasis, type ReceiptStart } from "./trust/receipt.js";
+
+/** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
+export interface PropletTrust {
+  identity: ReceiptSigner;
+  /** One per proplet: it keeps a KBS client (and its token cache) per KBS URL. */
+  attestation: AttestationAgent | null;
+}
 
 export const PROPLET_SOFTWARE = { name: "propeller-proplet", version: "0.1.0" } as const;
 
@@ -79,6 +95,7 @@ export class PropletAgent {
     private readonly config: PropletConfig,
     private readonly runtimes: Runtime[],
     private readonly log: Logger,
+    private readonly trust: PropletTrust,
   ) {
     this.topics = new Topics(config.topicRoot);
     this.results = new PendingResults(config.pendingResults, { baseMs: config.resultResendMs, maxMs: config.resultResendMaxMs });
@@ -223,7 +240,7 @@ export class PropletAgent {
     if (never) {
       if (this.duplicate(m.messageId)) return;
       await this.accept(ref, m.traceparent);
-      return this.finish(m, failedReport(never.code, never.message));
+      return this.finish(m, failedReport(never.code, never.message), this.unattestedBasis(m));
     }
     if (!this.hasRoomFor(m)) {
       // Not accepted, and the messageId is not remembered: the manager's redelivery is welcome.
@@ -240,7 +257,7 @@ export class PropletAgent {
     this.counters.runsStarted++;
     await this.accept(ref, m.traceparent);
     void this.execute(m, controller.signal)
-      .then((report) => this.finish(m, report))
+      .then(({ report, basis }) => this.finish(m, report, basis))
       .catch((err: unknown) => log.error({ err: (err as Error).message }, "run failed unexpectedly"))
       .finally(() => {
         this.runs.delete(m.runId);
@@ -254,7 +271,9 @@ export class PropletAgent {
       return { code: "unsupported_runtime", message: `this proplet runs ${this.runtimes.map((r) => r.kind).join(", ")}, not ${m.runtime}` };
     }
     if (m.confidential) {
-      return { code: "confidential_unsupported", message: "this proplet has no TEE and cannot run confidential workloads" };
+      const tee = this.trust.attestation?.tee;
+      if (!tee) return { code: "confidential_unsupported", message: `this proplet has no TEE and cannot run confidential workloads (the task needs ${m.confidential.tee})` };
+      if (tee !== m.confidential.tee) return { code: "tee_mismatch", message: `the task needs TEE ${m.confidential.tee}; this proplet attests ${tee}` };
     }
     if (m.limits.memoryBytes > this.config.memoryBytes) {
       return { code: "insufficient_memory", message: `the run asks for ${m.limits.memoryBytes} bytes of memory; this proplet offers ${this.config.memoryBytes}` };
@@ -273,26 +292,68 @@ export class PropletAgent {
     return sum;
   }
 
-  private async execute(m: TaskStart, signal: AbortSignal): Promise<RunReport> {
+  /** Receipt basis of a run that ran nothing attested: signed by the identity key. */
+  private unattestedBasis(m: TaskStart): ReceiptBasis {
+    return m.confidential
+      ? // Nothing was released: the receipt names what was asked (plaintext) and what was delivered.
+        { signer: this.trust.identity, plaintextDigest: m.confidential.plaintextDigest, ciphertextDigest: m.artifact.digest, attestation: null }
+      : { signer: this.trust.identity, plaintextDigest: m.artifact.digest, ciphertextDigest: null, attestation: null };
+  }
+
+  private async execute(m: TaskStart, signal: AbortSignal): Promise<{ report: RunReport; basis: ReceiptBasis }> {
+    let basis = this.unattestedBasis(m);
     let module: Uint8Array;
     try {
       module = await fetchArtifact(m.artifact, this.sources, { maxBytes: this.config.artifactMaxBytes, signal });
     } catch (err) {
-      if (signal.aborted) return stoppedReport(signal);
+      if (signal.aborted) return { report: stoppedReport(signal), basis };
       const e = err instanceof PropellerError ? err : new PropellerError("artifact_unreachable", (err as Error).message);
-      return failedReport(e.code, e.message);
+      return { report: failedReport(e.code, e.message), basis };
+    }
+    // Confidential: `module` is the ciphertext (its digest was checked above). The plaintext lives
+    // in this buffer only, never on disk, and is zeroed once the run is over.
+    let plaintext: Uint8Array | undefined;
+    if (m.confidential) {
+      const agent = this.trust.attestation!; // neverFits() refused confidential starts without one
+      try {
+        const unsealed = await agent.unseal(module, m.confidential);
+        plaintext = unsealed.plaintext;
+        basis = {
+          signer: agent.keys.receipt,
+          plaintextDigest: m.confidential.plaintextDigest,
+          ciphertextDigest: m.artifact.digest,
+          attestation: { tee: agent.tee, earToken: unsealed.earToken },
+        };
+      } catch (err) {
+        if (signal.aborted) return { report: stoppedReport(signal), basis };
+        // KbsError (kbs_denied with the KBS's reason, kbs_not_found, …), plaintext_digest_mismatch,
+        // decryption_failed, tee_mismatch keep their codes; anything else is the attester failing.
+        const e = err instanceof PropellerError ? err : new PropellerError("attestation_failed", `attesting to the KBS failed: ${(err as Error).message}`);
+        this.log.warn({ runId: m.runId, code: e.code, err: e.message.slice(0, 500) }, "confidential workload not unsealed; nothing run");
+        return { report: failedReport(e.code, e.message), basis };
+      }
+      if (signal.aborted) {
+        plaintext.fill(0);
+        return { report: stoppedReport(signal), basis };
+      }
+      module = plaintext;
     }
     const runtime = this.runtimes.find((r) => r.kind === m.runtime)!;
-    return runtime.run({
-      runId: m.runId,
-      module,
-      entrypoint: m.entrypoint,
-      args: m.args,
-      env: m.env,
-      stdin: new Uint8Array(Buffer.from(m.stdin, "base64")),
-      limits: m.limits,
-      signal,
-    });
+    try {
+      const report = await runtime.run({
+        runId: m.runId,
+        module,
+        entrypoint: m.entrypoint,
+        args: m.args,
+        env: m.env,
+        stdin: new Uint8Array(Buffer.from(m.stdin, "base64")),
+        limits: m.limits,
+        signal,
+      });
+      return { report, basis };
+    } finally {
+      plaintext?.fill(0);
+    }
   }
 
   private async onStop(m: TaskStop): Promise<void> {
@@ -307,7 +368,7 @@ export class PropletAgent {
     if (pending) return this.sendResult(pending);
     if (this.ended.has(m.runId)) return;
     this.log.info({ runId: m.runId }, "stop for a run this proplet does not know: answering stopped");
-    return this.finish({ taskId: m.taskId, runId: m.runId, traceparent: m.traceparent }, stoppedReport(m.reason || "stopped before it started"));
+    return this.finish({ taskId: m.taskId, runId: m.runId, traceparent: m.traceparent }, stoppedReport(m.reason || "stopped before it started"), null);
   }
 
   private onResultAck(m: TopicMessage<"tasks/result-ack">): void {
@@ -317,16 +378,24 @@ export class PropletAgent {
 
   // ---- outbound ------------------------------------------------------------------------------
 
-  private async finish(m: Pick<TaskStart, "taskId" | "runId" | "traceparent">, report: RunReport): Promise<void> {
+  /**
+   * Builds, signs and stores the result, then sends it. Order matters: the outputs are cut to fit
+   * the MQTT payload first, then the receipt is signed over exactly those fields; the body is not
+   * changed after signing. `basis` is null only for a result that answers no start (a stop for an
+   * unknown run): no nonce to bind, no receipt.
+   */
+  private async finish(m: (ReceiptStart & Pick<TaskStart, "traceparent">) | Pick<TaskStart, "taskId" | "runId" | "traceparent">, report: RunReport, basis: ReceiptBasis | null): Promise<void> {
     if (this.stopping) return; // killed or shutting down: the run is abandoned, not reported
-    let body = resultBody(this.config.id, m, report);
+    const sign = async (body: ResultBody) => (basis && "receiptNonce" in m ? withReceipt(m, body, basis) : body);
+    let body: ResultBody;
     let bytes: number;
     try {
+      body = await sign(resultBody(this.config.id, m, report));
       bytes = encodeTopicMessage("tasks/result", body).byteLength;
     } catch (err) {
-      // Never leave the manager without an answer because a result would not encode.
+      // Never leave the manager without an answer because a result would not encode or sign.
       this.log.error({ runId: m.runId, err: (err as Error).message }, "result does not fit the protocol; reporting the failure instead");
-      body = resultBody(this.config.id, m, failedReport("result_invalid", `the run's result could not be sent: ${(err as Error).message}`));
+      body = await sign(resultBody(this.config.id, m, failedReport("result_invalid", `the run's result could not be sent: ${(err as Error).message}`)));
       bytes = encodeTopicMessage("tasks/result", body).byteLength;
     }
     for (const evicted of this.results.add(body, bytes)) {
@@ -334,7 +403,7 @@ export class PropletAgent {
       this.ended.add(evicted);
       this.log.error({ runId: evicted }, "pending-results store full: dropped the oldest unacknowledged result");
     }
-    this.log.info({ runId: m.runId, outcome: report.outcome, code: report.error?.code }, "run finished");
+    this.log.info({ runId: m.runId, outcome: report.outcome, code: report.error?.code, attested: basis?.attestation != null }, "run finished");
     await this.sendResult(body);
   }
 
@@ -376,10 +445,11 @@ export class PropletAgent {
           artifactSources: ["inline", "http"],
           memoryBytes: this.config.memoryBytes,
           maxConcurrency: this.config.maxConcurrency,
-          tee: null,
+          tee: this.trust.attestation ? { type: this.trust.attestation.tee } : null,
           tags: this.config.tags,
         },
         running: this.runningRefs(),
+        identityKey: this.trust.identity.publicJwk as PublicJwk,
       });
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "announcing failed (retried on the next connect)");

@@ -7,6 +7,9 @@ import type { Logger } from "pino";
 import { DEFAULT_TOPIC_ROOT, LIMITS, isValidPropletId } from "../protocol/index.js";
 import type { MqttOptions } from "../mqtt/index.js";
 import { PropletConfigError } from "./errors.js";
+import { teeConfigProblems, type PropletTeeConfig } from "./trust/tee.js";
+
+export type { PropletTeeConfig } from "./trust/tee.js";
 
 export interface PropletConfigInput {
   id: string;
@@ -26,10 +29,17 @@ export interface PropletConfigInput {
   /** Default: a private mkdtemp directory, removed on close. */
   workDir?: string;
   logger?: Logger;
+  /**
+   * The TEE this proplet runs in, said explicitly (never detected): `{type: "tpm", tcti}` for a
+   * TPM, `{type: "sample"}` for development only. Unset: no TEE, confidential tasks are refused.
+   */
+  tee?: PropletTeeConfig;
   /** Not in the contract (tuning, tests): first resend delay of an unacknowledged result (default 2000, doubling up to 60 s). */
   resultResendMs?: number;
   /** Not in the contract: bounds of the store of results waiting for their ack (default 1000 results, 256 MiB). */
   pendingResults?: { maxCount?: number; maxBytes?: number };
+  /** Not in the contract: timeout of each KBS request (default 30 s). */
+  kbsTimeoutMs?: number;
 }
 
 export interface PropletConfig {
@@ -47,6 +57,9 @@ export interface PropletConfig {
   resultResendMs: number;
   resultResendMaxMs: number;
   pendingResults: { maxCount: number; maxBytes: number };
+  tee: PropletTeeConfig | undefined;
+  /** Timeout of each KBS request (default 30 s). */
+  kbsTimeoutMs: number;
 }
 
 const GiB = 1024 * 1024 * 1024;
@@ -76,6 +89,7 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
   if (!Array.isArray(tags) || tags.length > LIMITS.tags || tags.some((t) => typeof t !== "string" || t.length < 1 || t.length > 64)) {
     problems.push(`tags must be at most ${LIMITS.tags} strings of 1 to 64 characters`);
   }
+  problems.push(...teeConfigProblems(input?.tee));
   if (input?.workDir !== undefined && (typeof input.workDir !== "string" || input.workDir.length === 0)) problems.push("workDir must be a non-empty path");
 
   const config: PropletConfig = {
@@ -96,6 +110,8 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
       maxCount: int("pendingResults.maxCount", input?.pendingResults?.maxCount, 1000, 1, 1_000_000),
       maxBytes: int("pendingResults.maxBytes", input?.pendingResults?.maxBytes, 256 * 1024 * 1024, 1024, 64 * GiB),
     },
+    tee: input?.tee,
+    kbsTimeoutMs: int("kbsTimeoutMs", input?.kbsTimeoutMs, 30_000, 100, 600_000),
   };
   if (problems.length > 0) throw new PropletConfigError(problems);
   return config;

@@ -9,8 +9,11 @@ import pino from "pino";
 import { PropletAgent, type PropletCounters } from "./agent.js";
 import { resolvePropletConfig, type PropletConfigInput } from "./config.js";
 import { WasiP1Runtime } from "./runtime/wasi-p1.js";
+import { AttestationAgent, generateAttestedKeys } from "../attestation/agent/index.js";
+import { generateIdentityKey } from "./trust/identity.js";
+import { createAttester } from "./trust/tee.js";
 
-export type { PropletConfigInput, PropletConfig } from "./config.js";
+export type { PropletConfigInput, PropletConfig, PropletTeeConfig } from "./config.js";
 export type { PropletCounters } from "./agent.js";
 
 export interface RunningProplet {
@@ -27,9 +30,14 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
   const config = resolvePropletConfig(input);
   const log = input.logger ?? pino({ name: "proplet" });
   const ownWorkDir = config.workDir === undefined;
+  // Keys live in this process's memory only: a restart means new keys (and a new attestation).
+  const identity = await generateIdentityKey();
+  const attestation = config.tee
+    ? new AttestationAgent(createAttester(config.tee, log), await generateAttestedKeys(), { propletId: config.id, logger: log, timeoutMs: config.kbsTimeoutMs })
+    : null;
   // No run uses the filesystem yet (no preopens); the directory is where later runtimes cache.
   const workDir = config.workDir ?? (await mkdtemp(join(tmpdir(), `propeller-proplet-${config.id}-`)));
-  const agent = new PropletAgent({ ...config, workDir }, [new WasiP1Runtime({ logger: log })], log.child({ propletId: config.id }));
+  const agent = new PropletAgent({ ...config, workDir }, [new WasiP1Runtime({ logger: log })], log.child({ propletId: config.id }), { identity, attestation });
   try {
     await agent.start();
   } catch (err) {

@@ -1,0 +1,63 @@
+/**
+ * The proplet's TEE, as configured. Detection is explicit: an operator says which TEE this machine
+ * is and how to reach it; nothing is guessed from the environment (a guess that is wrong would
+ * either announce a TEE that cannot attest, or hide one).
+ */
+import type { Logger } from "pino";
+import type { Attester } from "../../attestation/attester.js";
+import { SampleAttester } from "../../attestation/attesters/sample.js";
+import { TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attestation/attesters/index.js";
+
+/**
+ * `sample`: Trustee's unsigned development "TEE" (accepted only by a KBS in development mode).
+ * `tpm`: a TPM 2.0 reached through tpm2-tools at `tcti` (e.g. `device:/dev/tpmrm0`,
+ * `swtpm:host=127.0.0.1,port=2321`); the other members are TpmAttester's options.
+ */
+export type PropletTeeConfig =
+  | { type: "sample"; svn?: number }
+  | ({ type: "tpm" } & Pick<TpmAttesterOptions, "tcti" | "akHandle" | "ekHandle" | "ak" | "pcrCount" | "reportDataLength" | "includeEkCert" | "ekCertNvIndex" | "timeoutMs">);
+
+const TPM_KEYS = new Set(["type", "tcti", "akHandle", "ekHandle", "ak", "pcrCount", "reportDataLength", "includeEkCert", "ekCertNvIndex", "timeoutMs"]);
+
+/** One message per bad value (collected by the config resolver). */
+export function teeConfigProblems(tee: unknown): string[] {
+  if (tee === undefined) return [];
+  if (typeof tee !== "object" || tee === null) return ["tee must be an object {type: \"sample\" | \"tpm\", …}"];
+  const t = tee as Record<string, unknown>;
+  if (t.type === "sample") {
+    const extra = Object.keys(t).filter((k) => k !== "type" && k !== "svn");
+    const problems = extra.length ? [`tee (sample) has unknown members: ${extra.join(", ")}`] : [];
+    if (t.svn !== undefined && (!Number.isInteger(t.svn) || (t.svn as number) < 0 || (t.svn as number) > 999_999_999)) problems.push("tee.svn must be an integer from 0 to 999999999");
+    return problems;
+  }
+  if (t.type === "tpm") {
+    const problems: string[] = [];
+    const extra = Object.keys(t).filter((k) => !TPM_KEYS.has(k));
+    if (extra.length) problems.push(`tee (tpm) has unknown members: ${extra.join(", ")}`);
+    if (typeof t.tcti !== "string") problems.push("tee.tcti is required for a TPM (e.g. device:/dev/tpmrm0)");
+    else {
+      try {
+        validateTcti(t.tcti);
+      } catch (err) {
+        problems.push(`tee.tcti: ${(err as Error).message}`);
+      }
+    }
+    for (const k of ["akHandle", "ekHandle", "ekCertNvIndex"] as const) {
+      if (t[k] !== undefined && (!Number.isInteger(t[k]) || (t[k] as number) < 0 || (t[k] as number) > 0xffffffff)) problems.push(`tee.${k} must be a 32-bit handle`);
+    }
+    if (t.pcrCount !== undefined && (!Number.isInteger(t.pcrCount) || (t.pcrCount as number) < 1 || (t.pcrCount as number) > 24)) problems.push("tee.pcrCount must be 1 to 24");
+    if (t.reportDataLength !== undefined && t.reportDataLength !== 32 && t.reportDataLength !== 64) problems.push("tee.reportDataLength must be 32 or 64");
+    if (t.timeoutMs !== undefined && (!Number.isInteger(t.timeoutMs) || (t.timeoutMs as number) < 100 || (t.timeoutMs as number) > 600_000)) problems.push("tee.timeoutMs must be 100 to 600000");
+    return problems;
+  }
+  return [`tee.type must be "sample" or "tpm", got ${JSON.stringify(t.type)}`];
+}
+
+export function createAttester(tee: PropletTeeConfig, logger: Logger): Attester {
+  if (tee.type === "sample") {
+    logger.warn("TEE: sample (development only: its evidence is unsigned; only a development-mode KBS accepts it)");
+    return new SampleAttester(tee.svn !== undefined ? { svn: tee.svn } : {});
+  }
+  const { type: _type, ...options } = tee;
+  return new TpmAttester({ ...options, logger });
+}
