@@ -89,14 +89,18 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         .catch((err: unknown) => log.warn({ err: (err as Error).message }, "could not publish manager.online"));
     };
     // After every reconnect (subscriptions are back by then): proplets re-announce and resend results.
-    connection.onConnect(announceOnline);
+    connection.onConnect(async () => {
+      liveness.resetSilenceBaseline();
+      await announceOnline();
+    });
     await announceOnline();
 
     const sched = scheduler;
     cleanups.push(() => sched.close());
     const ticker = startTicker(ctx, async () => {
       await dispatcher.sweepOverdue();
-      await liveness.sweepSilent();
+      // While the manager itself cannot hear the broker, silence proves nothing about proplets.
+      if (connection.connected) await liveness.sweepSilent();
       await reconciler.check();
       sched.request();
     });

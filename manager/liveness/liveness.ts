@@ -21,15 +21,23 @@ const REANNOUNCE_EVERY_MS = 1000;
 
 export class Liveness {
   private readonly lastReannounce = new Map<string, number>();
-  /** Silence is measured from the later of the last message and this manager's start. */
-  private readonly startedAt: number;
+  /** Silence is measured from the later of the last message and this (the manager's start or its last reconnect to the broker). */
+  private silenceBaseline: number;
 
   constructor(
     private readonly ctx: ManagerContext,
     private readonly dispatcher: Dispatcher,
     private readonly reconciler: Reconciler,
   ) {
-    this.startedAt = ctx.now().getTime();
+    this.silenceBaseline = ctx.now().getTime();
+  }
+
+  /**
+   * After the manager (re)connects to the broker: nobody could reach it meanwhile, so silence
+   * counts from now, not from their last message.
+   */
+  resetSilenceBaseline(): void {
+    this.silenceBaseline = this.ctx.now().getTime();
   }
 
   async onAnnounce(msg: PropletAnnounce): Promise<void> {
@@ -75,8 +83,8 @@ export class Liveness {
   async sweepSilent(): Promise<void> {
     const timeout = this.ctx.config.heartbeatTimeoutMs;
     const now = this.ctx.now().getTime();
-    // Right after a (re)start nobody had a chance to heartbeat to us yet.
-    if (now - this.startedAt < timeout) return;
+    // Right after a (re)start or a reconnect nobody had a chance to heartbeat to us yet.
+    if (now - this.silenceBaseline < timeout) return;
     const silent = await propletStore.silentSince(this.ctx.db, new Date(now - timeout));
     for (const p of silent) {
       await this.gone(p.id, `proplet ${p.id} missed heartbeats for ${timeout} ms (last seen ${p.lastSeenAt.toISOString()})`);

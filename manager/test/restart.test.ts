@@ -2,10 +2,11 @@
  * Restarts: the manager (close + startManager again on the same PostgreSQL database, and on the
  * same PGlite data folder) and the broker (a private Mosquitto stopped and started mid-run).
  */
+import { createServer, connect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../testing/postgres.js";
-import { startPrivateMosquitto } from "../../testing/mosquitto.js";
-import { waitFor } from "../../testing/net.js";
+import { TEST_MQTT_URL, startPrivateMosquitto } from "../../testing/mosquitto.js";
+import { freePort, waitFor } from "../../testing/net.js";
 import { startManager } from "../index.js";
 import { createTask, getTask, startBacking, startHarness, waitForProplet, waitForTask, type Harness } from "./helpers.js";
 
@@ -93,7 +94,8 @@ describe("broker restart", () => {
     cleanups.push(() => mosquitto.dispose());
     const db = await createTestDatabase("manager_broker");
     cleanups.push(() => db.drop());
-    const h = await startHarness({ mqttUrl: mosquitto.url, databaseUrl: db.url, close: async () => undefined }, { heartbeatTimeoutMs: 20_000 });
+    // Heartbeat timeout shorter than the outage: silence while the manager cannot hear the broker is no proof of loss.
+    const h = await startHarness({ mqttUrl: mosquitto.url, databaseUrl: db.url, close: async () => undefined }, { heartbeatTimeoutMs: 1500 });
     cleanups.push(() => h.close());
     const p = await h.proplet("survivor");
     await waitForProplet(h, p.id);
@@ -105,6 +107,7 @@ describe("broker restart", () => {
     const onlineBefore = p.managerOnline;
     await mosquitto.stop();
     await waitFor(async () => (await h.api("GET", "/health")).status === 503, 10_000, "health reports MQTT down");
+    await new Promise((r) => setTimeout(r, 2500)); // longer than heartbeatTimeoutMs
     await mosquitto.start(); // persistence off: every subscription is gone
     await waitFor(async () => (await h.api("GET", "/health")).status === 200, 15_000, "health back");
     // The manager announced itself again after reconnecting (its subscriptions are back first).
@@ -121,5 +124,69 @@ describe("broker restart", () => {
     await p.result(await p.waitForStart(2));
     await waitForTask(h, next.id, (t) => t.state === "completed", "new task completed");
     await p.close();
+  });
+});
+
+/** A TCP relay to the broker that the test can cut, so only the MANAGER loses the broker. */
+async function startRelay(target: URL): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server = createServer((client) => {
+        const upstream = connect(Number(target.port), target.hostname);
+        const kill = () => {
+          client.destroy();
+          upstream.destroy();
+        };
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on("error", kill).on("close", kill);
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve());
+    });
+  const cut = async () => {
+    const closed = new Promise((r) => (server ? server.close(() => r(undefined)) : r(undefined)));
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+    await closed;
+    server = undefined;
+  };
+  await listen();
+  return { url: `mqtt://127.0.0.1:${port}`, cut, restore: listen, close: cut };
+}
+
+describe("manager cut off from the broker", () => {
+  it("does not take the silence of proplets it could not hear for their loss", async () => {
+    const relay = await startRelay(new URL(TEST_MQTT_URL));
+    cleanups.push(() => relay.close());
+    const db = await createTestDatabase("manager_partition");
+    cleanups.push(() => db.drop());
+    // The manager talks through the relay; the proplet straight to the broker, and keeps heartbeating.
+    const h = await startHarness({ mqttUrl: relay.url, databaseUrl: db.url, close: async () => undefined }, { heartbeatTimeoutMs: 1500 });
+    cleanups.push(() => h.close());
+    const { ScriptedProplet } = await import("./helpers.js");
+    const p = await ScriptedProplet.connect(TEST_MQTT_URL, h.root, "partitioned");
+    cleanups.push(() => p.close());
+    await waitForProplet(h, p.id);
+    const task = await createTask(h, { name: "partitioned", start: true });
+    const start = await p.waitForStart();
+    await waitForTask(h, task.id, (t) => t.state === "running", "running");
+
+    await relay.cut();
+    await waitFor(async () => (await h.api("GET", "/health")).status === 503, 10_000, "manager sees MQTT down");
+    await new Promise((r) => setTimeout(r, 3000)); // twice heartbeatTimeoutMs
+    await relay.restore();
+    await waitFor(async () => (await h.api("GET", "/health")).status === 200, 15_000, "manager reconnected");
+
+    await p.result(start, { stdout: "never lost" });
+    const done = await waitForTask(h, task.id, (t) => t.state === "completed", "completed", 15_000);
+    expect(done.latestRun.id).toBe(start.runId);
+    expect(done.latestRun.result.stdout).toBe("never lost");
+    expect((await h.api("GET", `/proplets/${p.id}`)).body.alive).toBe(true);
   });
 });
