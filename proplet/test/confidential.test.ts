@@ -11,11 +11,11 @@ import { decodeJwt, decodeProtectedHeader } from "jose";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../mqtt/index.js";
-import { receiptOutput, sha256Digest, verifyReceipt, type TaskResult } from "../../protocol/index.js";
+import { LIMITS, receiptOutput, sha256Digest, verifyReceipt, type TaskResult } from "../../protocol/index.js";
 import { uniqueTopicRoot } from "../../testing/net.js";
 import { startProplet, type PropletConfigInput, type RunningProplet } from "../index.js";
 import { startTestKbs, withMarker, type TestKbs } from "./confidential-helpers.js";
-import { example } from "./helpers.js";
+import { LIMITS_FOR_TESTS, example, wat } from "./helpers.js";
 import { ScriptedManager } from "./scripted-manager.js";
 
 const logger = pino({ level: "silent" });
@@ -210,6 +210,20 @@ describe("confidential runs (sample TEE, real KBS)", () => {
     const other = await setup({});
     expect((await verifyReceipt(result.receipt!, { allowUnattested: true, propletKey: other.announce.identityKey!, nonce: start.receiptNonce })).ok).toBe(false);
   });
+
+  it("the receipt covers the result as sent: outputs cut to fit one MQTT payload are signed as cut", async () => {
+    const { manager, id, announce } = await setup({});
+    const start = await manager.start(id, await wat("spew"), { limits: { ...LIMITS_FOR_TESTS, outputBytes: LIMITS.maxOutputBytes } });
+    const result = await manager.result(id, start.runId, 60_000);
+    expect(result.outcome).toBe("completed");
+    const sent = Buffer.from(result.stdout, "base64").byteLength;
+    // The runtime kept 4 MiB; the result carries less (cut for MQTT), flagged truncated.
+    expect(sent).toBeLessThan(LIMITS.maxOutputBytes);
+    expect(result.stdoutTruncated).toBe(true);
+    const v = await verifyReceipt(result.receipt!, { allowUnattested: true, propletKey: announce.identityKey!, nonce: start.receiptNonce, output: receiptOutput(result) });
+    expect(v.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(v.claims!.output.stdout).toBe(sha256Digest(Buffer.from(result.stdout, "base64")));
+  }, 90_000);
 
   it("reuses the KBS token across confidential tasks: the second does not attest again", async () => {
     const { manager, id } = await setup();
