@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { resolvePropletConfig } from "../config.js";
+import { PropletConfigError } from "../errors.js";
+
+const base = { id: "p1", mqtt: { url: "mqtt://127.0.0.1:1883" } };
+const problems = (tee: unknown): string[] => {
+  try {
+    resolvePropletConfig({ ...base, tee } as never);
+    return [];
+  } catch (err) {
+    expect(err).toBeInstanceOf(PropletConfigError);
+    return (err as PropletConfigError).details?.problems as string[];
+  }
+};
+
+describe("proplet tee configuration (explicit, never guessed)", () => {
+  it("no tee by default; sample and tpm only when configured", () => {
+    expect(resolvePropletConfig(base).tee).toBeUndefined();
+    expect(resolvePropletConfig({ ...base, tee: { type: "sample" } }).tee).toEqual({ type: "sample" });
+    expect(resolvePropletConfig({ ...base, tee: { type: "tpm", tcti: "device:/dev/tpmrm0", pcrCount: 8 } }).tee).toEqual({ type: "tpm", tcti: "device:/dev/tpmrm0", pcrCount: 8 });
+  });
+
+  it("refuses unknown TEEs, a TPM without a valid tcti, and unknown or out-of-range members, one message each", () => {
+    expect(problems({ type: "snp" })).toEqual([expect.stringContaining('tee.type must be "sample" or "tpm"')]);
+    expect(problems("sample")).toEqual([expect.stringContaining("tee must be an object")]);
+    expect(problems({ type: "tpm" })).toEqual([expect.stringContaining("tee.tcti is required")]);
+    expect(problems({ type: "tpm", tcti: "device:/etc/passwd" })).toEqual([expect.stringContaining("tee.tcti")]);
+    const many = problems({ type: "tpm", tcti: "swtpm:host=127.0.0.1,port=2321", pcrCount: 30, reportDataLength: 48, akHandle: -1, bogus: 1 });
+    expect(many).toHaveLength(4);
+    expect(many.join(" ")).toMatch(/unknown members: bogus.*akHandle.*pcrCount.*reportDataLength/);
+    expect(problems({ type: "sample", svn: -1, extra: true })).toHaveLength(2);
+  });
+});
