@@ -45,6 +45,7 @@ import { fetchArtifact, httpSource, inlineSource, unsupportedSource, type Artifa
 import type { PropletConfig } from "./config.js";
 import { BoundedRunSet, PendingResults, type ResultBody } from "./results.js";
 import type { Runtime, RunReport } from "./runtime/runtime.js";
+import { withUnsealed } from "./trust/confidential.js";
 import { withReceipt, type ReceiptBasis, type ReceiptStart } from "./trust/receipt.js";
 
 /** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
@@ -301,7 +302,7 @@ export class PropletAgent {
   }
 
   private async execute(m: TaskStart, signal: AbortSignal): Promise<{ report: RunReport; basis: ReceiptBasis }> {
-    let basis = this.unattestedBasis(m);
+    const basis = this.unattestedBasis(m);
     let module: Uint8Array;
     try {
       module = await fetchArtifact(m.artifact, this.sources, { maxBytes: this.config.artifactMaxBytes, signal });
@@ -310,39 +311,11 @@ export class PropletAgent {
       const e = err instanceof PropellerError ? err : new PropellerError("artifact_unreachable", (err as Error).message);
       return { report: failedReport(e.code, e.message), basis };
     }
-    // Confidential: `module` is the ciphertext (its digest was checked above). The plaintext lives
-    // in this buffer only, never on disk, and is zeroed once the run is over.
-    let plaintext: Uint8Array | undefined;
-    if (m.confidential) {
-      const agent = this.trust.attestation!; // neverFits() refused confidential starts without one
-      try {
-        const unsealed = await agent.unseal(module, m.confidential);
-        plaintext = unsealed.plaintext;
-        basis = {
-          signer: agent.keys.receipt,
-          plaintextDigest: m.confidential.plaintextDigest,
-          ciphertextDigest: m.artifact.digest,
-          attestation: { tee: agent.tee, earToken: unsealed.earToken },
-        };
-      } catch (err) {
-        if (signal.aborted) return { report: stoppedReport(signal), basis };
-        // KbsError (kbs_denied with the KBS's reason, kbs_not_found, …), plaintext_digest_mismatch,
-        // decryption_failed, tee_mismatch keep their codes; anything else is the attester failing.
-        const e = err instanceof PropellerError ? err : new PropellerError("attestation_failed", `attesting to the KBS failed: ${(err as Error).message}`);
-        this.log.warn({ runId: m.runId, code: e.code, err: e.message.slice(0, 500) }, "confidential workload not unsealed; nothing run");
-        return { report: failedReport(e.code, e.message), basis };
-      }
-      if (signal.aborted) {
-        plaintext.fill(0);
-        return { report: stoppedReport(signal), basis };
-      }
-      module = plaintext;
-    }
     const runtime = this.runtimes.find((r) => r.kind === m.runtime)!;
-    try {
-      const report = await runtime.run({
+    const run = (bytes: Uint8Array) =>
+      runtime.run({
         runId: m.runId,
-        module,
+        module: bytes,
         entrypoint: m.entrypoint,
         args: m.args,
         env: m.env,
@@ -350,10 +323,22 @@ export class PropletAgent {
         limits: m.limits,
         signal,
       });
-      return { report, basis };
-    } finally {
-      plaintext?.fill(0);
+    if (!m.confidential) return { report: await run(module), basis };
+
+    // Confidential: `module` is the ciphertext (its digest was checked above). The plaintext lives
+    // in memory only and is zeroed once the run is over.
+    const agent = this.trust.attestation!; // neverFits() refused confidential starts without one
+    const unsealed = await withUnsealed(agent, module, m.confidential, signal, run);
+    if (!unsealed.ok) {
+      if (!unsealed.error) return { report: stoppedReport(signal), basis };
+      this.log.warn({ runId: m.runId, code: unsealed.error.code, err: unsealed.error.message.slice(0, 500) }, "confidential workload not unsealed; nothing run");
+      return { report: failedReport(unsealed.error.code, unsealed.error.message), basis };
     }
+    // The key was released under attestation: whatever the outcome, the attested key signs.
+    return {
+      report: unsealed.value,
+      basis: { signer: agent.keys.receipt, plaintextDigest: m.confidential.plaintextDigest, ciphertextDigest: m.artifact.digest, attestation: unsealed.attestation },
+    };
   }
 
   private async onStop(m: TaskStop): Promise<void> {
