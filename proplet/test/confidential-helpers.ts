@@ -18,6 +18,8 @@ export interface TestKbs {
   seal(plaintext: Uint8Array, resource: string, policy: ResourcePolicy): Promise<EncryptedWorkload>;
   /** Successful attestations the KBS recorded so far. */
   attestations(): Promise<number>;
+  /** Releases of `resource` the KBS recorded so far. */
+  releases(resource: string): Promise<number>;
 }
 
 export async function startTestKbs(over: Partial<KbsConfigInput> = {}): Promise<TestKbs> {
@@ -52,6 +54,11 @@ export async function startTestKbs(over: Partial<KbsConfigInput> = {}): Promise<
     async attestations() {
       const rows = (await readAudit(admin, { event: "attest", limit: 1000 })) as Array<{ outcome: string }>;
       return rows.filter((r) => r.outcome === "ok").length;
+    },
+    async releases(resource) {
+      const path = resource.replace(/^kbs:\/\/\//, "");
+      const rows = (await readAudit(admin, { event: "release", limit: 1000 })) as Array<{ outcome: string; subject: string | null }>;
+      return rows.filter((r) => r.outcome === "ok" && r.subject === path).length;
     },
   };
 }

@@ -225,6 +225,25 @@ describe("confidential runs (sample TEE, real KBS)", () => {
     expect(v.claims!.output.stdout).toBe(sha256Digest(Buffer.from(result.stdout, "base64")));
   }, 90_000);
 
+  it("a stopped confidential run reports stopped, still with the attested receipt (the key was released)", async () => {
+    const { manager, id } = await setup();
+    const resource = resourceName();
+    const sealed = await t.seal(await wat("loop"), resource, { allowedTees: ["sample"] });
+    const start = await manager.start(id, sealed.ciphertext, { confidential: { kbsUrl: t.kbs.url, resource, plaintextDigest: sealed.plaintextDigest, tee: "sample" } });
+    await manager.next("tasks/accepted", id, (m) => m.runId === start.runId);
+    // Stop only once the KBS has released the key (and the module had time to start looping).
+    const deadline = Date.now() + 10_000;
+    while ((await t.releases(resource)) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await t.releases(resource)).toBe(1);
+    await new Promise((r) => setTimeout(r, 500));
+    await manager.stop(id, start.taskId, start.runId, "enough");
+    const result = await manager.result(id, start.runId);
+    expect(result.outcome).toBe("stopped");
+    await expectAttestedReceipt(result, start, sealed.plaintextDigest);
+    // Measured for the MQTT budget: the receipt (with its EAR token) is a few KiB.
+    expect(result.receipt!.length).toBeLessThan(16 * 1024);
+  });
+
   it("reuses the KBS token across confidential tasks: the second does not attest again", async () => {
     const { manager, id } = await setup();
     const r1 = resourceName();
