@@ -45,7 +45,7 @@ import { fetchArtifact, httpSource, inlineSource, unsupportedSource, type Artifa
 import type { PropletConfig } from "./config.js";
 import { BoundedRunSet, PendingResults, type ResultBody } from "./results.js";
 import type { Runtime, RunReport } from "./runtime/runtime.js";
-import { withUnsealed } from "./trust/confidential.js";
+import { withUnsealed, type RunAttestation } from "./trust/confidential.js";
 import { withReceipt, type ReceiptBasis, type ReceiptStart } from "./trust/receipt.js";
 
 /** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
@@ -329,16 +329,20 @@ export class PropletAgent {
     // in memory only and is zeroed once the run is over.
     const agent = this.trust.attestation!; // neverFits() refused confidential starts without one
     const unsealed = await withUnsealed(agent, module, m.confidential, signal, run);
+    const attested = (attestation: RunAttestation): ReceiptBasis => ({
+      signer: agent.keys.receipt,
+      plaintextDigest: m.confidential!.plaintextDigest,
+      ciphertextDigest: m.artifact.digest,
+      attestation,
+    });
     if (!unsealed.ok) {
       if (!unsealed.error) return { report: stoppedReport(signal), basis };
       this.log.warn({ runId: m.runId, code: unsealed.error.code, err: unsealed.error.message.slice(0, 500) }, "confidential workload not unsealed; nothing run");
-      return { report: failedReport(unsealed.error.code, unsealed.error.message), basis };
+      // Attested but refused (e.g. the resource policy): the attested key signs the failure.
+      return { report: failedReport(unsealed.error.code, unsealed.error.message), basis: unsealed.attestation ? attested(unsealed.attestation) : basis };
     }
     // The key was released under attestation: whatever the outcome, the attested key signs.
-    return {
-      report: unsealed.value,
-      basis: { signer: agent.keys.receipt, plaintextDigest: m.confidential.plaintextDigest, ciphertextDigest: m.artifact.digest, attestation: unsealed.attestation },
-    };
+    return { report: unsealed.value, basis: attested(unsealed.attestation) };
   }
 
   private async onStop(m: TaskStop): Promise<void> {

@@ -116,12 +116,11 @@ describe("confidential runs (sample TEE, real KBS)", () => {
     expect(result.error?.message).toContain('TEE "sample" is not allowed');
     expect(result.startedAt).toBeNull();
     expect(result.stdout).toBe("");
-    // The failure has a receipt too: unattested, signed by the identity key, naming what was asked.
-    const announce = manager.of("announce", id)[0]!;
-    const v = await verifyReceipt(result.receipt!, { allowUnattested: true, propletKey: announce.identityKey!, nonce: start.receiptNonce, runId: start.runId, workloadDigest: sealed.ciphertextDigest, output: receiptOutput(result) });
-    expect(v.ok).toBe(true);
-    expect(v.attested).toBe(false);
+    // The proplet attested (only the release was refused): the failure is signed by the attested
+    // key, so the manager checks it like any confidential result and keeps the KBS's reason.
+    const v = await expectAttestedReceipt(result, start, sealed.plaintextDigest);
     expect(v.claims!.outcome).toBe("failed");
+    expect(v.claims!.output.errorCode).toBe("kbs_denied");
   });
 
   it("a plaintext digest that does not match fails as plaintext_digest_mismatch", async () => {
@@ -135,6 +134,7 @@ describe("confidential runs (sample TEE, real KBS)", () => {
     expect(result.error?.code).toBe("plaintext_digest_mismatch");
     expect(result.stdout).toBe("");
     expect(result.startedAt).toBeNull();
+    expect((await expectAttestedReceipt(result, start, start.confidential!.plaintextDigest)).claims!.output.errorCode).toBe("plaintext_digest_mismatch");
   });
 
   it("tampered ciphertext (its digest fixed so the artifact check passes) fails as decryption_failed", async () => {
@@ -148,6 +148,7 @@ describe("confidential runs (sample TEE, real KBS)", () => {
     const result = await manager.result(id, start.runId);
     expect(result.error?.code).toBe("decryption_failed");
     expect(result.startedAt).toBeNull();
+    await expectAttestedReceipt(result, start, sealed.plaintextDigest);
   });
 
   it("the artifact digest is the ciphertext's: a ciphertext swapped in transit fails before the KBS is asked", async () => {
@@ -162,7 +163,11 @@ describe("confidential runs (sample TEE, real KBS)", () => {
     const result = await manager.result(id, start.runId);
     expect(result.error?.code).toBe("digest_mismatch");
     expect(await t.attestations()).toBe(before);
-    expect(result.receipt).toBeDefined();
+    // Nothing attested yet: the identity key signs the refusal.
+    const announce = manager.of("announce", id)[0]!;
+    const v = await verifyReceipt(result.receipt!, { allowUnattested: true, propletKey: announce.identityKey!, nonce: start.receiptNonce, runId: start.runId, workloadDigest: sealed.plaintextDigest, output: receiptOutput(result) });
+    expect(v.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(v.attested).toBe(false);
   });
 
   it("a proplet without a TEE, or with another TEE, refuses a confidential task clearly", async () => {

@@ -72,6 +72,7 @@ describe("withUnsealed", () => {
     expect(r.ok).toBe(false);
     expect(!r.ok && r.error?.code).toBe("attestation_failed");
     expect(!r.ok && r.error?.message).toContain("device busy");
+    expect(!r.ok && r.error !== null && r.attestation).toBeNull();
     expect(ran).toBe(false);
   });
 });

@@ -6,10 +6,20 @@
 import type { AttestationAgent } from "../../attestation/agent/index.js";
 import { PropellerError, type ConfidentialSpec, type TeeType } from "../../protocol/index.js";
 
+export interface RunAttestation {
+  tee: TeeType;
+  earToken: string;
+}
+
 export type Unsealed<T> =
-  | { ok: true; value: T; attestation: { tee: TeeType; earToken: string } }
-  /** Nothing ran: KbsError codes, plaintext_digest_mismatch, decryption_failed, tee_mismatch, attestation_failed. */
-  | { ok: false; error: PropellerError }
+  | { ok: true; value: T; attestation: RunAttestation }
+  /**
+   * Nothing ran: KbsError codes, plaintext_digest_mismatch, decryption_failed, tee_mismatch,
+   * attestation_failed. `attestation` when this proplet holds a valid token of that KBS (it
+   * attested, then e.g. the resource policy refused): the failure can still be signed by the
+   * attested key, so the manager can check it like any confidential result.
+   */
+  | { ok: false; error: PropellerError; attestation: RunAttestation | null }
   /** The run was stopped while the key was being fetched: nothing ran. */
   | { ok: false; error: null };
 
@@ -27,12 +37,29 @@ export async function withUnsealed<T>(
   } catch (err) {
     if (signal.aborted) return { ok: false, error: null };
     // Anything not typed by the agent comes from the attester (e.g. tpm2-tools failing).
-    return { ok: false, error: err instanceof PropellerError ? err : new PropellerError("attestation_failed", `attesting to the KBS failed: ${(err as Error).message}`) };
+    const error = err instanceof PropellerError ? err : new PropellerError("attestation_failed", `attesting to the KBS failed: ${(err as Error).message}`);
+    return { ok: false, error, attestation: AFTER_ATTESTATION.has(error.code) ? await heldToken(agent, spec.kbsUrl) : null };
   }
   try {
     if (signal.aborted) return { ok: false, error: null };
     return { ok: true, value: await run(plaintext), attestation: { tee: agent.tee, earToken } };
   } finally {
     plaintext.fill(0);
+  }
+}
+
+/**
+ * Failures that usually come after a successful attestation (the token is cached, so asking for it
+ * costs nothing). A 403 may also be the attestation itself refused: then asking attests once more
+ * (bounded by the client's timeout), fails again, and the failure stays unattested.
+ */
+const AFTER_ATTESTATION = new Set(["kbs_denied", "kbs_not_found", "kbs_rate_limited", "plaintext_digest_mismatch", "decryption_failed"]);
+
+async function heldToken(agent: AttestationAgent, kbsUrl: string): Promise<RunAttestation | null> {
+  try {
+    const { token } = await agent.client(kbsUrl).attest();
+    return { tee: agent.tee, earToken: token };
+  } catch {
+    return null;
   }
 }
