@@ -13,6 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../mqtt/index.js";
 import { LIMITS, receiptOutput, sha256Digest, verifyReceipt, type TaskResult } from "../../protocol/index.js";
 import { uniqueTopicRoot } from "../../testing/net.js";
+import { checkReceipt } from "../../manager/receipts/check.js";
+import { JwksCache } from "../../manager/receipts/jwks-cache.js";
 import { startProplet, type PropletConfigInput, type RunningProplet } from "../index.js";
 import { startTestKbs, withMarker, type TestKbs } from "./confidential-helpers.js";
 import { LIMITS_FOR_TESTS, example, wat } from "./helpers.js";
@@ -247,6 +249,32 @@ describe("confidential runs (sample TEE, real KBS)", () => {
     await expectAttestedReceipt(result, start, sealed.plaintextDigest);
     // Measured for the MQTT budget: the receipt (with its EAR token) is a few KiB.
     expect(result.receipt!.length).toBeLessThan(16 * 1024);
+  });
+
+  it("the manager's receipt rule (manager/receipts/check.ts) accepts the receipts as the proplet sends them", async () => {
+    const { manager, id, announce } = await setup();
+    const jwks = new JwksCache();
+    const check = (start: Awaited<ReturnType<ScriptedManager["start"]>>, result: TaskResult) =>
+      checkReceipt(
+        { receipt: result.receipt, start, result, artifactDigest: start.artifact.digest, confidential: start.confidential, propletIdentityKey: announce.identityKey },
+        jwks,
+      );
+    const ok = resourceName();
+    const okSealed = await t.seal(hello, ok, { allowedTees: ["sample"] });
+    const s1 = await manager.start(id, okSealed.ciphertext, { confidential: { kbsUrl: t.kbs.url, resource: ok, plaintextDigest: okSealed.plaintextDigest, tee: "sample" } });
+    const denied = resourceName();
+    const deniedSealed = await t.seal(hello, denied, { allowedTees: ["tdx"] });
+    const s2 = await manager.start(id, deniedSealed.ciphertext, { confidential: { kbsUrl: t.kbs.url, resource: denied, plaintextDigest: deniedSealed.plaintextDigest, tee: "sample" } });
+    await manager.result(id, s1.runId);
+    await manager.result(id, s2.runId);
+    const s3 = await manager.start(id, hello); // (maxConcurrency 2: a third at once would be refused as busy)
+    for (const s of [s1, s2, s3]) {
+      const r = await manager.result(id, s.runId);
+      const c = await check(s, r);
+      expect(c.reason).toBe("");
+      expect(c.ok).toBe(true);
+    }
+    expect((await manager.result(id, s2.runId)).error?.code).toBe("kbs_denied");
   });
 
   it("reuses the KBS token across confidential tasks: the second does not attest again", async () => {
