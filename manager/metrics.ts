@@ -23,6 +23,7 @@ export const COUNTER_NAMES = [
   "runsLost",
   /** Errors while handling a message or a timer (logged). */
   "handlerErrors",
+  "receiptsRejected",
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 

@@ -8,7 +8,10 @@ import type { ManagerContext } from "../context.js";
 import * as artifactStore from "../store/artifacts.js";
 import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
-import type { RunRecord, StoredResult, TaskSpec } from "../tasks/model.js";
+import * as propletStore from "../store/proplets.js";
+import { checkReceipt } from "../receipts/check.js";
+import { JwksCache } from "../receipts/jwks-cache.js";
+import type { ReceiptCheckRecord, RunRecord, StoredResult, TaskSpec } from "../tasks/model.js";
 import { isActiveRun } from "../tasks/state.js";
 import { managerResult, transitionRun } from "../tasks/transitions.js";
 import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
@@ -16,6 +19,9 @@ import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
 const SWEEP_BATCH = 200;
 
 export class Dispatcher {
+  /** Token-signing keys of the KBSes that confidential tasks name. */
+  private readonly jwks = new JwksCache();
+
   constructor(private readonly ctx: ManagerContext) {}
 
   /** Publishes one delivery of a scheduled run. A broker outage is survived: the ack sweep redelivers. */
@@ -104,18 +110,32 @@ export class Dispatcher {
       }
       const now = this.ctx.now();
       if (isActiveRun(run.state)) {
+        // The receipt is checked BEFORE the run may count as completed: a run whose receipt fails
+        // is failed with the names and reasons of the failed checks (docs/receipts.md).
+        const receiptCheck = await this.checkReceipt(run, senderId, msg);
+        const outcome = receiptCheck.ok ? msg.outcome : "failed";
         const stored = await this.ctx.db.transaction((tx) =>
           transitionRun(
             tx,
             run,
-            msg.outcome,
-            { finishedAt: now, result, receipt: msg.receipt ?? null, ...(run.startedAt ? {} : { startedAt: now }) },
+            outcome,
+            {
+              finishedAt: now,
+              result: receiptCheck.ok ? result : { ...result, error: { code: "receipt_invalid", message: withOriginalError(receiptCheck.reason, msg.error) } },
+              receipt: msg.receipt ?? null,
+              receiptCheck,
+              ...(run.startedAt ? {} : { startedAt: now }),
+            },
             now,
             { expectedProplet: senderId },
           ),
         );
         if (!stored) continue;
-        this.ctx.log.info({ runId: run.id, taskId: run.taskId, outcome: msg.outcome, propletId: senderId }, "run finished");
+        if (!receiptCheck.ok) {
+          this.ctx.counters.inc("receiptsRejected");
+          this.ctx.log.warn({ runId: run.id, propletId: senderId, reason: receiptCheck.reason }, "receipt rejected: run failed");
+        }
+        this.ctx.log.info({ runId: run.id, taskId: run.taskId, outcome, propletId: senderId }, "run finished");
         this.ctx.requestSchedule();
       } else if (run.state === "stopped" && run.result === null) {
         // Stopped by request while it ran: keep what the proplet reports; the state stays stopped.
@@ -128,6 +148,31 @@ export class Dispatcher {
     }
     this.ctx.counters.inc("handlerErrors");
     this.ctx.log.error({ runId: msg.runId }, "result not stored: the run kept changing; the proplet will resend it");
+  }
+
+  /** Runs the receipt rule for one result, against what this run was dispatched with. */
+  private async checkReceipt(run: RunRecord, senderId: string, msg: TaskResult): Promise<ReceiptCheckRecord> {
+    const task = await taskStore.getTask(this.ctx.db, run.taskId);
+    const proplet = await propletStore.getProplet(this.ctx.db, senderId);
+    if (!task) return { ok: false, attested: false, reason: "the run's task no longer exists", checks: [] };
+    const spec = task.spec;
+    const check = await checkReceipt(
+      {
+        receipt: msg.receipt,
+        start: { taskId: run.taskId, runId: run.id, propletId: senderId, receiptNonce: run.receiptNonce, entrypoint: spec.entrypoint, args: spec.args, env: spec.env, stdin: spec.stdin },
+        result: msg,
+        artifactDigest: spec.artifact.digest,
+        confidential: spec.confidential ?? undefined,
+        propletIdentityKey: proplet?.identityKey ?? undefined,
+      },
+      this.jwks,
+    );
+    return {
+      ok: check.ok,
+      attested: check.verification?.attested ?? false,
+      reason: check.reason,
+      checks: (check.verification?.checks ?? []).map((c) => ({ name: c.name, ok: c.ok, detail: c.detail })),
+    };
   }
 
   /** Fails a run the manager gave up on (recording why). */
@@ -171,4 +216,10 @@ export class Dispatcher {
     }
     return run;
   }
+}
+
+/** The receipt failure, keeping the proplet's own error (if any) so neither reason is lost. */
+function withOriginalError(reason: string, original: TaskResult["error"]): string {
+  const text = original ? `${reason}; the proplet reported ${original.code}: ${original.message}` : reason;
+  return text.slice(0, 4096);
 }

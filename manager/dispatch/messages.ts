@@ -28,6 +28,7 @@ export function startMessage(
     stdin: spec.stdin,
     limits: spec.limits,
     receiptNonce: run.receiptNonce,
+    ...(spec.confidential ? { confidential: spec.confidential } : {}),
   });
 }
 

@@ -79,6 +79,19 @@ export async function routes(app: FastifyInstance, deps: RouteDeps): Promise<voi
     async (req) => service.run(req.params.id, req.params.runId),
   );
 
+  // The run's receipt as sent by the proplet (a compact JWS, application/jose), for anyone to verify
+  // offline: `propeller receipt verify` (docs/receipts.md). Whether it passed the manager's check is
+  // in the run's `receiptCheck`.
+  app.get<{ Params: Static<typeof S.RunParams> }>(
+    "/tasks/:id/runs/:runId/receipt",
+    { schema: { tags: ["runs"], params: S.RunParams, response: { 200: { type: "string", description: "compact JWS" }, ...errors(404) } } },
+    async (req, reply) => {
+      const run = await service.run(req.params.id, req.params.runId);
+      if (!run.receipt) throw new NotFoundError("no_receipt", `run ${req.params.runId} has no receipt (yet)`);
+      return reply.type("application/jose").send(run.receipt);
+    },
+  );
+
   app.get<{ Params: Static<typeof S.TaskIdParams> }>(
     "/tasks/:id/results",
     { schema: { tags: ["runs"], params: S.TaskIdParams, response: { 200: S.Run, ...errors(404) } } },

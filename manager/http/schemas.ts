@@ -11,6 +11,7 @@ import {
   RUNTIMES,
   TEE_TYPES,
   Capabilities,
+  ConfidentialSpec,
   DIGEST_PATTERN,
 } from "../../protocol/index.js";
 
@@ -74,6 +75,8 @@ const taskFields = {
   target: Type.Optional(Type.Union([PropletId, Type.Null()])),
   requirements: Type.Optional(Requirements),
   onPropletLoss: Type.Optional(OnPropletLoss),
+  /** Encrypted workload: the artifact is the age ciphertext; the KBS releases its key to an attested `tee`. */
+  confidential: Type.Optional(Type.Union([Type.Null(), ConfidentialSpec])),
 };
 
 export const TaskCreate = Type.Object(
@@ -95,6 +98,7 @@ export const TaskPatch = Type.Object(
     target: Type.Optional(Type.Union([PropletId, Type.Null()])),
     requirements: Type.Optional(Requirements),
     onPropletLoss: Type.Optional(OnPropletLoss),
+    confidential: Type.Optional(Type.Union([Type.Null(), ConfidentialSpec])),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -134,6 +138,11 @@ export const Run = Type.Object(
     result: Type.Union([RunResult, Type.Null()]),
     /** The proplet's signed receipt (compact JWS), when it sent one. */
     receipt: Type.Union([Type.String(), Type.Null()]),
+    /** The manager's check of that receipt: a run is completed only when it passed. */
+    receiptCheck: Type.Union([
+      Type.Object({ ok: Type.Boolean(), attested: Type.Boolean(), reason: Type.String(), checks: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean(), detail: Type.String() })) }),
+      Type.Null(),
+    ]),
   },
 );
 export type Run = Static<typeof Run>;
@@ -161,6 +170,8 @@ export const Task = Type.Object(
     target: Type.Union([Type.String(), Type.Null()]),
     requirements: Type.Object({ tags: Type.Array(Type.String()), tee: Type.Union([Type.String(), Type.Null()]) }),
     onPropletLoss: OnPropletLoss,
+    encrypted: Type.Boolean(),
+    confidential: Type.Union([ConfidentialSpec, Type.Null()]),
     pendingReason: Type.Union([Type.String(), Type.Null()]),
     createdAt: Time,
     updatedAt: Time,

@@ -46,6 +46,7 @@ export class Liveness {
       id: msg.propletId,
       name: msg.name,
       capabilities: msg.capabilities,
+      identityKey: msg.identityKey ?? null,
       now,
     });
     if (!wasAlive) this.ctx.log.info({ propletId: msg.propletId, capabilities: msg.capabilities }, "proplet online");

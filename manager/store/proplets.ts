@@ -1,25 +1,26 @@
 import type { SqlExecutor } from "../../db/index.js";
-import type { Capabilities } from "../../protocol/index.js";
+import type { Capabilities, PublicJwk } from "../../protocol/index.js";
 import type { PropletRecord } from "../tasks/model.js";
 import { propletFromRow, type Row } from "./rows.js";
 
-const COLUMNS = "id, name, capabilities, alive, heartbeat_interval_ms, last_seen_at, connected_at, gone_reason";
+const COLUMNS = "id, name, capabilities, alive, heartbeat_interval_ms, last_seen_at, connected_at, gone_reason, identity_key";
 
 /** Registers (or refreshes) a proplet from its announce; `connected_at` moves only when it was not alive. */
 export async function upsertAnnounced(
   db: SqlExecutor,
-  p: { id: string; name: string; capabilities: Capabilities; now: Date },
+  p: { id: string; name: string; capabilities: Capabilities; identityKey?: PublicJwk | null; now: Date },
 ): Promise<{ proplet: PropletRecord; wasAlive: boolean }> {
   const before = await db.query<{ alive: boolean }>("SELECT alive FROM proplets WHERE id = $1", [p.id]);
   const wasAlive = Boolean(before.rows[0]?.alive);
   const { rows } = await db.query<Row>(
-    `INSERT INTO proplets (id, name, capabilities, alive, last_seen_at, connected_at, gone_reason)
-     VALUES ($1, $2, $3::jsonb, true, $4, $4, NULL)
+    `INSERT INTO proplets (id, name, capabilities, alive, last_seen_at, connected_at, gone_reason, identity_key)
+     VALUES ($1, $2, $3::jsonb, true, $4, $4, NULL, $5::jsonb)
      ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, capabilities = EXCLUDED.capabilities, alive = true,
+       identity_key = EXCLUDED.identity_key,
        last_seen_at = EXCLUDED.last_seen_at, gone_reason = NULL,
        connected_at = CASE WHEN proplets.alive THEN proplets.connected_at ELSE EXCLUDED.connected_at END
      RETURNING ${COLUMNS}`,
-    [p.id, p.name, JSON.stringify(p.capabilities), p.now],
+    [p.id, p.name, JSON.stringify(p.capabilities), p.now, p.identityKey ? JSON.stringify(p.identityKey) : null],
   );
   return { proplet: propletFromRow(rows[0]!), wasAlive };
 }

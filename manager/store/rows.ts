@@ -45,6 +45,7 @@ export function runFromRow(r: Row): RunRecord {
     finishedAt: dateOrNull(r.finished_at),
     result: r.result === null || r.result === undefined ? null : json(r.result),
     receipt: (r.receipt as string | null) ?? null,
+    receiptCheck: r.receipt_check === null || r.receipt_check === undefined ? null : json(r.receipt_check),
   };
 }
 
@@ -58,5 +59,6 @@ export function propletFromRow(r: Row): PropletRecord {
     lastSeenAt: date(r.last_seen_at),
     connectedAt: date(r.connected_at),
     goneReason: (r.gone_reason as string | null) ?? null,
+    identityKey: r.identity_key === null || r.identity_key === undefined ? null : json(r.identity_key),
   };
 }

@@ -1,10 +1,10 @@
 import type { SqlExecutor } from "../../db/index.js";
-import type { RunRecord, StoredResult, TaskRecord } from "../tasks/model.js";
+import type { ReceiptCheckRecord, RunRecord, StoredResult, TaskRecord } from "../tasks/model.js";
 import type { RunState } from "../tasks/state.js";
 import { runFromRow, taskFromRow, type Row } from "./rows.js";
 
 const COLUMNS =
-  "id, task_id, attempt, state, proplet_id, deliveries, receipt_nonce, created_at, dispatched_at, last_delivery_at, accepted_at, started_at, finished_at, result, receipt";
+  "id, task_id, attempt, state, proplet_id, deliveries, receipt_nonce, created_at, dispatched_at, last_delivery_at, accepted_at, started_at, finished_at, result, receipt, receipt_check";
 const R_COLUMNS = COLUMNS.split(", ")
   .map((c) => `r.${c}`)
   .join(", ");
@@ -120,6 +120,7 @@ export interface RunChange {
   finishedAt?: Date;
   result?: StoredResult;
   receipt?: string | null;
+  receiptCheck?: ReceiptCheckRecord | null;
 }
 
 const CHANGE_COLUMNS: Record<keyof RunChange, string> = {
@@ -133,6 +134,7 @@ const CHANGE_COLUMNS: Record<keyof RunChange, string> = {
   finishedAt: "finished_at",
   result: "result",
   receipt: "receipt",
+  receiptCheck: "receipt_check",
 };
 
 /**
@@ -151,8 +153,9 @@ export async function updateRunIf(
   const params: unknown[] = [id, expected];
   for (const [key, value] of Object.entries(change) as Array<[keyof RunChange, unknown]>) {
     if (value === undefined) continue;
-    params.push(key === "result" ? JSON.stringify(value) : value);
-    sets.push(`${CHANGE_COLUMNS[key]} = $${params.length}${key === "result" ? "::jsonb" : ""}`);
+    const isJson = key === "result" || key === "receiptCheck";
+    params.push(isJson && value !== null ? JSON.stringify(value) : value);
+    sets.push(`${CHANGE_COLUMNS[key]} = $${params.length}${isJson ? "::jsonb" : ""}`);
   }
   let where = "id = $1 AND state = $2";
   if (expectedProplet !== undefined) {

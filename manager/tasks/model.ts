@@ -1,4 +1,4 @@
-import type { Capabilities, Entrypoint, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
+import type { Capabilities, ConfidentialSpec, Entrypoint, PublicJwk, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
 import type { RunState, TaskState } from "./state.js";
 
 export type OnPropletLoss = "fail" | "reschedule";
@@ -25,6 +25,11 @@ export interface TaskSpec {
   target: string | null;
   requirements: { tags: string[]; tee: TeeType | null };
   onPropletLoss: OnPropletLoss;
+  /**
+   * Encrypted workload: the artifact is the age ciphertext, its key a KBS resource released only to
+   * an attested TEE of `tee` (which is also the placement requirement). Absent on older rows.
+   */
+  confidential?: ConfidentialSpec | null;
 }
 
 export interface TaskRecord {
@@ -66,6 +71,15 @@ export interface RunRecord {
   finishedAt: Date | null;
   result: StoredResult | null;
   receipt: string | null;
+  /** The manager's verdict on the receipt (null until a result arrived). */
+  receiptCheck: ReceiptCheckRecord | null;
+}
+
+export interface ReceiptCheckRecord {
+  ok: boolean;
+  attested: boolean;
+  reason: string;
+  checks: Array<{ name: string; ok: boolean; detail: string }>;
 }
 
 export interface PropletRecord {
@@ -77,4 +91,6 @@ export interface PropletRecord {
   lastSeenAt: Date;
   connectedAt: Date;
   goneReason: string | null;
+  /** The key that signs this proplet's unattested receipts, from its announce. */
+  identityKey: PublicJwk | null;
 }

@@ -195,9 +195,22 @@ function buildSpec(input: TaskCreate, artifact: CheckedArtifact): TaskSpec {
       outputBytes: input.limits?.outputBytes ?? LIMITS.outputBytes,
     },
     target: input.target ?? null,
-    requirements: { tags: input.requirements?.tags ?? [], tee: input.requirements?.tee ?? null },
+    requirements: { tags: input.requirements?.tags ?? [], tee: teeRequirement(input.requirements?.tee ?? null, input.confidential ?? null) },
     onPropletLoss: input.onPropletLoss ?? "fail",
+    confidential: input.confidential ?? null,
   };
+}
+
+/**
+ * A confidential task can only run where its TEE can attest: its TEE is the placement requirement.
+ * A different explicit requirement is a contradiction, refused rather than silently overridden.
+ */
+function teeRequirement(requested: TaskSpec["requirements"]["tee"], confidential: TaskSpec["confidential"]): TaskSpec["requirements"]["tee"] {
+  if (!confidential) return requested;
+  if (requested !== null && requested !== confidential.tee) {
+    throw new InvalidRequestError("invalid_task", `requirements.tee is ${requested}, but the confidential workload's key is released to ${confidential.tee} TEEs`);
+  }
+  return confidential.tee;
 }
 
 function mergeSpec(current: TaskSpec, patch: TaskPatch, artifact: CheckedArtifact | undefined): TaskSpec {
@@ -210,10 +223,15 @@ function mergeSpec(current: TaskSpec, patch: TaskPatch, artifact: CheckedArtifac
     stdin: patch.stdin ?? current.stdin,
     limits: { ...current.limits, ...(patch.limits ?? {}) },
     target: patch.target !== undefined ? patch.target : current.target,
-    requirements: patch.requirements
-      ? { tags: patch.requirements.tags ?? current.requirements.tags, tee: patch.requirements.tee !== undefined ? patch.requirements.tee : current.requirements.tee }
-      : current.requirements,
+    requirements: {
+      tags: patch.requirements?.tags ?? current.requirements.tags,
+      tee: teeRequirement(
+        patch.requirements?.tee !== undefined ? patch.requirements.tee : patch.confidential !== undefined ? null : current.requirements.tee,
+        patch.confidential !== undefined ? patch.confidential : (current.confidential ?? null),
+      ),
+    },
     onPropletLoss: patch.onPropletLoss ?? current.onPropletLoss,
+    confidential: patch.confidential !== undefined ? patch.confidential : (current.confidential ?? null),
   };
 }
 

@@ -33,6 +33,7 @@ export function runView(run: RunRecord): Run {
         }
       : null,
     receipt: run.receipt,
+    receiptCheck: run.receiptCheck,
   };
 }
 
@@ -52,6 +53,8 @@ export function taskView(task: TaskRecord, latestRun: RunRecord | null): Task {
     target: s.target,
     requirements: s.requirements,
     onPropletLoss: s.onPropletLoss,
+    encrypted: Boolean(s.confidential),
+    confidential: s.confidential ?? null,
     pendingReason: task.pendingReason,
     createdAt: task.createdAt.toISOString(),
     updatedAt: task.updatedAt.toISOString(),

@@ -195,7 +195,8 @@ for (const deployment of DEPLOYMENTS) {
       await waitForTask(h, task.id, (x) => x.state === "running", "running");
       await p.crash(); // the broker publishes the will (as it also does on its own shutdown)
       await waitForProplet(h, p.id, false);
-      const back = await h.proplet(p.id, { capabilities: { tags: [t] }, running: [{ taskId: start.taskId, runId: start.runId }] });
+      // The same proplet process reconnecting: it keeps its identity key and the runs it holds.
+      const back = await h.proplet(p.id, { capabilities: { tags: [t] }, running: [{ taskId: start.taskId, runId: start.runId }], identity: p.identity });
       await waitForProplet(h, p.id, true);
       await new Promise((r) => setTimeout(r, 1500)); // past the grace (reconcileGraceMs = 1000)
       expect((await getTask(h, task.id)).state).toBe("running");
@@ -299,6 +300,76 @@ for (const deployment of DEPLOYMENTS) {
       expect(done.latestRun.result.stdout).toBe("first");
       expect((await counters()).duplicateResults! - before.duplicateResults!).toBe(1);
       await p.close();
+    });
+
+    it("completes a run only with a valid receipt; serves the receipt; fails the run with the reason otherwise", async () => {
+      const { generateKeyPairSync } = await import("node:crypto");
+      const { receiptSigner, verifyReceipt } = await import("../../protocol/index.js");
+      const t = tag();
+      const p = await proplet("rcpt", t);
+      const run = async (name: string) => {
+        const task = await createTask(h, { name, start: true, requirements: { tags: [t] } });
+        const start = await p.waitForStart(p.runs.length + 1);
+        await waitForTask(h, task.id, (x) => x.state === "running", "running");
+        return { task, start };
+      };
+
+      // Valid: signed by the announced identity key over what was dispatched and sent.
+      const ok = await run("receipt-ok");
+      await p.result(ok.start, { stdout: "fine" });
+      const done = await waitForTask(h, ok.task.id, (x) => x.state === "completed", "completed");
+      expect(done.latestRun.receiptCheck).toMatchObject({ ok: true, attested: false });
+      const served = await fetch(`${h.manager.url}/tasks/${ok.task.id}/runs/${ok.start.runId}/receipt`);
+      expect(served.headers.get("content-type")).toMatch(/application\/jose/);
+      const jws = await served.text();
+      const offline = await verifyReceipt(jws, { allowUnattested: true, propletKey: p.identity.publicJwk, nonce: ok.start.receiptNonce, runId: ok.start.runId });
+      expect(offline.ok).toBe(true);
+
+      // No receipt at all.
+      const none = await run("receipt-none");
+      await p.result(none.start, { stdout: "x", receipt: null });
+      const failedNone = await waitForTask(h, none.task.id, (x) => x.state === "failed", "failed without receipt");
+      expect(failedNone.latestRun.result.error).toMatchObject({ code: "receipt_invalid" });
+      expect(failedNone.latestRun.result.error.message).toMatch(/no receipt/);
+      expect((await fetch(`${h.manager.url}/tasks/${none.task.id}/runs/${none.start.runId}/receipt`)).status).toBe(404);
+
+      // Signed by a key that is not the proplet's announced identity.
+      const pair = generateKeyPairSync("ed25519");
+      const stranger = await receiptSigner(pair.privateKey, pair.publicKey);
+      const forged = await run("receipt-stranger");
+      await p.result(forged.start, { stdout: "x", signer: stranger });
+      const failedKey = await waitForTask(h, forged.task.id, (x) => x.state === "failed", "failed with a foreign key");
+      expect(failedKey.latestRun.result.error.message).toMatch(/signer.proplet-key/);
+
+      // A receipt over other output than the result carries (a receipt replayed from another run).
+      const replay = await run("receipt-replay");
+      await p.result(replay.start, { stdout: "what really ran", receipt: jws });
+      const failedReplay = await waitForTask(h, replay.task.id, (x) => x.state === "failed", "failed with a replayed receipt");
+      expect(failedReplay.latestRun.result.error.message).toMatch(/expect.task|expect.run|expect.nonce/);
+      expect(failedReplay.latestRun.receiptCheck.ok).toBe(false);
+      expect((await counters()).receiptsRejected).toBeGreaterThanOrEqual(3);
+      await p.close();
+    });
+
+    it("places a confidential task only on a proplet with its TEE, and dispatches the KBS details", async () => {
+      const { sha256Digest } = await import("../../protocol/index.js");
+      const t = tag();
+      const plain = await proplet("notee", t);
+      const confidential = { kbsUrl: "http://127.0.0.1:1/kbs", resource: "kbs:///repo/key/app", plaintextDigest: sha256Digest("plain"), tee: "sample" };
+      const task = await createTask(h, { name: "secret", start: true, requirements: { tags: [t] }, confidential });
+      expect(task.encrypted).toBe(true);
+      expect(task.requirements.tee).toBe("sample");
+      const waiting = await waitForTask(h, task.id, (x) => /sample TEE/.test(x.pendingReason ?? ""), "pending for a TEE");
+      expect(waiting.state).toBe("pending");
+      expect(plain.starts).toHaveLength(0);
+      const tee = await proplet("tee", t, { capabilities: { tee: { type: "sample" } } });
+      const start = await tee.waitForStart();
+      expect(start.confidential).toEqual(confidential);
+      const contradiction = await h.api("POST", "/tasks", { name: "x", artifact: (await import("./helpers.js")).ARTIFACT, confidential, requirements: { tee: "snp" } });
+      expect(contradiction.status).toBe(400);
+      expect(contradiction.body.message).toMatch(/released to sample TEEs/);
+      await plain.close();
+      await tee.close();
     });
 
     it("counts and drops malformed MQTT messages and keeps serving", async () => {

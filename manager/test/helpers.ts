@@ -3,6 +3,7 @@
  * real MQTT clients that speak the real protocol (announce, heartbeat, accepted, result, last
  * will), the manager's true boundary. Nothing of the manager is mocked.
  */
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,10 @@ import {
   decodeTopicMessage,
   encodeTopicMessage,
   sha256Digest,
+  buildReceiptClaims,
+  receiptSigner,
+  signReceipt,
+  type ReceiptSigner,
   type Capabilities,
   type PropletTopicName,
   type RunRef,
@@ -119,6 +124,8 @@ export interface ScriptedOptions {
   running?: RunRef[];
   /** Heartbeat period; 0 = no automatic heartbeats (default 300). */
   heartbeatMs?: number;
+  /** The identity key to announce and sign with (a reconnecting proplet keeps its key); default a fresh one. */
+  identity?: ReceiptSigner;
 }
 
 const DEFAULT_CAPABILITIES: Capabilities = {
@@ -145,6 +152,8 @@ export class ScriptedProplet {
     readonly conn: MqttConnection,
     readonly topics: Topics,
     options: ScriptedOptions,
+    /** Its identity key: it signs the receipt of every result, as a real proplet does. */
+    readonly identity: ReceiptSigner,
   ) {
     this.running = options.running ?? [];
     this.capabilities = { ...DEFAULT_CAPABILITIES, ...options.capabilities };
@@ -160,7 +169,8 @@ export class ScriptedProplet {
       reconnectPeriodMs: 200,
       keepaliveSeconds: 5,
     });
-    const p = new ScriptedProplet(id, conn, topics, options);
+    const pair = generateKeyPairSync("ed25519");
+    const p = new ScriptedProplet(id, conn, topics, options, options.identity ?? (await receiptSigner(pair.privateKey, pair.publicKey)));
     await conn.subscribe(topics.proplet(id, "tasks/start"), async (_t, payload) => {
       const start = decodeTopicMessage("tasks/start", payload);
       p.starts.push(start);
@@ -202,6 +212,7 @@ export class ScriptedProplet {
       software: { name: "scripted-proplet", version: "0" },
       capabilities: this.capabilities,
       running: this.running,
+      identityKey: this.identity.publicJwk,
     });
   }
 
@@ -228,10 +239,40 @@ export class ScriptedProplet {
 
   async result(
     start: Pick<TaskStart, "taskId" | "runId">,
-    outcome: { outcome?: "completed" | "failed" | "stopped"; exitCode?: number | null; stdout?: string; stderr?: string; returnValues?: number[] | null; error?: { code: string; message: string } | null } = {},
+    outcome: {
+      outcome?: "completed" | "failed" | "stopped";
+      exitCode?: number | null;
+      stdout?: string;
+      stderr?: string;
+      returnValues?: number[] | null;
+      error?: { code: string; message: string } | null;
+      /** Replace the receipt: null sends none, a string sends that JWS. */
+      receipt?: string | null;
+      /** Sign the receipt with this key instead of the announced identity. */
+      signer?: ReceiptSigner;
+    } = {},
     asId = this.id,
   ): Promise<void> {
     this.running = this.running.filter((r) => r.runId !== start.runId);
+    const body = {
+      outcome: outcome.outcome ?? "completed",
+      exitCode: outcome.exitCode === undefined ? 0 : outcome.exitCode,
+      returnValues: outcome.returnValues ?? null,
+      stdout: Buffer.from(outcome.stdout ?? "").toString("base64"),
+      stderr: Buffer.from(outcome.stderr ?? "").toString("base64"),
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      error: outcome.error ?? null,
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+    };
+    // The receipt covers what this run was dispatched with, as received in its task.start.
+    const dispatched = "receiptNonce" in start ? (start as TaskStart) : this.starts.find((s) => s.runId === start.runId);
+    let receipt: string | undefined;
+    if (outcome.receipt !== undefined) receipt = outcome.receipt ?? undefined;
+    else if (dispatched) {
+      receipt = await signReceipt(buildReceiptClaims({ ...dispatched, propletId: asId }, body, { plaintextDigest: dispatched.artifact.digest }), outcome.signer ?? this.identity);
+    }
     await this.conn.publish(
       this.topics.proplet(asId, "tasks/result"),
       encodeTopicMessage("tasks/result", {
@@ -239,16 +280,8 @@ export class ScriptedProplet {
         propletId: asId,
         taskId: start.taskId,
         runId: start.runId,
-        outcome: outcome.outcome ?? "completed",
-        exitCode: outcome.exitCode === undefined ? 0 : outcome.exitCode,
-        returnValues: outcome.returnValues ?? null,
-        stdout: Buffer.from(outcome.stdout ?? "").toString("base64"),
-        stderr: Buffer.from(outcome.stderr ?? "").toString("base64"),
-        stdoutTruncated: false,
-        stderrTruncated: false,
-        error: outcome.error ?? null,
-        startedAt: new Date().toISOString(),
-        finishedAt: new Date().toISOString(),
+        ...body,
+        ...(receipt !== undefined ? { receipt } : {}),
       }),
     );
   }

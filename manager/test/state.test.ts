@@ -77,6 +77,7 @@ const proplet = (id: string, load: number, over: Partial<PropletRecord["capabili
     id,
     name: id,
     alive,
+    identityKey: null,
     heartbeatIntervalMs: null,
     lastSeenAt: new Date(),
     connectedAt: new Date(),

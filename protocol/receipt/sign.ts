@@ -1,5 +1,6 @@
 import type { KeyObject } from "node:crypto";
-import { CompactSign, exportJWK, type CryptoKey, type JWK } from "jose";
+import { CompactSign, exportJWK, type CryptoKey } from "jose";
+import type { PublicJwk } from "../messages/proplet.js";
 import { validate } from "../codec.js";
 import { RECEIPT_TYP, ReceiptClaims, type ReceiptClaims as Claims } from "./claims.js";
 
@@ -7,7 +8,7 @@ export interface ReceiptSigner {
   alg: "ES256" | "EdDSA";
   privateKey: CryptoKey | KeyObject;
   /** The public key, embedded in the receipt header (`jwk`) so the receipt is self-describing. */
-  publicJwk: JWK;
+  publicJwk: PublicJwk;
 }
 
 /** Creates a signer from a node:crypto key pair (EC P-256 → ES256, Ed25519 → EdDSA). */
@@ -15,8 +16,9 @@ export async function receiptSigner(privateKey: KeyObject, publicKey: KeyObject)
   const type = publicKey.asymmetricKeyType;
   const alg = type === "ed25519" ? "EdDSA" : type === "ec" && publicKey.asymmetricKeyDetails?.namedCurve === "prime256v1" ? "ES256" : null;
   if (!alg) throw new Error(`receipt keys are Ed25519 or EC P-256, not ${type}`);
-  const { kty, crv, x, y } = await exportJWK(publicKey);
-  const publicJwk: JWK = y === undefined ? { kty, crv, x } : { kty, crv, x, y };
+  const { crv, x, y } = await exportJWK(publicKey);
+  const kty = alg === "EdDSA" ? "OKP" : "EC";
+  const publicJwk: PublicJwk = y === undefined ? { kty, crv: crv!, x: x! } : { kty, crv: crv!, x: x!, y };
   return { alg, privateKey, publicJwk };
 }
 
