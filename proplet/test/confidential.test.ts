@@ -298,6 +298,26 @@ describe("confidential runs (sample TEE, real KBS)", () => {
   });
 });
 
+describe("concurrent confidential runs", () => {
+  it("two confidential tasks started together on a fresh proplet share one attestation", async () => {
+    const { manager, id } = await setup();
+    const sealed = await Promise.all([0, 1].map(async () => {
+      const resource = resourceName();
+      return { resource, ...(await t.seal(hello, resource, { allowedTees: ["sample"] })) };
+    }));
+    const before = await t.attestations();
+    const starts = await Promise.all(
+      sealed.map((w, i) => manager.start(id, w.ciphertext, { args: [`c${i}`], confidential: { kbsUrl: t.kbs.url, resource: w.resource, plaintextDigest: w.plaintextDigest, tee: "sample" } })),
+    );
+    for (const [i, s] of starts.entries()) {
+      const r = await manager.result(id, s.runId);
+      expect(text(r.stdout)).toContain(`Hello, c${i}!`);
+      await expectAttestedReceipt(r, s, sealed[i]!.plaintextDigest);
+    }
+    expect(await t.attestations()).toBe(before + 1);
+  });
+});
+
 describe("the plaintext and the key never reach the disk", () => {
   let privateTmp: string;
   const savedTmp = process.env.TMPDIR;
