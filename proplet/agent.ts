@@ -16,7 +16,7 @@
  * - A stop for a run this proplet does not know answers with a "stopped" result, so the manager
  *   is not left waiting; the run id is then never started here. That result has no receipt: without
  *   the start there is no receipt nonce to bind (every result answering a start has one).
- * - Confidential runs (CONFIDENTIAL section of README.md): the artifact is the ciphertext (its
+ * - Confidential runs ("TEE and confidential runs" in README.md): the artifact is the ciphertext (its
  *   digest checked as for any artifact), the key comes from the KBS under attestation, the
  *   plaintext exists only in memory and is zeroed after the run; the receipt is signed by the
  *   attested receipt key.
