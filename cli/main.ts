@@ -11,7 +11,10 @@ usage: propeller <command> [options]
   demo  run the example workloads end to end on the embedded defaults
   run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--stdin FILE|-]
         [--timeout MS] [--memory BYTES] [--target PROPLET] [--tag T] [--wait MS] [--json]
-        create a task, start it, wait, print its output (exit code = the guest's)
+        [--confidential --kbs URL --tee T [--resource kbs:///… --plaintext-digest sha256:…] [--admin-key F]]
+        [--receipt-out FILE]
+        create a task, start it, wait, print its output and verify its receipt (exit code = the guest's);
+        --confidential encrypts a plain module (key stored in the KBS) or sends a .age file as is
   task create <file.wasm> [task options] [--start]
   task list [--state S] [--limit N] [--cursor C]
   task get|start|stop|logs|runs <task-id>

@@ -23,6 +23,8 @@ export interface RunView {
     stderrTruncated: boolean;
     error: null | { code: string; message: string };
   };
+  /** The manager's check of the run's receipt. */
+  receiptCheck?: null | { ok: boolean; attested: boolean; reason: string; checks: Array<{ name: string; ok: boolean; detail: string }> };
 }
 
 export interface TaskView {

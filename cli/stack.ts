@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/index.js";
 import { startManager } from "../manager/index.js";
-import { startProplet } from "../proplet/index.js";
+import { startProplet, type PropletTeeConfig } from "../proplet/index.js";
 import { randomBytes } from "node:crypto";
 import type { JWK } from "jose";
 
@@ -27,6 +27,11 @@ export interface StackOptions {
    */
   kbs?: boolean;
   kbsPort?: number;
+  /**
+   * The TEE the proplets attest with. Default: the sample TEE when the development KBS runs
+   * (development only: it proves nothing), none otherwise.
+   */
+  propletTee?: PropletTeeConfig | null;
   logger: Logger;
 }
 
@@ -89,12 +94,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     cleanups.push(() => manager.close());
 
     const proplets: RunningProplet[] = [];
+    const tee = options.propletTee !== undefined ? options.propletTee : kbs ? ({ type: "sample" } as const) : null;
     for (let i = 1; i <= (options.proplets ?? 2); i++) {
       const proplet = await startProplet({
         id: `proplet-${i}`,
         name: `embedded proplet ${i}`,
         mqtt: { url: brokerUrl },
         ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
+        ...(tee ? { tee } : {}),
         logger: log.child({ box: "proplet", proplet: `proplet-${i}` }),
       });
       proplets.push(proplet);

@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256Digest } from "../../protocol/index.js";
@@ -7,6 +8,10 @@ import { ManagerClient } from "../manager-client.js";
 import type { Output } from "../output.js";
 import { startStack } from "../stack.js";
 import { parse } from "../args.js";
+import { confidentialTaskBody, sealWorkload, verifyRunReceipt, type SealedWorkload } from "../confidential.js";
+import { loadJwks } from "../jwks-source.js";
+import { main } from "../main.js";
+import type { TaskView } from "../manager-client.js";
 
 
 /** Finds examples/ both from source (cli/commands) and from the build (dist/cli/commands). */
@@ -29,8 +34,16 @@ interface Step {
 export async function demoCommand(argv: string[], io: Output): Promise<number> {
   const { values } = parse("demo", argv, { "log-level": { type: "string" } }, false);
   const logger = cliLogger(values["log-level"] ?? "warn");
-  io.out("Propeller demo: embedded broker (aedes), embedded database (PGlite), manager, 2 proplets\n");
-  const stack = await startStack({ proplets: 2, logger });
+  io.out("Propeller demo: embedded broker (aedes), embedded database (PGlite), manager, KBS, 2 proplets");
+  io.out("(the KBS runs in DEVELOPMENT mode and the proplets attest with the sample TEE, which proves nothing:");
+  io.out(" the same path runs with real TPM / SNP / TDX attesters and verifiers in production)\n");
+  const stack = await startStack({ proplets: 2, logger, kbs: true });
+  const kbsModule = await import("../../kbs/index.js");
+  const kbs = stack.kbs!;
+  const admin = { url: kbs.url, token: () => kbsModule.mintAdminToken(kbs.adminKey, { keyId: String(kbs.adminKey.kid), subject: "demo" }) };
+  const scratch = await mkdtemp(join(tmpdir(), "propeller-demo-"));
+  let sealed: SealedWorkload | undefined;
+  let confidentialTask: TaskView | undefined;
   const client = new ManagerClient({ baseUrl: stack.managerUrl });
   let failed = 0;
 
@@ -111,6 +124,67 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
     },
   ];
 
+  steps.push(
+    {
+      title: "encrypt examples/hello with a fresh age key; store the key in the KBS (policy: sample TEE, affirming)",
+      run: async () => {
+        sealed = await sealWorkload(await readFile(examplePath("hello/hello.wasm")), admin, "demo/workload/hello", "sample");
+        return `plaintext ${sealed.plaintextDigest.slice(0, 19)}…, ciphertext ${sealed.ciphertextDigest.slice(0, 19)}…, key at ${sealed.resource}`;
+      },
+    },
+    {
+      title: "submit the ciphertext; attested key release on the proplet; run in memory",
+      run: async () => {
+        if (!sealed) throw new Error("no sealed workload (previous step failed)");
+        const created = await client.createTask({
+          ...confidentialTaskBody("hello (confidential)", sealed.ciphertext, { kbsUrl: kbs.url, resource: sealed.resource, plaintextDigest: sealed.plaintextDigest, tee: "sample" }, { args: ["confidential"], stdin: Buffer.from("sealed input").toString("base64") }),
+          start: true,
+        });
+        confidentialTask = await client.waitForFinish(created.id, 60_000);
+        const result = confidentialTask.latestRun?.result;
+        if (confidentialTask.state !== "completed" || !result) throw new Error(`task ended ${confidentialTask.state}: ${result?.error ? `${result.error.code}: ${result.error.message}` : "no result"}`);
+        if (!result.stdout.includes("confidential")) throw new Error(`unexpected output ${JSON.stringify(result.stdout)}`);
+        return `${confidentialTask.latestRun!.propletId} printed ${JSON.stringify(result.stdout.split("\n")[0])}`;
+      },
+    },
+    {
+      title: "the manager checked the run's receipt before recording success",
+      run: async () => {
+        const check = confidentialTask?.latestRun?.receiptCheck;
+        if (!check?.ok || !check.attested) throw new Error(`receipt check: ${check ? check.reason || "not attested" : "none"}`);
+        return `attested receipt accepted (${check.checks.length} checks passed)`;
+      },
+    },
+    {
+      title: "anyone verifies the receipt offline: propeller receipt verify --jwks <KBS JWKS>",
+      run: async () => {
+        if (!confidentialTask || !sealed) throw new Error("no confidential run (previous step failed)");
+        const { jws } = await verifyRunReceipt(client, confidentialTask, { kbsUrl: kbs.url, workloadDigest: sealed.plaintextDigest });
+        await writeFile(join(scratch, "receipt.jws"), jws);
+        await writeFile(join(scratch, "jwks.json"), JSON.stringify(await loadJwks(`${kbs.url}/.well-known/jwks.json`)));
+        await writeFile(join(scratch, "stdout.txt"), Buffer.from(confidentialTask.latestRun!.result!.stdoutBase64, "base64"));
+        const lines: string[] = [];
+        const code = await main(["receipt", "verify", join(scratch, "receipt.jws"), "--jwks", join(scratch, "jwks.json"), "--expect-workload", sealed.plaintextDigest, "--expect-output", join(scratch, "stdout.txt")], { out: (t) => void lines.push(t), err: (t) => void lines.push(t) });
+        if (code !== 0) throw new Error(lines.join("\n"));
+        return lines.filter((l) => l.startsWith("✔")).map((l) => l.replace(/\s+/g, " ").slice(0, 60)).join("\n     ");
+      },
+    },
+    {
+      title: "a key whose policy refuses this TEE is not released: the task fails with the KBS's reason, nothing runs",
+      run: async () => {
+        const refused = await sealWorkload(await readFile(examplePath("add/add.wasm")), admin, "demo/workload/snp-only", "snp");
+        const created = await client.createTask({
+          ...confidentialTaskBody("snp only", refused.ciphertext, { kbsUrl: kbs.url, resource: refused.resource, plaintextDigest: refused.plaintextDigest, tee: "sample" }, { entrypoint: { kind: "export", name: "add", inputs: [1, 2] } }),
+          start: true,
+        });
+        const task = await client.waitForFinish(created.id, 60_000);
+        const error = task.latestRun?.result?.error;
+        if (task.state !== "failed" || error?.code !== "kbs_denied") throw new Error(`expected kbs_denied, got ${task.state} ${error?.code}: ${error?.message}`);
+        return `${error.code}: ${error.message}`;
+      },
+    },
+  );
+
   for (const [i, step] of steps.entries()) {
     const started = Date.now();
     try {
@@ -122,6 +196,7 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
     }
   }
   await stack.close();
+  await rm(scratch, { recursive: true, force: true });
   io.out(failed === 0 ? "\ndemo succeeded" : `\ndemo FAILED: ${failed} step(s) failed`);
   return failed === 0 ? 0 : 1;
 }

@@ -1,0 +1,69 @@
+import type { JSONWebKeySet } from "jose";
+import { encryptWorkload } from "../protocol/workload-encryption.js";
+import { sha256Digest, type TeeType } from "../protocol/index.js";
+import { verifyReceipt, type ReceiptVerification } from "../protocol/receipt/index.js";
+import { RemoteError } from "./errors.js";
+import { loadJwks } from "./jwks-source.js";
+import type { ManagerClient, TaskView } from "./manager-client.js";
+
+export interface KbsAdmin {
+  url: string;
+  token: string | (() => Promise<string>);
+}
+
+export interface SealedWorkload {
+  ciphertext: Uint8Array;
+  plaintextDigest: string;
+  ciphertextDigest: string;
+  resource: string;
+}
+
+/**
+ * Encrypts a Wasm module with a fresh age identity and stores the identity in the KBS under
+ * `resource` with a policy releasing it only to affirming `tee` attestations.
+ */
+export async function sealWorkload(plaintext: Uint8Array, kbs: KbsAdmin, resource: string, tee: TeeType): Promise<SealedWorkload> {
+  const kbsModule = await import("../kbs/index.js");
+  const enc = await encryptWorkload(plaintext);
+  const path = kbsModule.adminResourcePath(resource);
+  await kbsModule.putResource(kbs, path, Buffer.from(enc.identity));
+  await kbsModule.setResourcePolicy(kbs, path, { description: `workload key, released to ${tee} TEEs attesting as affirming`, allowedTees: [tee], requiredStatus: "affirming" });
+  return { ciphertext: enc.ciphertext, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, resource: `kbs:///${path}` };
+}
+
+/** The manager's REST body for a confidential task whose ciphertext travels inline. */
+export function confidentialTaskBody(name: string, ciphertext: Uint8Array, spec: { kbsUrl: string; resource: string; plaintextDigest: string; tee: TeeType }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name,
+    artifact: { digest: sha256Digest(ciphertext), inline: Buffer.from(ciphertext).toString("base64") },
+    confidential: spec,
+    ...extra,
+  };
+}
+
+/**
+ * Fetches a run's receipt from the manager and verifies it offline against the KBS's JWKS and what
+ * the caller knows (task, run, workload digest, stdout bytes).
+ */
+export async function verifyRunReceipt(
+  client: ManagerClient,
+  task: TaskView,
+  expect: { jwks?: JSONWebKeySet; kbsUrl?: string; workloadDigest: string; allowUnattested?: boolean },
+): Promise<{ jws: string; verification: ReceiptVerification }> {
+  const run = task.latestRun;
+  if (!run) throw new RemoteError("no_run", `task ${task.id} has no run`, undefined);
+  const response = await fetch(`${client.baseUrl}/tasks/${encodeURIComponent(task.id)}/runs/${encodeURIComponent(run.id)}/receipt`, { signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new RemoteError("no_receipt", `the manager has no receipt for run ${run.id} (${response.status})`, response.status);
+  const jws = (await response.text()).trim();
+  const jwks = expect.jwks ?? (expect.kbsUrl ? await loadJwks(`${expect.kbsUrl.replace(/\/+$/, "")}/.well-known/jwks.json`) : undefined);
+  const stdout = run.result ? sha256Digest(Buffer.from(run.result.stdoutBase64, "base64")) : undefined;
+  const verification = await verifyReceipt(jws, {
+    ...(jwks ? { jwks } : {}),
+    taskId: task.id,
+    runId: run.id,
+    workloadDigest: expect.workloadDigest,
+    ...(stdout ? { stdoutDigest: stdout } : {}),
+    ...(expect.allowUnattested ? { allowUnattested: true } : {}),
+  });
+  return { jws, verification };
+}
