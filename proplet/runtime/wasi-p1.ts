@@ -179,6 +179,11 @@ async function prepare(request: RunRequest): Promise<Prepared> {
     module = await Wasm.compile(capped);
   } catch (err) {
     throw new InvalidWasmError(`the module does not compile: ${(err as Error).message}`);
+  } finally {
+    // compile() copied the bytes when called. The memory-capped rewrite is our own copy of the
+    // module (a confidential workload's plaintext): zero it now rather than leave it to the GC.
+    // (request.module itself belongs to the caller, who zeroes it.)
+    if (capped !== request.module) capped.fill(0);
   }
   return { module, exportArgs, exportSignature };
 }
