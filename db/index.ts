@@ -3,3 +3,4 @@ export { PostgresDatabase, type PostgresOptions } from "./postgres.js";
 export { PgliteDatabase } from "./pglite.js";
 export { openDatabase, redactUrl } from "./open.js";
 export { migrate, splitStatements, type MigrationReport } from "./migrate.js";
+export { migrationsDir } from "./migrations-dir.js";

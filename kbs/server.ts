@@ -5,7 +5,7 @@ import pino, { type Logger } from "pino";
 import { fileURLToPath } from "node:url";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { migrate, openDatabase, redactUrl, type Database } from "../db/index.js";
+import { migrate, migrationsDir, openDatabase, redactUrl, type Database } from "../db/index.js";
 import type { Verifier } from "../attestation/verifier.js";
 import { resolveKbsConfig, type KbsConfig, type KbsConfigInput } from "./config.js";
 import { createContext, type KbsContext } from "./context.js";
@@ -14,7 +14,8 @@ import { adminRoutes } from "./routes/admin.js";
 import { protocolRoutes } from "./routes/protocol.js";
 import { publicRoutes } from "./routes/public.js";
 
-export const KBS_MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "migrations", "kbs");
+/** The KBS's SQL migrations: `<repo>/migrations/kbs` (from the sources and from dist alike). */
+export const KBS_MIGRATIONS_DIR = migrationsDir("kbs");
 
 export interface KbsServerOptions {
   logger?: Logger;
