@@ -124,9 +124,9 @@ export class ManagerClient {
   }
 
   /** Polls until the task's latest run is finished (or `timeoutMs` passes). */
-  async waitForFinish(id: string, timeoutMs: number, onProgress?: (task: TaskView) => void): Promise<TaskView> {
+  async waitForFinish(id: string, timeoutMs: number, onProgress?: (task: TaskView) => void, maxPollMs = 500): Promise<TaskView> {
     const deadline = Date.now() + timeoutMs;
-    let delay = 50;
+    let delay = Math.min(50, maxPollMs);
     let lastState = "";
     for (;;) {
       const task = await this.getTask(id);
@@ -143,7 +143,7 @@ export class ManagerClient {
         );
       }
       await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 500);
+      delay = Math.min(delay * 2, maxPollMs);
     }
   }
 }

@@ -1,6 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
-export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The repository root, whether this runs from the sources (testing/) or the build (dist/testing/). */
+const here = fileURLToPath(new URL("..", import.meta.url));
+export const REPO_ROOT = here.endsWith("/dist/") ? join(here, "..") : here;
 export const MIGRATIONS_DIR = join(REPO_ROOT, "migrations");
 export const EXAMPLES_DIR = join(REPO_ROOT, "examples");

@@ -77,7 +77,7 @@ describe("content cache with pullWasm", () => {
 
     const entry = join(dir, "sha256", pushed.layerDigest.slice(7));
     const bytes = await readFile(entry);
-    bytes[100] ^= 0x01;
+    bytes[100] = bytes[100]! ^ 0x01;
     await writeFile(entry, bytes);
 
     seen.length = 0;

@@ -108,7 +108,7 @@ describe("Wasm artifacts against docker-registry (distribution 2.8)", () => {
     const path = registryBlobPath(registry.storageDir, pushed.layerDigest);
     const stored = await readFile(path);
     expect(stored.equals(Buffer.from(wasm))).toBe(true);
-    stored[stored.length - 1] ^= 0xff; // same size, one flipped byte
+    stored[stored.length - 1] = stored[stored.length - 1]! ^ 0xff; // same size, one flipped byte
     await writeFile(path, stored);
     const err = await pullWasm(`${registry.host}/apps/tamper:1`, opts).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "digest_mismatch" });

@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:http";
 import * as x509 from "@peculiar/x509";
 import { SignJWT } from "jose";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /**
  * A token server of the test's own, speaking the distribution token protocol: GET /token with
@@ -27,7 +27,7 @@ export async function startTokenServer(users: Record<string, string>, expiresIn 
   const service = "propeller-test-registry";
   const issuer = "propeller-test-token-issuer";
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: "01",
     name: "CN=propeller test token issuer",
