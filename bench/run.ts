@@ -5,6 +5,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   core: async () => (await import("./core.js")).benchCore,
   age: async () => (await import("./age.js")).benchAge,
   attestation: async () => (await import("./attestation.js")).benchAttestation,
+  confidential: async () => (await import("./confidential.js")).benchConfidential,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);
