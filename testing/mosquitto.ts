@@ -1,9 +1,9 @@
+import { stopProcess } from "./process.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "node:net";
-import { freePort } from "./net.js";
+import { canConnect, freePort } from "./net.js";
 
 /** The machine's Mosquitto, used by tests that need a real broker but not to restart it. */
 export const TEST_MQTT_URL = process.env.PROPELLER_TEST_MQTT ?? "mqtt://127.0.0.1:1883";
@@ -53,12 +53,7 @@ export async function startPrivateMosquitto(extraConfig = ""): Promise<PrivateMo
   const stop = async () => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 2000);
-    await exited;
-    clearTimeout(timer);
+    await stopProcess(proc, 2000);
   };
   await start();
   return {
@@ -73,13 +68,3 @@ export async function startPrivateMosquitto(extraConfig = ""): Promise<PrivateMo
   };
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}

@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { connect as connectTcp, createServer } from "node:net";
 import { randomBytes } from "node:crypto";
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
@@ -36,4 +36,16 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connectTcp(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }

@@ -1,3 +1,4 @@
+import { stopProcess } from "./process.js";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -82,12 +83,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   const stop = async () => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
+    await stopProcess(proc);
   };
   const dispose = async () => {
     await stop();

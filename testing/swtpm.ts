@@ -1,6 +1,8 @@
+import { stopProcess } from "./process.js";
+import { canConnect } from "./net.js";
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -107,16 +109,6 @@ async function freePortPair(): Promise<number> {
   throw new Error("no two adjacent free loopback ports found after 50 attempts");
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 /**
  * Starts `swtpm socket --tpm2` on free loopback ports with an empty state directory (swtpm
@@ -183,12 +175,7 @@ export async function startSwtpm(options: { manufacture?: boolean } = {}): Promi
   const stop = async () => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
+    await stopProcess(proc);
   };
 
   try {

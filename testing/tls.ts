@@ -1,6 +1,6 @@
+import { canConnect } from "./net.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initCa, issue, revoke, writeCrl, type CertKind } from "../certs/index.js";
@@ -93,13 +93,3 @@ export async function startMosquittoWithConfig(configPath: string, port: number)
   return { stop, log: () => log };
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
