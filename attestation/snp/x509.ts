@@ -6,7 +6,6 @@ import * as x509 from "@peculiar/x509";
 import { EvidenceFormatError } from "../errors.js";
 
 // Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- DOM type, same object at runtime
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export { x509 };

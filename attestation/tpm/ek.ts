@@ -5,7 +5,6 @@ import { EvidenceFormatError } from "../errors.js";
 import { TpmConfigError } from "./ak.js";
 
 // Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- DOM type, same object at runtime
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /** Trust anchors for EK certificates: the TPM vendors' roots and, if needed, their intermediates. */
