@@ -10,6 +10,8 @@ import { buildCertTable, decodeSnpEvidence } from "../../snp/evidence.js";
 import { buildFakeReport, createFakeAmd, signFakeReport, type FakeAmd, type FakeVek } from "../../snp/testing/fake.js";
 import { SnpVerifier } from "../../snp/verifier.js";
 import { decodeTdxEvidence } from "../../tdx/evidence.js";
+import { fakeCollateral, fakePki, fakeQuote, FAKE_EPOCH } from "../../tdx/test/fake-dcap.js";
+import { TdxVerifier } from "../../tdx/verifier.js";
 import { parseTdxQuote } from "../../tdx/quote.js";
 import { probeTsmProvider, readTsmReport, TsmError } from "../configfs-tsm.js";
 import { SnpAttester } from "../snp.js";
@@ -277,6 +279,27 @@ describe("configfs-tsm file protocol", () => {
   it("rejects inblobs that are not 64 bytes and privlevels outside 0..3", async () => {
     await expect(readTsmReport({ root: base, inblob: Buffer.alloc(63) })).rejects.toThrow(RangeError);
     await expect(readTsmReport({ root: base, inblob: Buffer.alloc(64), privlevel: 4 })).rejects.toThrow(RangeError);
+  });
+});
+
+describe("TDX attester over configfs-tsm, quote signed by a fake DCAP PKI, verified by TdxVerifier", () => {
+  it("the evidence verifies with the report data bound; another report data does not", async () => {
+    const pki = await fakePki();
+    const rd = reportData();
+    // The quote is signed ahead of time (key generation is async); the fake kernel hands it out
+    // only for an inblob equal to its REPORTDATA, as the TDX module would bind it.
+    const q = await fakeQuote(pki, { reportData: padded(rd), version: 5 });
+    const k = await startKernel({ provider: "tdx_guest", produce: (inblob) => (inblob.equals(padded(rd)) ? { outblob: q.bytes } : undefined) });
+    const evidence = await new TdxAttester({ root: k.root, logger }).evidence(rd);
+    expect(k.inblobs).toEqual([padded(rd)]);
+    const verifier = new TdxVerifier({ collateral: await fakeCollateral(pki), trustAnchorPem: pki.rootPem, logger });
+    const ok = await verifier.verify(evidence, { now: FAKE_EPOCH, reportData: rd });
+    expect(ok.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(ok.ok).toBe(true);
+    const other = await verifier.verify(evidence, { now: FAKE_EPOCH, reportData: reportData() });
+    expect(other.ok).toBe(false);
+    expect(other.checks.filter((c) => !c.ok).map((c) => c.name)).toContain("tdx.report_data");
+    expect(readdirSync(k.root)).toEqual([]);
   });
 });
 
