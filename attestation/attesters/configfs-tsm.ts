@@ -87,6 +87,8 @@ async function readWhenReady(path: string, max: number, deadline: number): Promi
       if (b.byteLength > 0) return b;
     } catch (e) {
       if (e instanceof TsmError) throw e;
+      // Newer kernels answer ENXIO while no TSM driver (sev_guest, tdx_guest) is registered.
+      if (errno(e) === "ENXIO") throw new TsmError("tsm_unavailable", `configfs-tsm has no provider registered (${path}): is the TEE guest driver loaded?`, undefined, { cause: e });
       if (errno(e) !== "ENOENT") throw new TsmError("tsm_io", `cannot read ${path}: ${(e as Error).message}`, undefined, { cause: e });
     }
     if (Date.now() >= deadline) throw new TsmError("tsm_io", `${path} stayed empty until the timeout`);
@@ -228,6 +230,9 @@ export async function probeTsmProvider(root: string = DEFAULT_TSM_REPORT_ROOT, t
   try {
     const path = join(dir, "provider");
     return parseProvider(await readWhenReady(path, MAX_ATTR_BYTES, Date.now() + timeoutMs), path);
+  } catch (e) {
+    if (e instanceof TsmError && e.code === "tsm_unavailable") return null;
+    throw e;
   } finally {
     await removeItem(dir);
   }

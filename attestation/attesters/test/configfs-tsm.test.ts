@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -30,6 +31,7 @@ class FakeTsmKernel {
   readonly items: string[] = [];
   readonly inblobs: Buffer[] = [];
   readonly privlevels: string[] = [];
+  private readonly servers: Server[] = [];
   private readonly processed = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private racing = new Set<string>();
@@ -40,6 +42,7 @@ class FakeTsmKernel {
   constructor(
     readonly root: string,
     private readonly staging: string,
+    // provider "no-provider": the attribute cannot be read (ENXIO), as without a TSM driver.
     private readonly opts: { provider: string; produce: (inblob: Buffer) => { outblob: Buffer; auxblob?: Buffer } | undefined; raceItems?: number },
   ) {
     this.timer = setInterval(() => this.tick(), 1);
@@ -79,7 +82,14 @@ class FakeTsmKernel {
     for (const name of readdirSync(this.root)) {
       if (!this.items.includes(name)) {
         this.items.push(name);
-        this.publish(name, "provider", Buffer.from(`${this.opts.provider}\n`));
+        if (this.opts.provider === "no-provider") {
+          // open(2) of a socket fails with ENXIO: what a kernel without a TSM driver answers.
+          const server = createServer();
+          server.listen(join(this.root, name, "provider"));
+          this.servers.push(server);
+        } else {
+          this.publish(name, "provider", Buffer.from(`${this.opts.provider}\n`));
+        }
         const racing = this.items.length <= (this.opts.raceItems ?? 0);
         this.publish(name, "generation", Buffer.from(racing ? "1000000\n" : "0\n"));
         if (racing) this.racing.add(name);
@@ -109,6 +119,7 @@ class FakeTsmKernel {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    for (const s of this.servers) s.close();
   }
 }
 
@@ -238,6 +249,16 @@ describe("configfs-tsm file protocol", () => {
     expect(e.message).toBe("configfs-tsm not available: is this a TEE guest with configfs mounted?");
     await expect(new TdxAttester({ root }).evidence(reportData())).rejects.toMatchObject({ code: "tsm_unavailable" });
     expect(await probeTsmProvider(root)).toBeNull();
+  });
+
+  it("a kernel without a TSM driver (provider read fails with ENXIO) → tsm_unavailable; probe says null", async () => {
+    const k = await startKernel({ provider: "no-provider", produce: () => undefined });
+    expect(await probeTsmProvider(k.root)).toBeNull();
+    const e = await rejection(new SnpAttester({ root: k.root }).evidence(reportData()));
+    expect(e.code).toBe("tsm_unavailable");
+    expect(e.message).toMatch(/no provider registered/);
+    expect(k.inblobs).toEqual([]);
+    expect(readdirSync(k.root)).toEqual([]);
   });
 
   it("probeTsmProvider reads the provider from a throw-away item and removes it", async () => {
