@@ -2,3 +2,9 @@ export { TpmAttester, DEFAULT_AK_HANDLE, DEFAULT_EK_HANDLE, DEFAULT_EK_CERT_NV_I
 export type { TpmAttesterOptions, AkInfo, AkKind } from "./tpm.js";
 export { TpmToolError, validateTcti } from "./tpm2-tools.js";
 export { SampleAttester } from "./sample.js";
+export { SnpAttester, SNP_TSM_PROVIDER } from "./snp.js";
+export type { SnpAttesterOptions } from "./snp.js";
+export { TdxAttester, TDX_TSM_PROVIDER } from "./tdx.js";
+export type { TdxAttesterOptions } from "./tdx.js";
+export { readTsmReport, probeTsmProvider, TsmError, DEFAULT_TSM_REPORT_ROOT } from "./configfs-tsm.js";
+export type { TsmReport, TsmReportRequest, TsmErrorCode } from "./configfs-tsm.js";

@@ -6,7 +6,7 @@
 import type { Logger } from "pino";
 import type { Attester } from "../../attestation/attester.js";
 import { SampleAttester } from "../../attestation/attesters/sample.js";
-import { TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attestation/attesters/index.js";
+import { SnpAttester, TdxAttester, TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attestation/attesters/index.js";
 
 /**
  * `sample`: Trustee's unsigned development "TEE" (accepted only by a KBS in development mode).
@@ -15,7 +15,10 @@ import { TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attest
  */
 export type PropletTeeConfig =
   | { type: "sample"; svn?: number }
-  | ({ type: "tpm" } & Pick<TpmAttesterOptions, "tcti" | "akHandle" | "ekHandle" | "ak" | "pcrCount" | "reportDataLength" | "includeEkCert" | "ekCertNvIndex" | "timeoutMs">);
+  | ({ type: "tpm" } & Pick<TpmAttesterOptions, "tcti" | "akHandle" | "ekHandle" | "ak" | "pcrCount" | "reportDataLength" | "includeEkCert" | "ekCertNvIndex" | "timeoutMs">)
+  /** AMD SEV-SNP / Intel TDX guests, through Linux configfs-tsm (`root` defaults to /sys/kernel/config/tsm/report). */
+  | { type: "snp"; root?: string; privlevel?: number; timeoutMs?: number }
+  | { type: "tdx"; root?: string; timeoutMs?: number };
 
 const TPM_KEYS = new Set(["type", "tcti", "akHandle", "ekHandle", "ak", "pcrCount", "reportDataLength", "includeEkCert", "ekCertNvIndex", "timeoutMs"]);
 
@@ -50,7 +53,17 @@ export function teeConfigProblems(tee: unknown): string[] {
     if (t.timeoutMs !== undefined && (!Number.isInteger(t.timeoutMs) || (t.timeoutMs as number) < 100 || (t.timeoutMs as number) > 600_000)) problems.push("tee.timeoutMs must be 100 to 600000");
     return problems;
   }
-  return [`tee.type must be "sample" or "tpm", got ${JSON.stringify(t.type)}`];
+  if (t.type === "snp" || t.type === "tdx") {
+    const allowed = new Set(t.type === "snp" ? ["type", "root", "privlevel", "timeoutMs"] : ["type", "root", "timeoutMs"]);
+    const problems: string[] = [];
+    const extra = Object.keys(t).filter((k) => !allowed.has(k));
+    if (extra.length) problems.push(`tee (${t.type}) has unknown members: ${extra.join(", ")}`);
+    if (t.root !== undefined && (typeof t.root !== "string" || !t.root.startsWith("/"))) problems.push("tee.root must be an absolute path (the configfs-tsm report folder)");
+    if (t.privlevel !== undefined && (!Number.isInteger(t.privlevel) || (t.privlevel as number) < 0 || (t.privlevel as number) > 3)) problems.push("tee.privlevel must be 0 to 3");
+    if (t.timeoutMs !== undefined && (!Number.isInteger(t.timeoutMs) || (t.timeoutMs as number) < 100 || (t.timeoutMs as number) > 120_000)) problems.push("tee.timeoutMs must be 100 to 120000");
+    return problems;
+  }
+  return [`tee.type must be "sample", "tpm", "snp" or "tdx", got ${JSON.stringify(t.type)}`];
 }
 
 export function createAttester(tee: PropletTeeConfig, logger: Logger): Attester {
@@ -58,6 +71,8 @@ export function createAttester(tee: PropletTeeConfig, logger: Logger): Attester 
     logger.warn("TEE: sample (development only: its evidence is unsigned; only a development-mode KBS accepts it)");
     return new SampleAttester(tee.svn !== undefined ? { svn: tee.svn } : {});
   }
+  if (tee.type === "snp") return new SnpAttester({ ...(tee.root ? { root: tee.root } : {}), ...(tee.privlevel !== undefined ? { privlevel: tee.privlevel } : {}), ...(tee.timeoutMs ? { timeoutMs: tee.timeoutMs } : {}), logger });
+  if (tee.type === "tdx") return new TdxAttester({ ...(tee.root ? { root: tee.root } : {}), ...(tee.timeoutMs ? { timeoutMs: tee.timeoutMs } : {}), logger });
   const { type: _type, ...options } = tee;
   return new TpmAttester({ ...options, logger });
 }

@@ -51,6 +51,9 @@ async function setup(options: { proplets: number; heartbeatTimeoutMs?: number })
   return { mosquitto, db, manager, managerConfig, proplets, client };
 }
 
+// Each test waits for real processes on a possibly loaded 2-core machine: bounded, but not tightly.
+const RESILIENCE_TIMEOUT_MS = 180_000;
+
 describe("resilience", () => {
   it("a broker restart mid-run loses nothing: the run completes and its result is recorded", async () => {
     const { mosquitto, client } = await setup({ proplets: 1, heartbeatTimeoutMs: 20_000 });
@@ -65,7 +68,7 @@ describe("resilience", () => {
     // Work continues after the restart too.
     const after = await client.createTask({ name: "after", artifact: await exampleArtifact("add/add.wasm"), entrypoint: { kind: "export", name: "add", inputs: [2, 3] }, start: true });
     expect((await client.waitForFinish(after.id, 30_000)).latestRun!.result!.returnValues).toEqual([5]);
-  });
+  }, RESILIENCE_TIMEOUT_MS);
 
   it("a proplet killed mid-task with policy fail: the run fails, naming the proplet", async () => {
     const { proplets, client } = await setup({ proplets: 2 });
@@ -75,7 +78,7 @@ describe("resilience", () => {
     const failed = await client.waitForFinish(task.id, 30_000);
     expect(failed.state).toBe("failed");
     expect(failed.latestRun!.result!.error!.message).toMatch(/p1/);
-  });
+  }, RESILIENCE_TIMEOUT_MS);
 
   it("a proplet killed mid-task with policy reschedule: the task completes on another proplet", async () => {
     const { proplets, client } = await setup({ proplets: 2 });
@@ -90,7 +93,7 @@ describe("resilience", () => {
     expect(done.state).toBe("completed");
     expect(done.latestRun!.propletId).not.toBe(firstProplet);
     expect(done.latestRun!.result!.exitCode).toBe(0);
-  });
+  }, RESILIENCE_TIMEOUT_MS);
 
   it("a manager restart keeps tasks and reconciles running runs", async () => {
     const { managerConfig, manager, client } = await setup({ proplets: 1, heartbeatTimeoutMs: 20_000 });
@@ -111,5 +114,5 @@ describe("resilience", () => {
     // Reconciled, not re-run: the proplet re-announced the run and its result was stored under the same run id.
     expect(finished.latestRun!.id).toBe(running.latestRun!.id);
     expect(finished.latestRun!.result!.exitCode).toBe(0);
-  });
+  }, RESILIENCE_TIMEOUT_MS);
 });
