@@ -92,6 +92,8 @@ interface Prepared {
   client: ManagerClient;
   plainBody: (i: number) => Record<string, unknown>;
   confidentialBody: (i: number) => Record<string, unknown>;
+  /** The warm-up plain tasks' timings: the baseline each cold figure is paired with. */
+  warmupPlain: Timing[];
 }
 
 /** A fresh stack with one live proplet, the workload sealed in its KBS, and `warmup` plain tasks run. */
@@ -116,8 +118,9 @@ async function prepare(wasm: Buffer, workload: Workload, warmup: number, pollMs:
       client,
       plainBody: (i) => ({ name: `plain-${i}`, artifact, ...workload.extra }),
       confidentialBody: (i) => confidentialTaskBody(`confidential-${i}`, sealed.ciphertext, spec, workload.extra),
+      warmupPlain: [],
     };
-    for (let i = 0; i < warmup; i++) await timeTask(client, prepared.plainBody(-1 - i), pollMs, workload);
+    for (let i = 0; i < warmup; i++) prepared.warmupPlain.push(await timeTask(client, prepared.plainBody(-1 - i), pollMs, workload));
     return prepared;
   } catch (err) {
     await stack.close();
@@ -146,11 +149,14 @@ export async function benchConfidential(args: string[]): Promise<void> {
   );
 
   const cold: Timing[] = [];
+  /** Per stack: the plain baseline measured just before its cold task (the last 3 warm-ups' median). */
+  const coldBaseline: number[] = [];
   const plain: Timing[] = [];
   const warm: Timing[] = [];
   for (let s = 0; s < coldStacks; s++) {
     const p = await prepare(wasm, workload, warmup, pollMs);
     try {
+      coldBaseline.push(percentile(p.warmupPlain.slice(-3).map((t) => t.total), 50));
       cold.push(await timeTask(p.client, p.confidentialBody(0), pollMs, workload));
       if (s === 0) {
         // Warm the confidential path too (its first runs still JIT the decrypt code), then
@@ -181,7 +187,8 @@ export async function benchConfidential(args: string[]): Promise<void> {
   row("(b) confidential COLD (1st on proplet)", cold, b50, Math.max(...total(cold)));
   row("(c) confidential WARM (token cached)", warm, c50, percentile(total(warm), 99));
   console.log(`(b) is one task per fresh stack: its p50 is the median over the ${cold.length} stacks, its "p99" their maximum`);
-  console.log(`(b) per fresh stack, total ms: ${cold.map((t) => fmt(t.total)).join(", ")}`);
+  console.log(`(b) per fresh stack, total ms: ${cold.map((t) => fmt(t.total)).join(", ")} (stack 1 also pays the process's first load of the KBS-client and decrypt code)`);
+  console.log(`(b) paired with the same stack's plain baseline (median of its last 3 warm-ups), ms: ${cold.map((t, i) => `${fmt(t.total)}/${fmt(coldBaseline[i]!)} = ${fmt(t.total / coldBaseline[i]!, 2)}x`).join(", ")}`);
   console.log(`attestation cost ≈ (b) − (c) p50 = ${fmt(b50 - c50)} ms; warm confidential overhead ≈ (c) − (a) p50 = ${fmt(c50 - a50)} ms`);
   console.log("created→started / started→finished: medians on the manager's clock (run timestamps from its REST API)");
 }
