@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { Aedes, type AedesOptions } from "aedes";
 import type { Logger } from "pino";
@@ -32,7 +32,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   aedes.on("clientError", (client, err) => log?.debug({ clientId: client.id, err: err.message }, "mqtt client error"));
   aedes.on("connectionError", (_client, err) => log?.debug({ err: err.message }, "mqtt connection error"));
 
-  const server: Server = options.tls ? createTlsServer(options.tls, aedes.handle) : createServer(aedes.handle);
+  // TCP_NODELAY: MQTT's small packets otherwise meet Nagle's algorithm and delayed ACKs (≈40 ms a hop).
+  const handle = (socket: Socket) => {
+    socket.setNoDelay(true);
+    aedes.handle(socket);
+  };
+  const server: Server = options.tls ? createTlsServer(options.tls, handle) : createServer(handle);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, host, () => resolve());

@@ -41,7 +41,11 @@ export class MqttConnection {
   ) {
     this.maxPayloadBytes = maxPayloadBytes;
     client.on("message", (topic, payload) => this.dispatch(topic, payload));
-    client.on("connect", () => void this.afterConnect());
+    client.on("connect", () => {
+      // TCP_NODELAY on every (re)connected socket: small MQTT packets must not wait for Nagle.
+      (client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
+      void this.afterConnect();
+    });
     client.on("reconnect", () => log?.debug("mqtt reconnecting"));
     client.on("offline", () => log?.warn("mqtt offline"));
     client.on("error", (err) => log?.warn({ err: err.message }, "mqtt error"));
