@@ -85,23 +85,8 @@ export const TaskCreate = Type.Object(
 );
 export type TaskCreate = Static<typeof TaskCreate>;
 
-export const TaskPatch = Type.Object(
-  {
-    name: Type.Optional(Name),
-    artifact: Type.Optional(ArtifactInput),
-    runtime: Type.Optional(Runtime),
-    entrypoint: Type.Optional(Entrypoint),
-    args: Type.Optional(Args),
-    env: Type.Optional(Env),
-    stdin: Type.Optional(Base64(LIMITS.stdinBytes)),
-    limits: Type.Optional(LimitsInput),
-    target: Type.Optional(Type.Union([PropletId, Type.Null()])),
-    requirements: Type.Optional(Requirements),
-    onPropletLoss: Type.Optional(OnPropletLoss),
-    confidential: Type.Optional(Type.Union([Type.Null(), ConfidentialSpec])),
-  },
-  { additionalProperties: false, minProperties: 1 },
-);
+/** Any subset of a task's fields (at least one); the same field schemas as TaskCreate. */
+export const TaskPatch = Type.Partial(Type.Object(taskFields), { additionalProperties: false, minProperties: 1 });
 export type TaskPatch = Static<typeof TaskPatch>;
 
 const WasmValueOut = Type.Union([Type.Number(), Type.String()]);
