@@ -2,7 +2,7 @@ import type { JSONWebKeySet } from "jose";
 import { encryptWorkload } from "../protocol/workload-encryption.js";
 import { sha256Digest, type TeeType } from "../protocol/index.js";
 import { verifyReceipt, type ReceiptVerification } from "../protocol/receipt/index.js";
-import { RemoteError } from "./errors.js";
+import { RemoteError, UsageError } from "./errors.js";
 import { loadJwks } from "./jwks-source.js";
 import type { ManagerClient, TaskView } from "./manager-client.js";
 
@@ -22,10 +22,11 @@ export interface SealedWorkload {
  * Encrypts a Wasm module with a fresh age identity and stores the identity in the KBS under
  * `resource` with a policy releasing it only to affirming `tee` attestations.
  */
-export async function sealWorkload(plaintext: Uint8Array, kbs: KbsAdmin, resource: string, tee: TeeType): Promise<SealedWorkload> {
+export async function sealWorkload(plaintext: Uint8Array, kbs: KbsAdmin, resource: string, tee: TeeType, options: { replace?: boolean } = {}): Promise<SealedWorkload> {
   const kbsModule = await import("../kbs/index.js");
-  const enc = await encryptWorkload(plaintext);
   const path = kbsModule.adminResourcePath(resource);
+  if (!options.replace) await refuseExistingResource(kbs, path);
+  const enc = await encryptWorkload(plaintext);
   await kbsModule.putResource(kbs, path, Buffer.from(enc.identity));
   await kbsModule.setResourcePolicy(kbs, path, { description: `workload key, released to ${tee} TEEs attesting as affirming`, allowedTees: [tee], requiredStatus: "affirming" });
   return { ciphertext: enc.ciphertext, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, resource: `kbs:///${path}` };
@@ -66,4 +67,19 @@ export async function verifyRunReceipt(
     ...(expect.allowUnattested ? { allowUnattested: true } : {}),
   });
   return { jws, verification };
+}
+
+/**
+ * Storing a new key under a path that holds one would make every ciphertext sealed to the old key
+ * undecryptable (and tasks that carry it un-rerunnable): refused unless the caller says replace.
+ */
+export async function refuseExistingResource(kbs: KbsAdmin, path: string): Promise<void> {
+  const kbsModule = await import("../kbs/index.js");
+  try {
+    await kbsModule.getResourceMetadata(kbs, path);
+  } catch (err) {
+    if (err instanceof kbsModule.KbsAdminError && err.status === 404) return;
+    throw err;
+  }
+  throw new UsageError(`the KBS already holds a key at ${path}; replacing it would make what was sealed to it undecryptable. Choose another --resource, or pass --force to replace it`);
 }

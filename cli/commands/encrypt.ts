@@ -4,6 +4,8 @@ import { TEE_TYPES } from "../../protocol/index.js";
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
+import { access } from "node:fs/promises";
+import { refuseExistingResource } from "../confidential.js";
 import { adminConnection } from "./kbs.js";
 
 /**
@@ -57,6 +59,12 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
   });
   if (plaintext.subarray(0, 4).toString("latin1") !== "\0asm") throw new UsageError(`${input} is not a WebAssembly binary (no \\0asm magic)`);
   const out = values.out ?? `${input}.age`;
+  // Nothing is stored or written until every destination is known to be free: a failure half way
+  // would otherwise leave a key without its ciphertext, or a ciphertext without its key.
+  for (const target of [out, values["identity-out"]]) {
+    if (target === undefined || (values.force && target === out)) continue;
+    if (await access(target).then(() => true, () => false)) throw new UsageError(`${target} exists; choose another path${target === out ? " (--out) or pass --force" : ""}`);
+  }
   const enc = await encryptWorkload(plaintext);
 
   let resource: string | undefined;
@@ -65,14 +73,20 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
     const kbs = await import("../../kbs/index.js");
     const conn = await adminConnection(values);
     const parsedPolicy = kbs.parseResourcePolicy(policy);
+    if (!values.force) await refuseExistingResource(conn, kbs.adminResourcePath(values.resource!));
     await kbs.putResource(conn, values.resource!, Buffer.from(enc.identity));
     await kbs.setResourcePolicy(conn, values.resource!, parsedPolicy);
     resource = `kbs:///${kbs.adminResourcePath(values.resource!)}`;
   }
+  // The key first: a ciphertext whose identity was not written would be lost for good.
+  if (values["identity-out"]) {
+    await writeFile(values["identity-out"], enc.identity + "\n", { mode: 0o600, flag: "wx" }).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot write ${values["identity-out"]}: ${err.code ?? err.message}`);
+    });
+  }
   await writeFile(out, enc.ciphertext, { flag: values.force ? "w" : "wx" }).catch((err: NodeJS.ErrnoException) => {
     throw new UsageError(err.code === "EEXIST" ? `${out} exists; use --out or --force` : `cannot write ${out}: ${err.message}`);
   });
-  if (values["identity-out"]) await writeFile(values["identity-out"], enc.identity + "\n", { mode: 0o600, flag: "wx" });
 
   const summary = { ciphertext: out, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, recipient: enc.recipient, resource: resource ?? null, kbs: toKbs ? (values.kbs ?? process.env.PROPELLER_KBS_URL) : null };
   if (values.json) io.out(JSON.stringify(summary, null, 2));

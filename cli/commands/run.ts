@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { TEE_TYPES, type TeeType } from "../../protocol/index.js";
 import { parse, parsePositiveInt } from "../args.js";
@@ -74,7 +75,8 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
       workloadDigest = values["plaintext-digest"];
     } else {
       // A plain module: encrypt it here, store its key in the KBS, and send only the ciphertext.
-      const sealed = await sealWorkload(bytes, await adminConnection({ kbs: kbsUrl, ...values }), values.resource ?? `propeller/workload/${(body.artifact as { digest: string }).digest.slice(7, 23)}`, tee);
+      const resource = values.resource ?? `propeller/workload/${(body.artifact as { digest: string }).digest.slice(7, 23)}-${randomBytes(6).toString("hex")}`;
+      const sealed = await sealWorkload(bytes, await adminConnection({ kbs: kbsUrl, ...values }), resource, tee);
       io.err(`encrypted ${wasm} (${sealed.plaintextDigest}) → ${sealed.ciphertextDigest}; key stored as ${sealed.resource}`);
       Object.assign(body, confidentialTaskBody(name, sealed.ciphertext, { kbsUrl, resource: sealed.resource, plaintextDigest: sealed.plaintextDigest, tee }));
       workloadDigest = sealed.plaintextDigest;

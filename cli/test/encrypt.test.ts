@@ -84,6 +84,27 @@ describe("propeller encrypt + kbs admin commands against a real KBS, key fetched
     await expect(agent.client(kbs.url).getResource("kbs:///demo/key/missing")).rejects.toBeInstanceOf(KbsError);
   });
 
+  it("never replaces a key that earlier ciphertexts need, and writes nothing when refused", async () => {
+    const wasm = join(EXAMPLES_DIR, "hello", "hello.wasm");
+    const first = join(dir, "keep.wasm.age");
+    const r1 = await run(["encrypt", wasm, "--out", first, "--kbs", kbs.url, "--resource", "demo/key/keep", "--tee", "sample", "--admin-key", adminKey, "--json"]);
+    expect(r1.code).toBe(0);
+    const { plaintextDigest } = JSON.parse(r1.text) as { plaintextDigest: string };
+    const second = join(dir, "keep2.wasm.age");
+    const r2 = await run(["encrypt", wasm, "--out", second, "--kbs", kbs.url, "--resource", "demo/key/keep", "--tee", "sample", "--admin-key", adminKey]);
+    expect(r2.code).toBe(2);
+    expect(r2.text).toMatch(/already holds a key at demo\/key\/keep/);
+    await expect(readFile(second)).rejects.toMatchObject({ code: "ENOENT" });
+    // An existing --out is refused before anything reaches the KBS.
+    const r3 = await run(["encrypt", wasm, "--out", first, "--kbs", kbs.url, "--resource", "demo/key/other", "--tee", "sample", "--admin-key", adminKey]);
+    expect(r3.code).toBe(2);
+    expect((await run(["kbs", "resource", "list", "--kbs", kbs.url, "--admin-key", adminKey, "--json"])).text).not.toContain("demo/key/other");
+    // The first ciphertext still opens with the key the KBS kept.
+    const agent = new AttestationAgent(new SampleAttester(), await generateAttestedKeys(), { propletId: "p1" });
+    const { plaintext } = await agent.unseal(await readFile(first), { kbsUrl: kbs.url, resource: "kbs:///demo/key/keep", plaintextDigest: plaintextDigest as `sha256:${string}`, tee: "sample" });
+    expect(Buffer.from(plaintext)).toEqual(await readFile(wasm));
+  });
+
   it("writes files the age tool opens with the identity", async () => {
     const wasm = join(EXAMPLES_DIR, "add", "add.wasm");
     const r = await run(["encrypt", wasm, "--out", join(dir, "add.wasm.age"), "--identity-out", join(dir, "add.id")]);
