@@ -15,7 +15,8 @@ export async function loadJwks(source: string): Promise<JSONWebKeySet> {
       throw new UsageError(`cannot fetch the JWKS from ${source}: ${String((err as Error).cause ?? (err as Error).message)}`);
     }
     if (!response.ok) throw new UsageError(`fetching the JWKS from ${source} answered ${response.status}`);
-    text = await response.text();
+    // Read at most MAX_JWKS_BYTES + 1, whatever the server claims, so a hostile endpoint cannot fill memory.
+    text = await readBounded(response, MAX_JWKS_BYTES + 1);
   } else {
     text = await readFile(source, "utf8").catch(() => {
       throw new UsageError(`cannot read the JWKS file ${source}`);
@@ -32,4 +33,22 @@ export async function loadJwks(source: string): Promise<JSONWebKeySet> {
     throw new UsageError(`the JWKS at ${source} has no "keys" array`);
   }
   return jwks as JSONWebKeySet;
+}
+
+async function readBounded(response: Response, maxBytes: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.byteLength;
+    if (total >= maxBytes) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }

@@ -1,4 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+
+/** Receipts are a few KiB (an embedded EAR token included); anything far larger is not one. */
+const MAX_RECEIPT_FILE_BYTES = 1024 * 1024;
 import { isDigest, sha256Digest } from "../../protocol/index.js";
 import { verifyReceipt, type ReceiptExpectations } from "../../protocol/receipt/index.js";
 import { parse } from "../args.js";
@@ -26,6 +29,12 @@ export async function receiptCommand(argv: string[], io: Output): Promise<number
   });
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new UsageError("receipt verify takes one receipt file (a compact JWS; - for stdin)");
+  if (file !== "-") {
+    const size = await stat(file).then((s) => s.size, () => {
+      throw new UsageError(`cannot read the receipt ${file}`);
+    });
+    if (size > MAX_RECEIPT_FILE_BYTES) throw new UsageError(`${file} is ${size} bytes; a receipt is at most ${MAX_RECEIPT_FILE_BYTES}`);
+  }
   const jws = (file === "-" ? await readStdin() : await readFile(file, "utf8").catch(() => {
     throw new UsageError(`cannot read the receipt ${file}`);
   })).trim();
@@ -64,6 +73,11 @@ export async function receiptCommand(argv: string[], io: Output): Promise<number
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    total += (chunk as Buffer).length;
+    if (total > MAX_RECEIPT_FILE_BYTES) throw new UsageError(`the receipt on stdin is larger than ${MAX_RECEIPT_FILE_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks).toString("utf8");
 }

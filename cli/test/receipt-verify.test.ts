@@ -55,3 +55,30 @@ describe("propeller receipt verify", () => {
     expect((await run(["receipt", "verify", join(dir, "r.jws"), "--expect-workload", "md5:x"])).code).toBe(2);
   });
 });
+
+describe("propeller receipt verify: hostile input", () => {
+  it("refuses an oversized receipt file and an endless JWKS endpoint with clear errors", async () => {
+    const { createServer } = await import("node:http");
+    const dir = await mkdtemp(join(tmpdir(), "receipt-big-"));
+    await writeFile(join(dir, "big.jws"), Buffer.alloc(2 * 1024 * 1024, 0x41));
+    const big = await run(["receipt", "verify", join(dir, "big.jws")]);
+    expect(big.code).toBe(2);
+    expect(big.text).toMatch(/a receipt is at most/);
+    // A JWKS endpoint that never stops sending: refused after a bounded read.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = () => { while (res.write(chunk)) { /* keep writing until backpressure */ } };
+      res.on("drain", pump);
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    await writeFile(join(dir, "r.jws"), "a.b.c");
+    const endless = await run(["receipt", "verify", join(dir, "r.jws"), "--jwks", `http://127.0.0.1:${port}/jwks.json`]);
+    server.closeAllConnections();
+    server.close();
+    expect(endless.code).toBe(2);
+    expect(endless.text).toMatch(/larger than 262144 bytes/);
+  });
+});
