@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { JSONWebKeySet } from "jose";
 import { UsageError } from "./errors.js";
+import { readBoundedText } from "../protocol/bounded-read.js";
 
 const MAX_JWKS_BYTES = 256 * 1024;
 
@@ -15,8 +16,9 @@ export async function loadJwks(source: string): Promise<JSONWebKeySet> {
       throw new UsageError(`cannot fetch the JWKS from ${source}: ${String((err as Error).cause ?? (err as Error).message)}`);
     }
     if (!response.ok) throw new UsageError(`fetching the JWKS from ${source} answered ${response.status}`);
-    // Read at most MAX_JWKS_BYTES + 1, whatever the server claims, so a hostile endpoint cannot fill memory.
-    text = await readBounded(response, MAX_JWKS_BYTES + 1);
+    const body = await readBoundedText(response, MAX_JWKS_BYTES);
+    if (body.truncated) throw new UsageError(`the JWKS at ${source} is larger than ${MAX_JWKS_BYTES} bytes`);
+    text = body.text;
   } else {
     text = await readFile(source, "utf8").catch(() => {
       throw new UsageError(`cannot read the JWKS file ${source}`);
@@ -35,20 +37,3 @@ export async function loadJwks(source: string): Promise<JSONWebKeySet> {
   return jwks as JSONWebKeySet;
 }
 
-async function readBounded(response: Response, maxBytes: number): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return "";
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    total += value.byteLength;
-    if (total >= maxBytes) {
-      await reader.cancel();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}

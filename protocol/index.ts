@@ -11,3 +11,4 @@ export * from "./messages/task.js";
 export * from "./codec.js";
 export * from "./receipt/index.js";
 export * from "./workload-encryption.js";
+export * from "./bounded-read.js";

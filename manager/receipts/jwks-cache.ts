@@ -1,4 +1,5 @@
 import type { JSONWebKeySet } from "jose";
+import { readBoundedText } from "../../protocol/bounded-read.js";
 
 const MAX_JWKS_BYTES = 256 * 1024;
 
@@ -37,8 +38,8 @@ async function fetchJwks(kbsUrl: string, timeoutMs: number): Promise<JSONWebKeyS
     throw new Error(`cannot fetch the KBS's keys from ${url}: ${String((err as Error).cause ?? (err as Error).message)}`);
   }
   if (!response.ok) throw new Error(`fetching the KBS's keys from ${url} answered ${response.status}`);
-  const text = await response.text();
-  if (text.length > MAX_JWKS_BYTES) throw new Error(`the KBS's JWKS at ${url} is larger than ${MAX_JWKS_BYTES} bytes`);
+  const { text, truncated } = await readBoundedText(response, MAX_JWKS_BYTES);
+  if (truncated) throw new Error(`the KBS's JWKS at ${url} is larger than ${MAX_JWKS_BYTES} bytes`);
   const parsed = JSON.parse(text) as { keys?: unknown };
   if (!Array.isArray(parsed.keys)) throw new Error(`the KBS's JWKS at ${url} has no keys array`);
   return parsed as JSONWebKeySet;
