@@ -42,9 +42,12 @@ usage: propeller <command> [options]
   receipt verify <receipt.jws> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
         verify a result receipt offline; prints every check; exit 1 on any failure
+  apikey generate [--json]                      print a fresh API key offline (for a bootstrap key file)
+  apikey create --name N --scopes read,submit[,admin] | list | revoke <key-id>
+        manage the manager's API keys (needs an admin credential); create prints the key once
 
 Common options: --manager URL (or PROPELLER_MANAGER_URL; default http://127.0.0.1:7070),
---token T (or PROPELLER_TOKEN), --json.
+--token T (or PROPELLER_TOKEN, else .propeller/manager-token as \`propeller up\` writes it), --json.
 `;
 
 type Command = (argv: string[], io: Output) => Promise<number>;
@@ -62,6 +65,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   attestation: async () => (await import("./commands/attestation.js")).attestationCommand,
   certs: async () => (await import("./commands/certs.js")).certsCommand,
   broker: async () => (await import("./commands/broker.js")).brokerCommand,
+  apikey: async () => (await import("./commands/apikey.js")).apikeyCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */
