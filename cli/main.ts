@@ -9,7 +9,7 @@ usage: propeller <command> [options]
   up [--proplets N] [--port P] [--mqtt URL] [--database URL | --data-dir DIR] [--no-kbs] [--kbs-port P]
         start broker, database, manager, a development KBS and N proplets in one process (embedded defaults)
   demo  run the example workloads end to end on the embedded defaults
-  run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--stdin FILE|-]
+  run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--secret-env NAME] [--stdin FILE|-]
         [--timeout MS] [--memory BYTES] [--target PROPLET] [--tag T] [--wait MS] [--json]
         [--confidential --kbs URL --tee T [--resource kbs:///… --plaintext-digest sha256:…] [--admin-key F]]
         [--receipt-out FILE]

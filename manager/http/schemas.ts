@@ -70,6 +70,11 @@ const taskFields = {
   entrypoint: Type.Optional(Entrypoint),
   args: Type.Optional(Args),
   env: Type.Optional(Env),
+  /**
+   * Environment variables whose values are secret: delivered to the proplet with `env`, but never
+   * returned by the API (a task shows their names in `secretEnvNames`) nor logged.
+   */
+  secretEnv: Type.Optional(Env),
   stdin: Type.Optional(Base64(LIMITS.stdinBytes)),
   limits: Type.Optional(LimitsInput),
   target: Type.Optional(Type.Union([PropletId, Type.Null()])),
@@ -150,6 +155,8 @@ export const Task = Type.Object(
     ]),
     args: Type.Array(Type.String()),
     env: Type.Record(Type.String(), Type.String()),
+    /** Names of the task's secret environment variables; their values are never returned. */
+    secretEnvNames: Type.Array(Type.String()),
     stdin: Type.String(),
     limits: Type.Object({ timeoutMs: Type.Integer(), memoryBytes: Type.Integer(), outputBytes: Type.Integer() }),
     target: Type.Union([Type.String(), Type.Null()]),

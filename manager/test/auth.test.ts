@@ -236,6 +236,37 @@ describe("REST API authentication", () => {
     }
   });
 
+  it("redacts credentials and secret env from the HTTP logger, whatever a handler logs", async () => {
+    const lines: string[] = [];
+    const sink = pino({ level: "trace" }, { write: (line: string) => void lines.push(line) });
+    const db = await openManagerDatabase("pglite://memory");
+    const apiKeys = new ApiKeys(db, logger);
+    const admin = await apiKeys.create("admin", ["admin"]);
+    const gate = { authenticator: new Authenticator(apiKeys, null), failures: new FailureLimiter({ max: 100, windowMs: 60_000 }) };
+    const unused = {} as never;
+    const { app } = await buildHttpApp({ service: unused as TaskService, liveness: unused as Liveness, health: async () => ({ status: "ok", database: "ok", mqtt: "ok", counters: {} }) }, sink, {
+      gate,
+      apiKeys,
+      extraRoutes: (a) => {
+        a.post("/careless", { config: { scope: "read" } }, async (req) => {
+          req.log.info({ headers: req.headers, req: { headers: req.headers }, body: req.body }, "a careless handler");
+          return { ok: true };
+        });
+      },
+    });
+    try {
+      const r = await app.inject({ method: "POST", url: "/careless", headers: { ...bearer(admin.key), "content-type": "application/json" }, payload: { secretEnv: { X: "s3cr3t-value" }, key: "prop_x", token: "tok-value" } });
+      expect(r.statusCode).toBe(200);
+      const log = lines.join("");
+      expect(log).toContain("a careless handler");
+      expect(log).toContain("[redacted]");
+      for (const secret of [admin.key, "s3cr3t-value", "tok-value"]) expect(log).not.toContain(secret);
+    } finally {
+      await app.close();
+      await db.close();
+    }
+  });
+
   it("answers an unknown path 401 without a credential and 404 with one", async () => {
     const send = sendOver(h.manager.url);
     expect((await send("GET", "/no/such/route", {})).status).toBe(401);
