@@ -1,9 +1,24 @@
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parse, parsePositiveInt } from "../args.js";
 import { cliLogger } from "../logger.js";
 import type { Output } from "../output.js";
 import { startStack } from "../stack.js";
+
+/**
+ * Writes the manager's admin API key to `<stateDir>/manager-token` (0600, also when the file existed
+ * with other permissions): the CLI reads it from there when there is no --token / PROPELLER_TOKEN.
+ */
+export async function writeManagerToken(stateDir: string, token: string): Promise<string> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const path = join(stateDir, "manager-token");
+  // A new file created 0600 and renamed over the old one: the token is never in a readable file.
+  const temporary = `${path}.${randomBytes(6).toString("hex")}.tmp`;
+  await writeFile(temporary, token + "\n", { mode: 0o600, flag: "wx" });
+  await rename(temporary, path);
+  return path;
+}
 
 /**
  * `propeller up`: broker + database + manager + N proplets in one process, on the embedded
@@ -44,13 +59,10 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
   io.out(`database  ${stack.databaseUrl.startsWith("pglite://") ? `${stack.databaseUrl}   (embedded PGlite)` : "PostgreSQL"}`);
   io.out(`proplets  ${stack.proplets.map((p) => p.id).join(", ")}`);
   const stateDir = resolve(values["state-dir"] ?? ".propeller");
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  // The manager's admin API key: the CLI reads it from here when there is no --token / PROPELLER_TOKEN.
-  const tokenPath = join(stateDir, "manager-token");
-  await writeFile(tokenPath, stack.managerToken + "\n", { mode: 0o600 });
-  await chmod(tokenPath, 0o600);
+  const tokenPath = await writeManagerToken(stateDir, stack.managerToken);
   io.out(`          admin API key ${tokenPath} (0600); the CLI uses it from this directory, or export PROPELLER_TOKEN="$(cat ${tokenPath})"`);
   if (stack.kbs) {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
     // The admin key of this development KBS, for `propeller encrypt` / `propeller kbs …`.
     const keyPath = join(stateDir, "kbs-admin.key.jwk");
     await writeFile(keyPath, JSON.stringify(stack.kbs.adminKey) + "\n", { mode: 0o600 });

@@ -2,7 +2,7 @@
  * `propeller apikey …` and the CLI's credential lookup, against a real manager (embedded stack:
  * aedes + PGlite), through `main` as a user runs it.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../main.js";
 import { resolveManagerToken } from "../manager-client.js";
 import { startStack, type Stack } from "../stack.js";
+import { writeManagerToken } from "../commands/up.js";
 
 async function cli(argv: string[]) {
   const out: string[] = [];
@@ -80,8 +81,12 @@ describe("propeller apikey", () => {
     expect(noCredential.code).toBe(1);
     expect(noCredential.err).toMatch(/401.*--token.*PROPELLER_TOKEN/);
 
-    await mkdir(join(dir, ".propeller"), { mode: 0o700 });
-    await writeFile(join(dir, ".propeller", "manager-token"), `${stack.managerToken}\n`, { mode: 0o600 });
+    // As `propeller up` writes it: 0600, even over a file that was readable by others.
+    const written = await writeManagerToken(join(dir, ".propeller"), stack.managerToken);
+    expect(written).toBe(join(dir, ".propeller", "manager-token"));
+    await chmod(written, 0o644);
+    await writeManagerToken(join(dir, ".propeller"), stack.managerToken);
+    expect((await stat(written)).mode & 0o777).toBe(0o600);
     expect(resolveManagerToken(undefined, join(dir, ".propeller", "manager-token"))).toBe(stack.managerToken);
     process.chdir(dir);
     try {
