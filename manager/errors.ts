@@ -42,6 +42,13 @@ export class ForbiddenError extends PropellerError {
   }
 }
 
+/** A credential that cannot be checked right now (the JWT issuer's keys are unreachable) (HTTP 503). */
+export class AuthUnavailableError extends PropellerError {
+  constructor(message: string) {
+    super("auth_unavailable", message);
+  }
+}
+
 /** Too many failed authentications from one client address (HTTP 429 with Retry-After). */
 export class TooManyFailuresError extends PropellerError {
   constructor(message: string, readonly retryAfterSeconds: number) {

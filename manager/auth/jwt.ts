@@ -4,7 +4,7 @@
  * required and checked. Scopes come from the space-separated `scope` claim; unknown ones grant nothing.
  */
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from "jose";
-import { UnauthorizedError } from "../errors.js";
+import { AuthUnavailableError, UnauthorizedError } from "../errors.js";
 import { isScope, type Scope } from "./scopes.js";
 
 export interface JwtSettings {
@@ -38,10 +38,11 @@ export function jwtVerifier(settings: JwtSettings): (token: string) => Promise<J
       return { subject: typeof payload.sub === "string" ? payload.sub.slice(0, 200) : "(no sub)", scopes };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new UnauthorizedError("expired_credentials", "the bearer token has expired; get a new one from your issuer");
-      if (err instanceof joseErrors.JOSEError) {
-        throw new UnauthorizedError("invalid_credentials", `the bearer token is not valid here: ${err.message}`);
+      // The issuer's keys could not be fetched: not the caller's fault, so not a failed authentication.
+      if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
+        throw new AuthUnavailableError("the token issuer's keys cannot be fetched right now; try again shortly");
       }
-      throw new UnauthorizedError("invalid_credentials", "the bearer token could not be checked (issuer keys unavailable); try again later");
+      throw new UnauthorizedError("invalid_credentials", `the bearer token is not valid here: ${err.message}`);
     }
   };
 }

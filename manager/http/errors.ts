@@ -1,13 +1,14 @@
 /** Every error leaves as JSON `{code, message}` with a status that says what kind it is. */
 import type { FastifyError, FastifyInstance } from "fastify";
 import { DigestError, PropellerError, SchemaError } from "../../protocol/index.js";
-import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, TooManyFailuresError, UnauthorizedError } from "../errors.js";
+import { AuthUnavailableError, ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, TooManyFailuresError, UnauthorizedError } from "../errors.js";
 
 function statusOf(err: PropellerError): number {
   if (err.code === "too_large") return 413;
   if (err instanceof UnauthorizedError) return 401;
   if (err instanceof ForbiddenError) return 403;
   if (err instanceof TooManyFailuresError) return 429;
+  if (err instanceof AuthUnavailableError) return 503;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return 409;
   if (err instanceof InvalidRequestError || err instanceof DigestError || err instanceof SchemaError) return 400;
@@ -23,6 +24,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       if (error instanceof UnauthorizedError && error.code === "missing_credentials") reply.header("www-authenticate", `Bearer realm="propeller"`);
       if (error instanceof ForbiddenError) reply.header("www-authenticate", `Bearer realm="propeller", error="insufficient_scope"${error.scope ? `, scope="${error.scope}"` : ""}`);
       if (error instanceof TooManyFailuresError) reply.header("retry-after", String(error.retryAfterSeconds));
+      if (status === 503) reply.header("retry-after", "5");
       if (status === 500) request.log.error({ err: error.message, code: error.code }, "request failed");
       return reply.status(status).send({ code: status === 500 ? "internal" : error.code, message: status === 500 ? "internal error" : error.message });
     }

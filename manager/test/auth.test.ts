@@ -144,7 +144,7 @@ async function credentials(base: string, issuer: Issuer): Promise<Credentials> {
   expect((await api(base, "DELETE", `/apikeys/${revoked.id}`)).status).toBe(204);
   const jwt = (scope: string) => issuer.sign({ scope });
   const unknown = generateApiKey().key;
-  const wrongSecret = `${admin.key.slice(0, admin.key.lastIndexOf("_") + 1)}${"A".repeat(43)}`;
+  const wrongSecret = `${admin.key.slice(0, 22)}${"A".repeat(43)}`; // prop_ + 16-char id + _
   const bearerOf = (t: string) => ({ authorization: `Bearer ${t}` });
   return {
     byScope: { read: read.key, submit: submit.key, admin: admin.key },
@@ -289,7 +289,7 @@ describe("REST API authentication", () => {
     expect((await api(h.manager.url, "GET", "/tasks", undefined, created.key)).status).toBe(200);
     const list = await api<{ items: Array<Record<string, unknown>> }>(h.manager.url, "GET", "/apikeys");
     const text = JSON.stringify(list.body);
-    expect(text).not.toContain(created.key.split("_")[2]);
+    expect(text).not.toContain(created.key.slice(22));
     expect(text).not.toMatch(/[0-9a-f]{64}/);
     const entry = list.body.items.find((k) => k.id === created.id)!;
     expect(Object.keys(entry).sort()).toEqual(["createdAt", "id", "lastUsedAt", "name", "revokedAt", "scopes"]);
@@ -335,6 +335,26 @@ describe("failed authentications are rate limited per client", () => {
       // The address is blocked for every credential until the window ends; health stays open.
       expect((await h.api("GET", "/tasks")).status).toBe(429);
       expect((await api(h.manager.url, "GET", "/health", undefined, null)).status).toBe(200);
+    } finally {
+      await h.close();
+      await backing.close();
+    }
+  });
+});
+
+describe("an unreachable token issuer", () => {
+  it("answers 503 (not 401), and does not count it as a failed authentication", async () => {
+    const backing = await startBacking("embedded");
+    const issuer = await startIssuer();
+    const token = await issuer.sign({ scope: "read" });
+    await issuer.close(); // its JWKS is gone before the manager ever fetched it
+    const h = await startHarness(backing, { auth: { ...BOOTSTRAP, jwt: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: issuer.jwksUrl }, failureLimit: { max: 2 } } });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = await api<{ code: string }>(h.manager.url, "GET", "/tasks", undefined, token);
+        expect(r).toMatchObject({ status: 503, body: { code: "auth_unavailable" } });
+      }
+      expect((await h.api("GET", "/tasks")).status).toBe(200);
     } finally {
       await h.close();
       await backing.close();
