@@ -13,6 +13,7 @@ import pino from "pino";
 import { ADMIN_KEY, BOOTSTRAP, api, bearer, logger, startBacking, startHarness, type Backing, type Harness } from "./helpers.js";
 import { generateApiKey, type RouteEntry } from "../index.js";
 import { buildHttpApp } from "../http/app.js";
+import { BODY_LIMIT_BYTES } from "../http/schemas.js";
 import { ApiKeys } from "../auth/api-keys.js";
 import { Authenticator } from "../auth/authenticate.js";
 import { FailureLimiter } from "../auth/failures.js";
@@ -193,6 +194,9 @@ describe("REST API authentication", () => {
     // The table is the server's: it has the routes this test never names, e.g. the API key routes.
     expect(routes.length).toBeGreaterThanOrEqual(20);
     expect(routes.map((r) => `${r.method} ${r.url}`)).toEqual(expect.arrayContaining(["POST /apikeys", "GET /openapi.json", "DELETE /proplets/:id"]));
+    // Every route reads a bounded body: the API key routes a small one, the rest the server's limit.
+    for (const r of routes) expect(r.bodyLimit, `${r.method} ${r.url}`).toBeLessThanOrEqual(BODY_LIMIT_BYTES);
+    expect(routes.find((r) => r.method === "POST" && r.url === "/apikeys")!.bodyLimit).toBe(4096);
     expect(routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort()).toEqual(["GET /health", "HEAD /health"].filter((n) => routes.some((r) => `${r.method} ${r.url}` === n)));
     const send = sendOver(h.manager.url);
     const problems: string[] = [];
