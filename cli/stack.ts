@@ -91,13 +91,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const managerToken = generateApiKey().key;
     const manager = await startManager({
       databaseUrl,
-      auth: { bootstrapKeys: [{ name: "stack bootstrap admin", key: managerToken, scopes: ["admin"] }] },
+      auth: { bootstrapKeys: [{ name: STACK_KEY_NAME, key: managerToken, scopes: ["admin"] }] },
       mqtt: { url: brokerUrl },
       ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
       http: { host: options.managerHost ?? "127.0.0.1", port: options.managerPort ?? 0 },
       logger: log.child({ box: "manager" }),
     });
     cleanups.push(() => manager.close());
+    await retireOldBootstrapKeys(manager.url, managerToken, log);
 
     const proplets: RunningProplet[] = [];
     const tee = options.propletTee !== undefined ? options.propletTee : kbs ? ({ type: "sample" } as const) : null;
@@ -118,6 +119,24 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   } catch (err) {
     await closeAll();
     throw err;
+  }
+}
+
+const STACK_KEY_NAME = "stack bootstrap admin";
+
+/**
+ * On a persistent database, earlier `up`s left their bootstrap admin keys behind (their text was in a
+ * token file since overwritten): revoke them, so only this start's key is a live stack credential.
+ */
+async function retireOldBootstrapKeys(managerUrl: string, token: string, log: Logger): Promise<void> {
+  const { ManagerClient } = await import("./manager-client.js");
+  const client = new ManagerClient({ baseUrl: managerUrl, token, timeoutMs: 10_000 });
+  const current = token.split("_")[1];
+  const { items } = await client.listApiKeys();
+  for (const key of items) {
+    if (key.name !== STACK_KEY_NAME || key.revokedAt !== null || key.id === current) continue;
+    await client.revokeApiKey(key.id);
+    log.info({ keyId: key.id }, "revoked the bootstrap admin key of an earlier start");
   }
 }
 

@@ -97,4 +97,19 @@ describe("propeller apikey", () => {
       process.chdir(savedCwd);
     }
   });
+
+  it("a restarted stack on the same database revokes the previous start's bootstrap key", async () => {
+    const databaseUrl = `pglite://${join(dir, "db")}`;
+    const first = await startStack({ proplets: 0, databaseUrl, logger: pino({ level: "silent" }) });
+    const oldToken = first.managerToken;
+    await first.close();
+    const second = await startStack({ proplets: 0, databaseUrl, logger: pino({ level: "silent" }) });
+    try {
+      const refused = await cli(["task", "list", "--manager", second.managerUrl, "--token", oldToken]);
+      expect(refused.err).toMatch(/401.*revoked/);
+      expect((await cli(["task", "list", "--manager", second.managerUrl, "--token", second.managerToken])).code).toBe(0);
+    } finally {
+      await second.close();
+    }
+  });
 });
