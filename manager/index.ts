@@ -149,6 +149,10 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const url = `${config.http.tls ? "https" : "http"}://${host}:${port}`;
     log.info({ url, tls: config.http.tls !== null, jwtIssuer: config.auth.jwt?.issuer ?? null, managerId: config.managerId, topicRoot: config.topicRoot, database: db.kind }, "manager listening");
 
+    if (!config.http.tls && !["127.0.0.1", "::1", "localhost"].includes(config.http.host)) {
+      log.warn({ url }, "the REST API is plain HTTP on a non-loopback address: bearer credentials cross the network in clear; configure http.tls");
+    }
+
     let closing: Promise<void> | undefined;
     return {
       url,
