@@ -11,7 +11,7 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from "j
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { ADMIN_KEY, BOOTSTRAP, api, bearer, logger, startBacking, startHarness, type Backing, type Harness } from "./helpers.js";
-import { generateApiKey, type RouteEntry } from "../index.js";
+import { generateApiKey, startManager, type RouteEntry } from "../index.js";
 import { buildHttpApp } from "../http/app.js";
 import { BODY_LIMIT_BYTES } from "../http/schemas.js";
 import { ApiKeys } from "../auth/api-keys.js";
@@ -341,6 +341,31 @@ describe("failed authentications are rate limited per client", () => {
       expect((await api(h.manager.url, "GET", "/health", undefined, null)).status).toBe(200);
     } finally {
       await h.close();
+      await backing.close();
+    }
+  });
+});
+
+describe("bootstrap keys", () => {
+  it("are stored once; one an operator revoked stays revoked after a restart; a different key under a taken id is refused", async () => {
+    const backing = await startBacking("embedded", { persistent: true });
+    const first = await startHarness(backing);
+    let again: Awaited<ReturnType<typeof startManager>> | undefined;
+    try {
+      const other = await createKey(first.manager.url, ["admin"], "second admin");
+      expect((await api(first.manager.url, "DELETE", `/apikeys/${ADMIN_KEY.slice(5, 21)}`, undefined, other.key)).status).toBe(204);
+      await first.close();
+      again = await startManager(first.config);
+      expect((await api<{ code: string }>(again.url, "GET", "/tasks")).body.code).toBe("revoked_credentials");
+      const listed = await api<{ items: Array<{ name: string }> }>(again.url, "GET", "/apikeys", undefined, other.key);
+      expect(listed.body.items.filter((k) => k.name === "test-admin")).toHaveLength(1);
+      await again.close();
+      again = undefined;
+      const impostor = `${ADMIN_KEY.slice(0, 22)}${"B".repeat(43)}`;
+      await expect(startManager({ ...first.config, auth: { bootstrapKeys: [{ name: "impostor", key: impostor, scopes: ["admin"] }] } })).rejects.toThrow(/taken by a different key/);
+    } finally {
+      await again?.close();
+      await first.close().catch(() => undefined);
       await backing.close();
     }
   });
