@@ -42,6 +42,8 @@ usage: propeller <command> [options]
   receipt verify <receipt.jws> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
         verify a result receipt offline; prints every check; exit 1 on any failure
+  manager serve    run the manager (production), configured by PROPELLER_* variables (\`propeller manager --help\`)
+  proplet serve    run one proplet (production); its id is its client certificate's CN (\`propeller proplet --help\`)
 
 Common options: --manager URL (or PROPELLER_MANAGER_URL; default http://127.0.0.1:7070),
 --token T (or PROPELLER_TOKEN), --json.
@@ -62,6 +64,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   attestation: async () => (await import("./commands/attestation.js")).attestationCommand,
   certs: async () => (await import("./commands/certs.js")).certsCommand,
   broker: async () => (await import("./commands/broker.js")).brokerCommand,
+  manager: async () => (await import("./commands/manager.js")).managerCommand,
+  proplet: async () => (await import("./commands/proplet.js")).propletCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */
@@ -91,4 +95,9 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     io.err(`propeller: ${(err as Error).stack ?? String(err)}`);
     return 1;
   }
+}
+
+/** The top-level command names (for checks that a deployment only runs commands that exist). */
+export function commandNames(): string[] {
+  return Object.keys(COMMANDS);
 }

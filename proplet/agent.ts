@@ -113,7 +113,8 @@ export class PropletAgent {
     const will = encodeTopicMessage("status", { kind: "proplet.status", propletId: config.id, state: "offline", reason: "connection lost (last will)" });
     const connection = await MqttConnection.connect({
       url: config.mqtt.url,
-      clientId: `propeller-proplet-${config.id}`,
+      // `<identity>:<suffix>`: a broker that binds client ids to certificate identities (mqtt/security) accepts it.
+      clientId: `${config.id}:proplet`,
       ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
       ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
       ...(config.mqtt.tls ? { tls: config.mqtt.tls } : {}),
