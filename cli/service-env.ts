@@ -15,6 +15,7 @@ import { readIdentity } from "../certs/index.js";
 /** Variables `propeller manager serve` reads. */
 export const MANAGER_SERVE_ENV = [
   "PROPELLER_DATABASE_URL",
+  "PROPELLER_DATABASE_PASSWORD_FILE",
   "PROPELLER_MQTT_URL",
   "PROPELLER_MQTT_CA_FILE",
   "PROPELLER_MQTT_CERT_FILE",
@@ -43,6 +44,28 @@ export const PROPLET_SERVE_ENV = [
   "PROPELLER_PROPLET_TAGS",
   "PROPELLER_WORK_DIR",
   "PROPELLER_HEALTH_FILE",
+  "PROPELLER_LOG_LEVEL",
+] as const;
+
+/**
+ * Variables `propeller kbs serve` reads: kbs/config.ts's `kbsConfigFromEnv` / `resolveKbsConfig`
+ * ones, plus the files the serve command adds (HTTPS certificate and key, database password).
+ */
+export const KBS_SERVE_ENV = [
+  "PROPELLER_KBS_LISTEN",
+  "PROPELLER_KBS_DATABASE_URL",
+  "PROPELLER_KBS_DEVELOPMENT",
+  "PROPELLER_KBS_ISSUER",
+  "PROPELLER_KBS_AUDIENCE",
+  "PROPELLER_KBS_TOKEN_LIFETIME",
+  "PROPELLER_KBS_SESSION_LIFETIME",
+  "PROPELLER_KBS_ADMIN_KEYS",
+  "PROPELLER_KBS_TPM_AK_FINGERPRINTS",
+  "PROPELLER_KBS_MASTER_KEY",
+  "PROPELLER_KBS_MASTER_KEY_FILE",
+  "PROPELLER_KBS_TLS_CERT_FILE",
+  "PROPELLER_KBS_TLS_KEY_FILE",
+  "PROPELLER_KBS_DATABASE_PASSWORD_FILE",
   "PROPELLER_LOG_LEVEL",
 ] as const;
 
@@ -179,6 +202,7 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
   if (databaseUrl !== undefined && !/^(postgres(ql)?:\/\/.+|pglite:\/\/.+)$/.test(databaseUrl)) {
     r.problems.push("PROPELLER_DATABASE_URL: must be postgres://… (or pglite://<dir>)");
   }
+  const dbPassword = await r.file("PROPELLER_DATABASE_PASSWORD_FILE");
   const mqtt = await readMqtt(r);
   const topicRoot = readTopicRoot(r);
   const host = r.get("PROPELLER_HTTP_HOST") ?? "127.0.0.1";
@@ -211,7 +235,7 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
   }
   r.done();
   return {
-    databaseUrl: databaseUrl!,
+    databaseUrl: dbPassword ? withPassword(databaseUrl!, dbPassword) : databaseUrl!,
     mqtt,
     ...(topicRoot !== undefined ? { topicRoot } : {}),
     http: { host, port, ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}) },
@@ -289,4 +313,32 @@ export async function propletSettingsFromEnv(env: Env): Promise<PropletServeSett
     ...(workDir ? { workDir } : {}),
     ...(healthFile ? { healthFile } : {}),
   };
+}
+
+/** The database password goes into the URL handed to the driver, never into a log or an error. */
+function withPassword(url: string, password: Buffer): string {
+  const u = new URL(url);
+  u.password = encodeURIComponent(password.toString("utf8").replace(/\r?\n$/, ""));
+  return u.toString();
+}
+
+/** What `propeller kbs serve` reads beyond kbsConfigFromEnv: HTTPS files and the database password file. */
+export async function kbsServeExtrasFromEnv(env: Env): Promise<{ tls?: { certFile: string; keyFile: string }; databaseUrl?: string }> {
+  const r = new EnvReader(env);
+  const certFile = r.get("PROPELLER_KBS_TLS_CERT_FILE");
+  const keyFile = r.get("PROPELLER_KBS_TLS_KEY_FILE");
+  if ((certFile === undefined) !== (keyFile === undefined)) r.problems.push("PROPELLER_KBS_TLS_CERT_FILE and PROPELLER_KBS_TLS_KEY_FILE go together (HTTPS certificate chain and key)");
+  const password = await r.file("PROPELLER_KBS_DATABASE_PASSWORD_FILE");
+  const url = r.get("PROPELLER_KBS_DATABASE_URL");
+  if (password && url === undefined) r.problems.push("PROPELLER_KBS_DATABASE_PASSWORD_FILE is set but PROPELLER_KBS_DATABASE_URL is not");
+  let databaseUrl: string | undefined;
+  if (password && url !== undefined) {
+    try {
+      databaseUrl = withPassword(url, password);
+    } catch {
+      r.problems.push("PROPELLER_KBS_DATABASE_URL: not a URL");
+    }
+  }
+  r.done();
+  return { ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}), ...(databaseUrl ? { databaseUrl } : {}) };
 }

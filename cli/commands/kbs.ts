@@ -78,6 +78,10 @@ export async function kbsCommand(argv: string[], io: Output): Promise<number> {
       }, false);
       const fromFile = values.config ? ((await readJsonFile(values.config, "--config")) as Record<string, unknown>) : {};
       const input = { ...fromFile, ...kbs.kbsConfigFromEnv(process.env) } as Parameters<typeof kbs.resolveKbsConfig>[0];
+      // Files for a deployment (docker-compose.yml): HTTPS certificate and key, the database password.
+      const extras = await (await import("../service-env.js")).kbsServeExtrasFromEnv(process.env);
+      if (extras.tls) input.tls = extras.tls;
+      if (extras.databaseUrl) input.databaseUrl = extras.databaseUrl;
       if (values.listen) {
         const m = /^(.+):(\d{1,5})$/.exec(values.listen);
         if (!m) throw new UsageError(`--listen takes host:port, got "${values.listen}"`);
