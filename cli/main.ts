@@ -31,6 +31,7 @@ usage: propeller <command> [options]
   kbs admin-keygen [--id ID] [--out DIR]      create an admin key pair for the KBS admin API
   kbs resource put <repo/type/tag> <FILE|-> | list | show <path> | rm <path>
   kbs policy set <repo/type/tag> <policy.json> | get <repo/type/tag>
+  kbs attestation-policy set <tee> <policy.json> | get <tee>   how evidence of a TEE is appraised
   kbs refvalue add --tee T --claim /pointer --value V --expires ISO | list [--tee T]
   kbs audit [--limit N]
         admin commands take --kbs URL (PROPELLER_KBS_URL) and --admin-key FILE (PROPELLER_KBS_ADMIN_KEY)
