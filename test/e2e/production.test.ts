@@ -52,6 +52,9 @@ let kbsUrl: string;
 
 /** Rewrites a compose value for this machine: hosts, paths and ports only. */
 function localize(service: string, key: string, value: string): string {
+  // The containers' /tmp (a tmpfs) is a directory of this test per service.
+  if (value === "/tmp") return join(root, `${service}-work`);
+  if (value.startsWith("/tmp/")) return join(root, `${service}-${value.slice(5)}`);
   let v = value.replaceAll("/certs/", `${certs}/`);
   if (v === "/certs") v = certs;
   v = v.replace("mqtts://mosquitto:8883", `mqtts://127.0.0.1:${ports.mqtt}`);
@@ -60,8 +63,6 @@ function localize(service: string, key: string, value: string): string {
   if (key === "PROPELLER_HTTP_PORT") v = String(ports.manager);
   if (key === "PROPELLER_DATABASE_URL") v = dbs[0]!.url; // host and database name
   if (key === "PROPELLER_KBS_DATABASE_URL") v = dbs[1]!.url;
-  if (v === "/tmp") v = join(root, `${service}-work`);
-  if (v.startsWith("/tmp/")) v = join(root, `${service}-${v.slice(5)}`);
   return v;
 }
 
@@ -178,11 +179,14 @@ describe.skipIf(!ready)("production configuration (docker-compose.yml) without D
     await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: REPO_ROOT, timeout: 300_000 });
     root = await mkdtemp(join(tmpdir(), "propeller-production-"));
     compose = await loadCompose({ PROPELLER_KBS_DEVELOPMENT: "true", PROPELLER_PROPLET_1_TEE: '{"type":"sample"}' });
-    certs = localize("certs", "PROPELLER_CERTS_DIR", compose.services.certs!.environment!.PROPELLER_CERTS_DIR!);
     ports = { mqtt: await freePort(), kbs: await freePort(), manager: await freePort() };
+    // The `certs` volume, mounted at /certs in every container, is this directory.
+    expect(compose.services.certs!.environment!.PROPELLER_CERTS_DIR).toBe("/certs");
+    certs = join(root, "certs");
     dbs.push(await createTestDatabase("prod_manager"), await createTestDatabase("prod_kbs"));
 
-    await runCertsService();
+    const made = await runCertsService();
+    expect(made).toMatch(/certs: done/);
     apiKey = (await readFile(join(certs, "manager-api-key"), "utf8")).trim();
     mosquitto = await startMosquittoWithConfig(join(certs, "mosquitto", "mosquitto.conf"), ports.mqtt);
     await untilHealthy("mosquitto");
