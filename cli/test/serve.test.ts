@@ -228,6 +228,18 @@ describe("embedded stack over mTLS (aedes + ACL hooks, client certificates)", ()
     expect(task.latestRun!.result!.stdout).toContain("mtls");
     expect(stolen).toEqual([]);
 
+    // Announcing as proplet-1 with proplet-2's certificate: the client id is bound to the identity
+    // (refused at CONNECT), and a publish on proplet-1's topics ends the connection.
+    const p2 = { ca, cert: await readFile(join(certs, "proplet-2.pem")), key: await readFile(join(certs, "proplet-2.key")) };
+    await expect(MqttConnection.connect({ url: stack.brokerUrl, clientId: "proplet-1:proplet", tls: p2, connectTimeoutMs: 3000, reconnectPeriodMs: 0 })).rejects.toThrow();
+    const announcer = await MqttConnection.connect({ url: stack.brokerUrl, clientId: "proplet-2:announcer", tls: p2, reconnectPeriodMs: 0 });
+    cleanups.push(() => announcer.destroy());
+    await announcer.publish(topics.proplet("proplet-2", "tasks/log"), Buffer.from("{}")); // its own topic: acknowledged
+    expect(announcer.connected).toBe(true);
+    // QoS 0: a refused QoS 1 publish would wait for a PUBACK that never comes.
+    await announcer.publish(topics.proplet("proplet-1", "announce"), Buffer.from("{}"), { qos: 0 });
+    await waitFor(() => !announcer.connected, 5000, "the impostor disconnected");
+
     // No certificate, no connection: plain MQTT is not even spoken on this port.
     await expect(MqttConnection.connect({ url: stack.brokerUrl, clientId: "anon", tls: { ca }, connectTimeoutMs: 3000, reconnectPeriodMs: 0 })).rejects.toThrow();
   });
