@@ -87,6 +87,11 @@ export class PropletAgent {
   private readonly ended = new BoundedRunSet();
   private readonly sources: ArtifactSources;
   private connection: MqttConnection | undefined;
+
+  /** Whether the broker connection is up right now (for health checks). */
+  get connected(): boolean {
+    return this.connection?.connected === true;
+  }
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private resendTimer: NodeJS.Timeout | undefined;
   /** Set by kill() and close(): nothing more is published about runs. */

@@ -48,8 +48,12 @@ export async function propletCommand(argv: string[], io: Output, env: NodeJS.Pro
     io.out(`proplet ${proplet.id} connected to ${settings.mqtt.url}`);
     const healthFile = settings.healthFile;
     if (healthFile) {
-      // Liveness for a container health check: the file's mtime is fresh while the proplet runs.
-      const touch = () => writeFile(healthFile, `${new Date().toISOString()} ${proplet.id}\n`).catch((err: unknown) => logger.warn({ err: (err as Error).message, healthFile }, "cannot write the health file"));
+      // For a container health check: the file's mtime is fresh while the proplet is connected to
+      // the broker (a proplet that cannot reach the broker goes unhealthy after a few intervals).
+      const touch = async () => {
+        if (!proplet.connected()) return;
+        await writeFile(healthFile, `${new Date().toISOString()} ${proplet.id}\n`).catch((err: unknown) => logger.warn({ err: (err as Error).message, healthFile }, "cannot write the health file"));
+      };
       await touch();
       timer = setInterval(() => void touch(), HEALTH_FILE_INTERVAL_MS);
       timer.unref();
