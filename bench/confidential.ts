@@ -100,7 +100,7 @@ interface Prepared {
 async function prepare(wasm: Buffer, workload: Workload, warmup: number, pollMs: number): Promise<Prepared> {
   const stack = await startStack({ proplets: 1, kbs: true, logger: pino({ level: "error" }) });
   try {
-    const client = new ManagerClient({ baseUrl: stack.managerUrl });
+    const client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
     let alive = false;
     for (let i = 0; i < 300 && !alive; i++) {
       alive = (await client.proplets()).items.some((p) => p.alive);

@@ -45,7 +45,7 @@ async function throughput(proplets: number, tasks: number, concurrency: number, 
   const logger = pino({ level: "error" });
   const stack = await startStack({ proplets, logger, ...(mqttUrl ? { mqttUrl, topicRoot: uniqueTopicRoot() } : {}) });
   try {
-    const client = new ManagerClient({ baseUrl: stack.managerUrl });
+    const client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
     const wasm = await readFile(join(REPO_ROOT, "examples", "add", "add.wasm"));
     const artifact = { digest: sha256Digest(wasm), inline: wasm.toString("base64") };
     // Wait for every proplet to be live so the first tasks do not measure the announce.

@@ -53,9 +53,13 @@ export async function verifyRunReceipt(
 ): Promise<{ jws: string; verification: ReceiptVerification }> {
   const run = task.latestRun;
   if (!run) throw new RemoteError("no_run", `task ${task.id} has no run`, undefined);
-  const response = await fetch(`${client.baseUrl}/tasks/${encodeURIComponent(task.id)}/runs/${encodeURIComponent(run.id)}/receipt`, { signal: AbortSignal.timeout(10_000) });
-  if (!response.ok) throw new RemoteError("no_receipt", `the manager has no receipt for run ${run.id} (${response.status})`, response.status);
-  const jws = (await response.text()).trim();
+  let jws: string;
+  try {
+    jws = await client.receipt(task.id, run.id);
+  } catch (err) {
+    if (err instanceof RemoteError && err.status === 404) throw new RemoteError("no_receipt", `the manager has no receipt for run ${run.id} (404)`, 404);
+    throw err;
+  }
   const jwks = expect.jwks ?? (expect.kbsUrl ? await loadJwks(`${expect.kbsUrl.replace(/\/+$/, "")}/.well-known/jwks.json`) : undefined);
   const stdout = run.result ? sha256Digest(Buffer.from(run.result.stdoutBase64, "base64")) : undefined;
   const verification = await verifyReceipt(jws, {

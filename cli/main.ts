@@ -9,7 +9,7 @@ usage: propeller <command> [options]
   up [--proplets N] [--port P] [--mqtt URL] [--database URL | --data-dir DIR] [--no-kbs] [--kbs-port P]
         start broker, database, manager, a development KBS and N proplets in one process (embedded defaults)
   demo  run the example workloads end to end on the embedded defaults
-  run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--stdin FILE|-]
+  run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--secret-env NAME] [--stdin FILE|-]
         [--timeout MS] [--memory BYTES] [--target PROPLET] [--tag T] [--wait MS] [--json]
         [--confidential --kbs URL --tee T [--resource kbs:///… --plaintext-digest sha256:…] [--admin-key F]]
         [--receipt-out FILE]
@@ -45,9 +45,12 @@ usage: propeller <command> [options]
         verify a result receipt offline; prints every check; exit 1 on any failure
   manager serve    run the manager (production), configured by PROPELLER_* variables (\`propeller manager --help\`)
   proplet serve    run one proplet (production); its id is its client certificate's CN (\`propeller proplet --help\`)
+  apikey generate [--json]                      print a fresh API key offline (for a bootstrap key file)
+  apikey create --name N --scopes read,submit[,admin] | list | revoke <key-id>
+        manage the manager's API keys (needs an admin credential); create prints the key once
 
 Common options: --manager URL (or PROPELLER_MANAGER_URL; default http://127.0.0.1:7070),
---token T (or PROPELLER_TOKEN), --json.
+--token T (or PROPELLER_TOKEN, else .propeller/manager-token as \`propeller up\` writes it), --json.
 `;
 
 type Command = (argv: string[], io: Output) => Promise<number>;
@@ -67,6 +70,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   broker: async () => (await import("./commands/broker.js")).brokerCommand,
   manager: async () => (await import("./commands/manager.js")).managerCommand,
   proplet: async () => (await import("./commands/proplet.js")).propletCommand,
+  apikey: async () => (await import("./commands/apikey.js")).apikeyCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */

@@ -1,3 +1,5 @@
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { join } from "node:path";
 import { RemoteError } from "./errors.js";
 
 export const DEFAULT_MANAGER_URL = "http://127.0.0.1:7070";
@@ -38,6 +40,15 @@ export interface TaskView {
   [key: string]: unknown;
 }
 
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  scopes: string[];
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
 export const TERMINAL_STATES = new Set(["completed", "failed", "stopped"]);
 
 export interface ClientOptions {
@@ -45,6 +56,34 @@ export interface ClientOptions {
   /** Bearer credential, when the manager requires one. */
   token?: string;
   timeoutMs?: number;
+}
+
+/** Where `propeller up` writes the manager token, relative to the working directory. */
+export const MANAGER_TOKEN_FILE = join(".propeller", "manager-token");
+const MAX_TOKEN_FILE_BYTES = 16 * 1024;
+
+/**
+ * The bearer credential for the manager: `--token`, else PROPELLER_TOKEN, else the file `propeller up`
+ * wrote (`.propeller/manager-token`) when it exists; undefined when there is none.
+ */
+export function resolveManagerToken(explicit?: string, file: string = MANAGER_TOKEN_FILE): string | undefined {
+  if (explicit) return explicit;
+  if (process.env.PROPELLER_TOKEN) return process.env.PROPELLER_TOKEN;
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MAX_TOKEN_FILE_BYTES) throw new RemoteError("bad_token_file", `${file} is ${size} bytes, not a token; delete it or pass --token`, undefined);
+    const buffer = Buffer.alloc(size);
+    readSync(fd, buffer, 0, size, 0);
+    return buffer.toString("utf8").trim() || undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A small typed client for the manager's REST API, with a timeout on every call. */
@@ -60,7 +99,14 @@ export class ManagerClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: "application/json" };
+    const { response, text } = await this.send(method, path, body);
+    if (response.status === 204) return undefined as T;
+    return (text === "" ? undefined : JSON.parse(text)) as T;
+  }
+
+  /** One call; the reply's text when it succeeded, a RemoteError (with the manager's message) otherwise. */
+  private async send(method: string, path: string, body?: unknown, accept = "application/json"): Promise<{ response: Response; text: string }> {
+    const headers: Record<string, string> = { accept };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let response: Response;
@@ -79,8 +125,7 @@ export class ManagerClient {
         undefined,
       );
     }
-    if (response.status === 204) return undefined as T;
-    const text = await response.text();
+    const text = response.status === 204 ? "" : await response.text();
     let json: unknown;
     try {
       json = text === "" ? undefined : JSON.parse(text);
@@ -89,13 +134,22 @@ export class ManagerClient {
     }
     if (!response.ok) {
       const error = json as { code?: string; message?: string } | undefined;
+      const hint =
+        response.status === 401
+          ? this.token
+            ? " (the token was refused: check --token / PROPELLER_TOKEN / .propeller/manager-token)"
+            : " (pass --token, set PROPELLER_TOKEN, or run where `propeller up` wrote .propeller/manager-token)"
+          : "";
       throw new RemoteError(
         error?.code ?? `http_${response.status}`,
-        `${method} ${path} failed (${response.status}): ${error?.message ?? text.slice(0, 300)}`,
+        `${method} ${path} failed (${response.status}): ${error?.message ?? text.slice(0, 300)}${hint}`,
         response.status,
       );
     }
-    return json as T;
+    if (accept === "application/json" && text !== "" && json === undefined) {
+      throw new RemoteError("bad_reply", `${method} ${path}: the manager's reply is not JSON`, response.status);
+    }
+    return { response, text };
   }
 
   createTask(body: Record<string, unknown>): Promise<TaskView> {
@@ -121,6 +175,20 @@ export class ManagerClient {
   }
   proplets(): Promise<{ items: Array<{ id: string; alive: boolean }> }> {
     return this.request("GET", "/proplets");
+  }
+  /** A run's receipt (compact JWS) as the proplet sent it. */
+  async receipt(taskId: string, runId: string): Promise<string> {
+    const { text } = await this.send("GET", `/tasks/${encodeURIComponent(taskId)}/runs/${encodeURIComponent(runId)}/receipt`, undefined, "application/jose");
+    return text.trim();
+  }
+  createApiKey(name: string, scopes: string[]): Promise<ApiKeyView & { key: string }> {
+    return this.request("POST", "/apikeys", { name, scopes });
+  }
+  listApiKeys(): Promise<{ items: ApiKeyView[] }> {
+    return this.request("GET", "/apikeys");
+  }
+  revokeApiKey(id: string): Promise<void> {
+    return this.request("DELETE", `/apikeys/${encodeURIComponent(id)}`);
   }
 
   /** Polls until the task's latest run is finished (or `timeoutMs` passes). */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/index.js";
 import { secureEmbeddedBrokerOptions } from "../mqtt/security/index.js";
-import { startManager } from "../manager/index.js";
+import { generateApiKey, startManager } from "../manager/index.js";
 import { startProplet, type PropletTeeConfig } from "../proplet/index.js";
 import { randomBytes } from "node:crypto";
 import type { JWK } from "jose";
@@ -53,6 +53,8 @@ export interface StackKbs {
 
 export interface Stack {
   managerUrl: string;
+  /** The bootstrap admin API key of this stack's manager (`propeller up` writes it to .propeller/manager-token). */
+  managerToken: string;
   brokerUrl: string;
   databaseUrl: string;
   /** With `mtls`: the certificates directory used (CA, broker, manager-client, proplet-<i>). */
@@ -107,8 +109,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let kbs: StackKbs | null = null;
     if (options.kbs) kbs = await startDevelopmentKbs(options.kbsPort ?? 0, log, cleanups);
 
+    // A fresh admin key each start; only its hash reaches the database (a persistent data dir keeps
+    // the old ones, which the operator can list and revoke).
+    const managerToken = generateApiKey().key;
     const manager = await startManager({
       databaseUrl,
+      auth: { bootstrapKeys: [{ name: "stack bootstrap admin", key: managerToken, scopes: ["admin"] }] },
       mqtt: { url: brokerUrl, ...(clientTls ? { tls: await clientTls("manager-client") } : {}) },
       ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
       http: { host: options.managerHost ?? "127.0.0.1", port: options.managerPort ?? 0 },
@@ -131,7 +137,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       cleanups.push(() => proplet.close());
     }
 
-    return { managerUrl: manager.url, brokerUrl, databaseUrl, certsDir, manager, proplets, kbs, close: closeAll };
+    return { managerUrl: manager.url, managerToken, brokerUrl, databaseUrl, certsDir, manager, proplets, kbs, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -12,6 +12,7 @@ export const TASK_FLAGS = {
   input: { type: "string", multiple: true },
   arg: { type: "string", multiple: true },
   env: { type: "string", multiple: true },
+  "secret-env": { type: "string", multiple: true },
   stdin: { type: "string" },
   timeout: { type: "string" },
   memory: { type: "string" },
@@ -29,6 +30,7 @@ export interface TaskFlagValues {
   input?: string[];
   arg?: string[];
   env?: string[];
+  "secret-env"?: string[];
   stdin?: string;
   timeout?: string;
   memory?: string;
@@ -69,6 +71,7 @@ export async function buildTaskBody(wasmPath: string | undefined, flags: TaskFla
     args: [...(flags.arg ?? []), ...extraArgs],
     env: parseEnvPairs(flags.env),
   };
+  if (flags["secret-env"]?.length) body.secretEnv = secretEnvFromProcess(flags["secret-env"]);
   if (flags.export) {
     body.entrypoint = { kind: "export", name: flags.export, inputs: (flags.input ?? []).map(parseWasmValue) };
   } else if (flags.input?.length) {
@@ -92,6 +95,21 @@ export async function buildTaskBody(wasmPath: string | undefined, flags: TaskFla
     body.onPropletLoss = flags["on-proplet-loss"];
   }
   return body;
+}
+
+/**
+ * `--secret-env NAME`: the value comes from this process's environment, never from the command line
+ * (where shell history and the process list would keep it).
+ */
+function secretEnvFromProcess(names: string[]): Record<string, string> {
+  const secret: Record<string, string> = {};
+  for (const name of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(name)) throw new UsageError(`--secret-env takes a variable NAME (its value is read from your environment), got "${name.split("=")[0]}=…"`);
+    const value = process.env[name];
+    if (value === undefined) throw new UsageError(`--secret-env ${name}: ${name} is not set in your environment; export it first`);
+    secret[name] = value;
+  }
+  return secret;
 }
 
 function parseWasmValue(text: string): number | string {

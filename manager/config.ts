@@ -8,6 +8,10 @@ import type { Logger } from "pino";
 import pino from "pino";
 import { DEFAULT_TOPIC_ROOT } from "../protocol/index.js";
 import { ConfigError } from "./errors.js";
+import { parseApiKey } from "./auth/keys.js";
+import { isScope, type Scope } from "./auth/scopes.js";
+import type { JwtSettings } from "./auth/jwt.js";
+import type { FailureLimitSettings } from "./auth/failures.js";
 
 export interface MqttSettings {
   url: string;
@@ -16,11 +20,35 @@ export interface MqttSettings {
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
 }
 
+/** HTTPS: set = the REST API speaks TLS only. */
+export interface HttpTlsSettings {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca?: string | Buffer;
+}
+
+export interface AuthSettingsInput {
+  /** API keys ensured at start (only a hash is stored), e.g. the operator's bootstrap admin key. */
+  bootstrapKeys?: Array<{ name: string; key: string; scopes: Scope[] }>;
+  /** JWTs from one issuer (RS256/ES256/EdDSA); scopes from the space-separated `scope` claim. */
+  jwt?: JwtSettings;
+  /** Failed authentications per client address before 429 (default 20 per minute). */
+  failureLimit?: Partial<FailureLimitSettings>;
+}
+
+export interface AuthSettings {
+  bootstrapKeys: Array<{ name: string; key: string; scopes: Scope[] }>;
+  jwt: JwtSettings | null;
+  failureLimit: FailureLimitSettings;
+}
+
 export interface ManagerConfigInput {
   databaseUrl: string;
   mqtt: MqttSettings;
   topicRoot?: string;
-  http?: { host?: string; port?: number };
+  http?: { host?: string; port?: number; tls?: HttpTlsSettings };
+  /** There is no "auth off": every route but GET /health needs a bearer credential. */
+  auth?: AuthSettingsInput;
   managerId?: string;
   heartbeatTimeoutMs?: number;
   ackTimeoutMs?: number;
@@ -33,7 +61,8 @@ export interface ManagerConfig {
   databaseUrl: string;
   mqtt: MqttSettings;
   topicRoot: string;
-  http: { host: string; port: number };
+  http: { host: string; port: number; tls: HttpTlsSettings | null };
+  auth: AuthSettings;
   managerId: string;
   heartbeatTimeoutMs: number;
   ackTimeoutMs: number;
@@ -50,6 +79,8 @@ export const CONFIG_DEFAULTS = {
   ackTimeoutMs: 5_000,
   maxDeliveries: 5,
   reconcileGraceMs: 10_000,
+  authFailures: 20,
+  authFailureWindowMs: 60_000,
 } as const;
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -84,6 +115,18 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
   if (typeof host !== "string" || host === "" || host.length > 255) bad("http.host", "must be a host name or address", host);
   const port = input.http?.port ?? CONFIG_DEFAULTS.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) bad("http.port", "must be an integer 0..65535 (0 = any free port)", port);
+  const tls = input.http?.tls ?? null;
+  if (tls !== null) {
+    const pem = (v: unknown) => (typeof v === "string" || Buffer.isBuffer(v)) && v.length > 0;
+    if (typeof tls !== "object") bad("http.tls", "must be { cert, key, ca? } (PEM)", typeof tls);
+    else {
+      if (!pem(tls.cert)) bad("http.tls.cert", "must be a PEM certificate (string or Buffer)", typeof tls.cert);
+      // Never echo a private key, only its type.
+      if (!pem(tls.key)) bad("http.tls.key", "must be a PEM private key (string or Buffer)", typeof tls.key);
+      if (tls.ca !== undefined && !pem(tls.ca)) bad("http.tls.ca", "must be PEM certificates (string or Buffer)", typeof tls.ca);
+    }
+  }
+  const auth = resolveAuth(input.auth, bad);
   const managerId = input.managerId ?? `manager-${sanitize(hostname())}-${randomBytes(4).toString("hex")}`;
   if (typeof managerId !== "string" || !ID_RE.test(managerId)) bad("managerId", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}", managerId);
 
@@ -106,7 +149,8 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     databaseUrl: input.databaseUrl,
     mqtt: input.mqtt,
     topicRoot,
-    http: { host, port },
+    http: { host, port, tls },
+    auth,
     managerId,
     heartbeatTimeoutMs,
     ackTimeoutMs,
@@ -114,6 +158,47 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     reconcileGraceMs,
     logger: input.logger ?? pino({ name: "propeller-manager" }),
   };
+}
+
+function resolveAuth(input: AuthSettingsInput | undefined, bad: (path: string, rule: string, value: unknown) => void): AuthSettings {
+  const auth = input ?? {};
+  const bootstrapKeys = auth.bootstrapKeys ?? [];
+  if (!Array.isArray(bootstrapKeys) || bootstrapKeys.length > 100) bad("auth.bootstrapKeys", "must be an array of at most 100 { name, key, scopes }", typeof bootstrapKeys);
+  else {
+    bootstrapKeys.forEach((k, i) => {
+      const at = `auth.bootstrapKeys[${i}]`;
+      if (typeof k?.name !== "string" || k.name === "" || k.name.length > 100) bad(`${at}.name`, "must be a name of 1..100 characters", k?.name);
+      // Never echo a key, only whether it has the right shape.
+      if (typeof k?.key !== "string" || !parseApiKey(k.key)) bad(`${at}.key`, "must be an API key prop_<id>_<secret> (`propeller apikey generate`)", "a value of the wrong shape");
+      if (!Array.isArray(k?.scopes) || k.scopes.length === 0 || !k.scopes.every(isScope)) bad(`${at}.scopes`, "must be a non-empty list of read, submit, admin", k?.scopes);
+    });
+  }
+  let jwt: JwtSettings | null = null;
+  if (auth.jwt !== undefined) {
+    const j = auth.jwt;
+    if (typeof j?.issuer !== "string" || j.issuer === "") bad("auth.jwt.issuer", "must be the issuer (the tokens' iss)", j?.issuer);
+    if (typeof j?.audience !== "string" || j.audience === "") bad("auth.jwt.audience", "must be this manager's audience (the tokens' aud)", j?.audience);
+    if ((j?.jwksUrl === undefined) === (j?.jwks === undefined)) bad("auth.jwt", "needs exactly one of jwksUrl or jwks", "both or neither");
+    else if (j.jwksUrl !== undefined && !isJwksUrl(j.jwksUrl)) bad("auth.jwt.jwksUrl", "must be an https:// URL (http:// only on loopback)", j.jwksUrl);
+    else if (j.jwks !== undefined && !Array.isArray(j.jwks?.keys)) bad("auth.jwt.jwks", "must be a JWKS { keys: [...] }", typeof j.jwks);
+    jwt = j;
+  }
+  const max = auth.failureLimit?.max ?? CONFIG_DEFAULTS.authFailures;
+  const windowMs = auth.failureLimit?.windowMs ?? CONFIG_DEFAULTS.authFailureWindowMs;
+  if (!Number.isInteger(max) || max < 1 || max > 1_000_000) bad("auth.failureLimit.max", "must be an integer 1..1000000", max);
+  if (!Number.isInteger(windowMs) || windowMs < 1000 || windowMs > 86_400_000) bad("auth.failureLimit.windowMs", "must be an integer 1000..86400000", windowMs);
+  return { bootstrapKeys, jwt, failureLimit: { max, windowMs } };
+}
+
+function isJwksUrl(value: unknown): boolean {
+  if (typeof value !== "string") return false;
+  try {
+    const url = new URL(value);
+    if (url.protocol === "https:") return true;
+    return url.protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+  } catch {
+    return false;
+  }
 }
 
 function describe(value: unknown): string {

@@ -2,7 +2,7 @@ import { PropellerError } from "../protocol/errors.js";
 
 /** A task, run or proplet that does not exist (HTTP 404). */
 export class NotFoundError extends PropellerError {
-  constructor(code: "task_not_found" | "run_not_found" | "proplet_not_found" | "no_result" | "no_receipt", message: string) {
+  constructor(code: "task_not_found" | "run_not_found" | "proplet_not_found" | "no_result" | "no_receipt" | "api_key_not_found", message: string) {
     super(code, message);
   }
 }
@@ -25,5 +25,26 @@ export class InvalidRequestError extends PropellerError {
 export class ConfigError extends PropellerError {
   constructor(message: string, details?: Record<string, unknown>) {
     super("invalid_config", message, details);
+  }
+}
+
+/** No credential, or one that is not (or no longer) valid (HTTP 401 with `WWW-Authenticate: Bearer`). */
+export class UnauthorizedError extends PropellerError {
+  constructor(code: "missing_credentials" | "invalid_credentials" | "revoked_credentials" | "expired_credentials", message: string) {
+    super(code, message);
+  }
+}
+
+/** A valid credential whose scopes do not allow the request (HTTP 403). */
+export class ForbiddenError extends PropellerError {
+  constructor(code: "insufficient_scope" | "route_without_scope", message: string, readonly scope: string | null) {
+    super(code, message);
+  }
+}
+
+/** Too many failed authentications from one client address (HTTP 429 with Retry-After). */
+export class TooManyFailuresError extends PropellerError {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super("too_many_auth_failures", message);
   }
 }

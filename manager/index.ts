@@ -9,7 +9,10 @@ import type { Database } from "../db/index.js";
 import { resolveConfig, type ManagerConfigInput } from "./config.js";
 import type { ManagerContext } from "./context.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
-import { buildHttpApp } from "./http/app.js";
+import { buildHttpApp, type RouteEntry } from "./http/app.js";
+import { ApiKeys } from "./auth/api-keys.js";
+import { Authenticator } from "./auth/authenticate.js";
+import { FailureLimiter } from "./auth/failures.js";
 import { Liveness } from "./liveness/liveness.js";
 import { Reconciler } from "./liveness/reconcile.js";
 import { Counters, type CounterName } from "./metrics.js";
@@ -20,6 +23,9 @@ import { TaskService } from "./tasks/service.js";
 
 export type { ManagerConfigInput } from "./config.js";
 export { resolveConfig } from "./config.js";
+export type { RouteEntry } from "./http/app.js";
+export { generateApiKey } from "./auth/keys.js";
+export type { Scope } from "./auth/scopes.js";
 
 export interface RunningManager {
   url: string;
@@ -27,6 +33,8 @@ export interface RunningManager {
   close(): Promise<void>;
   /** Drop and retry counters (also on GET /health), for tests and operators. */
   readonly counters: Readonly<Record<CounterName, number>>;
+  /** Every route the REST API registered, with the scope it needs (GET /health is the only public one). */
+  readonly routes: readonly RouteEntry[];
 }
 
 export async function startManager(input: ManagerConfigInput): Promise<RunningManager> {
@@ -66,6 +74,11 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     scheduler = new Scheduler(ctx, dispatcher);
     const router = new Router(ctx, topics, liveness, dispatcher);
     const service = new TaskService(ctx);
+
+    const apiKeys = new ApiKeys(db, log.child({ component: "auth" }), ctx.now);
+    // Before anything listens: the operator's bootstrap keys must work from the first request.
+    await apiKeys.ensure(config.auth.bootstrapKeys);
+    const gate = { authenticator: new Authenticator(apiKeys, config.auth.jwt), failures: new FailureLimiter(config.auth.failureLimit) };
 
     await reconciler.begin();
 
@@ -108,7 +121,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     cleanups.push(() => ticker.stop());
     sched.request();
 
-    const app: FastifyInstance = await buildHttpApp(
+    const { app, routes }: { app: FastifyInstance; routes: RouteEntry[] } = await buildHttpApp(
       {
         service,
         liveness,
@@ -127,19 +140,21 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         },
       },
       log.child({ component: "http" }),
+      { gate, apiKeys, tls: config.http.tls },
     );
     cleanups.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.http.port;
     const host = config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host;
-    const url = `http://${host}:${port}`;
-    log.info({ url, managerId: config.managerId, topicRoot: config.topicRoot, database: db.kind }, "manager listening");
+    const url = `${config.http.tls ? "https" : "http"}://${host}:${port}`;
+    log.info({ url, tls: config.http.tls !== null, jwtIssuer: config.auth.jwt?.issuer ?? null, managerId: config.managerId, topicRoot: config.topicRoot, database: db.kind }, "manager listening");
 
     let closing: Promise<void> | undefined;
     return {
       url,
       port,
+      routes,
       get counters() {
         return counters.snapshot();
       },

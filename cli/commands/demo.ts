@@ -44,7 +44,7 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
   const scratch = await mkdtemp(join(tmpdir(), "propeller-demo-"));
   let sealed: SealedWorkload | undefined;
   let confidentialTask: TaskView | undefined;
-  const client = new ManagerClient({ baseUrl: stack.managerUrl });
+  const client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
   let failed = 0;
 
   const runTask = async (body: Record<string, unknown>) => {

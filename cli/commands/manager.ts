@@ -4,6 +4,7 @@ import { cliLogger } from "../logger.js";
 import type { Output } from "../output.js";
 import { managerSettingsFromEnv, MANAGER_SERVE_ENV, ServiceEnvError } from "../service-env.js";
 import { untilSignal } from "../signals.js";
+import type { ManagerConfigInput } from "../../manager/index.js";
 
 export const MANAGER_USAGE = `usage:
   propeller manager serve [--log-level L]
@@ -28,7 +29,7 @@ export async function managerCommand(argv: string[], io: Output, env: NodeJS.Pro
   const logger = cliLogger(values["log-level"]);
   const { startManager } = await import("../../manager/index.js");
   // CONTRACT-AUTH.md: `http.tls` and `auth` are ManagerConfigInput fields (manager/config.ts).
-  const input = {
+  const input: ManagerConfigInput = {
     databaseUrl: settings.databaseUrl,
     mqtt: settings.mqtt,
     ...(settings.topicRoot !== undefined ? { topicRoot: settings.topicRoot } : {}),

@@ -1,13 +1,13 @@
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
-import { ManagerClient } from "../manager-client.js";
+import { ManagerClient, resolveManagerToken } from "../manager-client.js";
 import { describeRun, taskLine, type Output } from "../output.js";
 import { TASK_FLAGS, buildTaskBody } from "../task-spec.js";
 
 const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "string" }, json: { type: "boolean" } } as const;
 
 export function clientFrom(values: { manager?: string; token?: string }): ManagerClient {
-  const token = values.token ?? process.env.PROPELLER_TOKEN;
+  const token = resolveManagerToken(values.token);
   return new ManagerClient({
     baseUrl: values.manager ?? process.env.PROPELLER_MANAGER_URL,
     ...(token ? { token } : {}),

@@ -43,10 +43,15 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
   io.out(`broker    ${stack.brokerUrl}${values.mqtt ? "" : "   (embedded aedes)"}`);
   io.out(`database  ${stack.databaseUrl.startsWith("pglite://") ? `${stack.databaseUrl}   (embedded PGlite)` : "PostgreSQL"}`);
   io.out(`proplets  ${stack.proplets.map((p) => p.id).join(", ")}`);
+  const stateDir = resolve(values["state-dir"] ?? ".propeller");
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // The manager's admin API key: the CLI reads it from here when there is no --token / PROPELLER_TOKEN.
+  const tokenPath = join(stateDir, "manager-token");
+  await writeFile(tokenPath, stack.managerToken + "\n", { mode: 0o600 });
+  await chmod(tokenPath, 0o600);
+  io.out(`          admin API key ${tokenPath} (0600); the CLI uses it from this directory, or export PROPELLER_TOKEN="$(cat ${tokenPath})"`);
   if (stack.kbs) {
     // The admin key of this development KBS, for `propeller encrypt` / `propeller kbs …`.
-    const stateDir = resolve(values["state-dir"] ?? ".propeller");
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const keyPath = join(stateDir, "kbs-admin.key.jwk");
     await writeFile(keyPath, JSON.stringify(stack.kbs.adminKey) + "\n", { mode: 0o600 });
     await chmod(keyPath, 0o600);

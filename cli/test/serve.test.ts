@@ -206,8 +206,7 @@ describe("embedded stack over mTLS (aedes + ACL hooks, client certificates)", ()
   it("runs a task end to end; the broker is mqtts:// and a rogue with proplet-2's certificate cannot read proplet-1's tasks", async () => {
     expect(stack.brokerUrl).toMatch(/^mqtts:\/\//);
     expect(stack.certsDir).not.toBeNull();
-    const token = (stack as Stack & { managerToken?: string }).managerToken;
-    const client = new ManagerClient({ baseUrl: stack.managerUrl, ...(token ? { token } : {}) });
+    const client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
     await waitFor(async () => (await client.proplets()).items.filter((p) => p.alive).length === 2, 15_000, "two proplets");
 
     const certs = stack.certsDir!;

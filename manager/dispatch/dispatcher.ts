@@ -11,7 +11,7 @@ import * as taskStore from "../store/tasks.js";
 import * as propletStore from "../store/proplets.js";
 import { checkReceipt } from "../receipts/check.js";
 import { JwksCache } from "../receipts/jwks-cache.js";
-import type { ReceiptCheckRecord, RunRecord, StoredResult, TaskSpec } from "../tasks/model.js";
+import { runEnv, type ReceiptCheckRecord, type RunRecord, type StoredResult, type TaskSpec } from "../tasks/model.js";
 import { isActiveRun } from "../tasks/state.js";
 import { managerResult, transitionRun } from "../tasks/transitions.js";
 import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
@@ -159,7 +159,7 @@ export class Dispatcher {
     const check = await checkReceipt(
       {
         receipt: msg.receipt,
-        start: { taskId: run.taskId, runId: run.id, propletId: senderId, receiptNonce: run.receiptNonce, entrypoint: spec.entrypoint, args: spec.args, env: spec.env, stdin: spec.stdin },
+        start: { taskId: run.taskId, runId: run.id, propletId: senderId, receiptNonce: run.receiptNonce, entrypoint: spec.entrypoint, args: spec.args, env: runEnv(spec), stdin: spec.stdin },
         result: msg,
         artifactDigest: spec.artifact.digest,
         confidential: spec.confidential ?? undefined,

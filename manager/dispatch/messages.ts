@@ -1,6 +1,6 @@
 /** Builds the manager → proplet messages (all through the protocol codec, so all are validated). */
 import { encodeTopicMessage } from "../../protocol/index.js";
-import type { RunRecord, TaskSpec } from "../tasks/model.js";
+import { runEnv, type RunRecord, type TaskSpec } from "../tasks/model.js";
 
 /** task.start for one delivery of a run; the run id and receipt nonce are the same on every delivery. */
 export function startMessage(
@@ -24,7 +24,7 @@ export function startMessage(
     artifact: { digest: spec.artifact.digest, ...(spec.artifact.size !== null ? { size: spec.artifact.size } : {}), location },
     entrypoint: spec.entrypoint,
     args: spec.args,
-    env: spec.env,
+    env: runEnv(spec),
     stdin: spec.stdin,
     limits: spec.limits,
     receiptNonce: run.receiptNonce,

@@ -1,21 +1,58 @@
 /** The manager's HTTP server: fastify, strict validation, JSON errors, OpenAPI at /openapi.json. */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from "fastify";
 import swagger from "@fastify/swagger";
 import type { Logger } from "pino";
+import type { HttpTlsSettings } from "../config.js";
+import { installAuth, type Gate } from "../auth/hook.js";
+import type { ApiKeys } from "../auth/api-keys.js";
+import type { Scope } from "../auth/scopes.js";
 import { installErrorHandling } from "./errors.js";
+import { apiKeyRoutes } from "./apikey-routes.js";
 import { routes, type RouteDeps } from "./routes.js";
-import { BODY_LIMIT_BYTES } from "./schemas.js";
+import { BODY_LIMIT_BYTES, ErrorReply } from "./schemas.js";
 import { validatorCompiler } from "./validation.js";
 
-export async function buildHttpApp(deps: RouteDeps, logger: Logger): Promise<FastifyInstance> {
+/** One route as the server registered it, with what it needs (for operators and the auth tests). */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  scope: Scope | null;
+  public: boolean;
+}
+
+export interface HttpOptions {
+  gate: Gate;
+  apiKeys: ApiKeys;
+  tls?: HttpTlsSettings | null;
+  /** Extra routes registered after the API's own (tests: a route that forgets its scope). */
+  extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
+}
+
+/** Never in a log line: credentials in headers, key text, secret env values. */
+export const LOG_REDACT_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  "headers.authorization",
+  "authorization",
+  "key",
+  "token",
+  "secretEnv",
+  "*.secretEnv",
+  "*.key",
+  "*.token",
+];
+
+export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: HttpOptions): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
+  const log = logger.child({}, { redact: { paths: LOG_REDACT_PATHS, censor: "[redacted]" } });
   const app = Fastify({
     // pino.Logger and FastifyBaseLogger differ only in generic parameters.
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance: log as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     // Bounded waits: a slow client cannot hold a connection open forever.
     requestTimeout: 30_000,
     connectionTimeout: 30_000,
-  });
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca } : {}) } } : {}),
+  }) as unknown as FastifyInstance; // an https server is a FastifyInstance<https.Server>; nothing here depends on which
   app.setValidatorCompiler(validatorCompiler);
   // Responses are built from typed views (tasks/view.ts); plain JSON keeps every field as built.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -23,13 +60,34 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger): Promise<Fas
   // JSON only: anything else is 415 rather than a string handed to the schema.
   app.removeContentTypeParser("text/plain");
 
+  const table: RouteEntry[] = [];
+  app.addHook("onRoute", (route: RouteOptions) => {
+    const config = (route.config ?? {}) as { scope?: Scope; public?: boolean };
+    for (const method of [route.method].flat()) {
+      table.push({ method: String(method), url: route.url, scope: config.scope ?? null, public: config.public === true });
+    }
+    // Every guarded route documents how it refuses: 401 (no/bad credential), 403 (scope), 429 (failures).
+    if (config.public !== true && route.schema) {
+      route.schema.response = { ...((route.schema.response as object | undefined) ?? {}), 401: ErrorReply, 403: ErrorReply, 429: ErrorReply };
+    }
+  });
+  installAuth(app, options.gate);
+
   await app.register(swagger, {
     openapi: {
       openapi: "3.0.3",
       info: { title: "Propeller manager", version: "1", description: "Tasks, runs and proplets of the Propeller orchestrator." },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "An API key (prop_<id>_<secret>) or a JWT from the configured issuer; scopes read, submit, admin" },
+        },
+      },
+      security: [{ bearer: [] }],
     },
   });
   await app.register(async (scoped) => routes(scoped, deps));
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-  return app;
+  await app.register(async (scoped) => apiKeyRoutes(scoped, options.apiKeys));
+  app.get("/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () => app.swagger());
+  if (options.extraRoutes) await options.extraRoutes(app);
+  return { app, routes: table };
 }

@@ -70,6 +70,11 @@ const taskFields = {
   entrypoint: Type.Optional(Entrypoint),
   args: Type.Optional(Args),
   env: Type.Optional(Env),
+  /**
+   * Environment variables whose values are secret: delivered to the proplet with `env`, but never
+   * returned by the API (a task shows their names in `secretEnvNames`) nor logged.
+   */
+  secretEnv: Type.Optional(Env),
   stdin: Type.Optional(Base64(LIMITS.stdinBytes)),
   limits: Type.Optional(LimitsInput),
   target: Type.Optional(Type.Union([PropletId, Type.Null()])),
@@ -150,6 +155,8 @@ export const Task = Type.Object(
     ]),
     args: Type.Array(Type.String()),
     env: Type.Record(Type.String(), Type.String()),
+    /** Names of the task's secret environment variables; their values are never returned. */
+    secretEnvNames: Type.Array(Type.String()),
     stdin: Type.String(),
     limits: Type.Object({ timeoutMs: Type.Integer(), memoryBytes: Type.Integer(), outputBytes: Type.Integer() }),
     target: Type.Union([Type.String(), Type.Null()]),
@@ -201,3 +208,30 @@ export const Health = Type.Object({
   mqtt: Type.Union([Type.Literal("ok"), Type.Literal("disconnected")]),
   counters: Type.Record(Type.String(), Type.Integer()),
 });
+
+/** API keys (admin scope). The key text appears once, in the reply to its creation; the hash never. */
+const ScopeSchema = Type.Union([Type.Literal("read"), Type.Literal("submit"), Type.Literal("admin")]);
+export const ApiKeyCreate = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    scopes: Type.Array(ScopeSchema, { minItems: 1, maxItems: 3, uniqueItems: true }),
+  },
+  { additionalProperties: false },
+);
+export type ApiKeyCreate = Static<typeof ApiKeyCreate>;
+export const ApiKey = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  scopes: Type.Array(ScopeSchema),
+  createdAt: Time,
+  lastUsedAt: TimeOrNull,
+  revokedAt: TimeOrNull,
+});
+export const ApiKeyCreated = Type.Object({
+  ...ApiKey.properties,
+  key: Type.String({ description: "the key text: shown only in this reply, store it now" }),
+});
+export const ApiKeyList = Type.Object({ items: Type.Array(ApiKey) });
+export const ApiKeyParams = Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9-]{12,64}$" }) });
+/** An API key request is a name and a few scopes: a small body limit. */
+export const API_KEY_BODY_LIMIT_BYTES = 4096;

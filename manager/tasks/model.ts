@@ -19,6 +19,8 @@ export interface TaskSpec {
   entrypoint: Entrypoint;
   args: string[];
   env: Record<string, string>;
+  /** Secret variables: sent to the proplet with `env`, never returned by the API or logged. Absent on older rows. */
+  secretEnv?: Record<string, string>;
   /** base64 */
   stdin: string;
   limits: RunLimits;
@@ -93,4 +95,9 @@ export interface PropletRecord {
   goneReason: string | null;
   /** The key that signs this proplet's unattested receipts, from its announce. */
   identityKey: PublicJwk | null;
+}
+
+/** The environment a run is dispatched with: `env` and the secret variables (names never overlap). */
+export function runEnv(spec: Pick<TaskSpec, "env" | "secretEnv">): Record<string, string> {
+  return spec.secretEnv ? { ...spec.env, ...spec.secretEnv } : spec.env;
 }

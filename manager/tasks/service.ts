@@ -188,6 +188,7 @@ function buildSpec(input: TaskCreate, artifact: CheckedArtifact): TaskSpec {
     entrypoint: input.entrypoint ?? { kind: "wasi" },
     args: input.args ?? [],
     env: input.env ?? {},
+    secretEnv: input.secretEnv ?? {},
     stdin: input.stdin ?? "",
     limits: {
       timeoutMs: input.limits?.timeoutMs ?? LIMITS.timeoutMs,
@@ -220,6 +221,7 @@ function mergeSpec(current: TaskSpec, patch: TaskPatch, artifact: CheckedArtifac
     entrypoint: patch.entrypoint ?? current.entrypoint,
     args: patch.args ?? current.args,
     env: patch.env ?? current.env,
+    secretEnv: patch.secretEnv ?? current.secretEnv ?? {},
     stdin: patch.stdin ?? current.stdin,
     limits: { ...current.limits, ...(patch.limits ?? {}) },
     target: patch.target !== undefined ? patch.target : current.target,
@@ -241,6 +243,7 @@ function mergeSpec(current: TaskSpec, patch: TaskPatch, artifact: CheckedArtifac
  * artifact being created; otherwise its stored size stands in.
  */
 function checkFitsOneMessage(spec: TaskSpec, artifact: CheckedArtifact | undefined): void {
+  checkSecretEnv(spec);
   const bytes = spec.artifact.location === "inline" ? (artifact?.bytes ?? Buffer.alloc(spec.artifact.size ?? 0)) : null;
   try {
     startMessage("size-check", "size-check", spec, { id: "size-check", attempt: 1, receiptNonce: "A".repeat(43) }, bytes);
@@ -250,6 +253,15 @@ function checkFitsOneMessage(spec: TaskSpec, artifact: CheckedArtifact | undefin
     }
     throw new InvalidRequestError("invalid_task", `the task cannot be turned into a valid task.start: ${(err as Error).message}`);
   }
+}
+
+/** Secret and plain variables share one environment: a name in both is ambiguous, refused (naming the names only). */
+function checkSecretEnv(spec: TaskSpec): void {
+  const secret = Object.keys(spec.secretEnv ?? {});
+  const both = secret.filter((name) => Object.hasOwn(spec.env, name));
+  if (both.length > 0) throw new InvalidRequestError("invalid_task", `env and secretEnv both set ${both.join(", ")}; set each variable in one of them`);
+  const count = Object.keys(spec.env).length + secret.length;
+  if (count > LIMITS.envVars) throw new InvalidRequestError("invalid_task", `env and secretEnv together have ${count} variables; at most ${LIMITS.envVars}`);
 }
 
 export function encodeCursor(seq: number): string {

@@ -48,6 +48,7 @@ export function taskView(task: TaskRecord, latestRun: RunRecord | null): Task {
     entrypoint: s.entrypoint,
     args: s.args,
     env: s.env,
+    secretEnvNames: Object.keys(s.secretEnv ?? {}).sort(),
     stdin: s.stdin,
     limits: s.limits,
     target: s.target,

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../testing/net.js";
-import { DEPLOYMENTS, createTask, getTask, startBacking, startHarness, waitForProplet, waitForTask, type Backing, type Harness, type ScriptedOptions } from "./helpers.js";
+import { DEPLOYMENTS, bearer, createTask, getTask, startBacking, startHarness, waitForProplet, waitForTask, type Backing, type Harness, type ScriptedOptions } from "./helpers.js";
 
 // Generous: the test machine may be heavily loaded, and an early redelivery would be a false alarm.
 const ACK_TIMEOUT_MS = 2000;
@@ -319,7 +319,7 @@ for (const deployment of DEPLOYMENTS) {
       await p.result(ok.start, { stdout: "fine" });
       const done = await waitForTask(h, ok.task.id, (x) => x.state === "completed", "completed");
       expect(done.latestRun.receiptCheck).toMatchObject({ ok: true, attested: false });
-      const served = await fetch(`${h.manager.url}/tasks/${ok.task.id}/runs/${ok.start.runId}/receipt`);
+      const served = await fetch(`${h.manager.url}/tasks/${ok.task.id}/runs/${ok.start.runId}/receipt`, { headers: bearer() });
       expect(served.headers.get("content-type")).toMatch(/application\/jose/);
       const jws = await served.text();
       const offline = await verifyReceipt(jws, { allowUnattested: true, propletKey: p.identity.publicJwk, nonce: ok.start.receiptNonce, runId: ok.start.runId });
@@ -331,7 +331,7 @@ for (const deployment of DEPLOYMENTS) {
       const failedNone = await waitForTask(h, none.task.id, (x) => x.state === "failed", "failed without receipt");
       expect(failedNone.latestRun.result.error).toMatchObject({ code: "receipt_invalid" });
       expect(failedNone.latestRun.result.error.message).toMatch(/no receipt/);
-      expect((await fetch(`${h.manager.url}/tasks/${none.task.id}/runs/${none.start.runId}/receipt`)).status).toBe(404);
+      expect((await fetch(`${h.manager.url}/tasks/${none.task.id}/runs/${none.start.runId}/receipt`, { headers: bearer() })).status).toBe(404);
 
       // Signed by a key that is not the proplet's announced identity.
       const pair = generateKeyPairSync("ed25519");

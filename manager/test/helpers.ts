@@ -28,9 +28,13 @@ import {
 import { createTestDatabase } from "../../testing/postgres.js";
 import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { uniqueTopicRoot, waitFor } from "../../testing/net.js";
-import { startManager, type ManagerConfigInput, type RunningManager } from "../index.js";
+import { generateApiKey, startManager, type ManagerConfigInput, type RunningManager } from "../index.js";
 
 export const logger = pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" });
+
+/** The admin key every harness manager is started with (a bootstrap key); `api` sends it unless told otherwise. */
+export const ADMIN_KEY = generateApiKey().key;
+export const BOOTSTRAP = { bootstrapKeys: [{ name: "test-admin", key: ADMIN_KEY, scopes: ["admin" as const] }] };
 
 /** A tiny valid-looking artifact (the manager never runs it; proplets do). */
 export const WASM = Buffer.from("\0asm\x01\0\0\0", "binary");
@@ -82,6 +86,7 @@ export async function startHarness(backing: Backing, overrides: Partial<ManagerC
     topicRoot: root,
     http: { port: 0 },
     logger,
+    auth: BOOTSTRAP,
     ...overrides,
   };
   const manager = await startManager(config);
@@ -104,10 +109,16 @@ export async function startHarness(backing: Backing, overrides: Partial<ManagerC
   };
 }
 
-export async function api<T>(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+/** Authorization header for `token` (null = none). */
+export function bearer(token: string | null = ADMIN_KEY): Record<string, string> {
+  return token === null ? {} : { authorization: `Bearer ${token}` };
+}
+
+export async function api<T>(base: string, method: string, path: string, body?: unknown, token: string | null = ADMIN_KEY): Promise<{ status: number; body: T }> {
   const response = await fetch(`${base}${path}`, {
     method,
-    ...(body !== undefined ? { headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+    headers: { ...bearer(token), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
     signal: AbortSignal.timeout(15_000),
   });
   const text = await response.text();

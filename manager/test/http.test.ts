@@ -1,7 +1,7 @@
 /** The REST API over real HTTP, on both deployments (aedes + PGlite, Mosquitto + PostgreSQL). */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LIMITS, sha256Digest } from "../../protocol/index.js";
-import { ARTIFACT, DEPLOYMENTS, createTask, startBacking, startHarness, type Backing, type Harness } from "./helpers.js";
+import { ARTIFACT, bearer, DEPLOYMENTS, createTask, startBacking, startHarness, type Backing, type Harness } from "./helpers.js";
 
 for (const deployment of DEPLOYMENTS) {
   describe(`REST API (${deployment})`, () => {
@@ -119,7 +119,7 @@ for (const deployment of DEPLOYMENTS) {
       expect(malformed).toMatchObject({ status: 400, body: { code: "malformed_json" } });
       const empty = await h.api("POST", "/tasks", "");
       expect(empty.status).toBe(400);
-      const text = await fetch(`${h.manager.url}/tasks`, { method: "POST", headers: { "content-type": "text/plain" }, body: "name=x" });
+      const text = await fetch(`${h.manager.url}/tasks`, { method: "POST", headers: { ...bearer(), "content-type": "text/plain" }, body: "name=x" });
       expect(text.status).toBe(415);
       expect(await text.json()).toMatchObject({ code: "unsupported_media_type" });
 

@@ -105,13 +105,8 @@ describe("docker-compose.yml", () => {
     const script = certsScript(compose);
     const used = script.split("\n").map((l) => l.trim().split(/\s+/)).filter((w) => w[0] === "propeller").map((w) => w[1]!);
     expect(used.length).toBeGreaterThan(5);
-    for (const command of used.filter((c) => c !== "apikey")) expect(names, `certs script: propeller ${command}`).toContain(command);
+    for (const command of used) expect(names, `certs script: propeller ${command}`).toContain(command);
     expect(used).toContain("apikey");
-  });
-
-  // `propeller apikey` comes with the auth branch (CONTRACT-AUTH.md): reported as skipped until it is merged.
-  it.skipIf(!commandNames().includes("apikey"))("the certs script's `propeller apikey generate` exists", () => {
-    expect(commandNames()).toContain("apikey");
   });
 
   it("every variable a service sets is one its command reads; every *_FILE and mounted file is produced by certs or exists", () => {

@@ -21,6 +21,7 @@ import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { uniqueTopicRoot, waitFor } from "../../testing/net.js";
 import { EXAMPLES_DIR } from "../../testing/paths.js";
 import { describeWithSwtpm, startSwtpm } from "../../testing/swtpm.js";
+import { E2E_ADMIN_KEY, E2E_AUTH } from "./helpers.js";
 
 const logger = pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" });
 
@@ -65,14 +66,14 @@ async function deploy(tee: PropletTeeConfig, kbsOptions: { developmentMode: bool
   await setAttestationPolicy({ url: kbs.url, token: () => mintAdminToken({ ...admin.privateJwk, kid: "ops" }, { keyId: "ops" }) }, teeName, { id: `e2e/${teeName}`, requireReferenceValues: false, unsafeClaims: [] });
 
   const topicRoot = uniqueTopicRoot();
-  const manager = await startManager({ databaseUrl: managerDb.url, mqtt: { url: TEST_MQTT_URL }, topicRoot, http: { port: 0 }, logger });
+  const manager = await startManager({ databaseUrl: managerDb.url, mqtt: { url: TEST_MQTT_URL }, topicRoot, http: { port: 0 }, auth: E2E_AUTH, logger });
   cleanups.push(() => manager.close());
   const proplet = await startProplet({ id: `tee-${teeName}`, mqtt: { url: TEST_MQTT_URL }, topicRoot, tee, logger });
   cleanups.push(() => proplet.close());
   const plain = await startProplet({ id: "no-tee", mqtt: { url: TEST_MQTT_URL }, topicRoot, logger });
   cleanups.push(() => plain.close());
   await waitFor(async () => {
-    const r = (await (await fetch(`${manager.url}/proplets`)).json()) as { items: Array<{ alive: boolean }> };
+    const r = (await (await fetch(`${manager.url}/proplets`, { headers: { authorization: `Bearer ${E2E_ADMIN_KEY}` } })).json()) as { items: Array<{ alive: boolean }> };
     return r.items.filter((p) => p.alive).length === 2;
   }, 15_000, "proplets");
   return {
@@ -96,7 +97,7 @@ async function confidentialFlow(d: Deployment, tee: "sample" | "tpm") {
   const receiptFile = join(d.dir, `receipt-${tee}.jws`);
   const run = await cli([
     "run", sealed, "secret-arg", "--confidential", "--tee", tee, "--kbs", d.kbsUrl, "--resource", resource,
-    "--plaintext-digest", plaintextDigest, "--manager", d.managerUrl, "--receipt-out", receiptFile, "--stdin", wasm,
+    "--plaintext-digest", plaintextDigest, "--manager", d.managerUrl, "--token", E2E_ADMIN_KEY, "--receipt-out", receiptFile, "--stdin", wasm,
   ]);
   expect(run.code, `${run.out}\n${run.err}`).toBe(0);
   expect(run.out).toContain("Hello, secret-arg!");
@@ -142,7 +143,7 @@ describe("confidential end to end with the sample TEE (Mosquitto, PostgreSQL, KB
     const enc = await cli(["encrypt", wasm, "--out", sealed, "--kbs", d.kbsUrl, "--resource", "e2e/key/refused", "--policy", policy, "--admin-key", d.adminKeyFile, "--json"]);
     expect(enc.code).toBe(0);
     const { plaintextDigest, resource } = JSON.parse(enc.out) as { plaintextDigest: string; resource: string };
-    const run = await cli(["run", sealed, "--confidential", "--tee", "sample", "--kbs", d.kbsUrl, "--resource", resource, "--plaintext-digest", plaintextDigest, "--manager", d.managerUrl, "--json"]);
+    const run = await cli(["run", sealed, "--confidential", "--tee", "sample", "--kbs", d.kbsUrl, "--resource", resource, "--plaintext-digest", plaintextDigest, "--manager", d.managerUrl, "--token", E2E_ADMIN_KEY, "--json"]);
     expect(run.code).toBe(1);
     const task = JSON.parse(run.out.slice(0, run.out.lastIndexOf("}") + 1)) as { state: string; latestRun: { result: { stdout: string; error: { code: string; message: string } } } };
     expect(task.state).toBe("failed");
@@ -156,7 +157,7 @@ describe("confidential end to end with the sample TEE (Mosquitto, PostgreSQL, KB
     const sealed = join(d.dir, "digest.wasm.age");
     const enc = await cli(["encrypt", wasm, "--out", sealed, "--kbs", d.kbsUrl, "--resource", "e2e/key/digest", "--tee", "sample", "--admin-key", d.adminKeyFile, "--json"]);
     const { resource } = JSON.parse(enc.out) as { resource: string };
-    const run = await cli(["run", sealed, "--confidential", "--tee", "sample", "--kbs", d.kbsUrl, "--resource", resource, "--plaintext-digest", `sha256:${"ab".repeat(32)}`, "--manager", d.managerUrl]);
+    const run = await cli(["run", sealed, "--confidential", "--tee", "sample", "--kbs", d.kbsUrl, "--resource", resource, "--plaintext-digest", `sha256:${"ab".repeat(32)}`, "--manager", d.managerUrl, "--token", E2E_ADMIN_KEY]);
     expect(run.code).toBe(1);
     expect(run.err).toMatch(/plaintext_digest_mismatch/);
   });

@@ -30,7 +30,7 @@ for (const deployment of ["embedded", "services"] as const) {
       } else {
         stack = await startStack({ proplets: 2, logger });
       }
-      client = new ManagerClient({ baseUrl: stack.managerUrl });
+      client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
       await waitForProplets(client, 2);
     });
     afterAll(async () => {
@@ -111,7 +111,7 @@ for (const deployment of ["embedded", "services"] as const) {
       const out: string[] = [];
       const err: string[] = [];
       const code = await main(
-        ["run", `${EXAMPLES_DIR}/hello/hello.wasm`, "--manager", stack.managerUrl, "--env", "GREETING=Hey", "cli-arg"],
+        ["run", `${EXAMPLES_DIR}/hello/hello.wasm`, "--manager", stack.managerUrl, "--token", stack.managerToken, "--env", "GREETING=Hey", "cli-arg"],
         { out: (t) => void out.push(t), err: (t) => void err.push(t) },
       );
       expect(code).toBe(0);

@@ -3,6 +3,11 @@ import { join } from "node:path";
 import { sha256Digest } from "../../protocol/index.js";
 import { EXAMPLES_DIR } from "../../testing/paths.js";
 import { ManagerClient, type TaskView } from "../../cli/manager-client.js";
+import { generateApiKey } from "../../manager/index.js";
+
+/** The admin API key end-to-end managers are started with (`auth: E2E_AUTH`). */
+export const E2E_ADMIN_KEY = generateApiKey().key;
+export const E2E_AUTH = { bootstrapKeys: [{ name: "e2e admin", key: E2E_ADMIN_KEY, scopes: ["admin" as const] }] };
 
 export async function exampleArtifact(relative: string): Promise<{ digest: string; inline: string }> {
   const bytes = await readFile(join(EXAMPLES_DIR, relative));

@@ -10,7 +10,7 @@ import { ManagerClient } from "../../cli/manager-client.js";
 import { createTestDatabase } from "../../testing/postgres.js";
 import { startPrivateMosquitto } from "../../testing/mosquitto.js";
 import { uniqueTopicRoot, waitFor } from "../../testing/net.js";
-import { exampleArtifact, waitForProplets } from "./helpers.js";
+import { E2E_ADMIN_KEY, E2E_AUTH, exampleArtifact, waitForProplets } from "./helpers.js";
 
 const logger = pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" });
 /** Enough primes work to keep a run busy for a few seconds. */
@@ -36,6 +36,7 @@ async function setup(options: { proplets: number; heartbeatTimeoutMs?: number })
     http: { port: 0 },
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
     reconcileGraceMs: 3000,
+    auth: E2E_AUTH,
     logger,
   };
   const manager = await startManager(managerConfig);
@@ -46,7 +47,7 @@ async function setup(options: { proplets: number; heartbeatTimeoutMs?: number })
     cleanups.push(() => p.close());
     proplets.push(p);
   }
-  const client = new ManagerClient({ baseUrl: manager.url });
+  const client = new ManagerClient({ baseUrl: manager.url, token: E2E_ADMIN_KEY });
   await waitForProplets(client, options.proplets);
   return { mosquitto, db, manager, managerConfig, proplets, client };
 }
@@ -107,7 +108,7 @@ describe("resilience", () => {
     await manager.close();
     const again = await startManager({ ...managerConfig, http: { port: 0 } });
     cleanups.push(() => again.close());
-    const client2 = new ManagerClient({ baseUrl: again.url });
+    const client2 = new ManagerClient({ baseUrl: again.url, token: E2E_ADMIN_KEY });
     expect((await client2.getTask(done.id)).latestRun!.result!.returnValues).toEqual([3]);
     const finished = await client2.waitForFinish(long.id, 60_000);
     expect(finished.state).toBe("completed");
