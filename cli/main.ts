@@ -8,6 +8,7 @@ usage: propeller <command> [options]
 
   up [--proplets N] [--port P] [--mqtt URL] [--database URL | --data-dir DIR] [--no-kbs] [--kbs-port P]
         start broker, database, manager, a development KBS and N proplets in one process (embedded defaults)
+        --mtls [--certs DIR]: the embedded broker requires client certificates (a throwaway PKI unless DIR) and enforces the ACL
   demo  run the example workloads end to end on the embedded defaults
   run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--secret-env NAME] [--stdin FILE|-]
         [--timeout MS] [--memory BYTES] [--target PROPLET] [--tag T] [--wait MS] [--json]

@@ -243,3 +243,21 @@ describe("embedded stack over mTLS (aedes + ACL hooks, client certificates)", ()
     await expect(MqttConnection.connect({ url: stack.brokerUrl, clientId: "anon", tls: { ca }, connectTimeoutMs: 3000, reconnectPeriodMs: 0 })).rejects.toThrow();
   });
 });
+
+describe("propeller up --mtls", () => {
+  it("starts the embedded stack over mTLS, says so, and stops on SIGTERM; --certs without --mtls is a usage error", async () => {
+    const { upCommand } = await import("../commands/up.js");
+    const state = join(dir, "up-state");
+    const c = capture();
+    const port = await freePort();
+    const running = upCommand(["--mtls", "--no-kbs", "--proplets", "1", "--port", String(port), "--state-dir", state, "--log-level", process.env.PROPELLER_TEST_LOG ?? "silent"], c.io);
+    await waitFor(() => c.out.some((l) => l.startsWith("try:")), 30_000, "up started");
+    expect(c.out.join("\n")).toMatch(/broker {4}mqtts:\/\/127\.0\.0\.1:\d+/);
+    expect(c.out.join("\n")).toMatch(/mTLS: client certificates from .* required, ACL enforced \(throwaway development PKI\)/);
+    const client = new ManagerClient({ baseUrl: `http://127.0.0.1:${port}`, token: (await readFile(join(state, "manager-token"), "utf8")).trim() });
+    await waitFor(async () => (await client.proplets()).items.some((p) => p.id === "proplet-1" && p.alive), 15_000, "proplet-1 over mTLS");
+    process.emit("SIGTERM", "SIGTERM");
+    expect(await running).toBe(0);
+    await expect(main(["up", "--certs", dir], capture().io)).resolves.toBe(2);
+  });
+});
