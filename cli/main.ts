@@ -8,6 +8,7 @@ usage: propeller <command> [options]
 
   up [--proplets N] [--port P] [--mqtt URL] [--database URL | --data-dir DIR] [--no-kbs] [--kbs-port P]
         start broker, database, manager, a development KBS and N proplets in one process (embedded defaults)
+        --mtls [--certs DIR]: the embedded broker requires client certificates (a throwaway PKI unless DIR) and enforces the ACL
   demo  run the example workloads end to end on the embedded defaults
   run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--secret-env NAME] [--stdin FILE|-]
         [--timeout MS] [--memory BYTES] [--target PROPLET] [--tag T] [--wait MS] [--json]
@@ -31,6 +32,7 @@ usage: propeller <command> [options]
   kbs admin-keygen [--id ID] [--out DIR]      create an admin key pair for the KBS admin API
   kbs resource put <repo/type/tag> <FILE|-> | list | show <path> | rm <path>
   kbs policy set <repo/type/tag> <policy.json> | get <repo/type/tag>
+  kbs attestation-policy set <tee> <policy.json> | get <tee>   how evidence of a TEE is appraised
   kbs refvalue add --tee T --claim /pointer --value V --expires ISO | list [--tee T]
   kbs audit [--limit N]
         admin commands take --kbs URL (PROPELLER_KBS_URL) and --admin-key FILE (PROPELLER_KBS_ADMIN_KEY)
@@ -42,6 +44,8 @@ usage: propeller <command> [options]
   receipt verify <receipt.jws> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
         verify a result receipt offline; prints every check; exit 1 on any failure
+  manager serve    run the manager (production), configured by PROPELLER_* variables (\`propeller manager --help\`)
+  proplet serve    run one proplet (production); its id is its client certificate's CN (\`propeller proplet --help\`)
   apikey generate [--json]                      print a fresh API key offline (for a bootstrap key file)
   apikey create --name N --scopes read,submit[,admin] | list | revoke <key-id>
         manage the manager's API keys (needs an admin credential); create prints the key once
@@ -65,6 +69,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   attestation: async () => (await import("./commands/attestation.js")).attestationCommand,
   certs: async () => (await import("./commands/certs.js")).certsCommand,
   broker: async () => (await import("./commands/broker.js")).brokerCommand,
+  manager: async () => (await import("./commands/manager.js")).managerCommand,
+  proplet: async () => (await import("./commands/proplet.js")).propletCommand,
   apikey: async () => (await import("./commands/apikey.js")).apikeyCommand,
 };
 
@@ -95,4 +101,9 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     io.err(`propeller: ${(err as Error).stack ?? String(err)}`);
     return 1;
   }
+}
+
+/** The top-level command names (for checks that a deployment only runs commands that exist). */
+export function commandNames(): string[] {
+  return Object.keys(COMMANDS);
 }

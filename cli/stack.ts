@@ -1,8 +1,9 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/index.js";
+import { secureEmbeddedBrokerOptions } from "../mqtt/security/index.js";
 import { generateApiKey, startManager } from "../manager/index.js";
 import { startProplet, type PropletTeeConfig } from "../proplet/index.js";
 import { randomBytes } from "node:crypto";
@@ -32,6 +33,15 @@ export interface StackOptions {
    * (development only: it proves nothing), none otherwise.
    */
   propletTee?: PropletTeeConfig | null;
+  /**
+   * mTLS everywhere on the embedded broker: it listens with TLS, requires a client certificate
+   * from our CA and confines every client with the ACL hooks (mqtt/security); the manager connects
+   * as `manager-client`, each proplet `proplet-<i>` with its own certificate. `certsDir` must hold
+   * the CA, a `broker` server certificate, `manager-client` and `proplet-1…N` (as `propeller certs`
+   * writes them); without it a throwaway development PKI is created (and removed at close).
+   * Not with `mqttUrl` (an external broker enforces its own configuration).
+   */
+  mtls?: { certsDir?: string };
   logger: Logger;
 }
 
@@ -47,6 +57,8 @@ export interface Stack {
   managerToken: string;
   brokerUrl: string;
   databaseUrl: string;
+  /** With `mtls`: the certificates directory used (CA, broker, manager-client, proplet-<i>). */
+  certsDir: string | null;
   manager: RunningManager;
   proplets: RunningProplet[];
   kbs: StackKbs | null;
@@ -67,10 +79,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     }
   };
   try {
+    const propletCount = options.proplets ?? 2;
+    let certsDir: string | null = null;
+    if (options.mtls) {
+      if (options.mqttUrl) throw new Error("startStack: mtls applies to the embedded broker; an external broker (mqttUrl) enforces its own TLS configuration");
+      certsDir = options.mtls.certsDir ?? (await developmentPki(propletCount, cleanups));
+    }
+    const clientTls = certsDir ? await readClientTls(certsDir) : null;
+
     let broker: EmbeddedBroker | undefined;
     let brokerUrl = options.mqttUrl;
     if (!brokerUrl) {
-      broker = await startEmbeddedBroker({ logger: log.child({ box: "broker" }) });
+      const secure = certsDir
+        ? await secureEmbeddedBrokerOptions(certsDir, { ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}), logger: log.child({ box: "broker" }) })
+        : null;
+      broker = await startEmbeddedBroker({ logger: log.child({ box: "broker" }), ...(secure ? { tls: secure.tls, hooks: secure.hooks } : {}) });
       brokerUrl = broker.url;
       const b = broker;
       cleanups.push(() => b.close());
@@ -92,7 +115,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const manager = await startManager({
       databaseUrl,
       auth: { bootstrapKeys: [{ name: STACK_KEY_NAME, key: managerToken, scopes: ["admin"] }] },
-      mqtt: { url: brokerUrl },
+      mqtt: { url: brokerUrl, ...(clientTls ? { tls: await clientTls("manager-client") } : {}) },
       ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
       http: { host: options.managerHost ?? "127.0.0.1", port: options.managerPort ?? 0 },
       logger: log.child({ box: "manager" }),
@@ -102,11 +125,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const proplets: RunningProplet[] = [];
     const tee = options.propletTee !== undefined ? options.propletTee : kbs ? ({ type: "sample" } as const) : null;
-    for (let i = 1; i <= (options.proplets ?? 2); i++) {
+    for (let i = 1; i <= propletCount; i++) {
       const proplet = await startProplet({
         id: `proplet-${i}`,
         name: `embedded proplet ${i}`,
-        mqtt: { url: brokerUrl },
+        mqtt: { url: brokerUrl, ...(clientTls ? { tls: await clientTls(`proplet-${i}`) } : {}) },
         ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
         ...(tee ? { tee } : {}),
         logger: log.child({ box: "proplet", proplet: `proplet-${i}` }),
@@ -115,7 +138,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       cleanups.push(() => proplet.close());
     }
 
-    return { managerUrl: manager.url, managerToken, brokerUrl, databaseUrl, manager, proplets, kbs, close: closeAll };
+    return { managerUrl: manager.url, managerToken, brokerUrl, databaseUrl, certsDir, manager, proplets, kbs, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
@@ -138,6 +161,31 @@ async function retireOldBootstrapKeys(managerUrl: string, token: string, log: Lo
     await client.revokeApiKey(key.id);
     log.info({ keyId: key.id }, "revoked the bootstrap admin key of an earlier start");
   }
+}
+
+/** A throwaway PKI for an mTLS stack: CA, `broker`, `manager-client`, `proplet-1…N`. */
+async function developmentPki(proplets: number, cleanups: Array<() => Promise<void>>): Promise<string> {
+  const { initCa, issue, writeCrl } = await import("../certs/index.js");
+  const dir = await mkdtemp(join(tmpdir(), "propeller-stack-pki-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  await initCa(dir, { name: "Propeller stack development CA", lifetimeDays: 31 });
+  await issue(dir, "server", "broker", { lifetimeDays: 30 });
+  await issue(dir, "manager-client", "manager-client", { lifetimeDays: 30 });
+  for (let i = 1; i <= proplets; i++) await issue(dir, "proplet", `proplet-${i}`, { lifetimeDays: 30 });
+  await writeCrl(dir);
+  return dir;
+}
+
+/** Client TLS settings by certificate name: our CA as the only trust anchor, the client's certificate and key. */
+async function readClientTls(certsDir: string): Promise<(name: string) => Promise<{ ca: Buffer; cert: Buffer; key: Buffer }>> {
+  const ca = await readFile(join(certsDir, "ca.pem"));
+  return async (name) => {
+    try {
+      return { ca, cert: await readFile(join(certsDir, `${name}.pem`)), key: await readFile(join(certsDir, `${name}.key`)) };
+    } catch {
+      throw new Error(`startStack: ${join(certsDir, `${name}.pem`)} or its key is missing: run \`propeller certs issue ${name === "manager-client" ? "manager-client" : `proplet ${name}`} --dir ${certsDir}\``);
+    }
+  };
 }
 
 /**

@@ -84,7 +84,8 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
 
     const connection = await MqttConnection.connect({
       url: config.mqtt.url,
-      clientId: `propeller-${config.managerId}`,
+      // `<identity>:<suffix>` (identity "manager", the CN of its client certificate): brokers that bind client ids to identities accept it.
+      clientId: `manager:${config.managerId}`,
       ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
       ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
       ...(config.mqtt.tls ? { tls: config.mqtt.tls } : {}),

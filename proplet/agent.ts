@@ -87,6 +87,11 @@ export class PropletAgent {
   private readonly ended = new BoundedRunSet();
   private readonly sources: ArtifactSources;
   private connection: MqttConnection | undefined;
+
+  /** Whether the broker connection is up right now (for health checks). */
+  get connected(): boolean {
+    return this.connection?.connected === true;
+  }
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private resendTimer: NodeJS.Timeout | undefined;
   /** Set by kill() and close(): nothing more is published about runs. */
@@ -113,7 +118,8 @@ export class PropletAgent {
     const will = encodeTopicMessage("status", { kind: "proplet.status", propletId: config.id, state: "offline", reason: "connection lost (last will)" });
     const connection = await MqttConnection.connect({
       url: config.mqtt.url,
-      clientId: `propeller-proplet-${config.id}`,
+      // `<identity>:<suffix>`: a broker that binds client ids to certificate identities (mqtt/security) accepts it.
+      clientId: `${config.id}:proplet`,
       ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
       ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
       ...(config.mqtt.tls ? { tls: config.mqtt.tls } : {}),

@@ -24,6 +24,8 @@ export interface RunningProplet {
   kill(): Promise<void>;
   /** Beyond the contract: counters of dropped, repeated and refused messages (for tests and metrics). */
   counters(): Readonly<PropletCounters>;
+  /** Beyond the contract: whether the broker connection is up now (health checks). */
+  connected(): boolean;
 }
 
 export async function startProplet(input: PropletConfigInput): Promise<RunningProplet> {
@@ -64,5 +66,6 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
       await cleanup();
     },
     counters: () => ({ ...agent.counters }),
+    connected: () => !ended && agent.connected,
   };
 }

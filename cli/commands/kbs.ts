@@ -78,6 +78,10 @@ export async function kbsCommand(argv: string[], io: Output): Promise<number> {
       }, false);
       const fromFile = values.config ? ((await readJsonFile(values.config, "--config")) as Record<string, unknown>) : {};
       const input = { ...fromFile, ...kbs.kbsConfigFromEnv(process.env) } as Parameters<typeof kbs.resolveKbsConfig>[0];
+      // Files for a deployment (docker-compose.yml): HTTPS certificate and key, the database password.
+      const extras = await (await import("../service-env.js")).kbsServeExtrasFromEnv(process.env);
+      if (extras.tls) input.tls = extras.tls;
+      if (extras.databaseUrl) input.databaseUrl = extras.databaseUrl;
       if (values.listen) {
         const m = /^(.+):(\d{1,5})$/.exec(values.listen);
         if (!m) throw new UsageError(`--listen takes host:port, got "${values.listen}"`);
@@ -153,6 +157,23 @@ export async function kbsCommand(argv: string[], io: Output): Promise<number> {
       } else throw new UsageError("kbs policy set|get");
       return 0;
     }
+    case "attestation-policy": {
+      // The appraisal policy of one TEE (validated by the KBS, which answers every problem).
+      const [verb, ...args] = rest;
+      const { values, positionals } = parse(`kbs attestation-policy ${verb ?? ""}`, args, CONN_FLAGS);
+      const conn = await adminConnection(values);
+      const tee = positionals[0];
+      if (!tee) throw new UsageError("kbs attestation-policy set <tee> <policy.json> | get <tee>");
+      if (verb === "set") {
+        if (!positionals[1]) throw new UsageError("kbs attestation-policy set <tee> <policy.json>");
+        const policy = (await readJsonFile(positionals[1], "policy")) as Parameters<typeof kbs.setAttestationPolicy>[2];
+        const r = await kbs.setAttestationPolicy(conn, tee, policy);
+        print(r, values.json, `attestation policy set for ${tee}`);
+      } else if (verb === "get") {
+        io.out(JSON.stringify(await kbs.getAttestationPolicy(conn, tee), null, 2));
+      } else throw new UsageError("kbs attestation-policy set|get");
+      return 0;
+    }
     case "refvalue": {
       const [verb, ...args] = rest;
       const { values } = parse(`kbs refvalue ${verb ?? ""}`, args, {
@@ -184,6 +205,6 @@ export async function kbsCommand(argv: string[], io: Output): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown kbs command "${sub ?? ""}": use serve, admin-keygen, resource, policy, refvalue or audit`);
+      throw new UsageError(`unknown kbs command "${sub ?? ""}": use serve, admin-keygen, resource, policy, attestation-policy, refvalue or audit`);
   }
 }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parse, parsePositiveInt } from "../args.js";
+import { UsageError } from "../errors.js";
 import { cliLogger } from "../logger.js";
 import type { Output } from "../output.js";
 import { startStack } from "../stack.js";
@@ -39,9 +40,13 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
       "no-kbs": { type: "boolean" },
       "kbs-port": { type: "string" },
       "state-dir": { type: "string" },
+      mtls: { type: "boolean" },
+      certs: { type: "string" },
     },
     false,
   );
+  if (values.certs && !values.mtls) throw new UsageError("--certs goes with --mtls (the certificates the embedded broker and its clients use)");
+  if (values.mtls && values.mqtt) throw new UsageError("--mtls secures the embedded broker; an external broker (--mqtt) enforces its own TLS configuration");
   const logger = cliLogger(values["log-level"]);
   const databaseUrl = values.database ?? (values["data-dir"] ? `pglite://${values["data-dir"]}` : undefined);
   const stack = await startStack({
@@ -52,10 +57,12 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
     ...(databaseUrl ? { databaseUrl } : {}),
     kbs: !values["no-kbs"],
     kbsPort: values["kbs-port"] ? parsePositiveInt("--kbs-port", values["kbs-port"], 8080) : 8080,
+    ...(values.mtls ? { mtls: values.certs ? { certsDir: values.certs } : {} } : {}),
     logger,
   });
   io.out(`manager   ${stack.managerUrl}   (OpenAPI: ${stack.managerUrl}/openapi.json)`);
   io.out(`broker    ${stack.brokerUrl}${values.mqtt ? "" : "   (embedded aedes)"}`);
+  if (stack.certsDir) io.out(`          mTLS: client certificates from ${stack.certsDir} required, ACL enforced${values.certs ? "" : " (throwaway development PKI)"}`);
   io.out(`database  ${stack.databaseUrl.startsWith("pglite://") ? `${stack.databaseUrl}   (embedded PGlite)` : "PostgreSQL"}`);
   io.out(`proplets  ${stack.proplets.map((p) => p.id).join(", ")}`);
   const stateDir = resolve(values["state-dir"] ?? ".propeller");

@@ -1,0 +1,344 @@
+/**
+ * The environment of the long-running services (`propeller manager serve`, `propeller proplet
+ * serve`), as fixed by CONTRACT-AUTH.md. Pure functions from an env object to plain settings, so
+ * that they are tested without starting anything, and so that docker-compose.yml can be checked
+ * against the exact list of variables each command reads.
+ *
+ * Rules: secrets and keys come from files (`*_FILE`), never from the variable itself, and are never
+ * printed; every bad variable is named, all at once, in one line.
+ */
+import { readFile } from "node:fs/promises";
+import { PropellerError } from "../protocol/errors.js";
+import { isValidPropletId } from "../protocol/topics.js";
+import { readIdentity } from "../certs/index.js";
+
+/** Variables `propeller manager serve` reads. */
+export const MANAGER_SERVE_ENV = [
+  "PROPELLER_DATABASE_URL",
+  "PROPELLER_DATABASE_PASSWORD_FILE",
+  "PROPELLER_MQTT_URL",
+  "PROPELLER_MQTT_CA_FILE",
+  "PROPELLER_MQTT_CERT_FILE",
+  "PROPELLER_MQTT_KEY_FILE",
+  "PROPELLER_TOPIC_ROOT",
+  "PROPELLER_HTTP_HOST",
+  "PROPELLER_HTTP_PORT",
+  "PROPELLER_HTTP_TLS_CERT_FILE",
+  "PROPELLER_HTTP_TLS_KEY_FILE",
+  "PROPELLER_BOOTSTRAP_API_KEY_FILE",
+  "PROPELLER_JWT_ISSUER",
+  "PROPELLER_JWT_AUDIENCE",
+  "PROPELLER_JWT_JWKS_URL",
+  "PROPELLER_LOG_LEVEL",
+] as const;
+
+/** Variables `propeller proplet serve` reads. */
+export const PROPLET_SERVE_ENV = [
+  "PROPELLER_PROPLET_ID",
+  "PROPELLER_MQTT_URL",
+  "PROPELLER_MQTT_CA_FILE",
+  "PROPELLER_MQTT_CERT_FILE",
+  "PROPELLER_MQTT_KEY_FILE",
+  "PROPELLER_TOPIC_ROOT",
+  "PROPELLER_TEE",
+  "PROPELLER_PROPLET_TAGS",
+  "PROPELLER_WORK_DIR",
+  "PROPELLER_HEALTH_FILE",
+  "PROPELLER_LOG_LEVEL",
+] as const;
+
+/**
+ * Variables `propeller kbs serve` reads: kbs/config.ts's `kbsConfigFromEnv` / `resolveKbsConfig`
+ * ones, plus the files the serve command adds (HTTPS certificate and key, database password).
+ */
+export const KBS_SERVE_ENV = [
+  "PROPELLER_KBS_LISTEN",
+  "PROPELLER_KBS_DATABASE_URL",
+  "PROPELLER_KBS_DEVELOPMENT",
+  "PROPELLER_KBS_ISSUER",
+  "PROPELLER_KBS_AUDIENCE",
+  "PROPELLER_KBS_TOKEN_LIFETIME",
+  "PROPELLER_KBS_SESSION_LIFETIME",
+  "PROPELLER_KBS_ADMIN_KEYS",
+  "PROPELLER_KBS_TPM_AK_FINGERPRINTS",
+  "PROPELLER_KBS_MASTER_KEY",
+  "PROPELLER_KBS_MASTER_KEY_FILE",
+  "PROPELLER_KBS_TLS_CERT_FILE",
+  "PROPELLER_KBS_TLS_KEY_FILE",
+  "PROPELLER_KBS_DATABASE_PASSWORD_FILE",
+  "PROPELLER_LOG_LEVEL",
+] as const;
+
+/**
+ * Variables Node.js itself reads, which a deployment may set for any service: NODE_EXTRA_CA_CERTS
+ * makes `fetch` trust the deployment's CA (the KBS and the manager serve HTTPS with certificates
+ * from it).
+ */
+export const NODE_ENV_VARS = ["NODE_EXTRA_CA_CERTS", "NODE_ENV", "NODE_OPTIONS", "TZ"] as const;
+
+/** Bad service environment: names every bad variable, in one line. Exit code 1. */
+export class ServiceEnvError extends PropellerError {
+  constructor(readonly problems: string[]) {
+    super("service_env_invalid", `invalid environment: ${problems.join("; ")}`, { problems });
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Collects problems; reads files named by `*_FILE` variables (bounded). */
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  /** A set, non-empty value, or undefined. An empty string counts as unset (compose `VAR=`). */
+  get(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === "" ? undefined : v.trim();
+  }
+
+  require(name: string, what: string): string | undefined {
+    const v = this.get(name);
+    if (v === undefined) this.problems.push(`${name} is required (${what})`);
+    return v;
+  }
+
+  /** The contents of the file `name` points to; at most 1 MiB (keys, certificates, one API key). */
+  async file(name: string): Promise<Buffer | undefined> {
+    const path = this.get(name);
+    if (path === undefined) return undefined;
+    try {
+      const bytes = await readFile(path);
+      if (bytes.byteLength > 1024 * 1024) {
+        this.problems.push(`${name}: ${path} is larger than 1 MiB`);
+        return undefined;
+      }
+      if (bytes.byteLength === 0) {
+        this.problems.push(`${name}: ${path} is empty`);
+        return undefined;
+      }
+      return bytes;
+    } catch (err) {
+      this.problems.push(`${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      return undefined;
+    }
+  }
+
+  port(name: string, fallback: number): number {
+    const v = this.get(name);
+    if (v === undefined) return fallback;
+    if (!/^\d{1,5}$/.test(v) || Number(v) > 65_535) {
+      this.problems.push(`${name}: "${v}" is not a port number (0..65535)`);
+      return fallback;
+    }
+    return Number(v);
+  }
+
+  url(name: string, pattern: RegExp, what: string): string | undefined {
+    const v = this.get(name);
+    if (v !== undefined && !pattern.test(v)) {
+      // URLs may carry credentials: never echo them.
+      this.problems.push(`${name}: must be ${what} (got a value that is not)`);
+      return undefined;
+    }
+    return v;
+  }
+
+  done(): void {
+    if (this.problems.length > 0) throw new ServiceEnvError(this.problems);
+  }
+}
+
+export interface MqttTlsFiles {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** The MQTT connection settings shared by both services: URL and (for mqtts://) CA, client certificate and key. */
+async function readMqtt(r: EnvReader): Promise<{ url: string; tls?: MqttTlsFiles }> {
+  const url = r.require("PROPELLER_MQTT_URL", "the broker, e.g. mqtts://mosquitto:8883");
+  if (url !== undefined && !/^(mqtts?|wss?):\/\/[^\s]+$/.test(url)) r.problems.push("PROPELLER_MQTT_URL: must be mqtt://, mqtts://, ws:// or wss:// followed by a host");
+  const ca = await r.file("PROPELLER_MQTT_CA_FILE");
+  const cert = await r.file("PROPELLER_MQTT_CERT_FILE");
+  const key = await r.file("PROPELLER_MQTT_KEY_FILE");
+  if ((r.get("PROPELLER_MQTT_CERT_FILE") === undefined) !== (r.get("PROPELLER_MQTT_KEY_FILE") === undefined)) {
+    r.problems.push("PROPELLER_MQTT_CERT_FILE and PROPELLER_MQTT_KEY_FILE go together (the client certificate and its key)");
+  }
+  const secure = url !== undefined && /^(mqtts|wss):/.test(url);
+  if (!secure && (r.get("PROPELLER_MQTT_CERT_FILE") !== undefined || r.get("PROPELLER_MQTT_CA_FILE") !== undefined)) {
+    r.problems.push("PROPELLER_MQTT_CA_FILE / _CERT_FILE are set but PROPELLER_MQTT_URL is not mqtts:// or wss:// (the certificate would not be used)");
+  }
+  const tls: MqttTlsFiles = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+  return { url: url ?? "", ...(Object.keys(tls).length > 0 ? { tls } : {}) };
+}
+
+function readTopicRoot(r: EnvReader): string | undefined {
+  const root = r.get("PROPELLER_TOPIC_ROOT");
+  if (root !== undefined && (/[#+\s]/.test(root) || root.startsWith("/") || root.endsWith("/") || root.length > 200)) {
+    r.problems.push(`PROPELLER_TOPIC_ROOT: "${root}" must be an MQTT topic without wildcards, spaces or leading/trailing slash`);
+  }
+  return root;
+}
+
+/** An API key as `propeller apikey generate` prints it (`prop_<keyId>_<secret>`). */
+const API_KEY_RE = /^prop_[A-Za-z0-9_-]{12,}_[A-Za-z0-9_-]{20,}$/;
+
+export interface ManagerServeSettings {
+  databaseUrl: string;
+  mqtt: { url: string; tls?: MqttTlsFiles };
+  topicRoot?: string;
+  http: { host: string; port: number; tls?: { cert: Buffer; key: Buffer } };
+  /** CONTRACT-AUTH.md's `ManagerConfigInput.auth`. */
+  auth: {
+    bootstrapKeys?: Array<{ name: string; key: string; scopes: Array<"read" | "submit" | "admin"> }>;
+    jwt?: { issuer: string; audience: string; jwksUrl?: string };
+  };
+}
+
+/** The manager's settings from the environment (CONTRACT-AUTH.md); throws ServiceEnvError naming every bad variable. */
+export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSettings> {
+  const r = new EnvReader(env);
+  const databaseUrl = r.require("PROPELLER_DATABASE_URL", "postgres://user@host/db");
+  if (databaseUrl !== undefined && !/^(postgres(ql)?:\/\/.+|pglite:\/\/.+)$/.test(databaseUrl)) {
+    r.problems.push("PROPELLER_DATABASE_URL: must be postgres://… (or pglite://<dir>)");
+  }
+  const dbPassword = await r.file("PROPELLER_DATABASE_PASSWORD_FILE");
+  const mqtt = await readMqtt(r);
+  const topicRoot = readTopicRoot(r);
+  const host = r.get("PROPELLER_HTTP_HOST") ?? "127.0.0.1";
+  const port = r.port("PROPELLER_HTTP_PORT", 7070);
+  const tlsCert = await r.file("PROPELLER_HTTP_TLS_CERT_FILE");
+  const tlsKey = await r.file("PROPELLER_HTTP_TLS_KEY_FILE");
+  if ((r.get("PROPELLER_HTTP_TLS_CERT_FILE") === undefined) !== (r.get("PROPELLER_HTTP_TLS_KEY_FILE") === undefined)) {
+    r.problems.push("PROPELLER_HTTP_TLS_CERT_FILE and PROPELLER_HTTP_TLS_KEY_FILE go together (HTTPS certificate chain and key)");
+  }
+
+  const auth: ManagerServeSettings["auth"] = {};
+  const keyFile = await r.file("PROPELLER_BOOTSTRAP_API_KEY_FILE");
+  if (keyFile) {
+    const key = keyFile.toString("utf8").trim();
+    // Never echo the key, not even in part.
+    if (!API_KEY_RE.test(key)) r.problems.push(`PROPELLER_BOOTSTRAP_API_KEY_FILE: ${r.get("PROPELLER_BOOTSTRAP_API_KEY_FILE")} does not hold one API key as \`propeller apikey generate\` prints it`);
+    else auth.bootstrapKeys = [{ name: "bootstrap", key, scopes: ["admin"] }];
+  }
+  const issuer = r.get("PROPELLER_JWT_ISSUER");
+  const audience = r.get("PROPELLER_JWT_AUDIENCE");
+  const jwksUrl = r.url("PROPELLER_JWT_JWKS_URL", /^https?:\/\/[^\s]+$/, "an http(s):// URL of the issuer's JWKS");
+  if (issuer !== undefined || audience !== undefined || r.get("PROPELLER_JWT_JWKS_URL") !== undefined) {
+    if (issuer === undefined) r.problems.push("PROPELLER_JWT_ISSUER is required when JWTs are configured (PROPELLER_JWT_AUDIENCE / _JWKS_URL set)");
+    if (audience === undefined) r.problems.push("PROPELLER_JWT_AUDIENCE is required when JWTs are configured");
+    if (r.get("PROPELLER_JWT_JWKS_URL") === undefined) r.problems.push("PROPELLER_JWT_JWKS_URL is required when JWTs are configured (the issuer's public keys)");
+    if (issuer !== undefined && audience !== undefined && jwksUrl !== undefined) auth.jwt = { issuer, audience, jwksUrl };
+  }
+  if (!auth.bootstrapKeys && !auth.jwt) {
+    r.problems.push("no credential can reach the manager's API: set PROPELLER_BOOTSTRAP_API_KEY_FILE (a key from `propeller apikey generate`) and/or PROPELLER_JWT_ISSUER, _AUDIENCE, _JWKS_URL");
+  }
+  r.done();
+  return {
+    databaseUrl: dbPassword ? withPassword(databaseUrl!, dbPassword) : databaseUrl!,
+    mqtt,
+    ...(topicRoot !== undefined ? { topicRoot } : {}),
+    http: { host, port, ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}) },
+    auth,
+  };
+}
+
+export interface PropletServeSettings {
+  id: string;
+  mqtt: { url: string; tls?: MqttTlsFiles };
+  topicRoot?: string;
+  tee?: Record<string, unknown>;
+  tags?: string[];
+  workDir?: string;
+  healthFile?: string;
+}
+
+/**
+ * The proplet's settings from the environment. Its id IS its certificate's identity: the CN of
+ * PROPELLER_MQTT_CERT_FILE. PROPELLER_PROPLET_ID may say it again (it must match) or stand alone
+ * when there is no client certificate (plain MQTT in development, broker credentials).
+ */
+export async function propletSettingsFromEnv(env: Env): Promise<PropletServeSettings> {
+  const r = new EnvReader(env);
+  const mqtt = await readMqtt(r);
+  const topicRoot = readTopicRoot(r);
+  const configuredId = r.get("PROPELLER_PROPLET_ID");
+  let id = configuredId;
+  if (mqtt.tls?.cert) {
+    let cn: string | undefined;
+    let kind: string | null = null;
+    try {
+      const identity = readIdentity(mqtt.tls.cert.toString("utf8"));
+      cn = identity.commonName;
+      kind = identity.kind;
+    } catch {
+      r.problems.push(`PROPELLER_MQTT_CERT_FILE: ${r.get("PROPELLER_MQTT_CERT_FILE")} is not a PEM certificate`);
+    }
+    if (cn !== undefined) {
+      if (kind !== null && kind !== "proplet") {
+        r.problems.push(`PROPELLER_MQTT_CERT_FILE: the certificate is a ${kind} certificate (CN=${cn}), not a proplet's; issue one with \`propeller certs issue proplet <id>\``);
+      } else if (configuredId !== undefined && configuredId !== cn) {
+        r.problems.push(
+          `PROPELLER_PROPLET_ID: "${configuredId}" does not match the client certificate's identity CN=${cn} (PROPELLER_MQTT_CERT_FILE); a proplet is who its certificate says: unset PROPELLER_PROPLET_ID or use the certificate issued for "${configuredId}"`,
+        );
+      } else id = cn;
+    }
+  }
+  if (id === undefined && !mqtt.tls?.cert) r.problems.push("PROPELLER_PROPLET_ID is required when there is no client certificate (PROPELLER_MQTT_CERT_FILE)");
+  if (id !== undefined && !isValidPropletId(id)) r.problems.push(`the proplet id "${id}" is not valid: letters, digits, ".", "_", "-" (not first), at most 128`);
+
+  let tee: Record<string, unknown> | undefined;
+  const teeText = r.get("PROPELLER_TEE");
+  if (teeText !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(teeText);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+      tee = parsed as Record<string, unknown>;
+    } catch {
+      r.problems.push(`PROPELLER_TEE: must be a JSON object such as {"type":"tpm","tcti":"device:/dev/tpmrm0"} or {"type":"sample"} (development only)`);
+    }
+  }
+  const tagsText = r.get("PROPELLER_PROPLET_TAGS");
+  const tags = tagsText?.split(",").map((t) => t.trim()).filter(Boolean);
+  if (tags?.some((t) => t.length > 64)) r.problems.push("PROPELLER_PROPLET_TAGS: each tag has at most 64 characters");
+  const workDir = r.get("PROPELLER_WORK_DIR");
+  const healthFile = r.get("PROPELLER_HEALTH_FILE");
+  r.done();
+  return {
+    id: id!,
+    mqtt,
+    ...(topicRoot !== undefined ? { topicRoot } : {}),
+    ...(tee ? { tee } : {}),
+    ...(tags && tags.length > 0 ? { tags } : {}),
+    ...(workDir ? { workDir } : {}),
+    ...(healthFile ? { healthFile } : {}),
+  };
+}
+
+/** The database password goes into the URL handed to the driver, never into a log or an error. */
+function withPassword(url: string, password: Buffer): string {
+  const u = new URL(url);
+  u.password = encodeURIComponent(password.toString("utf8").replace(/\r?\n$/, ""));
+  return u.toString();
+}
+
+/** What `propeller kbs serve` reads beyond kbsConfigFromEnv: HTTPS files and the database password file. */
+export async function kbsServeExtrasFromEnv(env: Env): Promise<{ tls?: { certFile: string; keyFile: string }; databaseUrl?: string }> {
+  const r = new EnvReader(env);
+  const certFile = r.get("PROPELLER_KBS_TLS_CERT_FILE");
+  const keyFile = r.get("PROPELLER_KBS_TLS_KEY_FILE");
+  if ((certFile === undefined) !== (keyFile === undefined)) r.problems.push("PROPELLER_KBS_TLS_CERT_FILE and PROPELLER_KBS_TLS_KEY_FILE go together (HTTPS certificate chain and key)");
+  const password = await r.file("PROPELLER_KBS_DATABASE_PASSWORD_FILE");
+  const url = r.get("PROPELLER_KBS_DATABASE_URL");
+  if (password && url === undefined) r.problems.push("PROPELLER_KBS_DATABASE_PASSWORD_FILE is set but PROPELLER_KBS_DATABASE_URL is not");
+  let databaseUrl: string | undefined;
+  if (password && url !== undefined) {
+    try {
+      databaseUrl = withPassword(url, password);
+    } catch {
+      r.problems.push("PROPELLER_KBS_DATABASE_URL: not a URL");
+    }
+  }
+  r.done();
+  return { ...(certFile && keyFile ? { tls: { certFile, keyFile } } : {}), ...(databaseUrl ? { databaseUrl } : {}) };
+}
