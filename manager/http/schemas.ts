@@ -147,6 +147,7 @@ export const Task = Type.Object(
     entrypoint: Type.Union([
       Type.Object({ kind: Type.Literal("wasi") }),
       Type.Object({ kind: Type.Literal("export"), name: Type.String(), inputs: Type.Array(WasmValueOut) }),
+      Type.Object({ kind: Type.Literal("export"), name: Type.String(), args: Type.String() }),
     ]),
     args: Type.Array(Type.String()),
     env: Type.Record(Type.String(), Type.String()),

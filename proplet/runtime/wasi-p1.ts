@@ -167,6 +167,9 @@ async function prepare(request: RunRequest): Promise<Prepared> {
   let exportArgs: Array<number | bigint> = [];
   let exportSignature: FuncSignature | null = null;
   if (request.entrypoint.kind === "export") {
+    if (!("inputs" in request.entrypoint)) {
+      throw new EntrypointError("invalid_inputs", "a core module's export takes numeric inputs (entrypoint.inputs); WAVE args are for the component runtime");
+    }
     const { name, inputs } = request.entrypoint;
     const sig = info.exports.get(name);
     if (!sig) throw new EntrypointError("export_not_found", `the module exports no function "${name}"`);
