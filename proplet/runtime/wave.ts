@@ -142,6 +142,7 @@ class WaveParser {
     for (;;) {
       items.push(this.value());
       if (this.eat(close)) return items;
+      if (this.done) this.fail(`expected "${close}" before the end`);
       this.expect(",");
       if (this.eat(close)) return items;
     }
