@@ -213,10 +213,21 @@ export class ComponentRuntime implements Runtime {
             targetPort: m.port,
             requestTimeoutMs: request.limits.timeoutMs,
             bodyBytes: this.options.httpBodyBytes ?? 1024 * 1024,
+            onRequestTimeout: (path) =>
+              settle(
+                report({
+                  outcome: "failed",
+                  startedAt,
+                  error: { code: "timeout", message: `a request (${path.slice(0, 200)}) exceeded the ${request.limits.timeoutMs} ms per-request limit; the daemon was terminated` },
+                }),
+              ),
             ...(this.options.logger ? { logger: this.options.logger } : {}),
           }).then(
             (f) => {
-              if (settled) return void f.close();
+              if (settled) {
+                void f.close();
+                return;
+              }
               front = f;
               this.options.logger?.info({ runId: request.runId, url: f.url }, "wasi-http daemon serving");
               request.onEndpoint?.(f.url);

@@ -16,6 +16,11 @@ export interface HttpFrontOptions {
   requestTimeoutMs: number;
   bodyBytes: number;
   logger?: Logger;
+  /**
+   * A request passed its deadline. The component handles requests one at a time on its worker's
+   * thread, so a handler still running blocks every later request: the runtime ends the daemon.
+   */
+  onRequestTimeout?: (path: string) => void;
 }
 
 export interface HttpFront {
@@ -50,6 +55,7 @@ export async function startHttpFront(o: HttpFrontOptions): Promise<HttpFront> {
     const timer = setTimeout(() => {
       upstream.destroy();
       fail(504, `the workload did not answer within ${o.requestTimeoutMs} ms`);
+      o.onRequestTimeout?.(req.url ?? "");
     }, o.requestTimeoutMs);
     res.on("close", () => clearTimeout(timer));
     upstream.on("error", (err) => {

@@ -175,6 +175,22 @@ describe("component runtime: exports with WAVE arguments", () => {
 });
 
 describe("wasi-http runtime", () => {
+  it("a request past limits.timeoutMs gets 504 and ends the daemon (its thread is stuck in the handler)", async () => {
+    const bytes = await example("components/hello-http/hello-http.wasm");
+    let finished: Promise<Awaited<ReturnType<typeof http.run>>> | undefined;
+    const base = await new Promise<string>((resolve) => {
+      finished = http.run(request(bytes, { runId: "spin", limits: { ...LIMITS_FOR_TESTS, timeoutMs: 1000 }, onEndpoint: resolve }));
+    });
+    expect(await (await fetch(`${base}/fine`)).text()).toBe("hello from /fine\n");
+    const stuck = await fetch(`${base}/spin`);
+    expect(stuck.status).toBe(504);
+    const r = await finished!;
+    expect(r.outcome).toBe("failed");
+    expect(r.error!.code).toBe("timeout");
+    expect(r.error!.message).toMatch(/\/spin.*per-request limit/);
+    await expect(fetch(`${base}/after`)).rejects.toThrow();
+  });
+
   it("serves GET requests on an allocated port until stopped, then the port is closed", async () => {
     const bytes = await example("components/hello-http/hello-http.wasm");
     const controller = new AbortController();

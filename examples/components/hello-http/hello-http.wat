@@ -1,6 +1,7 @@
 ;; wasi:http/incoming-handler written by hand in the canonical ABI (names as wasm-tools'
 ;; `cm32p2` convention; signatures taken from `componentEmbed({dummy: true})` of wit/world.wit).
-;; Every request gets 200 and the body "hello from <path-with-query>\n".
+;; Every request gets 200 and the body "hello from <path-with-query>\n", except a path starting
+;; with "/spin", whose handler never returns (for the proplet's per-request deadline).
 (module
   (import "cm32p2|wasi:http/types@0.2" "[method]incoming-request.path-with-query" (func $path (param i32 i32)))
   (import "cm32p2|wasi:http/types@0.2" "incoming-request_drop" (func $drop_request (param i32)))
@@ -39,6 +40,13 @@
     ;; option<string> at 0: case byte, then (ptr, len) at 4 and 8
     (call $path (local.get $request) (i32.const 0))
     (if (i32.load8_u (i32.const 0)) (then (local.set $plen (i32.load (i32.const 8)))))
+    ;; "/spin" = 0x2f 0x73 0x70 0x69 0x6e: "/spi" as a little-endian i32, then "n"
+    (if (i32.ge_u (local.get $plen) (i32.const 5))
+      (then
+        (if (i32.and
+              (i32.eq (i32.load (i32.load (i32.const 4))) (i32.const 0x6970732f))
+              (i32.eq (i32.load8_u offset=4 (i32.load (i32.const 4))) (i32.const 0x6e)))
+          (then (loop $forever (br $forever))))))
     ;; message = "hello from " + path + "\n", built at 2048 (the path is at most 1 KiB here)
     (if (i32.gt_u (local.get $plen) (i32.const 1024)) (then (local.set $plen (i32.const 1024))))
     (local.set $msg (i32.const 2048))
