@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   age: async () => (await import("./age.js")).benchAge,
   attestation: async () => (await import("./attestation.js")).benchAttestation,
   confidential: async () => (await import("./confidential.js")).benchConfidential,
+  components: async () => (await import("./components.js")).benchComponents,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);

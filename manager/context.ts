@@ -17,4 +17,9 @@ export interface ManagerContext {
   requestSchedule(): void;
   /** The manager's clock (one place, so every timestamp comes from it). */
   now(): Date;
+  /**
+   * URLs of running daemons (wasi-http) by run id, as their proplets report them (task.log
+   * progress). In memory only: proplets report them again with every presence.
+   */
+  endpoints: Map<string, string>;
 }

@@ -67,6 +67,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       },
       requestSchedule: () => scheduler?.request(),
       now: () => new Date(),
+      endpoints: new Map(),
     };
     const dispatcher = new Dispatcher(ctx);
     const reconciler = new Reconciler(ctx, (run, reason) => dispatcher.stop(run, reason));

@@ -78,6 +78,7 @@ export class Router {
           return await this.dispatcher.onResult(propletId, msg);
         case "task.log":
           this.ctx.log.debug({ runId: msg.runId, stream: msg.stream, seq: msg.seq }, "task log");
+          if (msg.stream === "progress") return await this.dispatcher.onProgress(propletId, msg);
           return;
         default:
           return;

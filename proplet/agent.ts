@@ -75,6 +75,9 @@ interface ActiveRun {
   memoryBytes: number;
   controller: AbortController;
   done: Promise<void>;
+  /** A daemon's URL once it serves (re-announced with every presence). */
+  endpoint?: string;
+  traceparent: string;
 }
 
 export class PropletAgent {
@@ -229,9 +232,12 @@ export class PropletAgent {
     const ref: RunRef = { taskId: m.taskId, runId: m.runId };
     const log = this.log.child({ taskId: m.taskId, runId: m.runId });
     // Idempotent by run id (redelivered leases carry a new messageId).
-    if (this.runs.has(m.runId)) {
+    const running = this.runs.get(m.runId);
+    if (running) {
       log.debug("start for a running run: accepting again");
-      return this.accept(ref, m.traceparent);
+      await this.accept(ref, m.traceparent);
+      if (running.endpoint) await this.announceEndpoint(running);
+      return;
     }
     const pending = this.results.get(m.runId);
     if (pending) {
@@ -260,7 +266,7 @@ export class PropletAgent {
     const controller = new AbortController();
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
-    this.runs.set(m.runId, { ref, memoryBytes: m.limits.memoryBytes, controller, done });
+    this.runs.set(m.runId, { ref, memoryBytes: m.limits.memoryBytes, controller, done, traceparent: m.traceparent });
     this.counters.runsStarted++;
     await this.accept(ref, m.traceparent);
     void this.execute(m, controller.signal)
@@ -328,6 +334,15 @@ export class PropletAgent {
         stdin: new Uint8Array(Buffer.from(m.stdin, "base64")),
         limits: m.limits,
         signal,
+        ...(m.grants ? { grants: m.grants } : {}),
+        // nothing derived from a confidential workload's plaintext may reach the disk
+        secret: Boolean(m.confidential),
+        onEndpoint: (url: string) => {
+          const active = this.runs.get(m.runId);
+          if (!active) return;
+          active.endpoint = url;
+          void this.announceEndpoint(active);
+        },
       });
     if (!m.confidential) return { report: await run(module), basis };
 
@@ -413,6 +428,18 @@ export class PropletAgent {
     }
   }
 
+  /**
+   * A daemon's URL, as a `task.log` on the progress stream: `{"event":"endpoint","url":…}`. Sent
+   * when it starts serving and again with every presence (a restarted manager learns it again).
+   */
+  private async announceEndpoint(run: ActiveRun): Promise<void> {
+    if (!run.endpoint || this.stopping || !this.connection?.connected) return;
+    const data = Buffer.from(JSON.stringify({ event: "endpoint", url: run.endpoint })).toString("base64");
+    await this.publish("tasks/log", { kind: "task.log", propletId: this.config.id, ...run.ref, traceparent: childTraceparent(run.traceparent), seq: 0, stream: "progress", data }).catch((err: unknown) =>
+      this.log.warn({ runId: run.ref.runId, err: (err as Error).message }, "sending a daemon's endpoint failed (resent with the next presence)"),
+    );
+  }
+
   private async resendResults(all: boolean): Promise<void> {
     if (this.stopping || !this.connection?.connected) return;
     for (const body of this.results.due(Date.now(), all)) await this.sendResult(body);
@@ -449,6 +476,7 @@ export class PropletAgent {
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "announcing failed (retried on the next connect)");
     }
+    for (const run of this.runs.values()) if (run.endpoint) await this.announceEndpoint(run);
     await this.resendResults(true);
   }
 
@@ -504,6 +532,7 @@ export function resultBody(propletId: string, m: Pick<TaskStart, "taskId" | "run
     outcome: r.outcome,
     exitCode: r.exitCode,
     returnValues: r.returnValues,
+    ...(r.returnWave != null ? { returnWave: r.returnWave } : {}),
     stdout: Buffer.from(cut(r.stdout)).toString("base64"),
     stderr: Buffer.from(cut(r.stderr)).toString("base64"),
     stdoutTruncated: r.stdoutTruncated || r.stdout.byteLength > budget,

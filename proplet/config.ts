@@ -40,6 +40,12 @@ export interface PropletConfigInput {
   pendingResults?: { maxCount?: number; maxBytes?: number };
   /** Not in the contract: timeout of each KBS request (default 30 s). */
   kbsTimeoutMs?: number;
+  /** Where wasi-http daemons listen (default 127.0.0.1; each gets a free port). */
+  httpHost?: string;
+  /** Largest request body a wasi-http daemon accepts (default 1 MiB). */
+  httpBodyBytes?: number;
+  /** Bounds of the on-disk cache of transpiled components (default 64 entries, 512 MiB). */
+  componentCache?: { maxEntries?: number; maxBytes?: number };
 }
 
 export interface PropletConfig {
@@ -60,6 +66,9 @@ export interface PropletConfig {
   tee: PropletTeeConfig | undefined;
   /** Timeout of each KBS request (default 30 s). */
   kbsTimeoutMs: number;
+  httpHost: string;
+  httpBodyBytes: number;
+  componentCache: { maxEntries: number; maxBytes: number };
 }
 
 const GiB = 1024 * 1024 * 1024;
@@ -91,6 +100,8 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
   }
   problems.push(...teeConfigProblems(input?.tee));
   if (input?.workDir !== undefined && (typeof input.workDir !== "string" || input.workDir.length === 0)) problems.push("workDir must be a non-empty path");
+  const httpHost = input?.httpHost ?? "127.0.0.1";
+  if (typeof httpHost !== "string" || !/^[A-Za-z0-9.:-]{1,253}$/.test(httpHost)) problems.push(`httpHost must be a host name or IP address, got ${JSON.stringify(httpHost)}`);
 
   const config: PropletConfig = {
     id: input?.id,
@@ -112,6 +123,12 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
     },
     tee: input?.tee,
     kbsTimeoutMs: int("kbsTimeoutMs", input?.kbsTimeoutMs, 30_000, 100, 600_000),
+    httpHost,
+    httpBodyBytes: int("httpBodyBytes", input?.httpBodyBytes, 1024 * 1024, 0, 1024 * 1024 * 1024),
+    componentCache: {
+      maxEntries: int("componentCache.maxEntries", input?.componentCache?.maxEntries, 64, 1, 100_000),
+      maxBytes: int("componentCache.maxBytes", input?.componentCache?.maxBytes, 512 * 1024 * 1024, 1024 * 1024, 1024 * GiB),
+    },
   };
   if (problems.length > 0) throw new PropletConfigError(problems);
   return config;

@@ -9,6 +9,8 @@ import pino from "pino";
 import { PropletAgent, type PropletCounters } from "./agent.js";
 import { resolvePropletConfig, type PropletConfigInput } from "./config.js";
 import { WasiP1Runtime } from "./runtime/wasi-p1.js";
+import { ComponentRuntime } from "./runtime/component.js";
+import { TranspileCache } from "./runtime/component-cache.js";
 import { AttestationAgent, generateAttestedKeys } from "../attestation/agent/index.js";
 import { generateIdentityKey } from "./trust/identity.js";
 import { createAttester } from "./trust/tee.js";
@@ -37,9 +39,16 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
   const attestation = config.tee
     ? new AttestationAgent(createAttester(config.tee, log), await generateAttestedKeys(), { propletId: config.id, logger: log, timeoutMs: config.kbsTimeoutMs })
     : null;
-  // No run uses the filesystem yet (no preopens); the directory is where later runtimes cache.
+  // Granted directories (runs/, volumes/) and the transpiled-component cache (components/) live here.
   const workDir = config.workDir ?? (await mkdtemp(join(tmpdir(), `propeller-proplet-${config.id}-`)));
-  const agent = new PropletAgent({ ...config, workDir }, [new WasiP1Runtime({ logger: log })], log.child({ propletId: config.id }), { identity, attestation });
+  const cache = new TranspileCache({ dir: join(workDir, "components"), ...config.componentCache, logger: log });
+  const componentOptions = { workDir, cache, logger: log, httpHost: config.httpHost, httpBodyBytes: config.httpBodyBytes };
+  const runtimes = [
+    new WasiP1Runtime({ logger: log, workDir }),
+    new ComponentRuntime({ kind: "component", ...componentOptions }),
+    new ComponentRuntime({ kind: "wasi-http", ...componentOptions }),
+  ];
+  const agent = new PropletAgent({ ...config, workDir }, runtimes, log.child({ propletId: config.id }), { identity, attestation });
   try {
     await agent.start();
   } catch (err) {

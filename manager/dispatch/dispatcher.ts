@@ -3,7 +3,7 @@
  * task.result-ack. A start not accepted within ackTimeoutMs is delivered again with the SAME run
  * id and nonce; after maxDeliveries unaccepted deliveries the run fails.
  */
-import { PropellerError, type TaskAccepted, type TaskResult } from "../../protocol/index.js";
+import { PropellerError, type TaskAccepted, type TaskLog, type TaskResult } from "../../protocol/index.js";
 import type { ManagerContext } from "../context.js";
 import * as artifactStore from "../store/artifacts.js";
 import * as runStore from "../store/runs.js";
@@ -77,6 +77,25 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * task.log on the progress stream: `{"event":"endpoint","url":"http://…"}` from a daemon's
+   * proplet, kept while the run is active (shown as the run's `endpoint`). Anything else is ignored.
+   */
+  async onProgress(senderId: string, msg: TaskLog): Promise<void> {
+    let event: unknown;
+    try {
+      event = JSON.parse(Buffer.from(msg.data, "base64").toString("utf8"));
+    } catch {
+      return;
+    }
+    const e = event as { event?: unknown; url?: unknown };
+    if (e?.event !== "endpoint" || typeof e.url !== "string" || !/^https?:\/\/[^\s]{1,2000}$/.test(e.url)) return;
+    const run = await this.runFor(senderId, msg.taskId, msg.runId, "task.log");
+    if (!run || !isActiveRun(run.state)) return;
+    this.ctx.endpoints.set(run.id, e.url);
+    this.ctx.log.info({ runId: run.id, url: e.url }, "daemon endpoint");
+  }
+
   /** task.accepted: the lease is taken; only from the proplet the run was given to. */
   async onAccepted(senderId: string, msg: TaskAccepted): Promise<void> {
     const run = await this.runFor(senderId, msg.taskId, msg.runId, "task.accepted");
@@ -93,6 +112,7 @@ export class Dispatcher {
     const result: StoredResult = {
       exitCode: msg.exitCode,
       returnValues: msg.returnValues,
+      ...(msg.returnWave !== undefined ? { returnWave: msg.returnWave } : {}),
       stdout: msg.stdout,
       stderr: msg.stderr,
       stdoutTruncated: msg.stdoutTruncated,
@@ -108,6 +128,7 @@ export class Dispatcher {
         await this.ack(senderId, msg);
         return;
       }
+      this.ctx.endpoints.delete(run.id); // a finished daemon serves nothing
       const now = this.ctx.now();
       if (isActiveRun(run.state)) {
         // The receipt is checked BEFORE the run may count as completed: a run whose receipt fails

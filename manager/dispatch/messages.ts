@@ -29,6 +29,7 @@ export function startMessage(
     limits: spec.limits,
     receiptNonce: run.receiptNonce,
     ...(spec.confidential ? { confidential: spec.confidential } : {}),
+    ...(spec.grants ? { grants: spec.grants } : {}),
   });
 }
 

@@ -10,6 +10,7 @@ import {
   PropletId,
   RUNTIMES,
   TEE_TYPES,
+  Grants,
   Capabilities,
   ConfidentialSpec,
   DIGEST_PATTERN,
@@ -82,6 +83,8 @@ const taskFields = {
   onPropletLoss: Type.Optional(OnPropletLoss),
   /** Encrypted workload: the artifact is the age ciphertext; the KBS releases its key to an attested `tee`. */
   confidential: Type.Optional(Type.Union([Type.Null(), ConfidentialSpec])),
+  /** What the run may reach: granted directories (host side chosen by the proplet) and host:port pairs. */
+  grants: Type.Optional(Type.Union([Type.Null(), Grants])),
 };
 
 export const TaskCreate = Type.Object(
@@ -99,6 +102,8 @@ const WasmValueOut = Type.Union([Type.Number(), Type.String()]);
 export const RunResult = Type.Object({
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
   returnValues: Type.Union([Type.Array(WasmValueOut), Type.Null()]),
+  /** A component export's result as WAVE text. */
+  returnWave: Type.Optional(Type.String()),
   stdout: Type.String(),
   stderr: Type.String(),
   stdoutBase64: Type.String(),
@@ -128,6 +133,8 @@ export const Run = Type.Object(
     result: Type.Union([RunResult, Type.Null()]),
     /** The proplet's signed receipt (compact JWS), when it sent one. */
     receipt: Type.Union([Type.String(), Type.Null()]),
+    /** A running daemon's URL (wasi-http), as its proplet reported it. */
+    endpoint: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     /** The manager's check of that receipt: a run is completed only when it passed. */
     receiptCheck: Type.Union([
       Type.Object({ ok: Type.Boolean(), attested: Type.Boolean(), reason: Type.String(), checks: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean(), detail: Type.String() })) }),
@@ -152,6 +159,7 @@ export const Task = Type.Object(
     entrypoint: Type.Union([
       Type.Object({ kind: Type.Literal("wasi") }),
       Type.Object({ kind: Type.Literal("export"), name: Type.String(), inputs: Type.Array(WasmValueOut) }),
+      Type.Object({ kind: Type.Literal("export"), name: Type.String(), args: Type.String() }),
     ]),
     args: Type.Array(Type.String()),
     env: Type.Record(Type.String(), Type.String()),
@@ -164,6 +172,7 @@ export const Task = Type.Object(
     onPropletLoss: OnPropletLoss,
     encrypted: Type.Boolean(),
     confidential: Type.Union([ConfidentialSpec, Type.Null()]),
+    grants: Type.Optional(Type.Union([Grants, Type.Null()])),
     pendingReason: Type.Union([Type.String(), Type.Null()]),
     createdAt: Time,
     updatedAt: Time,

@@ -1,4 +1,4 @@
-import type { Capabilities, ConfidentialSpec, Entrypoint, PublicJwk, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
+import type { Capabilities, ConfidentialSpec, Entrypoint, Grants, PublicJwk, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
 import type { RunState, TaskState } from "./state.js";
 
 export type OnPropletLoss = "fail" | "reschedule";
@@ -32,6 +32,8 @@ export interface TaskSpec {
    * an attested TEE of `tee` (which is also the placement requirement). Absent on older rows.
    */
   confidential?: ConfidentialSpec | null;
+  /** Filesystem and network granted to the run (absent on older rows: none). */
+  grants?: Grants | null;
 }
 
 export interface TaskRecord {
@@ -50,6 +52,8 @@ export interface TaskRecord {
 export interface StoredResult {
   exitCode: number | null;
   returnValues: Array<number | string> | null;
+  /** A component export's result as WAVE text (absent for other runs and older rows). */
+  returnWave?: string;
   stdout: string;
   stderr: string;
   stdoutTruncated: boolean;

@@ -54,7 +54,7 @@ export class TaskService {
     const runs = await runStore.getRuns(this.ctx.db, page.flatMap((t) => (t.latestRunId ? [t.latestRunId] : [])));
     const byId = new Map(runs.map((r) => [r.id, r]));
     return {
-      items: page.map((t) => taskView(t, t.latestRunId ? (byId.get(t.latestRunId) ?? null) : null)),
+      items: page.map((t) => taskView(t, t.latestRunId ? (byId.get(t.latestRunId) ?? null) : null, this.ctx.endpoints)),
       nextCursor: tasks.length > limit ? encodeCursor(page[page.length - 1]!.seq) : null,
     };
   }
@@ -132,20 +132,20 @@ export class TaskService {
 
   async runs(id: string): Promise<Run[]> {
     await this.mustGet(this.ctx.db, id);
-    return (await runStore.listRuns(this.ctx.db, id)).map(runView);
+    return (await runStore.listRuns(this.ctx.db, id)).map((r) => runView(r, this.ctx.endpoints.get(r.id)));
   }
 
   async run(id: string, runId: string): Promise<Run> {
     const run = await runStore.getRun(this.ctx.db, runId);
     if (!run || run.taskId !== id) throw new NotFoundError("run_not_found", `task ${id} has no run ${runId}`);
-    return runView(run);
+    return runView(run, this.ctx.endpoints.get(run.id));
   }
 
   async result(id: string): Promise<Run> {
     await this.mustGet(this.ctx.db, id);
     const run = await runStore.latestFinishedRun(this.ctx.db, id);
     if (!run) throw new NotFoundError("no_result", `task ${id} has no finished run yet`);
-    return runView(run);
+    return runView(run, this.ctx.endpoints.get(run.id));
   }
 
   async proplets(): Promise<Proplet[]> {
@@ -177,7 +177,7 @@ export class TaskService {
 
   private async view(task: TaskRecord): Promise<Task> {
     const latest = task.latestRunId ? await runStore.getRun(this.ctx.db, task.latestRunId) : null;
-    return taskView(task, latest);
+    return taskView(task, latest, this.ctx.endpoints);
   }
 }
 
@@ -199,6 +199,7 @@ function buildSpec(input: TaskCreate, artifact: CheckedArtifact): TaskSpec {
     requirements: { tags: input.requirements?.tags ?? [], tee: teeRequirement(input.requirements?.tee ?? null, input.confidential ?? null) },
     onPropletLoss: input.onPropletLoss ?? "fail",
     confidential: input.confidential ?? null,
+    grants: input.grants ?? null,
   };
 }
 
@@ -234,6 +235,7 @@ function mergeSpec(current: TaskSpec, patch: TaskPatch, artifact: CheckedArtifac
     },
     onPropletLoss: patch.onPropletLoss ?? current.onPropletLoss,
     confidential: patch.confidential !== undefined ? patch.confidential : (current.confidential ?? null),
+    grants: patch.grants !== undefined ? patch.grants : (current.grants ?? null),
   };
 }
 

@@ -4,7 +4,7 @@ import type { PropletRecord, RunRecord, TaskRecord } from "./model.js";
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-export function runView(run: RunRecord): Run {
+export function runView(run: RunRecord, endpoint?: string | null): Run {
   const r = run.result;
   return {
     id: run.id,
@@ -22,6 +22,7 @@ export function runView(run: RunRecord): Run {
       ? {
           exitCode: r.exitCode,
           returnValues: r.returnValues,
+          ...(r.returnWave !== undefined ? { returnWave: r.returnWave } : {}),
           // UTF-8 text for people (invalid sequences become U+FFFD); the base64 fields are exact.
           stdout: Buffer.from(r.stdout, "base64").toString("utf8"),
           stderr: Buffer.from(r.stderr, "base64").toString("utf8"),
@@ -34,10 +35,11 @@ export function runView(run: RunRecord): Run {
       : null,
     receipt: run.receipt,
     receiptCheck: run.receiptCheck,
+    ...(endpoint ? { endpoint } : {}),
   };
 }
 
-export function taskView(task: TaskRecord, latestRun: RunRecord | null): Task {
+export function taskView(task: TaskRecord, latestRun: RunRecord | null, endpoints?: ReadonlyMap<string, string>): Task {
   const s = task.spec;
   return {
     id: task.id,
@@ -56,10 +58,11 @@ export function taskView(task: TaskRecord, latestRun: RunRecord | null): Task {
     onPropletLoss: s.onPropletLoss,
     encrypted: Boolean(s.confidential),
     confidential: s.confidential ?? null,
+    grants: s.grants ?? null,
     pendingReason: task.pendingReason,
     createdAt: task.createdAt.toISOString(),
     updatedAt: task.updatedAt.toISOString(),
-    latestRun: latestRun ? runView(latestRun) : null,
+    latestRun: latestRun ? runView(latestRun, endpoints?.get(latestRun.id)) : null,
   };
 }
 

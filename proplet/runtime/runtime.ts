@@ -2,7 +2,7 @@
  * The runtime seam: code above it (the agent) never asks which implementation runs a module.
  * `wasi-p1` (this folder) runs WASI preview1 core modules; components and wasi:http come later.
  */
-import type { Entrypoint, RunError, RunLimits, RunOutcome, RuntimeKind } from "../../protocol/index.js";
+import type { Entrypoint, Grants, RunError, RunLimits, RunOutcome, RuntimeKind } from "../../protocol/index.js";
 
 export type WasmValue = number | string;
 
@@ -18,12 +18,23 @@ export interface RunRequest {
   limits: RunLimits;
   /** Aborting stops the run at once; the report's outcome is then "stopped". */
   signal: AbortSignal;
+  /** Filesystem and network the task grants (none when absent). */
+  grants?: Grants;
+  /**
+   * The module is secret (a confidential workload's plaintext): nothing derived from it may be
+   * written to disk (no transpile cache).
+   */
+  secret?: boolean;
+  /** A daemon (wasi-http) calls this once it serves, with the URL it is reachable at. */
+  onEndpoint?: (url: string) => void;
 }
 
 export interface RunReport {
   outcome: RunOutcome;
   exitCode: number | null;
   returnValues: WasmValue[] | null;
+  /** A component export's result as WAVE text. */
+  returnWave?: string | null;
   stdout: Uint8Array;
   stderr: Uint8Array;
   stdoutTruncated: boolean;

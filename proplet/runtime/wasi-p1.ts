@@ -17,6 +17,7 @@ import { PropellerError } from "../../protocol/errors.js";
 import { EntrypointError, InvalidWasmError } from "../errors.js";
 import type { Runtime, RunReport, RunRequest } from "./runtime.js";
 import { toWasmArgs } from "./values.js";
+import { GrantError, prepareGrants, type PreparedGrants } from "./grants.js";
 import { WASM_PAGE_BYTES, capModuleMemory, inspectModule, type FuncSignature } from "./wasm-binary.js";
 import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
 import { Wasm, type WasmModule } from "./wasm-api.js";
@@ -43,6 +44,8 @@ const WORKER_ENTRY = workerEntry();
 
 export interface WasiP1Options {
   logger?: Logger;
+  /** The proplet's work directory: granted directories live under it (none granted without it). */
+  workDir?: string;
   /** JS heap of each worker (the Wasm memory is capped separately, on the module). */
   workerHeapMb?: number;
 }
@@ -78,15 +81,43 @@ export class WasiP1Runtime implements Runtime {
     if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
 
     let prepared: Prepared;
+    let grants: PreparedGrants;
     try {
       prepared = await prepare(request);
+      grants = await this.grants(request);
     } catch (err) {
       const e = err instanceof PropellerError ? err : new InvalidWasmError((err as Error).message);
       return report({ outcome: "failed", error: { code: e.code, message: e.message.slice(0, 4000) } });
     }
+    try {
+      return await this.runPrepared(request, prepared, grants, stdout, stderr, report);
+    } finally {
+      await grants.cleanup().catch(() => undefined);
+    }
+  }
 
+  /**
+   * node:wasi can preopen directories but cannot make one read-only, and preview1 has no sockets:
+   * such grants are refused rather than silently weakened.
+   */
+  private async grants(request: RunRequest): Promise<PreparedGrants> {
+    const g = request.grants;
+    if (g?.hosts?.length) throw new GrantError("the wasi-p1 runtime has no network (preview1 has no sockets); run a component to use granted hosts");
+    if (g?.dirs?.some((d) => d.readonly)) throw new GrantError("the wasi-p1 runtime cannot make a directory read-only; grant it writable or run a component");
+    if (g?.dirs?.length && !this.options.workDir) throw new GrantError("this runtime has no work directory to hold granted directories");
+    return prepareGrants(this.options.workDir ?? "", request.runId, g);
+  }
+
+  private runPrepared(
+    request: RunRequest,
+    prepared: Prepared,
+    grants: PreparedGrants,
+    stdout: Capture,
+    stderr: Capture,
+    report: (partial: Partial<RunReport> & Pick<RunReport, "outcome" | "error">) => RunReport,
+  ): Promise<RunReport> {
     // A stop may have come while the module compiled: no worker for it then.
-    if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
+    if (request.signal.aborted) return Promise.resolve(report({ outcome: "stopped", error: stoppedError(request.signal) }));
 
     const input: WorkerInput = {
       module: prepared.module,
@@ -98,6 +129,7 @@ export class WasiP1Runtime implements Runtime {
       env: request.env,
       stdin: request.stdin,
       outputBytes: request.limits.outputBytes,
+      preopens: Object.fromEntries(grants.dirs.map((d) => [d.guest, d.host])),
     };
 
     return new Promise<RunReport>((resolve) => {
@@ -167,6 +199,9 @@ async function prepare(request: RunRequest): Promise<Prepared> {
   let exportArgs: Array<number | bigint> = [];
   let exportSignature: FuncSignature | null = null;
   if (request.entrypoint.kind === "export") {
+    if (!("inputs" in request.entrypoint)) {
+      throw new EntrypointError("invalid_inputs", "a core module's export takes numeric inputs (entrypoint.inputs); WAVE args are for the component runtime");
+    }
     const { name, inputs } = request.entrypoint;
     const sig = info.exports.get(name);
     if (!sig) throw new EntrypointError("export_not_found", `the module exports no function "${name}"`);

@@ -7,7 +7,8 @@
  * nothing of the host), and `fd_read(0)` / `fd_write(1|2)` are served here: stdin from the task's
  * bytes, stdout/stderr streamed to the parent up to the output cap (the rest is counted as
  * truncated, never buffered), so partial output survives a timeout or stop.
- * No preopens: the guest sees no filesystem. The environment is exactly the task's.
+ * Preopens only for the task's granted directories (none: the guest sees no filesystem). The
+ * environment is exactly the task's.
  */
 import { closeSync, openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
@@ -31,6 +32,7 @@ async function main(input: WorkerInput): Promise<void> {
     args: [input.programName, ...input.args],
     env: input.env,
     returnOnExit: true,
+    preopens: input.preopens,
     stdin: devNull,
     stdout: devNull,
     stderr: devNull,

@@ -92,6 +92,8 @@ interface Limits {
   flags: number;
   min: number;
   max: number | undefined;
+  /** Imported (another module's memory, capped there) rather than defined here. */
+  imported?: boolean;
 }
 
 function readLimits(r: Reader, what: string): Limits {
@@ -172,7 +174,7 @@ export function inspectModule(bytes: Uint8Array): ModuleInfo {
         else if (kind === 0x01) {
           r.byte(); // reference type
           readLimits(r, `table import ${module}.${field}`);
-        } else if (kind === 0x02) memories.push(readLimits(r, `memory import ${module}.${field}`));
+        } else if (kind === 0x02) memories.push({ ...readLimits(r, `memory import ${module}.${field}`), imported: true });
         else if (kind === 0x03) {
           r.byte(); // value type
           r.byte(); // mutability

@@ -15,6 +15,8 @@ export interface WorkerInput {
   env: Record<string, string>;
   stdin: Uint8Array;
   outputBytes: number;
+  /** Granted directories: guest path → host path (chosen by the proplet). Empty: no filesystem. */
+  preopens: Record<string, string>;
 }
 
 export type WorkerMessage =

@@ -48,7 +48,7 @@ describe("proplet agent", () => {
     const announce = await manager.next("announce", id);
     expect(announce.name).toBe("edge box");
     expect(announce.capabilities).toEqual({
-      runtimes: ["wasi-p1"],
+      runtimes: ["wasi-p1", "component", "wasi-http"],
       artifactSources: ["inline", "http"],
       memoryBytes: 512 * 1024 * 1024,
       maxConcurrency: 3,

@@ -28,7 +28,16 @@ export const ArtifactRef = Type.Object(
 );
 export type ArtifactRef = Static<typeof ArtifactRef>;
 
-/** `wasi`: run `_start` as a WASI command. `export`: call a named export with numeric inputs. */
+/** Largest WAVE text of a component export call's arguments, and of its rendered result. */
+export const WAVE_TEXT_BYTES = 64 * 1024;
+
+/**
+ * `wasi`: run `_start` (wasi-p1) or `wasi:cli/run` (component) as a command.
+ * `export` with `inputs`: call a core module's export with numeric inputs (wasi-p1).
+ * `export` with `args`: call a component's export with WAVE-encoded arguments (component), e.g.
+ * `"hello", 42, [1, 2], {x: 1, y: 2}, some(3), ok("yes")`; `name` is the WIT name (`add`,
+ * `iface#fn`, `ns:pkg/iface@1.0.0#fn`).
+ */
 export const Entrypoint = Type.Union([
   Type.Object({ kind: Type.Literal("wasi") }, { additionalProperties: false }),
   Type.Object(
@@ -36,6 +45,14 @@ export const Entrypoint = Type.Union([
       kind: Type.Literal("export"),
       name: Type.String({ minLength: 1, maxLength: 256 }),
       inputs: Type.Array(WasmValue, { maxItems: 64 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal("export"),
+      name: Type.String({ minLength: 1, maxLength: 256 }),
+      args: Type.String({ maxLength: WAVE_TEXT_BYTES }),
     },
     { additionalProperties: false },
   ),
@@ -65,6 +82,42 @@ export const ConfidentialSpec = Type.Object(
 );
 export type ConfidentialSpec = Static<typeof ConfidentialSpec>;
 
+/**
+ * What a run may reach beyond its own memory. Nothing is granted by default: no filesystem, no
+ * network, no environment beyond `env`.
+ * - `dirs`: directories the guest sees at `guest`. The host side is always inside the proplet's
+ *   work directory: a fresh empty directory per run, or the named `volume` (kept between runs on
+ *   that proplet, shared by every task naming it). `readonly` forbids every write through it.
+ * - `hosts`: `host:port` pairs the guest may connect to (wasi:sockets TCP, wasi:http outgoing
+ *   requests). Names are matched exactly (case-insensitive); DNS lookups are allowed only for them.
+ */
+export const GuestPath = Type.String({ pattern: "^/(?:[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*)?$", maxLength: 256 });
+export const Grants = Type.Object(
+  {
+    dirs: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            guest: GuestPath,
+            readonly: Type.Optional(Type.Boolean()),
+            volume: Type.Optional(Type.String({ pattern: "^[a-z0-9][a-z0-9_-]{0,62}$" })),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 8 },
+      ),
+    ),
+    hosts: Type.Optional(
+      Type.Array(Type.String({ pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*:[0-9]{1,5}$", maxLength: 260 }), {
+        maxItems: 32,
+        uniqueItems: true,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Grants = Static<typeof Grants>;
+
 export const TaskStart = message("task.start", {
   propletId: PropletId,
   taskId: Id,
@@ -83,6 +136,8 @@ export const TaskStart = message("task.start", {
   /** Manager-chosen nonce that the run's receipt must carry (base64url, 16–64 bytes). */
   receiptNonce: Type.String({ pattern: "^[A-Za-z0-9_-]{22,86}$" }),
   confidential: Type.Optional(ConfidentialSpec),
+  /** Filesystem and network the run may use; absent = none. */
+  grants: Type.Optional(Grants),
 });
 export type TaskStart = Static<typeof TaskStart>;
 
@@ -119,6 +174,8 @@ export const TaskResult = message("task.result", {
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
   /** Return values of an export call, or null. */
   returnValues: Type.Union([Type.Array(WasmValue, { maxItems: 64 }), Type.Null()]),
+  /** A component export's result as WAVE text (`ok(3)`, `{x: 1}`, …); absent for other runs. */
+  returnWave: Type.Optional(Type.String({ maxLength: WAVE_TEXT_BYTES })),
   stdout: Base64(LIMITS.maxOutputBytes),
   stderr: Base64(LIMITS.maxOutputBytes),
   stdoutTruncated: Type.Boolean(),

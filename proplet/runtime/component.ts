@@ -1,0 +1,329 @@
+/**
+ * The component runtimes: WASI preview 2 components through jco (transpile) and
+ * @bytecodealliance/preview2-shim, one worker thread per run, under the same limits as wasi-p1.
+ *
+ * - `component`: a command (`wasi` entrypoint: `wasi:cli/run`) or a call of a custom export
+ *   (`export` entrypoint with WAVE `args`, typed by the component's own WIT; the result comes
+ *   back as WAVE text in `returnWave`).
+ * - `wasi-http`: a daemon serving `wasi:http/incoming-handler` on a port this proplet allocates
+ *   (`httpHost`, any free port); the URL is reported through `onEndpoint`; the run stays running
+ *   until stopped. `limits.timeoutMs` bounds each request (not the daemon), `httpBodyBytes` each
+ *   request body.
+ *
+ * Before anything runs, in this thread: the component is transpiled (in a short-lived worker; the
+ * output cached on disk by sha256 unless the component is secret), every core module's memory is
+ * capped (component-memory.ts), the modules are compiled, the export and its arguments are checked
+ * against the WIT, the granted directories are prepared. The run's worker gets compiled modules
+ * and the JS source; it never reads the cache.
+ */
+import { Worker } from "node:worker_threads";
+import type { Logger } from "pino";
+import { PropellerError } from "../../protocol/errors.js";
+import { EntrypointError, InvalidWasmError } from "../errors.js";
+import { TranspileCache } from "./component-cache.js";
+import { capComponentMemories } from "./component-memory.js";
+import type { ComponentWorkerInput, ComponentWorkerMessage, TranspileReply, TranspiledFiles } from "./component-protocol.js";
+import { prepareGrants, type PreparedGrants } from "./grants.js";
+import { startHttpFront, type HttpFront } from "./http-front.js";
+import type { Runtime, RunReport, RunRequest } from "./runtime.js";
+import { Wasm, type WasmModule } from "./wasm-api.js";
+import { parseArgs, toWave } from "./wave.js";
+import { exportedFunctions, type WitFunction } from "./wit.js";
+import { workerEntry } from "./worker-entry.js";
+
+const RUN_WORKER = workerEntry("component-worker");
+const TRANSPILE_WORKER = workerEntry("component-transpile-worker");
+
+export interface ComponentRuntimeOptions {
+  kind: "component" | "wasi-http";
+  /** The proplet's work directory: granted directories live under it. */
+  workDir: string;
+  /** Shared by both runtimes of a proplet; none = transpile every time. */
+  cache?: TranspileCache;
+  logger?: Logger;
+  /** JS heap of each run worker (Wasm memory is capped separately, in the modules). */
+  workerHeapMb?: number;
+  /** Bound on transpiling one component (default 120 s). */
+  transpileTimeoutMs?: number;
+  /** Where wasi-http daemons listen (default 127.0.0.1). */
+  httpHost?: string;
+  /** Largest request body a wasi-http daemon accepts (default 1 MiB). */
+  httpBodyBytes?: number;
+}
+
+interface Prepared {
+  input: ComponentWorkerInput;
+  fn: WitFunction | null;
+  grants: PreparedGrants;
+}
+
+export class ComponentRuntime implements Runtime {
+  readonly kind: "component" | "wasi-http";
+
+  constructor(private readonly options: ComponentRuntimeOptions) {
+    this.kind = options.kind;
+  }
+
+  async run(request: RunRequest): Promise<RunReport> {
+    const stdout = new Capture(request.limits.outputBytes);
+    const stderr = new Capture(request.limits.outputBytes);
+    const report = (partial: Partial<RunReport> & Pick<RunReport, "outcome" | "error">): RunReport => ({
+      exitCode: null,
+      returnValues: null,
+      startedAt: null,
+      ...partial,
+      stdout: stdout.bytes(),
+      stderr: stderr.bytes(),
+      stdoutTruncated: stdout.truncated || (partial.stdoutTruncated ?? false),
+      stderrTruncated: stderr.truncated || (partial.stderrTruncated ?? false),
+      finishedAt: new Date(),
+    });
+    const failed = (err: unknown) => {
+      const e = err instanceof PropellerError ? err : new InvalidWasmError((err as Error).message);
+      return report({ outcome: "failed", error: { code: e.code, message: e.message.slice(0, 4000) } });
+    };
+    if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
+
+    let prepared: Prepared;
+    try {
+      prepared = await this.prepare(request);
+    } catch (err) {
+      if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
+      return failed(err);
+    }
+    try {
+      if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
+      return await this.execute(request, prepared, stdout, stderr, report);
+    } finally {
+      await prepared.grants.cleanup().catch(() => undefined);
+    }
+  }
+
+  private async prepare(request: RunRequest): Promise<Prepared> {
+    const files = await this.transpiled(request);
+    const mode: ComponentWorkerInput["mode"] = this.kind === "wasi-http" ? "http" : request.entrypoint.kind === "wasi" ? "command" : "export";
+    let fn: WitFunction | null = null;
+    let exportPath: string[] = [];
+    let exportArgs: unknown[] = [];
+    if (mode === "command") exportPath = ["run", "run"];
+    if (mode === "export") {
+      const ep = request.entrypoint as Extract<RunRequest["entrypoint"], { kind: "export" }>;
+      if (!("args" in ep)) {
+        throw new EntrypointError("invalid_inputs", `a component's export takes WAVE text arguments: give entrypoint.args (e.g. "1, 2"), not numeric inputs`);
+      }
+      const fns = exportedFunctions(files.wit);
+      fn = fns.get(ep.name) ?? null;
+      if (!fn) {
+        const names = [...fns.keys()].slice(0, 50).join(", ");
+        throw new EntrypointError("export_not_found", `the component exports no function "${ep.name}"${names ? ` (it exports: ${names})` : " (it exports no functions)"}`);
+      }
+      exportArgs = parseArgs(ep.args, fn.params, `"${fn.name}"`);
+      exportPath = fn.path;
+    }
+    if (this.kind === "wasi-http" && request.entrypoint.kind !== "wasi") {
+      throw new EntrypointError("invalid_inputs", "a wasi-http task serves requests: its entrypoint is {kind: \"wasi\"}");
+    }
+
+    const capped = capComponentMemories(files.cores, request.limits.memoryBytes);
+    const cores: Record<string, WasmModule> = {};
+    try {
+      for (const [name, bytes] of Object.entries(capped)) cores[name] = await Wasm.compile(bytes);
+    } catch (err) {
+      throw new InvalidWasmError(`the component's core module does not compile: ${(err as Error).message}`);
+    } finally {
+      if (request.secret) for (const [name, bytes] of Object.entries(capped)) if (bytes !== files.cores[name]) bytes.fill(0);
+    }
+    const grants = await prepareGrants(this.options.workDir, request.runId, request.grants);
+    const input: ComponentWorkerInput = {
+      mode,
+      js: files.js,
+      cores,
+      programName: `${request.runId}.wasm`,
+      args: request.args,
+      env: request.env,
+      stdin: request.stdin,
+      outputBytes: request.limits.outputBytes,
+      exportPath,
+      exportArgs,
+      resultIsResult: fn?.result?.kind === "result",
+      dirs: grants.dirs,
+      hosts: grants.hosts,
+    };
+    return { input, fn, grants };
+  }
+
+  /** From the cache, or transpiled in a worker (and then cached, unless the component is secret). */
+  private async transpiled(request: RunRequest): Promise<TranspiledFiles> {
+    const cache = request.secret ? undefined : this.options.cache;
+    const key = cache ? TranspileCache.key(request.module) : "";
+    const hit = cache ? await cache.get(key) : null;
+    if (hit) return hit;
+    const files = await transpileInWorker(request.module, this.options.transpileTimeoutMs ?? 120_000, request.signal);
+    if (cache) await cache.put(key, files);
+    return files;
+  }
+
+  private execute(
+    request: RunRequest,
+    prepared: Prepared,
+    stdout: Capture,
+    stderr: Capture,
+    report: (partial: Partial<RunReport> & Pick<RunReport, "outcome" | "error">) => RunReport,
+  ): Promise<RunReport> {
+    const daemon = prepared.input.mode === "http";
+    return new Promise<RunReport>((resolve) => {
+      let settled = false;
+      let startedAt: Date | null = null;
+      let front: HttpFront | undefined;
+      const worker = new Worker(RUN_WORKER.spec, {
+        eval: RUN_WORKER.eval,
+        workerData: prepared.input,
+        execArgv: ["--no-warnings"],
+        // No ambient environment reaches the worker (the guest gets the task's env explicitly).
+        env: {},
+        stdin: false,
+        stdout: true,
+        stderr: true,
+        resourceLimits: { maxOldGenerationSizeMb: this.options.workerHeapMb ?? 128, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+      });
+      const settle = (r: RunReport) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        request.signal.removeEventListener("abort", onAbort);
+        void worker.terminate().catch(() => undefined);
+        void (front?.close() ?? Promise.resolve()).finally(() => resolve(r));
+      };
+      // A daemon has no run deadline: limits.timeoutMs bounds each request instead.
+      const timer = daemon
+        ? undefined
+        : setTimeout(() => {
+            settle(report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }));
+          }, request.limits.timeoutMs);
+      const onAbort = () => settle(report({ outcome: "stopped", startedAt, error: stoppedError(request.signal) }));
+      request.signal.addEventListener("abort", onAbort, { once: true });
+
+      worker.on("message", (m: ComponentWorkerMessage) => {
+        if (m.type === "started") startedAt = new Date();
+        else if (m.type === "output") (m.fd === 1 ? stdout : stderr).push(m.data);
+        else if (m.type === "listening") {
+          void startHttpFront({
+            host: this.options.httpHost ?? "127.0.0.1",
+            port: 0,
+            targetPort: m.port,
+            requestTimeoutMs: request.limits.timeoutMs,
+            bodyBytes: this.options.httpBodyBytes ?? 1024 * 1024,
+            onRequestTimeout: (path) =>
+              settle(
+                report({
+                  outcome: "failed",
+                  startedAt,
+                  error: { code: "timeout", message: `a request (${path.slice(0, 200)}) exceeded the ${request.limits.timeoutMs} ms per-request limit; the daemon was terminated` },
+                }),
+              ),
+            ...(this.options.logger ? { logger: this.options.logger } : {}),
+          }).then(
+            (f) => {
+              if (settled) {
+                void f.close();
+                return;
+              }
+              front = f;
+              this.options.logger?.info({ runId: request.runId, url: f.url }, "wasi-http daemon serving");
+              request.onEndpoint?.(f.url);
+            },
+            (err: Error) => settle(report({ outcome: "failed", startedAt, error: { code: "listen_failed", message: `the daemon's port could not be opened: ${err.message}` } })),
+          );
+        } else if (m.type === "done") {
+          let returnWave: string | null = null;
+          let error = m.error;
+          if (!error && prepared.fn?.result) {
+            try {
+              returnWave = toWave(m.value, prepared.fn.result);
+            } catch (err) {
+              error = { code: "result_invalid", message: (err as Error).message };
+            }
+          } else if (!error && prepared.fn && !prepared.fn.result) returnWave = "";
+          settle(
+            report({
+              outcome: error ? "failed" : "completed",
+              startedAt,
+              exitCode: m.exitCode,
+              returnWave,
+              stdoutTruncated: m.stdoutTruncated,
+              stderrTruncated: m.stderrTruncated,
+              error,
+            }),
+          );
+        }
+      });
+      worker.on("error", (err: Error & { code?: string }) => {
+        this.options.logger?.warn({ runId: request.runId, err: err.message }, "component worker failed");
+        const code = err.code === "ERR_WORKER_OUT_OF_MEMORY" ? "worker_out_of_memory" : "worker_crashed";
+        settle(report({ outcome: "failed", startedAt, error: { code, message: `the workload's worker failed: ${err.message}` } }));
+      });
+      worker.on("exit", (exitCode) => {
+        settle(report({ outcome: "failed", startedAt, error: { code: "worker_crashed", message: `the workload's worker exited (${exitCode}) without a result` } }));
+      });
+    });
+  }
+}
+
+/** Transpiles in a short-lived worker, bounded in time and stopped by the run's signal. */
+export function transpileInWorker(component: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TranspiledFiles> {
+  return new Promise<TranspiledFiles>((resolve, reject) => {
+    const worker = new Worker(TRANSPILE_WORKER.spec, {
+      eval: TRANSPILE_WORKER.eval,
+      workerData: { component },
+      execArgv: ["--no-warnings"],
+      env: {},
+      stdin: false,
+      stdout: true,
+      stderr: true,
+      resourceLimits: { maxOldGenerationSizeMb: 1024, stackSizeMb: 8 },
+    });
+    let done = false;
+    const finish = (f: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      void worker.terminate().catch(() => undefined);
+      f();
+    };
+    const timer = setTimeout(() => finish(() => reject(new PropellerError("transpile_timeout", `transpiling the component took longer than ${timeoutMs} ms`))), timeoutMs);
+    const onAbort = () => finish(() => reject(new PropellerError("stopped", "stopped while transpiling")));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    worker.on("message", (m: TranspileReply) =>
+      finish(() => (m.ok ? resolve(m.files) : reject(new InvalidWasmError(m.message.slice(0, 3000))))),
+    );
+    worker.on("error", (err) => finish(() => reject(new PropellerError("transpile_failed", `the transpiler failed: ${err.message}`))));
+    worker.on("exit", (code) => finish(() => reject(new PropellerError("transpile_failed", `the transpiler exited (${code}) without a result`))));
+  });
+}
+
+function stoppedError(signal: AbortSignal): { code: string; message: string } {
+  const reason = typeof signal.reason === "string" ? signal.reason : "stopped by request";
+  return { code: "stopped", message: reason.slice(0, 1000) };
+}
+
+/** Output collected up to a cap; anything beyond is counted as truncated, not kept. */
+class Capture {
+  private readonly chunks: Uint8Array[] = [];
+  private size = 0;
+  truncated = false;
+  constructor(private readonly cap: number) {}
+
+  push(data: Uint8Array): void {
+    const room = this.cap - this.size;
+    if (data.byteLength > room) this.truncated = true;
+    if (room <= 0) return;
+    const take = data.byteLength > room ? data.subarray(0, room) : data;
+    this.chunks.push(take);
+    this.size += take.byteLength;
+  }
+
+  bytes(): Uint8Array {
+    return Buffer.concat(this.chunks);
+  }
+}
