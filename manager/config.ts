@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import pino from "pino";
 import { DEFAULT_TOPIC_ROOT } from "../protocol/index.js";
 import { ConfigError } from "./errors.js";
+import { resolveDeliveryConfig, type DeliveryConfig, type DeliveryConfigInput } from "./delivery/config.js";
 
 export interface MqttSettings {
   url: string;
@@ -27,6 +28,8 @@ export interface ManagerConfigInput {
   maxDeliveries?: number;
   reconcileGraceMs?: number;
   logger?: Logger;
+  /** Artifact delivery: registries the manager reads to pin OCI references (manager/delivery/). */
+  delivery?: DeliveryConfigInput;
 }
 
 export interface ManagerConfig {
@@ -40,6 +43,7 @@ export interface ManagerConfig {
   maxDeliveries: number;
   reconcileGraceMs: number;
   logger: Logger;
+  delivery: DeliveryConfig;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -98,6 +102,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
   const ackTimeoutMs = int("ackTimeoutMs", 50, 3_600_000);
   const maxDeliveries = int("maxDeliveries", 1, 1000);
   const reconcileGraceMs = int("reconcileGraceMs", 0, 3_600_000);
+  const delivery = resolveDeliveryConfig(input.delivery, problems);
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid manager configuration:\n  - ${problems.join("\n  - ")}`, { problems });
@@ -113,6 +118,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     maxDeliveries,
     reconcileGraceMs,
     logger: input.logger ?? pino({ name: "propeller-manager" }),
+    delivery,
   };
 }
 
