@@ -6,8 +6,9 @@ import { installErrorHandling } from "./errors.js";
 import { routes, type RouteDeps } from "./routes.js";
 import { BODY_LIMIT_BYTES } from "./schemas.js";
 import { validatorCompiler } from "./validation.js";
+import { deliveryRoutes, type UploadDeps } from "../delivery/routes.js";
 
-export async function buildHttpApp(deps: RouteDeps, logger: Logger): Promise<FastifyInstance> {
+export async function buildHttpApp(deps: RouteDeps & { uploads?: UploadDeps }, logger: Logger): Promise<FastifyInstance> {
   const app = Fastify({
     // pino.Logger and FastifyBaseLogger differ only in generic parameters.
     loggerInstance: logger as FastifyBaseLogger,
@@ -30,6 +31,7 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger): Promise<Fas
     },
   });
   await app.register(async (scoped) => routes(scoped, deps));
+  if (deps.uploads) await app.register(async (scoped) => deliveryRoutes(scoped, deps.uploads!));
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

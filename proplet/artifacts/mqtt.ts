@@ -244,9 +244,10 @@ class Download {
   async cancel(err: Error): Promise<void> {
     if (this.ended) return;
     this.end();
-    for (const w of this.waiters) w.reject(err);
+    const waiters = [...this.waiters];
     this.waiters.clear();
-    await this.discard();
+    await this.discard(); // before anyone hears of the failure: nothing partial is left behind
+    for (const w of waiters) w.reject(err);
   }
 
   private end(): void {

@@ -1,0 +1,88 @@
+/**
+ * The manager's side of chunked MQTT delivery: answers a proplet's artifact.request with one
+ * artifact.chunk per index, on that proplet's own chunk topic (never broadcast).
+ *
+ * - Only artifacts of the asking proplet's active runs (scheduled or running): anything else is
+ *   answered with artifact.refused (`not_assigned`), so a proplet cannot read another's workload
+ *   by guessing or learning its digest. The proplet's id is the one in the topic, which the broker
+ *   ACL vouches for; the router already dropped messages whose body names someone else.
+ * - One chunk is read from the database at a time (a stored chunk, or a slice of an inline
+ *   artifact): memory per request is one chunk, whatever the artifact's size.
+ * - The answer to a refused request is rate-free but bounded: one message per request.
+ */
+import { ArtifactChunk, ArtifactRefused, encode, sha256Digest, type ArtifactRequest } from "../../protocol/index.js";
+import type { ManagerContext } from "../context.js";
+import { DELIVERY_CHUNK_BYTES } from "./location.js";
+import { artifactInfo, propletHasRunOf, readChunk } from "./store.js";
+
+/** How long an "allowed" verdict is reused for the same proplet and artifact (one query per window, not per chunk). */
+const ALLOWED_TTL_MS = 2000;
+const MAX_REMEMBERED = 1024;
+
+export interface ChunkServerStats {
+  requests: number;
+  chunksSent: number;
+  refused: number;
+}
+
+export class ChunkServer {
+  readonly stats: ChunkServerStats = { requests: 0, chunksSent: 0, refused: 0 };
+  /** `${propletId} ${digest}` → allowed until */
+  private readonly allowed = new Map<string, number>();
+
+  constructor(private readonly ctx: ManagerContext) {}
+
+  async onRequest(propletId: string, msg: ArtifactRequest): Promise<void> {
+    this.stats.requests++;
+    const { digest } = msg;
+    if (!(await this.mayRead(propletId, digest))) {
+      this.ctx.log.warn({ propletId, digest }, "artifact request refused: no active run of this proplet uses the artifact");
+      return this.refuse(propletId, digest, "not_assigned", `no active run of proplet ${propletId} uses artifact ${digest}`);
+    }
+    const info = await artifactInfo(this.ctx.db, digest);
+    if (!info || info.size === 0) return this.refuse(propletId, digest, "artifact_missing", `the manager holds no artifact ${digest}`);
+    const total = Math.ceil(info.size / DELIVERY_CHUNK_BYTES);
+    const topic = this.ctx.topics.proplet(propletId, "artifacts/chunk");
+    for (const index of msg.indices) {
+      if (index >= total) return this.refuse(propletId, digest, "chunk_out_of_range", `artifact ${digest} has ${total} chunks; there is no chunk ${index}`);
+      const data = await readChunk(this.ctx.db, digest, index, DELIVERY_CHUNK_BYTES);
+      if (!data) return this.refuse(propletId, digest, "artifact_missing", `chunk ${index} of artifact ${digest} is not stored`);
+      const payload = encode(ArtifactChunk, {
+        kind: "artifact.chunk",
+        propletId,
+        digest,
+        index,
+        total,
+        sha256: sha256Digest(data),
+        data: data.toString("base64"),
+        traceparent: msg.traceparent,
+      });
+      try {
+        await this.ctx.publish(topic, payload);
+        this.stats.chunksSent++;
+      } catch (err) {
+        // The proplet asks again after its chunk timeout.
+        this.ctx.log.debug({ propletId, digest, index, err: (err as Error).message }, "chunk not sent");
+        return;
+      }
+    }
+  }
+
+  private async mayRead(propletId: string, digest: string): Promise<boolean> {
+    const key = `${propletId} ${digest}`;
+    const now = Date.now();
+    const until = this.allowed.get(key);
+    if (until !== undefined && until > now) return true;
+    this.allowed.delete(key);
+    if (!(await propletHasRunOf(this.ctx.db, propletId, digest))) return false;
+    if (this.allowed.size >= MAX_REMEMBERED) this.allowed.delete(this.allowed.keys().next().value as string);
+    this.allowed.set(key, now + ALLOWED_TTL_MS);
+    return true;
+  }
+
+  private async refuse(propletId: string, digest: string, code: string, message: string): Promise<void> {
+    this.stats.refused++;
+    const payload = encode(ArtifactRefused, { kind: "artifact.refused", propletId, digest, code, message });
+    await this.ctx.publish(this.ctx.topics.proplet(propletId, "artifacts/chunk"), payload).catch(() => undefined);
+  }
+}
