@@ -42,6 +42,7 @@ import {
   type PublicJwk,
 } from "../protocol/index.js";
 import { tmpdir } from "node:os";
+import { performance } from "node:perf_hooks";
 import { join } from "node:path";
 import { fetchArtifact, httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "./artifacts/index.js";
 import type { PropletConfig } from "./config.js";
@@ -321,7 +322,9 @@ export class PropletAgent {
     const basis = this.unattestedBasis(m);
     let module: Uint8Array;
     try {
+      const t0 = performance.now();
       module = await fetchArtifact(m.artifact, this.sources, { maxBytes: this.config.artifactMaxBytes, signal });
+      this.log.debug({ runId: m.runId, source: m.artifact.location.kind, bytes: module.byteLength, ms: Math.round((performance.now() - t0) * 10) / 10 }, "artifact fetched");
     } catch (err) {
       if (signal.aborted) return { report: stoppedReport(signal), basis };
       const e = err instanceof PropellerError ? err : new PropellerError("artifact_unreachable", (err as Error).message);
