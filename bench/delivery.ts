@@ -117,6 +117,37 @@ export async function benchDelivery(args: string[]): Promise<void> {
       return { e2e, fetch, taskId: id };
     };
 
+    // Floor of the chunked path: 200 messages of one chunk's size on the wire (256 KiB as base64
+    // JSON ≈ 350 KB), QoS 1, 16 in flight, publisher and subscriber in this process like the stack.
+    const mqttFloor = await (async () => {
+      const { MqttConnection } = await import("../mqtt/index.js");
+      const a = await MqttConnection.connect({ url: mqttUrl, clientId: `bench-floor-a-${process.pid}` });
+      const b = await MqttConnection.connect({ url: mqttUrl, clientId: `bench-floor-b-${process.pid}` });
+      try {
+        const topic = `${uniqueTopicRoot()}/floor`;
+        let got = 0;
+        let done!: () => void;
+        const all = new Promise<void>((r) => (done = r));
+        await b.subscribe(topic, () => {
+          if (++got === 200) done();
+        });
+        const payload = Buffer.alloc(Math.ceil((256 * 1024) / 3) * 4 + 400, 65);
+        let sent = 0;
+        const t0 = performance.now();
+        await Promise.all(Array.from({ length: 16 }, async () => {
+          while (sent < 200) {
+            sent++;
+            await a.publish(topic, payload);
+          }
+        }));
+        await all;
+        return (200 * 0.25) / ((performance.now() - t0) / 1000);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    })();
+
     const baseline: number[] = [];
     for (let i = 0; i < 5; i++) baseline.push((await runTask({ digest: sha256Digest(hello), inline: hello.toString("base64") })).e2e);
 
@@ -168,6 +199,7 @@ export async function benchDelivery(args: string[]): Promise<void> {
 
     console.log(`\nartifact delivery — ${reps} run(s) per figure, medians; one proplet; broker ${mqttUrl}; PostgreSQL; docker-registry`);
     console.log(`baseline: a tiny inline task end to end p50 ${fmt(percentile(baseline, 50))} ms`);
+    console.log(`floor of the chunked path: raw MQTT, one chunk's worth per message (16 in flight): ${fmt(mqttFloor, 0)} MB/s of chunk payload`);
     console.log("| path | size | delivery MB/s (proplet's fetch) | task end to end ms |");
     console.log("|---|---:|---:|---:|");
     for (const r of rows) {

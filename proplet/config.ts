@@ -55,7 +55,7 @@ export interface PropletConfigInput {
   };
   /** Chunked delivery over MQTT. */
   mqttArtifacts?: {
-    /** Chunks requested and not yet received, at most (default 8). */
+    /** Chunks requested and not yet received, at most (default 16: 4 MiB of 256 KiB chunks). */
     window?: number;
     /** A requested chunk not received within this is requested again (default 5 s). */
     chunkTimeoutMs?: number;
@@ -155,7 +155,7 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
     kbsTimeoutMs: int("kbsTimeoutMs", input?.kbsTimeoutMs, 30_000, 100, 600_000),
     oci: ociConfig(input?.oci, input?.httpTimeoutMs ?? 30_000, int, problems),
     mqttArtifacts: {
-      window: int("mqttArtifacts.window", input?.mqttArtifacts?.window, 8, 1, 64),
+      window: int("mqttArtifacts.window", input?.mqttArtifacts?.window, 16, 1, 64),
       chunkTimeoutMs: int("mqttArtifacts.chunkTimeoutMs", input?.mqttArtifacts?.chunkTimeoutMs, 5000, 50, 600_000),
       timeoutMs: int("mqttArtifacts.timeoutMs", input?.mqttArtifacts?.timeoutMs, 600_000, 100, 24 * 3_600_000),
       maxChunkAttempts: int("mqttArtifacts.maxChunkAttempts", input?.mqttArtifacts?.maxChunkAttempts, 8, 1, 1000),

@@ -27,26 +27,45 @@ export interface ChunkServerStats {
 
 export class ChunkServer {
   readonly stats: ChunkServerStats = { requests: 0, chunksSent: 0, refused: 0 };
-  /** `${propletId} ${digest}` → allowed until */
-  private readonly allowed = new Map<string, number>();
+  /** `${propletId} ${digest}` → allowed until, and the artifact's size */
+  private readonly allowed = new Map<string, { until: number; size: number }>();
 
   constructor(private readonly ctx: ManagerContext) {}
 
   async onRequest(propletId: string, msg: ArtifactRequest): Promise<void> {
     this.stats.requests++;
     const { digest } = msg;
-    if (!(await this.mayRead(propletId, digest))) {
+    const size = await this.readableSize(propletId, digest);
+    if (size === "not_assigned") {
       this.ctx.log.warn({ propletId, digest }, "artifact request refused: no active run of this proplet uses the artifact");
       return this.refuse(propletId, digest, "not_assigned", `no active run of proplet ${propletId} uses artifact ${digest}`);
     }
-    const info = await artifactInfo(this.ctx.db, digest);
-    if (!info || info.size === 0) return this.refuse(propletId, digest, "artifact_missing", `the manager holds no artifact ${digest}`);
-    const total = Math.ceil(info.size / DELIVERY_CHUNK_BYTES);
+    if (size === "missing") return this.refuse(propletId, digest, "artifact_missing", `the manager holds no artifact ${digest}`);
+    const total = Math.ceil(size / DELIVERY_CHUNK_BYTES);
     const topic = this.ctx.topics.proplet(propletId, "artifacts/chunk");
-    for (const index of msg.indices) {
-      if (index >= total) return this.refuse(propletId, digest, "chunk_out_of_range", `artifact ${digest} has ${total} chunks; there is no chunk ${index}`);
+    // Publishes are not awaited one by one: the next chunk is read while the broker acknowledges
+    // the previous ones (at most `indices.length` ≤ 64 chunks, one request's worth, in flight).
+    const sending: Array<Promise<void>> = [];
+    try {
+      for (const index of msg.indices) {
+        if (!(await this.sendOne(propletId, digest, index, total, topic, msg.traceparent, sending))) return;
+      }
+    } finally {
+      await Promise.all(sending);
+    }
+  }
+
+  /** Reads one chunk and starts publishing it; false when the request was refused instead. */
+  private async sendOne(propletId: string, digest: string, index: number, total: number, topic: string, traceparent: string, sending: Array<Promise<void>>): Promise<boolean> {
+      if (index >= total) {
+        await this.refuse(propletId, digest, "chunk_out_of_range", `artifact ${digest} has ${total} chunks; there is no chunk ${index}`);
+        return false;
+      }
       const data = await readChunk(this.ctx.db, digest, index, DELIVERY_CHUNK_BYTES);
-      if (!data) return this.refuse(propletId, digest, "artifact_missing", `chunk ${index} of artifact ${digest} is not stored`);
+      if (!data) {
+        await this.refuse(propletId, digest, "artifact_missing", `chunk ${index} of artifact ${digest} is not stored`);
+        return false;
+      }
       const payload = encode(ArtifactChunk, {
         kind: "artifact.chunk",
         propletId,
@@ -55,29 +74,31 @@ export class ChunkServer {
         total,
         sha256: sha256Digest(data),
         data: data.toString("base64"),
-        traceparent: msg.traceparent,
+        traceparent,
       });
-      try {
-        await this.ctx.publish(topic, payload);
-        this.stats.chunksSent++;
-      } catch (err) {
-        // The proplet asks again after its chunk timeout.
-        this.ctx.log.debug({ propletId, digest, index, err: (err as Error).message }, "chunk not sent");
-        return;
-      }
-    }
+      sending.push(
+        this.ctx.publish(topic, payload).then(
+          () => void this.stats.chunksSent++,
+          // The proplet asks again after its chunk timeout.
+          (err: unknown) => this.ctx.log.debug({ propletId, digest, index, err: (err as Error).message }, "chunk not sent"),
+        ),
+      );
+      return true;
   }
 
-  private async mayRead(propletId: string, digest: string): Promise<boolean> {
+  /** The artifact's size when `propletId` may read it (verdict and size remembered briefly). */
+  private async readableSize(propletId: string, digest: string): Promise<number | "not_assigned" | "missing"> {
     const key = `${propletId} ${digest}`;
     const now = Date.now();
-    const until = this.allowed.get(key);
-    if (until !== undefined && until > now) return true;
+    const known = this.allowed.get(key);
+    if (known !== undefined && known.until > now) return known.size;
     this.allowed.delete(key);
-    if (!(await propletHasRunOf(this.ctx.db, propletId, digest))) return false;
+    if (!(await propletHasRunOf(this.ctx.db, propletId, digest))) return "not_assigned";
+    const info = await artifactInfo(this.ctx.db, digest);
+    if (!info || info.size === 0) return "missing";
     if (this.allowed.size >= MAX_REMEMBERED) this.allowed.delete(this.allowed.keys().next().value as string);
-    this.allowed.set(key, now + ALLOWED_TTL_MS);
-    return true;
+    this.allowed.set(key, { until: now + ALLOWED_TTL_MS, size: info.size });
+    return info.size;
   }
 
   private async refuse(propletId: string, digest: string, code: string, message: string): Promise<void> {
