@@ -42,6 +42,8 @@ beforeAll(async () => {
     proplets: [
       { id: "good", oci: oci(PASSWORD), artifactMaxBytes: MAX_ARTIFACT },
       { id: "wrongpw", oci: oci("wrong-password") },
+      // Right credentials, but the registry is not listed as insecure: HTTPS only, never plain HTTP.
+      { id: "strict", oci: { credentials: { [registry.host]: { username: USER, password: PASSWORD } }, timeoutMs: 10_000 } },
     ],
   });
   hello = await example("hello/hello.wasm");
@@ -110,6 +112,15 @@ describe("OCI delivery through manager and proplet", () => {
     expect(task.latestRun!.result!.error!.code).toBe("oci_unauthorized");
     expect(JSON.stringify(task)).not.toContain("wrong-password");
     await expectServesNext("wrongpw");
+  }, 120_000);
+
+  it("a registry not listed as insecure is reached over HTTPS only: a plain-HTTP registry fails clearly, no fallback", async () => {
+    await push("apps/strict:1", uniqueWasm(hello, "strict"));
+    const task = await run({ oci: `${registry.host}/apps/strict:1` }, "strict");
+    expect(task.state).toBe("failed");
+    expect(task.latestRun!.result!.error!.code).toMatch(/^oci_(unreachable|insecure_refused)$/);
+    expect(JSON.stringify(task)).not.toContain(PASSWORD);
+    await expectServesNext("strict");
   }, 120_000);
 
   it("registry 500: oci_registry_error with the status; the proplet keeps serving", async () => {
