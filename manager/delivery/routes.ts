@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { Type, type Static } from "@sinclair/typebox";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Database } from "../../db/index.js";
 import { DIGEST_PATTERN, LIMITS } from "../../protocol/index.js";
 import { ErrorReply } from "../http/schemas.js";
@@ -38,7 +38,11 @@ export async function deliveryRoutes(app: FastifyInstance, deps: UploadDeps): Pr
       if (Number.isFinite(declared) && declared > maxBytes) {
         return reply.status(413).send({ code: "too_large", message: `the artifact is ${declared} bytes; this manager stores at most ${maxBytes}` });
       }
-      const stored = await storeUpload(deps.db, req.params.digest, req.body as Readable, maxBytes);
+      if (req.body === undefined || req.body === null) return reply.status(400).send({ code: "empty_artifact", message: "the request body is empty: send the artifact's bytes" });
+      if (!(req.body instanceof Readable)) {
+        return reply.status(415).send({ code: "unsupported_media_type", message: "send the artifact's bytes as application/octet-stream or application/wasm" });
+      }
+      const stored = await storeUpload(deps.db, req.params.digest, req.body, maxBytes);
       return reply.status(stored.created ? 201 : 200).send(stored);
     },
   );

@@ -50,6 +50,11 @@ describe("chunked MQTT delivery through manager and proplet", () => {
     expect(wrong.status).toBe(400);
     expect(wrong.body.code).toBe("digest_mismatch");
     await expect(stack.client.createTask({ name: "x", artifact: { digest: sha256Digest("other"), delivery: "mqtt" } })).rejects.toMatchObject({ status: 400, code: "artifact_not_stored" });
+    const asJson = await fetch(`${stack.manager.url}/artifacts/${sha256Digest(bytes)}`, { method: "PUT", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(asJson.status).toBe(415);
+    const empty = await fetch(`${stack.manager.url}/artifacts/${sha256Digest(bytes)}`, { method: "PUT", headers: { "content-type": "application/wasm" }, body: new Uint8Array() });
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { code: string }).code).toBe("empty_artifact");
     const first = await upload(bytes);
     expect(first).toMatchObject({ status: 201, body: { digest: sha256Digest(bytes), size: bytes.byteLength, created: true } });
     expect((await upload(bytes)).status).toBe(200);
