@@ -18,15 +18,25 @@ import { artifactInfo, propletHasRunOf, readChunk } from "./store.js";
 /** How long an "allowed" verdict is reused for the same proplet and artifact (one query per window, not per chunk). */
 const ALLOWED_TTL_MS = 2000;
 const MAX_REMEMBERED = 1024;
+/**
+ * Requests of one proplet handled at once, at most. A well-behaved proplet keeps at most its
+ * window (≤ 64 chunks, so ≤ 64 requests) outstanding; more is a flood: dropped (and counted), and
+ * a proplet's chunk timeout asks again. Bounds the database reads and buffered chunks one proplet
+ * can cause.
+ */
+export const MAX_REQUESTS_PER_PROPLET = 64;
 
 export interface ChunkServerStats {
   requests: number;
   chunksSent: number;
   refused: number;
+  /** requests dropped because the proplet already had MAX_REQUESTS_PER_PROPLET in hand */
+  dropped: number;
 }
 
 export class ChunkServer {
-  readonly stats: ChunkServerStats = { requests: 0, chunksSent: 0, refused: 0 };
+  readonly stats: ChunkServerStats = { requests: 0, chunksSent: 0, refused: 0, dropped: 0 };
+  private readonly busy = new Map<string, number>();
   /** `${propletId} ${digest}` → allowed until, and the artifact's size */
   private readonly allowed = new Map<string, { until: number; size: number }>();
 
@@ -34,6 +44,23 @@ export class ChunkServer {
 
   async onRequest(propletId: string, msg: ArtifactRequest): Promise<void> {
     this.stats.requests++;
+    const held = this.busy.get(propletId) ?? 0;
+    if (held >= MAX_REQUESTS_PER_PROPLET) {
+      this.stats.dropped++;
+      this.ctx.log.debug({ propletId, digest: msg.digest }, "artifact request dropped: too many of this proplet's requests in hand");
+      return;
+    }
+    this.busy.set(propletId, held + 1);
+    try {
+      await this.serve(propletId, msg);
+    } finally {
+      const left = (this.busy.get(propletId) ?? 1) - 1;
+      if (left > 0) this.busy.set(propletId, left);
+      else this.busy.delete(propletId);
+    }
+  }
+
+  private async serve(propletId: string, msg: ArtifactRequest): Promise<void> {
     const { digest } = msg;
     const size = await this.readableSize(propletId, digest);
     if (size === "not_assigned") {
