@@ -8,7 +8,8 @@
  *   ACL vouches for; the router already dropped messages whose body names someone else.
  * - One chunk is read from the database at a time (a stored chunk, or a slice of an inline
  *   artifact): memory per request is one chunk, whatever the artifact's size.
- * - The answer to a refused request is rate-free but bounded: one message per request.
+ * - A refused request gets one answer; at most MAX_REQUESTS_PER_PROPLET requests of one proplet
+ *   are handled at once (a flood is dropped, the proplet's own timeout asks again).
  */
 import { ArtifactChunk, ArtifactRefused, encode, sha256Digest, type ArtifactRequest } from "../../protocol/index.js";
 import type { ManagerContext } from "../context.js";
