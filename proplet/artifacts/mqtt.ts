@@ -68,12 +68,22 @@ export function mqttSource(options: MqttSourceOptions): MqttSource {
   const downloads = new Map<string, Download>();
   const stats: MqttSourceStats = { downloads: 0, shared: 0, chunks: 0, duplicates: 0, corrupt: 0, rerequests: 0 };
 
+  // Partial files left by an earlier process (a crash, a kill) are never resumed: cleared once,
+  // before the first download of this one.
+  let cleared: Promise<void> | undefined;
+  const clearLeftovers = () =>
+    (cleared ??= rm(options.dir, { recursive: true, force: true }).then(
+      () => undefined,
+      (err: unknown) => options.logger?.warn({ dir: options.dir, err: (err as Error).message }, "could not clear partial downloads"),
+    ));
+
   return {
     kind: "mqtt",
     stats,
     async fetch(location, { maxBytes, signal, expected }) {
       if (!expected) throw new ArtifactError("artifact_invalid", "a chunked MQTT artifact needs the task's digest");
       checkLayout(location, maxBytes, expected.size);
+      await clearLeftovers();
       if (signal.aborted) throw new ArtifactError("artifact_unreachable", "fetching the artifact was aborted");
       const digest = expected.digest;
       let download = downloads.get(digest);

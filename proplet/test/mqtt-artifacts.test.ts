@@ -3,7 +3,7 @@
  * reorders, repeats, drops and corrupts chunks, refuses, or goes silent. The broker itself is
  * exercised end to end in test/e2e/delivery-mqtt.test.ts.
  */
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -117,6 +117,16 @@ describe("chunked MQTT download", () => {
     expect(s.maxOutstanding).toBeLessThanOrEqual(4);
     expect(Math.max(...[...s.asked.values()])).toBe(1); // nothing asked twice
     expect(await readdir(s.dir)).toEqual([]); // the partial file is gone
+  });
+
+  it("partial files of an earlier process are cleared before the first download", async () => {
+    const bytes = artifact(2 * CHUNK);
+    const s = scripted(bytes, (i) => [reply(sha256Digest(bytes), bytes, i)]);
+    const { mkdir, writeFile } = await import("node:fs/promises");
+    await mkdir(s.dir, { recursive: true });
+    await writeFile(join(s.dir, `${"e".repeat(64)}.1024.part`), "left by a crash");
+    expect(Buffer.from(await s.fetch()).equals(bytes)).toBe(true);
+    expect(await readdir(s.dir)).toEqual([]);
   });
 
   it("dropped chunks are asked again after the chunk timeout", async () => {
