@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   attestation: async () => (await import("./attestation.js")).benchAttestation,
   confidential: async () => (await import("./confidential.js")).benchConfidential,
   components: async () => (await import("./components.js")).benchComponents,
+  delivery: async () => (await import("./delivery.js")).benchDelivery,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);

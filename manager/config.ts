@@ -12,6 +12,7 @@ import { parseApiKey } from "./auth/keys.js";
 import { isScope, type Scope } from "./auth/scopes.js";
 import type { JwtSettings } from "./auth/jwt.js";
 import type { FailureLimitSettings } from "./auth/failures.js";
+import { resolveDeliveryConfig, type DeliveryConfig, type DeliveryConfigInput } from "./delivery/config.js";
 
 export interface MqttSettings {
   url: string;
@@ -55,6 +56,8 @@ export interface ManagerConfigInput {
   maxDeliveries?: number;
   reconcileGraceMs?: number;
   logger?: Logger;
+  /** Artifact delivery: registries the manager reads to pin OCI references (manager/delivery/). */
+  delivery?: DeliveryConfigInput;
 }
 
 export interface ManagerConfig {
@@ -69,6 +72,7 @@ export interface ManagerConfig {
   maxDeliveries: number;
   reconcileGraceMs: number;
   logger: Logger;
+  delivery: DeliveryConfig;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -141,6 +145,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
   const ackTimeoutMs = int("ackTimeoutMs", 50, 3_600_000);
   const maxDeliveries = int("maxDeliveries", 1, 1000);
   const reconcileGraceMs = int("reconcileGraceMs", 0, 3_600_000);
+  const delivery = resolveDeliveryConfig(input.delivery, problems);
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid manager configuration:\n  - ${problems.join("\n  - ")}`, { problems });
@@ -157,6 +162,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     maxDeliveries,
     reconcileGraceMs,
     logger: input.logger ?? pino({ name: "propeller-manager" }),
+    delivery,
   };
 }
 

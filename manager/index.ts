@@ -17,6 +17,7 @@ import { Liveness } from "./liveness/liveness.js";
 import { Reconciler } from "./liveness/reconcile.js";
 import { Counters, type CounterName } from "./metrics.js";
 import { Router } from "./router.js";
+import { ChunkServer } from "./delivery/chunks.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
@@ -73,7 +74,8 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const reconciler = new Reconciler(ctx, (run, reason) => dispatcher.stop(run, reason));
     const liveness = new Liveness(ctx, dispatcher, reconciler);
     scheduler = new Scheduler(ctx, dispatcher);
-    const router = new Router(ctx, topics, liveness, dispatcher);
+    const chunks = new ChunkServer(ctx);
+    const router = new Router(ctx, topics, liveness, dispatcher, chunks);
     const service = new TaskService(ctx);
 
     const apiKeys = new ApiKeys(db, log.child({ component: "auth" }), ctx.now);
@@ -126,6 +128,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       {
         service,
         liveness,
+        uploads: { db },
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

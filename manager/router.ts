@@ -8,6 +8,7 @@ import {
   PropellerError,
   decodeTopicMessage,
   type PropletTopicName,
+  type TopicMessage,
   type Topics,
 } from "../protocol/index.js";
 import type { MqttConnection } from "../mqtt/index.js";
@@ -16,7 +17,12 @@ import type { Dispatcher } from "./dispatch/dispatcher.js";
 import type { Liveness } from "./liveness/liveness.js";
 
 /** Topics the manager listens on (everything proplets publish). */
-export const MANAGER_SUBSCRIBES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log"] as const satisfies readonly PropletTopicName[];
+export const MANAGER_SUBSCRIBES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log", "artifacts/request"] as const satisfies readonly PropletTopicName[];
+
+/** Chunked artifact delivery (manager/delivery/chunks.ts). */
+export interface ArtifactRequestHandler {
+  onRequest(propletId: string, msg: TopicMessage<"artifacts/request">): Promise<void>;
+}
 
 export class Router {
   private readonly dedup = new MessageDeduplicator(10_000);
@@ -27,6 +33,7 @@ export class Router {
     private readonly topics: Topics,
     private readonly liveness: Liveness,
     private readonly dispatcher: Dispatcher,
+    private readonly artifacts?: ArtifactRequestHandler,
   ) {}
 
   async subscribe(mqtt: MqttConnection): Promise<void> {
@@ -76,6 +83,8 @@ export class Router {
           return await this.dispatcher.onAccepted(propletId, msg);
         case "task.result":
           return await this.dispatcher.onResult(propletId, msg);
+        case "artifact.request":
+          return await this.artifacts?.onRequest(propletId, msg);
         case "task.log":
           this.ctx.log.debug({ runId: msg.runId, stream: msg.stream, seq: msg.seq }, "task log");
           if (msg.stream === "progress") return await this.dispatcher.onProgress(propletId, msg);

@@ -67,13 +67,31 @@ export interface PulledWasm {
   encrypted: EncryptedInfo | null;
 }
 
-/** Pulls a Wasm artifact: manifest (by tag or digest), checks the layout, then the verified layer. */
-export async function pullWasm(reference: string | Reference, opts: PullWasmOptions = {}): Promise<PulledWasm> {
+/** What a Wasm artifact's manifest says, without its layer. */
+export interface ResolvedWasm {
+  /** Digest of the layer (the Wasm, or the age ciphertext when `encrypted` is set). */
+  digest: Digest;
+  size: number;
+  manifestDigest: Digest;
+  /** `registry/repo@sha256:…` of the manifest. */
+  pinned: string;
+  layerMediaType: string;
+  annotations: Record<string, string>;
+  encrypted: EncryptedInfo | null;
+}
+
+/**
+ * Resolves a reference (a tag, or a digest) to the manifest and its Wasm layer descriptor, with
+ * every layout check of pullWasm, and fetches no blob: what a scheduler needs to pin a task.
+ */
+export async function resolveWasm(reference: string | Reference, opts: Omit<PullWasmOptions, "maxBytes"> = {}): Promise<ResolvedWasm> {
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
   const client = opts.client ?? createOciClient(opts);
-  const maxBytes = opts.maxBytes ?? LIMITS.artifactBytes;
-  const shown = formatReference(ref);
+  return (await resolveLayer(client, ref, opts)).resolved;
+}
 
+async function resolveLayer(client: OciClient, ref: Reference, opts: Pick<PullWasmOptions, "cache" | "signal">): Promise<{ resolved: ResolvedWasm; shown: string }> {
+  const shown = formatReference(ref);
   let { manifest, manifestDigest } = await loadManifest(client, ref, opts.cache, opts.signal);
   let parsed = parseManifest(manifest, null, `manifest ${shown}`);
   if (parsed.kind === "index") {
@@ -95,6 +113,28 @@ export async function pullWasm(reference: string | Reference, opts: PullWasmOpti
   const layer = wasmLayer(m, shown);
   const annotations = { ...(m.annotations ?? {}) };
   const encrypted = layer.mediaType === ENCRYPTED_WASM_LAYER_MEDIA_TYPE ? encryptedInfo(annotations, shown) : null;
+  return {
+    shown,
+    resolved: {
+      digest: layer.digest as Digest,
+      size: layer.size,
+      manifestDigest,
+      pinned: digestReference(ref, manifestDigest),
+      layerMediaType: layer.mediaType,
+      annotations,
+      encrypted,
+    },
+  };
+}
+
+/** Pulls a Wasm artifact: manifest (by tag or digest), checks the layout, then the verified layer. */
+export async function pullWasm(reference: string | Reference, opts: PullWasmOptions = {}): Promise<PulledWasm> {
+  const ref = typeof reference === "string" ? parseReference(reference) : reference;
+  const client = opts.client ?? createOciClient(opts);
+  const maxBytes = opts.maxBytes ?? LIMITS.artifactBytes;
+  const { resolved, shown } = await resolveLayer(client, ref, opts);
+  const { manifestDigest, annotations, encrypted } = resolved;
+  const layer = { digest: resolved.digest, size: resolved.size, mediaType: resolved.layerMediaType };
   if (layer.size > maxBytes) {
     // Refused from the descriptor, before a single byte of the layer is fetched.
     throw new SizeLimitError(`${shown}: Wasm layer of ${layer.size} bytes exceeds the limit of ${maxBytes}`, { limit: maxBytes, size: layer.size });

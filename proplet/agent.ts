@@ -41,7 +41,10 @@ import {
   type ReceiptSigner,
   type PublicJwk,
 } from "../protocol/index.js";
-import { fetchArtifact, httpSource, inlineSource, unsupportedSource, type ArtifactSources } from "./artifacts/index.js";
+import { tmpdir } from "node:os";
+import { performance } from "node:perf_hooks";
+import { join } from "node:path";
+import { fetchArtifact, httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "./artifacts/index.js";
 import type { PropletConfig } from "./config.js";
 import { BoundedRunSet, PendingResults, type ResultBody } from "./results.js";
 import type { Runtime, RunReport } from "./runtime/runtime.js";
@@ -89,6 +92,7 @@ export class PropletAgent {
   /** Runs that ended here and were acknowledged (or evicted): never run again. */
   private readonly ended = new BoundedRunSet();
   private readonly sources: ArtifactSources;
+  private readonly mqttArtifacts: MqttSource;
   private connection: MqttConnection | undefined;
 
   /** Whether the broker connection is up right now (for health checks). */
@@ -108,11 +112,21 @@ export class PropletAgent {
   ) {
     this.topics = new Topics(config.topicRoot);
     this.results = new PendingResults(config.pendingResults, { baseMs: config.resultResendMs, maxMs: config.resultResendMaxMs });
+    const workDir = config.workDir ?? join(tmpdir(), `propeller-proplet-${config.id}`);
+    this.mqttArtifacts = mqttSource({
+      ...config.mqttArtifacts,
+      dir: join(workDir, "artifacts"),
+      logger: log,
+      transport: {
+        connected: () => this.connection?.connected === true,
+        request: (digest, indices) => this.publish("artifacts/request", { kind: "artifact.request", propletId: config.id, digest, indices }),
+      },
+    });
     this.sources = {
       inline: inlineSource,
       http: httpSource({ timeoutMs: config.httpTimeoutMs }),
-      oci: unsupportedSource("oci"),
-      mqtt: unsupportedSource("mqtt"),
+      oci: ociSource({ ...config.oci, cacheDir: config.oci.cacheDir ?? join(workDir, "oci-cache"), logger: log }),
+      mqtt: this.mqttArtifacts,
     };
   }
 
@@ -139,6 +153,7 @@ export class PropletAgent {
       this.on(connection, "control", (m) => {
         if (m.action === "reannounce") return this.presence("control reannounce");
       }),
+      this.on(connection, "artifacts/chunk", (m) => this.mqttArtifacts.onReply(m)),
     ]);
     await connection.subscribe(this.topics.managerOnline, (_topic, payload) => {
       try {
@@ -150,6 +165,7 @@ export class PropletAgent {
     });
     // After EVERY (re)connect, once the subscriptions are back: online, announce, resend results.
     connection.onConnect(() => this.presence("reconnected"));
+    connection.onConnect(() => this.mqttArtifacts.onReconnect());
     await this.presence("started");
 
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.heartbeatIntervalMs);
@@ -169,6 +185,7 @@ export class PropletAgent {
       await Promise.race([offline, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
     await running;
+    await this.mqttArtifacts.close();
     // Without a broker there is nobody to say goodbye to: drop the connection instead of waiting.
     if (this.connection?.connected) await this.connection.close();
     else await this.connection?.destroy();
@@ -317,7 +334,9 @@ export class PropletAgent {
     const basis = this.unattestedBasis(m);
     let module: Uint8Array;
     try {
+      const t0 = performance.now();
       module = await fetchArtifact(m.artifact, this.sources, { maxBytes: this.config.artifactMaxBytes, signal });
+      this.log.debug({ runId: m.runId, source: m.artifact.location.kind, bytes: module.byteLength, ms: Math.round((performance.now() - t0) * 10) / 10 }, "artifact fetched");
     } catch (err) {
       if (signal.aborted) return { report: stoppedReport(signal), basis };
       const e = err instanceof PropellerError ? err : new PropellerError("artifact_unreachable", (err as Error).message);
@@ -464,7 +483,7 @@ export class PropletAgent {
         software: { ...PROPLET_SOFTWARE },
         capabilities: {
           runtimes: this.runtimes.map((r) => r.kind),
-          artifactSources: ["inline", "http"],
+          artifactSources: ["inline", "http", "oci", "mqtt"],
           memoryBytes: this.config.memoryBytes,
           maxConcurrency: this.config.maxConcurrency,
           tee: this.trust.attestation ? { type: this.trust.attestation.tee } : null,

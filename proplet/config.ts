@@ -46,6 +46,45 @@ export interface PropletConfigInput {
   httpBodyBytes?: number;
   /** Bounds of the on-disk cache of transpiled components (default 64 entries, 512 MiB). */
   componentCache?: { maxEntries?: number; maxBytes?: number };
+  /** OCI registries: plain HTTP only for `insecureRegistries`, credentials per registry host, the layer cache. */
+  oci?: {
+    /** `host[:port]` of registries reached over plain HTTP (every other registry is HTTPS only). */
+    insecureRegistries?: string[];
+    /** Credentials by registry host (`host[:port]`); other registries are pulled anonymously. */
+    credentials?: Record<string, { username: string; password: string }>;
+    /** Default `<workDir>/oci-cache`. */
+    cacheDir?: string;
+    /** Default 512 MiB. */
+    cacheMaxBytes?: number;
+    /** Per registry request, to the headers and between body chunks (default: httpTimeoutMs). */
+    timeoutMs?: number;
+  };
+  /** Chunked delivery over MQTT. */
+  mqttArtifacts?: {
+    /** Chunks requested and not yet received, at most (default 16: 4 MiB of 256 KiB chunks). */
+    window?: number;
+    /** A requested chunk not received within this is requested again (default 5 s). */
+    chunkTimeoutMs?: number;
+    /** The whole download, at most (default 10 min). */
+    timeoutMs?: number;
+    /** Attempts per chunk (a corrupted or lost chunk is asked again) before the download fails (default 8). */
+    maxChunkAttempts?: number;
+  };
+}
+
+export interface PropletOciConfig {
+  insecureRegistries: string[];
+  credentials: Record<string, { username: string; password: string }>;
+  cacheDir: string | undefined;
+  cacheMaxBytes: number;
+  timeoutMs: number;
+}
+
+export interface PropletMqttArtifactsConfig {
+  window: number;
+  chunkTimeoutMs: number;
+  timeoutMs: number;
+  maxChunkAttempts: number;
 }
 
 export interface PropletConfig {
@@ -69,6 +108,8 @@ export interface PropletConfig {
   httpHost: string;
   httpBodyBytes: number;
   componentCache: { maxEntries: number; maxBytes: number };
+  oci: PropletOciConfig;
+  mqttArtifacts: PropletMqttArtifactsConfig;
 }
 
 const GiB = 1024 * 1024 * 1024;
@@ -129,7 +170,46 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
       maxEntries: int("componentCache.maxEntries", input?.componentCache?.maxEntries, 64, 1, 100_000),
       maxBytes: int("componentCache.maxBytes", input?.componentCache?.maxBytes, 512 * 1024 * 1024, 1024 * 1024, 1024 * GiB),
     },
+    oci: ociConfig(input?.oci, input?.httpTimeoutMs ?? 30_000, int, problems),
+    mqttArtifacts: {
+      window: int("mqttArtifacts.window", input?.mqttArtifacts?.window, 16, 1, 64),
+      chunkTimeoutMs: int("mqttArtifacts.chunkTimeoutMs", input?.mqttArtifacts?.chunkTimeoutMs, 5000, 50, 600_000),
+      timeoutMs: int("mqttArtifacts.timeoutMs", input?.mqttArtifacts?.timeoutMs, 600_000, 100, 24 * 3_600_000),
+      maxChunkAttempts: int("mqttArtifacts.maxChunkAttempts", input?.mqttArtifacts?.maxChunkAttempts, 8, 1, 1000),
+    },
   };
   if (problems.length > 0) throw new PropletConfigError(problems);
   return config;
+}
+
+const REGISTRY_HOST = /^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$/;
+
+function ociConfig(
+  input: PropletConfigInput["oci"],
+  httpTimeoutMs: number,
+  int: (name: string, value: number | undefined, fallback: number, min: number, max: number) => number,
+  problems: string[],
+): PropletOciConfig {
+  const insecure = input?.insecureRegistries ?? [];
+  if (!Array.isArray(insecure) || insecure.length > 64 || insecure.some((h) => typeof h !== "string" || !REGISTRY_HOST.test(h))) {
+    problems.push("oci.insecureRegistries must be at most 64 registry hosts (host or host:port)");
+  }
+  const credentials = input?.credentials ?? {};
+  const entries = typeof credentials === "object" && credentials !== null ? Object.entries(credentials) : [];
+  if (entries.length > 64) problems.push("oci.credentials names more than 64 registries");
+  for (const [host, c] of entries) {
+    // Never echo a password in a configuration error.
+    if (!REGISTRY_HOST.test(host)) problems.push(`oci.credentials: "${host.slice(0, 100)}" is not a registry host (host or host:port)`);
+    else if (typeof c?.username !== "string" || typeof c?.password !== "string" || c.username.length === 0 || c.username.length > 256 || c.password.length > 4096) {
+      problems.push(`oci.credentials["${host}"] needs a username (1 to 256 characters) and a password (at most 4096)`);
+    }
+  }
+  if (input?.cacheDir !== undefined && (typeof input.cacheDir !== "string" || input.cacheDir.length === 0)) problems.push("oci.cacheDir must be a non-empty path");
+  return {
+    insecureRegistries: [...new Set(Array.isArray(insecure) ? insecure : [])],
+    credentials: Object.fromEntries(entries),
+    cacheDir: input?.cacheDir,
+    cacheMaxBytes: int("oci.cacheMaxBytes", input?.cacheMaxBytes, 512 * 1024 * 1024, 1, 1024 * GiB),
+    timeoutMs: int("oci.timeoutMs", input?.timeoutMs, httpTimeoutMs, 10, 3_600_000),
+  };
 }

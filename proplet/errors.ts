@@ -17,7 +17,9 @@ export type ArtifactErrorCode =
   | "artifact_too_large"
   | "artifact_timeout"
   | "artifact_invalid"
-  | "unsupported_artifact_source";
+  | "unsupported_artifact_source"
+  | "artifact_refused"
+  | "artifact_corrupt";
 
 /** The workload's bytes could not be obtained. */
 export class ArtifactError extends PropellerError {

@@ -24,5 +24,12 @@ export const LIMITS = {
   envVars: 256,
   envValueBytes: 32 * 1024,
   nameBytes: 256,
+  /** Largest artifact any delivery path describes (a proplet's own cap is usually lower). */
+  maxArtifactBytes: 4 * 1024 * 1024 * 1024,
+  /** Chunked MQTT delivery: default and bounds of one chunk, and of chunk indices per request. */
+  artifactChunkBytes: 256 * 1024,
+  minArtifactChunkBytes: 1024,
+  maxArtifactChunkBytes: 1024 * 1024,
+  maxChunksPerRequest: 64,
   tags: 64,
 } as const;

@@ -15,6 +15,8 @@
  * | <root>/proplets/<id>/tasks/result-ack   | manager → proplet  | task.result-ack    |
  * | <root>/proplets/<id>/tasks/log          | proplet → manager  | task.log           |
  * | <root>/proplets/<id>/control            | manager → proplet  | proplet.control    |
+ * | <root>/proplets/<id>/artifacts/request  | proplet → manager  | artifact.request   |
+ * | <root>/proplets/<id>/artifacts/chunk    | manager → proplet  | artifact.chunk / artifact.refused |
  * | <root>/manager/online                   | manager → all      | manager.online     |
  */
 export const DEFAULT_TOPIC_ROOT = "propeller/v1";
@@ -37,7 +39,9 @@ export type PropletTopicName =
   | "tasks/result"
   | "tasks/result-ack"
   | "tasks/log"
-  | "control";
+  | "control"
+  | "artifacts/request"
+  | "artifacts/chunk";
 
 /** Topics a proplet publishes on (its own id only). */
 export const PROPLET_PUBLISHES: readonly PropletTopicName[] = [
@@ -47,9 +51,10 @@ export const PROPLET_PUBLISHES: readonly PropletTopicName[] = [
   "tasks/accepted",
   "tasks/result",
   "tasks/log",
+  "artifacts/request",
 ];
 /** Topics a proplet subscribes to (its own id only), plus `manager/online`. */
-export const PROPLET_SUBSCRIBES: readonly PropletTopicName[] = ["tasks/start", "tasks/stop", "tasks/result-ack", "control"];
+export const PROPLET_SUBSCRIBES: readonly PropletTopicName[] = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "artifacts/chunk"];
 
 export class Topics {
   constructor(readonly root: string = DEFAULT_TOPIC_ROOT) {

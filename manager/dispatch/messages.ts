@@ -1,6 +1,7 @@
 /** Builds the manager → proplet messages (all through the protocol codec, so all are validated). */
 import { encodeTopicMessage } from "../../protocol/index.js";
 import { runEnv, type RunRecord, type TaskSpec } from "../tasks/model.js";
+import { artifactLocation } from "../delivery/location.js";
 
 /** task.start for one delivery of a run; the run id and receipt nonce are the same on every delivery. */
 export function startMessage(
@@ -10,10 +11,7 @@ export function startMessage(
   run: Pick<RunRecord, "id" | "attempt" | "receiptNonce">,
   artifactBytes: Buffer | null,
 ): Buffer {
-  const location =
-    spec.artifact.location === "inline"
-      ? { kind: "inline" as const, data: (artifactBytes ?? Buffer.alloc(0)).toString("base64") }
-      : { kind: "http" as const, url: spec.artifact.url ?? "" };
+  const location = artifactLocation(spec, artifactBytes);
   return encodeTopicMessage("tasks/start", {
     kind: "task.start",
     propletId,

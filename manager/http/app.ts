@@ -11,6 +11,7 @@ import { apiKeyRoutes } from "./apikey-routes.js";
 import { routes, type RouteDeps } from "./routes.js";
 import { BODY_LIMIT_BYTES, ErrorReply } from "./schemas.js";
 import { validatorCompiler } from "./validation.js";
+import { deliveryRoutes, type UploadDeps } from "../delivery/routes.js";
 
 /** One route as the server registered it, with what it needs (for operators and the auth tests). */
 export interface RouteEntry {
@@ -44,7 +45,7 @@ export const LOG_REDACT_PATHS = [
   "*.token",
 ];
 
-export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: HttpOptions): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
+export async function buildHttpApp(deps: RouteDeps & { uploads?: UploadDeps }, logger: Logger, options: HttpOptions): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
   const log = logger.child({}, { redact: { paths: LOG_REDACT_PATHS, censor: "[redacted]" } });
   const app = Fastify({
     // pino.Logger and FastifyBaseLogger differ only in generic parameters.
@@ -90,6 +91,8 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   });
   await app.register(async (scoped) => routes(scoped, deps));
   await app.register(async (scoped) => apiKeyRoutes(scoped, options.apiKeys));
+  const uploads = deps.uploads;
+  if (uploads) await app.register(async (scoped) => deliveryRoutes(scoped, uploads));
   app.get("/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () => app.swagger());
   if (options.extraRoutes) await options.extraRoutes(app);
   return { app, routes: table };

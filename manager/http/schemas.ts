@@ -37,6 +37,17 @@ export const ErrorReply = Type.Object({ code: Type.String(), message: Type.Strin
 export const ArtifactInput = Type.Union([
   Type.Object({ digest: Digest, inline: Base64(LIMITS.inlineArtifactBytes) }, { additionalProperties: false }),
   Type.Object({ digest: Digest, url: Type.String({ minLength: 8, maxLength: MAX_URL_LENGTH }) }, { additionalProperties: false }),
+  /**
+   * An OCI reference (`registry/repo:tag` or `registry/repo@sha256:…`). Without `digest` the manager
+   * reads the manifest now and pins the task to it; with `digest` (the Wasm layer's) it asks no
+   * registry and the proplet checks what it pulls against it (see manager/delivery/README.md).
+   */
+  Type.Object({ oci: Type.String({ minLength: 3, maxLength: 1024 }), digest: Type.Optional(Digest) }, { additionalProperties: false }),
+  /**
+   * Bytes the manager holds (inline here, or uploaded before with PUT /artifacts/{digest}) delivered
+   * to the proplet in chunks over MQTT instead of inside task.start.
+   */
+  Type.Object({ digest: Digest, inline: Type.Optional(Base64(LIMITS.inlineArtifactBytes)), delivery: Type.Literal("mqtt") }, { additionalProperties: false }),
 ]);
 
 const LimitsInput = Type.Object(
@@ -153,8 +164,10 @@ export const Task = Type.Object(
     artifact: Type.Object({
       digest: Type.String(),
       size: Type.Union([Type.Integer(), Type.Null()]),
-      location: Type.Union([Type.Literal("inline"), Type.Literal("http")]),
+      location: Type.Union([Type.Literal("inline"), Type.Literal("http"), Type.Literal("oci"), Type.Literal("mqtt")]),
       url: Type.Optional(Type.String()),
+      /** OCI: the reference the proplet pulls (pinned to the manifest digest when the manager resolved it). */
+      reference: Type.Optional(Type.String()),
     }),
     entrypoint: Type.Union([
       Type.Object({ kind: Type.Literal("wasi") }),

@@ -1,4 +1,5 @@
 import type { SqlExecutor } from "../../db/index.js";
+import { readChunked } from "../delivery/store.js";
 
 // Bytes cross the driver as base64 text and are (de)coded by the database: PGlite takes ~10 s for
 // a 4 MiB BYTEA parameter but well under 1 s for the same bytes as text.
@@ -13,8 +14,10 @@ export async function putArtifact(db: SqlExecutor, digest: string, data: Uint8Ar
 }
 
 export async function getArtifact(db: SqlExecutor, digest: string): Promise<Buffer | null> {
-  const { rows } = await db.query<{ data: string }>("SELECT encode(data, 'base64') AS data FROM artifacts WHERE digest = $1", [digest]);
+  const { rows } = await db.query<{ data: string; chunk_size: number | null }>("SELECT encode(data, 'base64') AS data, chunk_size FROM artifacts WHERE digest = $1", [digest]);
   const row = rows[0];
+  // Uploaded in chunks (manager/delivery): the same bytes, stored another way.
+  if (row && row.chunk_size !== null) return readChunked(db, digest);
   // encode() wraps lines every 76 characters; Buffer.from skips the newlines.
   return row ? Buffer.from(row.data, "base64") : null;
 }

@@ -3,13 +3,18 @@ import type { RunState, TaskState } from "./state.js";
 
 export type OnPropletLoss = "fail" | "reschedule";
 
-/** Where a task's Wasm comes from: stored inline (by digest) or fetched by the proplet over HTTP(S). */
+/**
+ * Where a task's Wasm comes from: stored in the manager (by digest) and sent inline or in chunks
+ * over MQTT, or fetched by the proplet over HTTP(S) or from an OCI registry.
+ */
 export interface ArtifactSpec {
   digest: string;
-  /** Bytes, when known (inline artifacts). */
+  /** Bytes, when known (stored and resolved OCI artifacts). */
   size: number | null;
-  location: "inline" | "http";
+  location: "inline" | "http" | "oci" | "mqtt";
   url?: string;
+  /** OCI reference the proplet pulls. */
+  reference?: string;
 }
 
 /** Everything a caller specified about a task, with every default filled in. */

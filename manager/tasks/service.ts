@@ -12,7 +12,8 @@ import * as artifactStore from "../store/artifacts.js";
 import * as propletStore from "../store/proplets.js";
 import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
-import { checkArtifact, type CheckedArtifact } from "./artifact.js";
+import type { CheckedArtifact } from "./artifact.js";
+import { createArtifactResolver, type ArtifactResolver } from "../delivery/artifact-input.js";
 import type { RunRecord, TaskRecord, TaskSpec } from "./model.js";
 import { IllegalTransitionError, TASK_RULES, isActiveRun, type TaskState } from "./state.js";
 import { queueRun, transitionRun } from "./transitions.js";
@@ -23,10 +24,13 @@ import type { Proplet } from "../http/schemas.js";
 const STOP_REASON = "stopped by request";
 
 export class TaskService {
-  constructor(private readonly ctx: ManagerContext) {}
+  private readonly artifacts: ArtifactResolver;
+  constructor(private readonly ctx: ManagerContext) {
+    this.artifacts = createArtifactResolver(ctx.config.delivery);
+  }
 
   async create(input: TaskCreate): Promise<Task> {
-    const artifact = checkArtifact(input.artifact);
+    const artifact = await this.artifacts.resolve(this.ctx.db, input.artifact);
     const spec = buildSpec(input, artifact);
     checkFitsOneMessage(spec, artifact);
     const now = this.ctx.now();
@@ -60,7 +64,7 @@ export class TaskService {
   }
 
   async update(id: string, patch: TaskPatch): Promise<Task> {
-    const artifact = patch.artifact ? checkArtifact(patch.artifact) : undefined;
+    const artifact = patch.artifact ? await this.artifacts.resolve(this.ctx.db, patch.artifact) : undefined;
     const now = this.ctx.now();
     const task = await this.ctx.db.transaction(async (tx) => {
       const current = await this.mustGet(tx, id, true);

@@ -46,7 +46,7 @@ export function taskView(task: TaskRecord, latestRun: RunRecord | null, endpoint
     name: task.name,
     state: task.state,
     runtime: s.runtime,
-    artifact: { digest: s.artifact.digest, size: s.artifact.size, location: s.artifact.location, ...(s.artifact.url ? { url: s.artifact.url } : {}) },
+    artifact: { digest: s.artifact.digest, size: s.artifact.size, location: s.artifact.location, ...(s.artifact.url ? { url: s.artifact.url } : {}), ...(s.artifact.reference ? { reference: s.artifact.reference } : {}) },
     entrypoint: s.entrypoint,
     args: s.args,
     env: s.env,

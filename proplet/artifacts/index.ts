@@ -11,6 +11,8 @@ export type { ArtifactSource, FetchOptions } from "./source.js";
 export { inlineSource } from "./inline.js";
 export { httpSource, type HttpSourceOptions } from "./http.js";
 export { unsupportedSource } from "./unsupported.js";
+export { mqttSource, type MqttSource, type MqttSourceOptions, type ChunkTransport } from "./mqtt.js";
+export { ociSource, type OciSource, type OciSourceOptions } from "./oci.js";
 
 export type ArtifactSources = { [K in ArtifactSourceKind]?: ArtifactSource<K> };
 
@@ -22,7 +24,8 @@ export async function fetchArtifact(ref: ArtifactRef, sources: ArtifactSources, 
   if (ref.size !== undefined && ref.size > options.maxBytes) {
     throw new ArtifactError("artifact_too_large", `the artifact is ${ref.size} bytes; this proplet accepts at most ${options.maxBytes}`, { size: ref.size, maxBytes: options.maxBytes });
   }
-  const bytes = await source.fetch(ref.location as never, options);
+  const expected = { digest: ref.digest, ...(ref.size !== undefined ? { size: ref.size } : {}) };
+  const bytes = await source.fetch(ref.location as never, { ...options, expected });
   verifyDigest(bytes, ref.digest as `sha256:${string}`, "artifact");
   return bytes;
 }

@@ -9,6 +9,11 @@ export interface FetchOptions {
   maxBytes: number;
   /** Aborts the fetch (a stop request, or the proplet closing). */
   signal: AbortSignal;
+  /**
+   * What the task says it is (fetchArtifact fills it in): sources may use it to find a cached copy
+   * or to ask for the bytes by digest. fetchArtifact checks the digest of what they return anyway.
+   */
+  expected?: { digest: string; size?: number };
 }
 
 export interface ArtifactSource<K extends ArtifactSourceKind = ArtifactSourceKind> {

@@ -1,4 +1,4 @@
-/** Sources this proplet does not implement yet (OCI registries, chunked MQTT): a clear refusal. */
+/** A source this proplet is not set up for: a clear refusal. */
 import type { ArtifactSourceKind } from "../../protocol/index.js";
 import { ArtifactError } from "../errors.js";
 import type { ArtifactSource } from "./source.js";
@@ -7,7 +7,7 @@ export function unsupportedSource<K extends ArtifactSourceKind>(kind: K): Artifa
   return {
     kind,
     async fetch() {
-      throw new ArtifactError("unsupported_artifact_source", `unsupported artifact source "${kind}": this proplet fetches inline and http artifacts only`);
+      throw new ArtifactError("unsupported_artifact_source", `unsupported artifact source "${kind}": this proplet is not set up to fetch ${kind} artifacts`);
     },
   };
 }

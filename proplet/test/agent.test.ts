@@ -49,7 +49,7 @@ describe("proplet agent", () => {
     expect(announce.name).toBe("edge box");
     expect(announce.capabilities).toEqual({
       runtimes: ["wasi-p1", "component", "wasi-http"],
-      artifactSources: ["inline", "http"],
+      artifactSources: ["inline", "http", "oci", "mqtt"],
       memoryBytes: 512 * 1024 * 1024,
       maxConcurrency: 3,
       tee: null,
@@ -141,7 +141,7 @@ describe("proplet agent", () => {
         { what: "http unreachable", start: [id, add, { artifact: { digest: sha256Digest(add), location: { kind: "http", url: unreachable } } }], code: "artifact_unreachable", message: /ECONNREFUSED/ },
         { what: "http 404", start: [id, add, { artifact: { digest: sha256Digest(add), location: { kind: "http", url: `${base}/missing.wasm` } } }], code: "artifact_http_status", message: /404/ },
         { what: "http slow", start: [id, add, { artifact: { digest: sha256Digest(add), location: { kind: "http", url: `${base}/slow.wasm` } } }], code: "artifact_timeout" },
-        { what: "oci", start: [id, add, { artifact: { digest: sha256Digest(add), location: { kind: "oci", reference: "localhost/add:1" } } }], code: "unsupported_artifact_source" },
+        { what: "oci", start: [id, add, { artifact: { digest: sha256Digest(add), location: { kind: "oci", reference: "localhost/add:1" } } }], code: "oci_unreachable" },
         { what: "trap", start: [id, await wat("trap")], code: "trap", message: /unreachable/, check: (r) => expect(text(r.stdout)).toBe("before the trap\n") },
         { what: "infinite loop", start: [id, await wat("loop"), { limits: { ...LIMITS_FOR_TESTS, timeoutMs: 1000 } }], code: "timeout" },
         { what: "memory over the cap at start", start: [id, await wat("big-initial"), { limits: { ...LIMITS_FOR_TESTS, memoryBytes: 1024 * 1024 } }], code: "memory_limit" },

@@ -13,7 +13,19 @@ export const ArtifactLocation = Type.Union([
     { kind: Type.Literal("oci"), reference: Type.String({ minLength: 3, maxLength: 1024 }) },
     { additionalProperties: false },
   ),
-  Type.Object({ kind: Type.Literal("mqtt") }, { additionalProperties: false }),
+  /**
+   * Chunked delivery over MQTT (see messages/artifact.ts): the proplet asks the manager for chunks
+   * on its own topics. `chunks` = ceil(size / chunkSize); every chunk but the last is chunkSize bytes.
+   */
+  Type.Object(
+    {
+      kind: Type.Literal("mqtt"),
+      size: Type.Integer({ minimum: 1, maximum: LIMITS.maxArtifactBytes }),
+      chunkSize: Type.Integer({ minimum: LIMITS.minArtifactChunkBytes, maximum: LIMITS.maxArtifactChunkBytes }),
+      chunks: Type.Integer({ minimum: 1, maximum: Math.ceil(LIMITS.maxArtifactBytes / LIMITS.minArtifactChunkBytes) }),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type ArtifactLocation = Static<typeof ArtifactLocation>;
 

@@ -10,8 +10,8 @@ const topics = new Topics(root);
 
 // The policy as the issue states it, written out literally: if protocol/topics.ts changes, this
 // table (the specification) and the derived ACL disagree and the test says so.
-const PROPLET_PUBLISHES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log"] as const;
-const PROPLET_SUBSCRIBES = ["tasks/start", "tasks/stop", "tasks/result-ack", "control"] as const;
+const PROPLET_PUBLISHES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log", "artifacts/request"] as const;
+const PROPLET_SUBSCRIBES = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "artifacts/chunk"] as const;
 const ALL = [...PROPLET_PUBLISHES, ...PROPLET_SUBSCRIBES];
 
 const p1: BrokerIdentity = { kind: "proplet", id: "p1" };
@@ -58,6 +58,26 @@ describe("ACL derived from protocol/topics.ts", () => {
     for (const wide of ["#", `${root}/#`, `${root}/proplets/+/+`, `${root}/proplets/+/#`, `${root}/proplets/#`, `${root}/proplets/+/tasks/#`]) {
       expect(acl.canSubscribe(manager, wide), wide).toBe(false);
     }
+  });
+
+  it("chunked artifact delivery: each proplet requests and receives on its own topics only; the manager serves all", () => {
+    const p2: BrokerIdentity = { kind: "proplet", id: "p2" };
+    const request = (id: string) => `${root}/proplets/${id}/artifacts/request`;
+    const chunk = (id: string) => `${root}/proplets/${id}/artifacts/chunk`;
+    expect(acl.canPublish(p1, request("p1"))).toBe(true);
+    expect(acl.canPublish(p1, request("p2"))).toBe(false); // cannot ask in another proplet's name
+    expect(acl.canSubscribe(p1, chunk("p1"))).toBe(true);
+    expect(acl.canSubscribe(p1, chunk("p2"))).toBe(false); // cannot listen to another proplet's chunks
+    expect(acl.canRead(p2, chunk("p1"))).toBe(false);
+    expect(acl.canPublish(p1, chunk("p1"))).toBe(false); // cannot forge chunks, even to itself
+    expect(acl.canSubscribe(p1, request("p1"))).toBe(false);
+    expect(acl.canSubscribe(p1, `${root}/proplets/+/artifacts/chunk`)).toBe(false);
+    expect(acl.canSubscribe(p1, `${root}/proplets/p1/artifacts/#`)).toBe(false);
+    expect(acl.canSubscribe(manager, `${root}/proplets/+/artifacts/request`)).toBe(true);
+    expect(acl.canPublish(manager, chunk("edge-9"))).toBe(true);
+    expect(acl.canSubscribe(manager, `${root}/proplets/+/artifacts/chunk`)).toBe(false);
+    expect(mosquittoAclFile(root)).toContain(`pattern write ${root}/proplets/%u/artifacts/request`);
+    expect(mosquittoAclFile(root)).toContain(`pattern read ${root}/proplets/%u/artifacts/chunk`);
   });
 
   it("nobody else, and nothing outside the root or under $SYS", () => {

@@ -208,6 +208,28 @@ describe.each<BrokerKind>(["aedes", "mosquitto"])("%s with Propeller's broker se
     expect(rogue.received).toEqual([]);
   });
 
+  it("chunked artifacts: p2 reads none of p1's chunks, cannot ask in p1's name; each uses its own topics", async () => {
+    // The manager listens to every proplet's requests; p1 to its own chunks (as the real ones do).
+    expect(await subscribe(manager, [`${root}/proplets/+/artifacts/request`])).toEqual([1]);
+    expect(await subscribe(p1, [topics.proplet("p1", "artifacts/chunk")])).toEqual([1]);
+    const rogue = await asP2();
+    const granted = await subscribe(rogue, [topics.proplet("p1", "artifacts/chunk"), `${root}/proplets/+/artifacts/chunk`]);
+    expect(granted.every((q) => q === 1 || q === 128)).toBe(true); // see the note on Mosquitto's SUBSCRIBE above
+    if (kind === "aedes") expect(granted).toEqual([128, 128]);
+    await manager.client.publishAsync(topics.proplet("p1", "artifacts/chunk"), "secret-chunk-for-p1", { qos: 1 });
+    await settle(p1, "secret-chunk-for-p1");
+    expect(rogue.received).toEqual([]);
+
+    const forger = await asP2();
+    await attemptPublish(forger, topics.proplet("p1", "artifacts/request"), "forged:request-as-p1");
+    await attemptPublish(forger, topics.proplet("p1", "artifacts/chunk"), "forged:chunk-to-p1");
+    const own = await asP2();
+    await own.client.publishAsync(topics.proplet("p2", "artifacts/request"), "p2-own-request", { qos: 1 });
+    await settle(manager, "p2-own-request");
+    expect(manager.received.filter((m) => m.payload.startsWith("forged:"))).toEqual([]);
+    expect(p1.received.filter((m) => m.payload.startsWith("forged:"))).toEqual([]);
+  });
+
   it("p2 cannot publish task.start to any proplet (itself included) nor manager.online", async () => {
     const p2own = await asP2();
     expect(await subscribe(p2own, [topics.proplet("p2", "tasks/start")])).toEqual([1]);
