@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Writable } from "node:stream";
 import pino from "pino";
-import { startManager } from "../manager/index.js";
+import { generateApiKey, startManager } from "../manager/index.js";
 import { startProplet } from "../proplet/index.js";
 import { ManagerClient } from "../cli/manager-client.js";
 import { pushWasm } from "../oci/index.js";
@@ -86,7 +86,8 @@ export async function benchDelivery(args: string[]): Promise<void> {
     const db = await createTestDatabase("propeller_bench");
     cleanups.push(() => db.drop());
     const topicRoot = uniqueTopicRoot();
-    const manager = await startManager({ databaseUrl: db.url, mqtt: { url: mqttUrl }, topicRoot, http: { port: 0 }, logger: quiet, delivery: { oci: { insecureRegistries: [registry.host] } } });
+    const token = generateApiKey().key;
+    const manager = await startManager({ databaseUrl: db.url, mqtt: { url: mqttUrl }, topicRoot, http: { port: 0 }, logger: quiet, auth: { bootstrapKeys: [{ name: "bench", key: token, scopes: ["admin"] }] }, delivery: { oci: { insecureRegistries: [registry.host] } } });
     cleanups.push(() => manager.close());
     const proplet = await startProplet({ id: "bench", mqtt: { url: mqttUrl }, topicRoot, logger: propletLog, maxConcurrency: 1, oci: { insecureRegistries: [registry.host] } });
     cleanups.push(() => proplet.close());
@@ -100,7 +101,7 @@ export async function benchDelivery(args: string[]): Promise<void> {
     await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
     cleanups.push(() => new Promise((r) => server.close(r)));
 
-    const client = new ManagerClient({ baseUrl: manager.url, timeoutMs: 120_000 });
+    const client = new ManagerClient({ baseUrl: manager.url, token, timeoutMs: 120_000 });
     for (let i = 0; i < 200 && !(await client.proplets()).items.some((p) => p.alive); i++) await new Promise((r) => setTimeout(r, 50));
     const hello = await readFile(join(REPO_ROOT, "examples", "hello", "hello.wasm"));
 
@@ -190,7 +191,7 @@ export async function benchDelivery(args: string[]): Promise<void> {
         record(ociCold, cold);
         record(ociWarm, await runTask({}, cold.taskId));
 
-        const up = await fetch(`${manager.url}/artifacts/${digest}`, { method: "PUT", headers: { "content-type": "application/wasm" }, body: bytes });
+        const up = await fetch(`${manager.url}/artifacts/${digest}`, { method: "PUT", headers: { "content-type": "application/wasm", authorization: `Bearer ${token}` }, body: bytes });
         if (up.status !== 201 && up.status !== 200) throw new Error(`upload failed: ${up.status} ${await up.text()}`);
         record(mqtt, await runTask({ digest, delivery: "mqtt" }));
         blobs.delete(path);

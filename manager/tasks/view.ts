@@ -1,6 +1,7 @@
 /** Records → the REST representations of CONTRACT-CORE.md. */
 import type { Proplet, Run, Task } from "../http/schemas.js";
 import type { PropletRecord, RunRecord, TaskRecord } from "./model.js";
+import { isActiveRun } from "./state.js";
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -35,7 +36,9 @@ export function runView(run: RunRecord, endpoint?: string | null): Run {
       : null,
     receipt: run.receipt,
     receiptCheck: run.receiptCheck,
-    ...(endpoint ? { endpoint } : {}),
+    // A daemon's URL only while its run is active: a stopped run serves nothing, even before the
+    // proplet's final result (which forgets the URL) has arrived.
+    ...(endpoint && isActiveRun(run.state) ? { endpoint } : {}),
   };
 }
 

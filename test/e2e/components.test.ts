@@ -26,7 +26,7 @@ describe("component runtimes end to end (Mosquitto + PostgreSQL)", () => {
   beforeAll(async () => {
     testDb = await createTestDatabase();
     stack = await startStack({ proplets: 1, logger, mqttUrl: TEST_MQTT_URL, databaseUrl: testDb.url, topicRoot: uniqueTopicRoot() });
-    client = new ManagerClient({ baseUrl: stack.managerUrl });
+    client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
     await waitForProplets(client, 1);
   });
   afterAll(async () => {

@@ -8,7 +8,7 @@ import { ManagerClient } from "../../cli/manager-client.js";
 import { createTestDatabase } from "../../testing/postgres.js";
 import { uniqueTopicRoot } from "../../testing/net.js";
 import { EXAMPLES_DIR } from "../../testing/paths.js";
-import { waitForProplets } from "./helpers.js";
+import { E2E_ADMIN_KEY, E2E_AUTH, waitForProplets } from "./helpers.js";
 
 export const logger = pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" });
 
@@ -34,7 +34,7 @@ export async function startDeliveryStack(options: {
     const db = await createTestDatabase();
     cleanups.push(() => db.drop());
     const topicRoot = uniqueTopicRoot();
-    const manager = await startManager({ databaseUrl: db.url, mqtt: { url: options.mqttUrl }, topicRoot, http: { port: 0 }, logger, heartbeatTimeoutMs: 20_000, ...options.manager });
+    const manager = await startManager({ databaseUrl: db.url, mqtt: { url: options.mqttUrl }, topicRoot, http: { port: 0 }, logger, heartbeatTimeoutMs: 20_000, auth: E2E_AUTH, ...options.manager });
     cleanups.push(() => manager.close());
     const proplets = new Map<string, RunningProplet>();
     for (const p of options.proplets) {
@@ -42,7 +42,7 @@ export async function startDeliveryStack(options: {
       cleanups.push(() => proplet.close());
       proplets.set(p.id, proplet);
     }
-    const client = new ManagerClient({ baseUrl: manager.url, timeoutMs: 60_000 });
+    const client = new ManagerClient({ baseUrl: manager.url, token: E2E_ADMIN_KEY, timeoutMs: 60_000 });
     await waitForProplets(client, options.proplets.length);
     return { manager, proplets, client, topicRoot, mqttUrl: options.mqttUrl, close };
   } catch (err) {

@@ -11,6 +11,7 @@ import { Topics, decodeTopicMessage, encodeTopicMessage, sha256Digest, type Arti
 import { startPrivateMosquitto, type PrivateMosquitto } from "../../testing/mosquitto.js";
 import { waitFor } from "../../testing/net.js";
 import { example, logger, startDeliveryStack, uniqueWasm, type DeliveryStack } from "./delivery-helpers.js";
+import { E2E_ADMIN_KEY } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 let mosquitto: PrivateMosquitto;
@@ -39,7 +40,7 @@ afterAll(async () => {
 });
 
 async function upload(bytes: Buffer, digest = sha256Digest(bytes)): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${stack.manager.url}/artifacts/${digest}`, { method: "PUT", headers: { "content-type": "application/wasm" }, body: bytes });
+  const res = await fetch(`${stack.manager.url}/artifacts/${digest}`, { method: "PUT", headers: { "content-type": "application/wasm", authorization: `Bearer ${E2E_ADMIN_KEY}` }, body: bytes });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -50,9 +51,9 @@ describe("chunked MQTT delivery through manager and proplet", () => {
     expect(wrong.status).toBe(400);
     expect(wrong.body.code).toBe("digest_mismatch");
     await expect(stack.client.createTask({ name: "x", artifact: { digest: sha256Digest("other"), delivery: "mqtt" } })).rejects.toMatchObject({ status: 400, code: "artifact_not_stored" });
-    const asJson = await fetch(`${stack.manager.url}/artifacts/${sha256Digest(bytes)}`, { method: "PUT", headers: { "content-type": "application/json" }, body: "{}" });
+    const asJson = await fetch(`${stack.manager.url}/artifacts/${sha256Digest(bytes)}`, { method: "PUT", headers: { "content-type": "application/json", authorization: `Bearer ${E2E_ADMIN_KEY}` }, body: "{}" });
     expect(asJson.status).toBe(415);
-    const empty = await fetch(`${stack.manager.url}/artifacts/${sha256Digest(bytes)}`, { method: "PUT", headers: { "content-type": "application/wasm" }, body: new Uint8Array() });
+    const empty = await fetch(`${stack.manager.url}/artifacts/${sha256Digest(bytes)}`, { method: "PUT", headers: { "content-type": "application/wasm", authorization: `Bearer ${E2E_ADMIN_KEY}` }, body: new Uint8Array() });
     expect(empty.status).toBe(400);
     expect(((await empty.json()) as { code: string }).code).toBe("empty_artifact");
     const first = await upload(bytes);
