@@ -26,7 +26,7 @@ let h: Harness | undefined;
 
 async function start(overrides: Partial<ManagerConfigInput> = {}): Promise<Harness> {
   backing = await startBacking("services");
-  h = await startHarness(backing, { ackTimeoutMs: 30_000, ...overrides });
+  h = await startHarness(backing, { ackTimeoutMs: 30_000, reconcileGraceMs: 1000, ...overrides });
   return h;
 }
 
@@ -134,5 +134,90 @@ describe("scheduling: the queue", () => {
     }
     expect(a.runs).toHaveLength(3);
     expect(b.runs).toHaveLength(1);
+  });
+});
+
+describe("scheduling: retries and proplet loss", () => {
+  it("retries a failed task with exponential backoff, up to maxAttempts runs", async () => {
+    const h = await start();
+    const p = await h.proplet("flaky");
+    await waitForProplet(h, p.id);
+    const task = await createTask(h, { name: "flaky", retry: { maxAttempts: 3, backoffMs: 400 }, start: true });
+    expect(task.retry).toEqual({ maxAttempts: 3, backoffMs: 400, maxBackoffMs: 300_000 });
+
+    const gaps: number[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const s = await p.waitForStart(i);
+      const failedAt = Date.now();
+      await p.result(s, { outcome: "failed", exitCode: 1, error: { code: "trap", message: `boom ${i}` } });
+      if (i < 3) {
+        await p.waitForStart(i + 1);
+        gaps.push(Date.now() - failedAt);
+      }
+    }
+    // 400 ms, then 800 ms (doubled); never sooner.
+    expect(gaps[0]).toBeGreaterThanOrEqual(400);
+    expect(gaps[1]).toBeGreaterThanOrEqual(800);
+    const done = await waitForTask(h, task.id, (t) => t.state === "failed" && t.latestRun.attempt === 3, "failed after 3 tries");
+    expect(done.latestRun.result.error.message).toBe("boom 3");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(p.runs).toHaveLength(3);
+    const runs = await h.api<{ items: Array<{ state: string }> }>("GET", `/tasks/${task.id}/runs`);
+    expect(runs.body.items.map((r) => r.state)).toEqual(["failed", "failed", "failed"]);
+  });
+
+  it("does not retry a success, nor a stop", async () => {
+    const h = await start();
+    const p = await h.proplet("fine");
+    await waitForProplet(h, p.id);
+    const ok = await createTask(h, { name: "ok", retry: { maxAttempts: 3, backoffMs: 50 }, start: true });
+    await p.result(await p.waitForStart(1));
+    await waitForTask(h, ok.id, (t) => t.state === "completed", "completed");
+    const stopped = await createTask(h, { name: "stopped", retry: { maxAttempts: 3, backoffMs: 50 }, start: true });
+    await p.waitForStart(2);
+    expect((await h.api("POST", `/tasks/${stopped.id}/stop`)).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(p.runs).toHaveLength(2);
+    expect((await getTask(h, stopped.id)).state).toBe("stopped");
+  });
+
+  it("reschedules a run whose proplet dies mid-run on another proplet (onPropletLoss: reschedule)", async () => {
+    const h = await start();
+    const a = await h.proplet("loss-a");
+    const b = await h.proplet("loss-b");
+    await waitForProplet(h, a.id);
+    await waitForProplet(h, b.id);
+    const task = await createTask(h, { name: "survivor", onPropletLoss: "reschedule", target: null, start: true });
+    const doomed = a.runs.length ? a : await waitFor(() => (a.runs.length ? a : b.runs.length ? b : null), 10_000, "first run");
+    const other = doomed === a ? b : a;
+    await doomed.waitForStart(1);
+    await waitForTask(h, task.id, (t) => t.state === "running", "running");
+    await doomed.crash();
+
+    const s = await other.waitForStart(1);
+    expect(s.taskId).toBe(task.id);
+    await other.result(s, { stdout: "second home" });
+    const done = await waitForTask(h, task.id, (t) => t.state === "completed", "completed elsewhere");
+    expect(done.latestRun.attempt).toBe(2);
+    expect(done.latestRun.propletId).toBe(other.id);
+    const runs = await h.api<{ items: Array<{ state: string; result: { error: { code: string } | null } }> }>("GET", `/tasks/${task.id}/runs`);
+    expect(runs.body.items.map((r) => r.state)).toEqual(["completed", "failed"]);
+    expect(runs.body.items[1]!.result.error!.code).toBe("proplet_lost");
+  });
+
+  it("fails (no new run) when the task's policy is fail", async () => {
+    const h = await start();
+    const a = await h.proplet("fail-a");
+    const b = await h.proplet("fail-b", { capabilities: { tags: ["elsewhere"] } });
+    await waitForProplet(h, a.id);
+    await waitForProplet(h, b.id);
+    const task = await createTask(h, { name: "fragile", onPropletLoss: "fail", target: "fail-a", start: true });
+    await a.waitForStart(1);
+    await waitForTask(h, task.id, (t) => t.state === "running", "running");
+    await a.crash();
+    const done = await waitForTask(h, task.id, (t) => t.state === "failed", "failed");
+    expect(done.latestRun.result.error.code).toBe("proplet_lost");
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(b.runs).toHaveLength(0);
   });
 });
