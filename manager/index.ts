@@ -111,6 +111,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       {
         service,
         liveness,
+        scheduling: { db },
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

@@ -4,10 +4,11 @@ import swagger from "@fastify/swagger";
 import type { Logger } from "pino";
 import { installErrorHandling } from "./errors.js";
 import { routes, type RouteDeps } from "./routes.js";
+import { schedulingRoutes, type SchedulingRouteDeps } from "./scheduling-routes.js";
 import { BODY_LIMIT_BYTES } from "./schemas.js";
 import { validatorCompiler } from "./validation.js";
 
-export async function buildHttpApp(deps: RouteDeps, logger: Logger): Promise<FastifyInstance> {
+export async function buildHttpApp(deps: RouteDeps & { scheduling?: SchedulingRouteDeps }, logger: Logger): Promise<FastifyInstance> {
   const app = Fastify({
     // pino.Logger and FastifyBaseLogger differ only in generic parameters.
     loggerInstance: logger as FastifyBaseLogger,
@@ -30,6 +31,8 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger): Promise<Fas
     },
   });
   await app.register(async (scoped) => routes(scoped, deps));
+  const scheduling = deps.scheduling;
+  if (scheduling) await app.register(async (scoped) => schedulingRoutes(scoped, scheduling));
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -221,3 +221,72 @@ describe("scheduling: retries and proplet loss", () => {
     expect(b.runs).toHaveLength(0);
   });
 });
+
+describe("scheduling: broadcast", () => {
+  it("fans out one run to each of 3 matching proplets and aggregates their results", async () => {
+    const h = await start();
+    const edges = await Promise.all(["edge-1", "edge-2", "edge-3"].map((id) => h.proplet(id, { capabilities: { tags: ["edge"] } })));
+    const core = await h.proplet("core-1");
+    for (const p of [...edges, core]) await waitForProplet(h, p.id);
+
+    const bad = await h.api("POST", "/tasks", { name: "both", artifact: { digest: "sha256:" + "0".repeat(64), url: "http://127.0.0.1/x.wasm" }, broadcast: true, target: "edge-1" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/broadcast/);
+
+    const task = await createTask(h, { name: "everywhere", broadcast: true, requirements: { tags: ["edge"] }, start: true });
+    const starts = await Promise.all(edges.map((p) => p.waitForStart(1)));
+    expect(new Set(starts.map((s) => s.runId)).size).toBe(3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(core.runs).toHaveLength(0);
+
+    await edges[0]!.result(starts[0]!, { stdout: "one" });
+    await edges[1]!.result(starts[1]!, { stdout: "two" });
+    const partial = await waitFor(async () => {
+      const r = await h.api<{ counts: { completed: number } }>("GET", `/tasks/${task.id}/broadcast`);
+      return r.body.counts.completed === 2 ? r.body : null;
+    }, 10_000, "two completed");
+    expect(partial).toMatchObject({ total: 3, state: "running", counts: { running: 1 } });
+    expect((await getTask(h, task.id)).state).toBe("running");
+
+    await edges[2]!.result(starts[2]!, { stdout: "three" });
+    const done = await waitForTask(h, task.id, (t) => t.state === "completed", "all completed");
+    expect(done.broadcast).toBe(true);
+    const agg = await h.api<{ state: string; total: number; counts: Record<string, number>; runs: Array<{ propletId: string; result: { stdout: string } }> }>(
+      "GET",
+      `/tasks/${task.id}/broadcast`,
+    );
+    expect(agg.body).toMatchObject({ state: "completed", total: 3, counts: { completed: 3, failed: 0 } });
+    expect(Object.fromEntries(agg.body.runs.map((r) => [r.propletId, r.result.stdout]))).toEqual({ "edge-1": "one", "edge-2": "two", "edge-3": "three" });
+
+    // Started again: a new fan-out; one failure fails the aggregate.
+    expect((await h.api("POST", `/tasks/${task.id}/start`)).status).toBe(202);
+    const again = await Promise.all(edges.map((p) => p.waitForStart(2)));
+    await edges[0]!.result(again[0]!);
+    await edges[1]!.result(again[1]!, { outcome: "failed", exitCode: 3, error: { code: "exit", message: "exit 3" } });
+    await edges[2]!.result(again[2]!);
+    await waitForTask(h, task.id, (t) => t.state === "failed", "aggregate failed");
+    const agg2 = await h.api<{ total: number; counts: Record<string, number> }>("GET", `/tasks/${task.id}/broadcast`);
+    expect(agg2.body).toMatchObject({ total: 3, counts: { completed: 2, failed: 1 } });
+    expect((await h.api<{ items: unknown[] }>("GET", `/tasks/${task.id}/runs`)).body.items).toHaveLength(6);
+  });
+
+  it("refuses to start a broadcast that no live proplet fits, and stops every run of a fan-out", async () => {
+    const h = await start();
+    const a = await h.proplet("bc-a");
+    const b = await h.proplet("bc-b");
+    await waitForProplet(h, a.id);
+    await waitForProplet(h, b.id);
+    const nowhere = await createTask(h, { name: "nowhere", broadcast: true, requirements: { tags: ["mars"] } });
+    const refused = await h.api("POST", `/tasks/${nowhere.id}/start`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe("no_matching_proplet");
+
+    const both = await createTask(h, { name: "both", broadcast: true, start: true });
+    await a.waitForStart(1);
+    await b.waitForStart(1);
+    await waitForTask(h, both.id, (t) => t.state === "running", "running");
+    expect((await h.api("POST", `/tasks/${both.id}/stop`)).status).toBe(202);
+    await waitFor(() => a.stops.length === 1 && b.stops.length === 1, 5000, "both told to stop");
+    expect((await getTask(h, both.id)).state).toBe("stopped");
+  });
+});
