@@ -15,6 +15,7 @@ import { Reconciler } from "./liveness/reconcile.js";
 import { Counters, type CounterName } from "./metrics.js";
 import { Router } from "./router.js";
 import { Scheduler } from "./scheduler/scheduler.js";
+import { sweepCron } from "./cron/ticker.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
 
@@ -102,6 +103,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       // While the manager itself cannot hear the broker, silence proves nothing about proplets.
       if (connection.connected) await liveness.sweepSilent();
       await reconciler.check();
+      await sweepCron(ctx);
       sched.request();
     });
     cleanups.push(() => ticker.stop());

@@ -14,3 +14,11 @@ export const BroadcastResult = Type.Object({
   runs: Type.Array(Run),
 });
 export type BroadcastResult = Static<typeof BroadcastResult>;
+
+export const ScheduleState = Type.Object({
+  taskId: Type.String(),
+  schedule: Type.Union([Type.Object({ cron: Type.String(), timeZone: Type.String(), missed: Type.String() }), Type.Null()]),
+  /** The next tick (UTC), or null when the task has no schedule. */
+  nextTickAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+});
+export type ScheduleState = Static<typeof ScheduleState>;
