@@ -16,6 +16,8 @@ import { Counters, type CounterName } from "./metrics.js";
 import { Router } from "./router.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { sweepCron } from "./cron/ticker.js";
+import { Advancer } from "./workflows/advancer.js";
+import { WorkflowService } from "./workflows/service.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
 
@@ -48,6 +50,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const counters = new Counters();
     let mqtt: MqttConnection | undefined;
     let scheduler: Scheduler | undefined;
+    let advancer: Advancer | undefined;
     const ctx: ManagerContext = {
       config,
       db,
@@ -58,7 +61,11 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         if (!mqtt) throw new Error("MQTT is not connected yet");
         await mqtt.publish(topic, payload);
       },
-      requestSchedule: () => scheduler?.request(),
+      // A finished run may also let a workflow advance.
+      requestSchedule: () => {
+        scheduler?.request();
+        advancer?.request();
+      },
       now: () => new Date(),
     };
     const dispatcher = new Dispatcher(ctx);
@@ -67,6 +74,9 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     scheduler = new Scheduler(ctx, dispatcher);
     const router = new Router(ctx, topics, liveness, dispatcher);
     const service = new TaskService(ctx);
+    const flows = new Advancer(ctx);
+    advancer = flows;
+    const workflows = new WorkflowService(ctx, service, () => flows.request());
 
     await reconciler.begin();
 
@@ -98,6 +108,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
 
     const sched = scheduler;
     cleanups.push(() => sched.close());
+    cleanups.push(() => flows.close());
     const ticker = startTicker(ctx, async () => {
       await dispatcher.sweepOverdue();
       // While the manager itself cannot hear the broker, silence proves nothing about proplets.
@@ -105,6 +116,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       await reconciler.check();
       await sweepCron(ctx);
       sched.request();
+      flows.request();
     });
     cleanups.push(() => ticker.stop());
     sched.request();
@@ -113,7 +125,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       {
         service,
         liveness,
-        scheduling: { db },
+        scheduling: { db, workflows },
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

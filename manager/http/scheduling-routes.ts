@@ -8,11 +8,13 @@ import type { Database } from "../../db/index.js";
 import { broadcastResult } from "../scheduler/aggregate.js";
 import { NotFoundError } from "../errors.js";
 import * as taskStore from "../store/tasks.js";
+import type { WorkflowService } from "../workflows/service.js";
 import * as S from "./schemas.js";
 import * as SS from "./scheduling-schemas.js";
 
 export interface SchedulingRouteDeps {
   db: Database;
+  workflows: WorkflowService;
 }
 
 /** Scopes for the REST auth hook (a constant, so it type-checks before that hook declares `scope`). */
@@ -38,4 +40,46 @@ export async function schedulingRoutes(app: FastifyInstance, deps: SchedulingRou
       return { taskId: task.id, schedule: task.spec.schedule ?? null, nextTickAt: next ? next.toISOString() : null };
     },
   );
+
+  const w = deps.workflows;
+  const IdParams = S.TaskIdParams;
+  type Id = { Params: Static<typeof IdParams> };
+  type List = { Querystring: Static<typeof SS.WorkflowListQuery> };
+  for (const kind of ["workflow", "job"] as const) {
+    const base = kind === "workflow" ? "/workflows" : "/jobs";
+    const tags = [kind === "workflow" ? "workflows" : "jobs"];
+    if (kind === "workflow") {
+      app.post<{ Body: SS.WorkflowCreate }>(
+        base,
+        { config: SUBMIT, schema: { tags, body: SS.WorkflowCreate, response: { 201: SS.Workflow, ...errors(400, 413, 415) } } },
+        async (req, reply) => reply.status(201).send(await w.createWorkflow(req.body)),
+      );
+    } else {
+      app.post<{ Body: SS.JobCreate }>(
+        base,
+        { config: SUBMIT, schema: { tags, body: SS.JobCreate, response: { 201: SS.Workflow, ...errors(400, 413, 415) } } },
+        async (req, reply) => reply.status(201).send(await w.createJob(req.body)),
+      );
+    }
+    app.get<List>(
+      base,
+      { config: READ, schema: { tags, querystring: SS.WorkflowListQuery, response: { 200: SS.WorkflowList, ...errors(400) } } },
+      async (req) => w.list(kind, req.query),
+    );
+    app.get<Id>(
+      `${base}/:id`,
+      { config: READ, schema: { tags, params: IdParams, response: { 200: SS.Workflow, ...errors(404) } } },
+      async (req) => w.get(kind, req.params.id),
+    );
+    app.post<Id>(
+      `${base}/:id/start`,
+      { config: SUBMIT, schema: { tags, params: IdParams, response: { 202: SS.Workflow, ...errors(404, 409) } } },
+      async (req, reply) => reply.status(202).send(await w.start(kind, req.params.id)),
+    );
+    app.post<Id>(
+      `${base}/:id/stop`,
+      { config: SUBMIT, schema: { tags, params: IdParams, response: { 202: SS.Workflow, ...errors(404, 409) } } },
+      async (req, reply) => reply.status(202).send(await w.stop(kind, req.params.id)),
+    );
+  }
 }

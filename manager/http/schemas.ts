@@ -82,7 +82,7 @@ export const CronScheduleInput = Type.Object(
   { additionalProperties: false },
 );
 
-const taskFields = {
+export const taskFields = {
   name: Name,
   artifact: ArtifactInput,
   runtime: Type.Optional(Runtime),
