@@ -18,6 +18,7 @@ import { Scheduler } from "./scheduler/scheduler.js";
 import { sweepCron } from "./cron/ticker.js";
 import { Advancer } from "./workflows/advancer.js";
 import { WorkflowService } from "./workflows/service.js";
+import { InvocationService } from "./invocations/service.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
 
@@ -77,6 +78,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const flows = new Advancer(ctx);
     advancer = flows;
     const workflows = new WorkflowService(ctx, service, () => flows.request());
+    const invocations = new InvocationService(ctx, topics);
 
     await reconciler.begin();
 
@@ -94,6 +96,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     cleanups.push(() => router.drain());
     cleanups.push(() => connection.close());
     await router.subscribe(connection);
+    await invocations.subscribe(connection);
     const announceOnline = async () => {
       await connection
         .publish(topics.managerOnline, encodeManagerOnline({ kind: "manager.online", managerId: config.managerId }))
@@ -125,7 +128,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       {
         service,
         liveness,
-        scheduling: { db, workflows },
+        scheduling: { db, workflows, invocations },
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

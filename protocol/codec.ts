@@ -6,6 +6,7 @@ import { LIMITS } from "./limits.js";
 import { newTraceparent } from "./trace.js";
 import type { PropletTopicName } from "./topics.js";
 import { ManagerOnline, PropletAnnounce, PropletControl, PropletHeartbeat, PropletStatus } from "./messages/proplet.js";
+import { FunctionDeploy, FunctionInvoke, FunctionReply, FunctionStatus } from "./messages/function.js";
 import { TaskAccepted, TaskLog, TaskResult, TaskResultAck, TaskStart, TaskStop } from "./messages/task.js";
 
 /** The schema of the message carried on each proplet topic. */
@@ -20,6 +21,10 @@ export const TOPIC_SCHEMAS = {
   "tasks/result-ack": TaskResultAck,
   "tasks/log": TaskLog,
   control: PropletControl,
+  "functions/deploy": FunctionDeploy,
+  "functions/status": FunctionStatus,
+  "functions/invoke": FunctionInvoke,
+  "functions/reply": FunctionReply,
 } as const satisfies Record<PropletTopicName, TSchema>;
 
 export type TopicMessage<N extends PropletTopicName> = Static<(typeof TOPIC_SCHEMAS)[N]>;

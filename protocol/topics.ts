@@ -15,6 +15,10 @@
  * | <root>/proplets/<id>/tasks/result-ack   | manager → proplet  | task.result-ack    |
  * | <root>/proplets/<id>/tasks/log          | proplet → manager  | task.log           |
  * | <root>/proplets/<id>/control            | manager → proplet  | proplet.control    |
+ * | <root>/proplets/<id>/functions/deploy   | manager → proplet  | function.deploy    |
+ * | <root>/proplets/<id>/functions/status   | proplet → manager  | function.status    |
+ * | <root>/proplets/<id>/functions/invoke   | manager → proplet  | function.invoke    |
+ * | <root>/proplets/<id>/functions/reply    | proplet → manager  | function.reply     |
  * | <root>/manager/online                   | manager → all      | manager.online     |
  */
 export const DEFAULT_TOPIC_ROOT = "propeller/v1";
@@ -37,7 +41,11 @@ export type PropletTopicName =
   | "tasks/result"
   | "tasks/result-ack"
   | "tasks/log"
-  | "control";
+  | "control"
+  | "functions/deploy"
+  | "functions/status"
+  | "functions/invoke"
+  | "functions/reply";
 
 /** Topics a proplet publishes on (its own id only). */
 export const PROPLET_PUBLISHES: readonly PropletTopicName[] = [
@@ -47,9 +55,11 @@ export const PROPLET_PUBLISHES: readonly PropletTopicName[] = [
   "tasks/accepted",
   "tasks/result",
   "tasks/log",
+  "functions/status",
+  "functions/reply",
 ];
 /** Topics a proplet subscribes to (its own id only), plus `manager/online`. */
-export const PROPLET_SUBSCRIBES: readonly PropletTopicName[] = ["tasks/start", "tasks/stop", "tasks/result-ack", "control"];
+export const PROPLET_SUBSCRIBES: readonly PropletTopicName[] = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "functions/deploy", "functions/invoke"];
 
 export class Topics {
   constructor(readonly root: string = DEFAULT_TOPIC_ROOT) {

@@ -9,12 +9,14 @@ import { broadcastResult } from "../scheduler/aggregate.js";
 import { NotFoundError } from "../errors.js";
 import * as taskStore from "../store/tasks.js";
 import type { WorkflowService } from "../workflows/service.js";
+import { InvocationError, type InvocationService } from "../invocations/service.js";
 import * as S from "./schemas.js";
 import * as SS from "./scheduling-schemas.js";
 
 export interface SchedulingRouteDeps {
   db: Database;
   workflows: WorkflowService;
+  invocations: InvocationService;
 }
 
 /** Scopes for the REST auth hook (a constant, so it type-checks before that hook declares `scope`). */
@@ -82,4 +84,47 @@ export async function schedulingRoutes(app: FastifyInstance, deps: SchedulingRou
       async (req, reply) => reply.status(202).send(await w.stop(kind, req.params.id)),
     );
   }
+
+  const inv = deps.invocations;
+  type Fn = { Params: Static<typeof SS.FunctionParams> };
+  app.post<{ Body: SS.FunctionCreate }>(
+    "/functions",
+    { config: SUBMIT, schema: { tags: ["functions"], body: SS.FunctionCreate, response: { 201: SS.FunctionView, ...errors(400, 409, 413, 415, 503) } } },
+    async (req, reply) => {
+      try {
+        return reply.status(201).send(await inv.create(req.body));
+      } catch (err) {
+        if (err instanceof InvocationError) return reply.status(err.status).send({ code: err.code, message: err.message });
+        throw err;
+      }
+    },
+  );
+  app.get("/functions", { config: READ, schema: { tags: ["functions"], response: { 200: SS.FunctionList } } }, async () => ({ items: await inv.list() }));
+  app.get<Fn>(
+    "/functions/:name",
+    { config: READ, schema: { tags: ["functions"], params: SS.FunctionParams, response: { 200: SS.FunctionView, ...errors(404) } } },
+    async (req) => inv.get(req.params.name),
+  );
+  app.delete<Fn>(
+    "/functions/:name",
+    { config: SUBMIT, schema: { tags: ["functions"], params: SS.FunctionParams, response: { ...errors(404) } } },
+    async (req, reply) => {
+      await inv.delete(req.params.name);
+      return reply.status(204).send();
+    },
+  );
+  // Synchronous: the reply carries the function's return values (or its error). 504 past the
+  // deadline, 503 when no proplet can host the function.
+  app.post<Fn & { Body: SS.InvokeRequest }>(
+    "/functions/:name/invoke",
+    { config: SUBMIT, schema: { tags: ["functions"], params: SS.FunctionParams, body: SS.InvokeRequest, response: { 200: SS.InvokeReply, ...errors(400, 404, 503, 504) } } },
+    async (req, reply) => {
+      try {
+        return await inv.invoke(req.params.name, req.body ?? {});
+      } catch (err) {
+        if (err instanceof InvocationError) return reply.status(err.status).send({ code: err.code, message: err.message });
+        throw err;
+      }
+    },
+  );
 }
