@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   age: async () => (await import("./age.js")).benchAge,
   attestation: async () => (await import("./attestation.js")).benchAttestation,
   confidential: async () => (await import("./confidential.js")).benchConfidential,
+  scheduling: async () => (await import("./scheduling.js")).benchScheduling,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);
