@@ -17,7 +17,7 @@ import { REPO_ROOT } from "../testing/paths.js";
 import { uniqueTopicRoot } from "../testing/net.js";
 import { fmt, percentile } from "./stats.js";
 
-async function mqttRoundTrip(url: string, samples: number): Promise<number[]> {
+export async function mqttRoundTrip(url: string, samples: number): Promise<number[]> {
   const root = uniqueTopicRoot();
   const a = await MqttConnection.connect({ url, clientId: `bench-a-${process.pid}` });
   const b = await MqttConnection.connect({ url, clientId: `bench-b-${process.pid}` });

@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   confidential: async () => (await import("./confidential.js")).benchConfidential,
   components: async () => (await import("./components.js")).benchComponents,
   delivery: async () => (await import("./delivery.js")).benchDelivery,
+  scheduling: async () => (await import("./scheduling.js")).benchScheduling,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);

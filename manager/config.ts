@@ -55,6 +55,12 @@ export interface ManagerConfigInput {
   ackTimeoutMs?: number;
   maxDeliveries?: number;
   reconcileGraceMs?: number;
+  /** Placement among fitting proplets: spread (least loaded) or pack (fill one before the next). */
+  placement?: "spread" | "pack";
+  /** A queued run gains one priority point per this many ms waited (anti-starvation). */
+  priorityAgingMs?: number;
+  /** A cron tick later than this when handled counts as missed (its task's `missed` policy applies). */
+  cronMisfireMs?: number;
   logger?: Logger;
   /** Artifact delivery: registries the manager reads to pin OCI references (manager/delivery/). */
   delivery?: DeliveryConfigInput;
@@ -71,6 +77,9 @@ export interface ManagerConfig {
   ackTimeoutMs: number;
   maxDeliveries: number;
   reconcileGraceMs: number;
+  placement: "spread" | "pack";
+  priorityAgingMs: number;
+  cronMisfireMs: number;
   logger: Logger;
   delivery: DeliveryConfig;
 }
@@ -85,6 +94,9 @@ export const CONFIG_DEFAULTS = {
   reconcileGraceMs: 10_000,
   authFailures: 20,
   authFailureWindowMs: 60_000,
+  placement: "spread",
+  priorityAgingMs: 6_000,
+  cronMisfireMs: 10_000,
 } as const;
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -146,6 +158,10 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
   const maxDeliveries = int("maxDeliveries", 1, 1000);
   const reconcileGraceMs = int("reconcileGraceMs", 0, 3_600_000);
   const delivery = resolveDeliveryConfig(input.delivery, problems);
+  const priorityAgingMs = int("priorityAgingMs", 1, 86_400_000);
+  const cronMisfireMs = int("cronMisfireMs", 100, 86_400_000);
+  const placement = input.placement ?? CONFIG_DEFAULTS.placement;
+  if (placement !== "spread" && placement !== "pack") bad("placement", 'must be "spread" or "pack"', placement);
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid manager configuration:\n  - ${problems.join("\n  - ")}`, { problems });
@@ -161,6 +177,9 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     ackTimeoutMs,
     maxDeliveries,
     reconcileGraceMs,
+    placement,
+    priorityAgingMs,
+    cronMisfireMs,
     logger: input.logger ?? pino({ name: "propeller-manager" }),
     delivery,
   };

@@ -19,6 +19,10 @@ import { Counters, type CounterName } from "./metrics.js";
 import { Router } from "./router.js";
 import { ChunkServer } from "./delivery/chunks.js";
 import { Scheduler } from "./scheduler/scheduler.js";
+import { sweepCron } from "./cron/ticker.js";
+import { Advancer } from "./workflows/advancer.js";
+import { WorkflowService } from "./workflows/service.js";
+import { InvocationService } from "./invocations/service.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
 
@@ -56,6 +60,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const counters = new Counters();
     let mqtt: MqttConnection | undefined;
     let scheduler: Scheduler | undefined;
+    let advancer: Advancer | undefined;
     const ctx: ManagerContext = {
       config,
       db,
@@ -66,7 +71,11 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         if (!mqtt) throw new Error("MQTT is not connected yet");
         await mqtt.publish(topic, payload);
       },
-      requestSchedule: () => scheduler?.request(),
+      // A finished run may also let a workflow advance.
+      requestSchedule: () => {
+        scheduler?.request();
+        advancer?.request();
+      },
       now: () => new Date(),
       endpoints: new Map(),
     };
@@ -77,6 +86,10 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const chunks = new ChunkServer(ctx);
     const router = new Router(ctx, topics, liveness, dispatcher, chunks);
     const service = new TaskService(ctx);
+    const flows = new Advancer(ctx);
+    advancer = flows;
+    const workflows = new WorkflowService(ctx, service, () => flows.request());
+    const invocations = new InvocationService(ctx, topics);
 
     const apiKeys = new ApiKeys(db, log.child({ component: "auth" }), ctx.now);
     // Before anything listens: the operator's bootstrap keys must work from the first request.
@@ -100,6 +113,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     cleanups.push(() => router.drain());
     cleanups.push(() => connection.close());
     await router.subscribe(connection);
+    await invocations.subscribe(connection);
     const announceOnline = async () => {
       await connection
         .publish(topics.managerOnline, encodeManagerOnline({ kind: "manager.online", managerId: config.managerId }))
@@ -114,12 +128,15 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
 
     const sched = scheduler;
     cleanups.push(() => sched.close());
+    cleanups.push(() => flows.close());
     const ticker = startTicker(ctx, async () => {
       await dispatcher.sweepOverdue();
       // While the manager itself cannot hear the broker, silence proves nothing about proplets.
       if (connection.connected) await liveness.sweepSilent();
       await reconciler.check();
+      await sweepCron(ctx);
       sched.request();
+      flows.request();
     });
     cleanups.push(() => ticker.stop());
     sched.request();
@@ -129,6 +146,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         service,
         liveness,
         uploads: { db },
+        scheduling: { db, workflows, invocations },
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

@@ -50,6 +50,7 @@ import { BoundedRunSet, PendingResults, type ResultBody } from "./results.js";
 import type { Runtime, RunReport } from "./runtime/runtime.js";
 import { withUnsealed, type RunAttestation } from "./trust/confidential.js";
 import { withReceipt, type ReceiptBasis, type ReceiptStart } from "./trust/receipt.js";
+import { FunctionHost } from "./invoke/host.js";
 
 /** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
 export interface PropletTrust {
@@ -103,6 +104,8 @@ export class PropletAgent {
   private resendTimer: NodeJS.Timeout | undefined;
   /** Set by kill() and close(): nothing more is published about runs. */
   private stopping = false;
+  /** Warm functions served synchronously (invocations, proplet/invoke/). */
+  private readonly functions: FunctionHost;
 
   constructor(
     private readonly config: PropletConfig,
@@ -128,6 +131,13 @@ export class PropletAgent {
       oci: ociSource({ ...config.oci, cacheDir: config.oci.cacheDir ?? join(workDir, "oci-cache"), logger: log }),
       mqtt: this.mqttArtifacts,
     };
+    this.functions = new FunctionHost({
+      sources: this.sources,
+      artifactMaxBytes: config.artifactMaxBytes,
+      log,
+      sendStatus: (body) => this.publish("functions/status", body),
+      sendReply: (body) => this.publish("functions/reply", body),
+    });
   }
 
   async start(): Promise<void> {
@@ -154,6 +164,9 @@ export class PropletAgent {
         if (m.action === "reannounce") return this.presence("control reannounce");
       }),
       this.on(connection, "artifacts/chunk", (m) => this.mqttArtifacts.onReply(m)),
+      this.on(connection, "functions/deploy", (m) => this.functions.onDeploy(m)),
+      // Not awaited: invocations run concurrently (the pool bounds them); the handler never rejects.
+      this.on(connection, "functions/invoke", (m) => void this.functions.onInvoke(m).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "function reply not sent"))),
     ]);
     await connection.subscribe(this.topics.managerOnline, (_topic, payload) => {
       try {
@@ -179,6 +192,7 @@ export class PropletAgent {
     this.stopping = true;
     this.clearTimers();
     const running = this.abortAll("the proplet is shutting down");
+    void this.functions.close();
     if (this.connection?.connected) {
       // Bounded: a QoS 1 publish waits for its PUBACK, which a dying broker may never send.
       const offline = this.publish("status", { kind: "proplet.status", propletId: this.config.id, state: "offline", reason: "shutdown" }).catch(() => undefined);
@@ -196,6 +210,7 @@ export class PropletAgent {
     this.stopping = true;
     this.clearTimers();
     const running = this.abortAll("the proplet was killed");
+    void this.functions.close();
     await this.connection?.destroy();
     await running;
   }

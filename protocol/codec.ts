@@ -7,6 +7,7 @@ import { newTraceparent } from "./trace.js";
 import type { PropletTopicName } from "./topics.js";
 import { ManagerOnline, PropletAnnounce, PropletControl, PropletHeartbeat, PropletStatus } from "./messages/proplet.js";
 import { ArtifactChunkReply, ArtifactRequest } from "./messages/artifact.js";
+import { FunctionDeploy, FunctionInvoke, FunctionReply, FunctionStatus } from "./messages/function.js";
 import { TaskAccepted, TaskLog, TaskResult, TaskResultAck, TaskStart, TaskStop } from "./messages/task.js";
 
 /** The schema of the message carried on each proplet topic. */
@@ -23,6 +24,10 @@ export const TOPIC_SCHEMAS = {
   control: PropletControl,
   "artifacts/request": ArtifactRequest,
   "artifacts/chunk": ArtifactChunkReply,
+  "functions/deploy": FunctionDeploy,
+  "functions/status": FunctionStatus,
+  "functions/invoke": FunctionInvoke,
+  "functions/reply": FunctionReply,
 } as const satisfies Record<PropletTopicName, TSchema>;
 
 export type TopicMessage<N extends PropletTopicName> = Static<(typeof TOPIC_SCHEMAS)[N]>;

@@ -9,6 +9,7 @@ export * from "./messages/common.js";
 export * from "./messages/proplet.js";
 export * from "./messages/task.js";
 export * from "./messages/artifact.js";
+export * from "./messages/function.js";
 export * from "./codec.js";
 export * from "./receipt/index.js";
 export * from "./workload-encryption.js";

@@ -17,6 +17,10 @@
  * | <root>/proplets/<id>/control            | manager → proplet  | proplet.control    |
  * | <root>/proplets/<id>/artifacts/request  | proplet → manager  | artifact.request   |
  * | <root>/proplets/<id>/artifacts/chunk    | manager → proplet  | artifact.chunk / artifact.refused |
+ * | <root>/proplets/<id>/functions/deploy   | manager → proplet  | function.deploy    |
+ * | <root>/proplets/<id>/functions/status   | proplet → manager  | function.status    |
+ * | <root>/proplets/<id>/functions/invoke   | manager → proplet  | function.invoke    |
+ * | <root>/proplets/<id>/functions/reply    | proplet → manager  | function.reply     |
  * | <root>/manager/online                   | manager → all      | manager.online     |
  */
 export const DEFAULT_TOPIC_ROOT = "propeller/v1";
@@ -41,7 +45,11 @@ export type PropletTopicName =
   | "tasks/log"
   | "control"
   | "artifacts/request"
-  | "artifacts/chunk";
+  | "artifacts/chunk"
+  | "functions/deploy"
+  | "functions/status"
+  | "functions/invoke"
+  | "functions/reply";
 
 /** Topics a proplet publishes on (its own id only). */
 export const PROPLET_PUBLISHES: readonly PropletTopicName[] = [
@@ -52,9 +60,11 @@ export const PROPLET_PUBLISHES: readonly PropletTopicName[] = [
   "tasks/result",
   "tasks/log",
   "artifacts/request",
+  "functions/status",
+  "functions/reply",
 ];
 /** Topics a proplet subscribes to (its own id only), plus `manager/online`. */
-export const PROPLET_SUBSCRIBES: readonly PropletTopicName[] = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "artifacts/chunk"];
+export const PROPLET_SUBSCRIBES: readonly PropletTopicName[] = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "artifacts/chunk", "functions/deploy", "functions/invoke"];
 
 export class Topics {
   constructor(readonly root: string = DEFAULT_TOPIC_ROOT) {

@@ -9,6 +9,7 @@ import type { Scope } from "../auth/scopes.js";
 import { installErrorHandling } from "./errors.js";
 import { apiKeyRoutes } from "./apikey-routes.js";
 import { routes, type RouteDeps } from "./routes.js";
+import { schedulingRoutes, type SchedulingRouteDeps } from "./scheduling-routes.js";
 import { BODY_LIMIT_BYTES, ErrorReply } from "./schemas.js";
 import { validatorCompiler } from "./validation.js";
 import { deliveryRoutes, type UploadDeps } from "../delivery/routes.js";
@@ -45,7 +46,7 @@ export const LOG_REDACT_PATHS = [
   "*.token",
 ];
 
-export async function buildHttpApp(deps: RouteDeps & { uploads?: UploadDeps }, logger: Logger, options: HttpOptions): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
+export async function buildHttpApp(deps: RouteDeps & { uploads?: UploadDeps; scheduling?: SchedulingRouteDeps }, logger: Logger, options: HttpOptions): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
   const log = logger.child({}, { redact: { paths: LOG_REDACT_PATHS, censor: "[redacted]" } });
   const app = Fastify({
     // pino.Logger and FastifyBaseLogger differ only in generic parameters.
@@ -93,6 +94,8 @@ export async function buildHttpApp(deps: RouteDeps & { uploads?: UploadDeps }, l
   await app.register(async (scoped) => apiKeyRoutes(scoped, options.apiKeys));
   const uploads = deps.uploads;
   if (uploads) await app.register(async (scoped) => deliveryRoutes(scoped, uploads));
+  const scheduling = deps.scheduling;
+  if (scheduling) await app.register(async (scoped) => schedulingRoutes(scoped, scheduling));
   app.get("/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () => app.swagger());
   if (options.extraRoutes) await options.extraRoutes(app);
   return { app, routes: table };

@@ -75,7 +75,26 @@ const Env = Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]{0,127}$" 
 const OnPropletLoss = Type.Union([Type.Literal("fail"), Type.Literal("reschedule")]);
 const Name = Type.String({ minLength: 1, maxLength: LIMITS.nameBytes });
 
-const taskFields = {
+/** Scheduling (issue 7; manager/README.md "Scheduling"). */
+export const Priority = Type.Integer({ minimum: 0, maximum: 100, description: "queue order, 0 lowest .. 100 highest (default 50)" });
+export const RetryPolicyInput = Type.Object(
+  {
+    maxAttempts: Type.Integer({ minimum: 1, maximum: 20, description: "runs in all, the first included" }),
+    backoffMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: "wait before the first retry (default 1000), doubled per retry" })),
+    maxBackoffMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000, description: "upper bound of one wait (default 300000)" })),
+  },
+  { additionalProperties: false },
+);
+export const CronScheduleInput = Type.Object(
+  {
+    cron: Type.String({ minLength: 9, maxLength: 200, description: "5 fields, or 6 with seconds first" }),
+    timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "IANA time zone (default UTC)" })),
+    missed: Type.Optional(Type.Union([Type.Literal("run-once"), Type.Literal("skip")], { description: "a tick missed while no manager ran (default skip)" })),
+  },
+  { additionalProperties: false },
+);
+
+export const taskFields = {
   name: Name,
   artifact: ArtifactInput,
   runtime: Type.Optional(Runtime),
@@ -96,6 +115,11 @@ const taskFields = {
   confidential: Type.Optional(Type.Union([Type.Null(), ConfidentialSpec])),
   /** What the run may reach: granted directories (host side chosen by the proplet) and host:port pairs. */
   grants: Type.Optional(Type.Union([Type.Null(), Grants])),
+  priority: Type.Optional(Priority),
+  retry: Type.Optional(Type.Union([Type.Null(), RetryPolicyInput])),
+  /** One run on every live proplet that fits the task, aggregated. */
+  broadcast: Type.Optional(Type.Boolean()),
+  schedule: Type.Optional(Type.Union([Type.Null(), CronScheduleInput])),
 };
 
 export const TaskCreate = Type.Object(
@@ -190,6 +214,10 @@ export const Task = Type.Object(
     createdAt: Time,
     updatedAt: Time,
     latestRun: Type.Union([Run, Type.Null()]),
+    priority: Type.Optional(Type.Integer()),
+    retry: Type.Optional(Type.Union([Type.Object({ maxAttempts: Type.Integer(), backoffMs: Type.Integer(), maxBackoffMs: Type.Integer() }), Type.Null()])),
+    broadcast: Type.Optional(Type.Boolean()),
+    schedule: Type.Optional(Type.Union([Type.Object({ cron: Type.String(), timeZone: Type.String(), missed: Type.String() }), Type.Null()])),
   },
 );
 export type Task = Static<typeof Task>;

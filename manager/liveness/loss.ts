@@ -15,7 +15,8 @@ export async function loseRun(ctx: ManagerContext, run: RunRecord, reason: strin
     const task = await taskStore.getTask(tx, run.taskId, { forUpdate: true });
     const current = await runStore.getRun(tx, run.id);
     if (!task || !current || !isActiveRun(current.state) || current.propletId !== run.propletId) return "unchanged" as const;
-    const reschedule = task.spec.onPropletLoss === "reschedule" && task.latestRunId === current.id;
+    // A broadcast run is pinned to its proplet: it cannot move elsewhere.
+    const reschedule = task.spec.onPropletLoss === "reschedule" && task.latestRunId === current.id && current.groupId === null;
     const attemptNote = reschedule ? `; rescheduled as attempt ${current.attempt + 1}` : "";
     const failed = await transitionRun(
       tx,
@@ -23,11 +24,13 @@ export async function loseRun(ctx: ManagerContext, run: RunRecord, reason: strin
       "failed",
       { finishedAt: now, result: managerResult("proplet_lost", `${reason}${attemptNote}`) },
       now,
+      { retry: !reschedule },
     );
     if (!failed) return "unchanged" as const;
     if (!reschedule) return "failed" as const;
     const afterFail = (await taskStore.getTask(tx, task.id))!;
-    await queueRun(tx, afterFail, now, `rescheduled: ${reason}`);
+    // The same try: a lost proplet is not the workload's failure, so it uses up no retry.
+    await queueRun(tx, afterFail, now, `rescheduled: ${reason}`, { tryNumber: current.tryNumber });
     return "rescheduled" as const;
   });
   if (outcome !== "unchanged") {

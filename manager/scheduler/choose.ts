@@ -1,6 +1,7 @@
 /**
  * Placement: among live proplets that satisfy a task (runtime, tags, TEE, memory, artifact
- * source, a free slot), the least loaded one; or the explicit target. Pure: no I/O.
+ * source, a free slot, free memory), the least loaded one (spread) or the most loaded one that
+ * still has room (pack); or the explicit target. Pure: no I/O.
  */
 import type { PropletRecord, TaskSpec } from "../tasks/model.js";
 
@@ -8,7 +9,11 @@ export interface Candidate {
   proplet: PropletRecord;
   /** Runs currently holding a slot on it (scheduled or running). */
   load: number;
+  /** Memory the limits of those runs reserve on it (bytes). */
+  memoryUsed?: number;
 }
+
+export type PlacementStrategy = "spread" | "pack";
 
 export type Placement = { propletId: string } | { reason: string };
 
@@ -33,28 +38,43 @@ function describeNeeds(spec: TaskSpec): string {
   return parts.join(" with ");
 }
 
-export function choosePlacement(spec: TaskSpec, candidates: readonly Candidate[]): Placement {
+/** Why a live, fitting proplet cannot take the task right now, or null when it can. */
+function busyReason(spec: TaskSpec, c: Candidate): string | null {
+  const max = c.proplet.capabilities.maxConcurrency;
+  if (c.load >= max) return `is busy (${c.load}/${max} runs)`;
+  const free = c.proplet.capabilities.memoryBytes - (c.memoryUsed ?? 0);
+  if (free < spec.limits.memoryBytes) return `has ${Math.max(0, free)} bytes of memory free, the task needs ${spec.limits.memoryBytes}`;
+  return null;
+}
+
+export function choosePlacement(
+  spec: TaskSpec,
+  candidates: readonly Candidate[],
+  options: { strategy?: PlacementStrategy; target?: string | null } = {},
+): Placement {
   const live = candidates.filter((c) => c.proplet.alive);
-  if (spec.target !== null) {
-    const target = live.find((c) => c.proplet.id === spec.target);
-    if (!target) return { reason: `target proplet ${spec.target} is not live` };
+  const targetId = options.target !== undefined && options.target !== null ? options.target : spec.target;
+  if (targetId !== null) {
+    const target = live.find((c) => c.proplet.id === targetId);
+    if (!target) return { reason: `target proplet ${targetId} is not live` };
     const unfit = unfitReason(spec, target.proplet);
-    if (unfit) return { reason: `target proplet ${spec.target} ${unfit}` };
-    const max = target.proplet.capabilities.maxConcurrency;
-    if (target.load >= max) return { reason: `target proplet ${spec.target} is busy (${target.load}/${max} runs)` };
+    if (unfit) return { reason: `target proplet ${targetId} ${unfit}` };
+    const busy = busyReason(spec, target);
+    if (busy) return { reason: `target proplet ${targetId} ${busy}` };
     return { propletId: target.proplet.id };
   }
   if (live.length === 0) return { reason: `no live proplet offers ${describeNeeds(spec)} (no proplet is live)` };
   const fitting = live.filter((c) => unfitReason(spec, c.proplet) === null);
   if (fitting.length === 0) return { reason: `no live proplet offers ${describeNeeds(spec)}` };
-  const free = fitting.filter((c) => c.load < c.proplet.capabilities.maxConcurrency);
-  if (free.length === 0) return { reason: `all ${fitting.length} matching proplet(s) are busy` };
-  // Least loaded relative to capacity; then fewest runs; then id, so the choice is deterministic.
-  free.sort(
-    (a, b) =>
-      a.load / a.proplet.capabilities.maxConcurrency - b.load / b.proplet.capabilities.maxConcurrency ||
-      a.load - b.load ||
-      a.proplet.id.localeCompare(b.proplet.id),
-  );
+  const free = fitting.filter((c) => busyReason(spec, c) === null);
+  if (free.length === 0) {
+    const full = fitting.every((c) => c.load >= c.proplet.capabilities.maxConcurrency);
+    return { reason: `all ${fitting.length} matching proplet(s) are busy${full ? "" : " or lack free memory for the task"}` };
+  }
+  const share = (c: Candidate) => c.load / c.proplet.capabilities.maxConcurrency;
+  const sign = options.strategy === "pack" ? -1 : 1;
+  // spread: least loaded relative to capacity first; pack: most loaded first (fill before the next).
+  // Then fewer/more runs; then id, so the choice is deterministic.
+  free.sort((a, b) => sign * (share(a) - share(b)) || sign * (a.load - b.load) || a.proplet.id.localeCompare(b.proplet.id));
   return { propletId: free[0]!.proplet.id };
 }

@@ -12,7 +12,7 @@ import type { RunRecord, TaskRecord } from "../tasks/model.js";
 import { transitionRun } from "../tasks/transitions.js";
 import { choosePlacement, type Candidate } from "./choose.js";
 
-const BATCH = 200;
+const BATCH = 500;
 
 export class Scheduler {
   private running: Promise<void> | null = null;
@@ -54,17 +54,26 @@ export class Scheduler {
     } while (this.again && !this.stopped);
   }
 
-  /** One pass over queued runs; true when a full batch was placed (there may be more). */
+  /**
+   * One pass over queued runs in queue order (runs.ts claimQueuedRuns: effective priority, then
+   * age); each is placed if something fits, else it keeps its place and its task says why.
+   */
   private async pass(): Promise<boolean> {
     const now = this.ctx.now();
     const placed: Array<{ run: RunRecord; task: TaskRecord }> = [];
+    let claimed = 0;
     await this.ctx.db.transaction(async (tx) => {
-      const queued = await runStore.claimQueuedRuns(tx, BATCH);
+      const queued = await runStore.claimQueuedRuns(tx, BATCH, { now, agingMs: this.ctx.config.priorityAgingMs });
+      claimed = queued.length;
       if (queued.length === 0) return;
-      const [proplets, load] = await Promise.all([propletStore.listProplets(tx, { aliveOnly: true }), runStore.loadByProplet(tx)]);
-      const candidates: Candidate[] = proplets.map((p) => ({ proplet: p, load: load.get(p.id) ?? 0 }));
+      const [proplets, usage] = await Promise.all([propletStore.listProplets(tx, { aliveOnly: true }), runStore.usageByProplet(tx)]);
+      const candidates: Candidate[] = proplets.map((p) => ({
+        proplet: p,
+        load: usage.get(p.id)?.runs ?? 0,
+        memoryUsed: usage.get(p.id)?.memoryBytes ?? 0,
+      }));
       for (const { run, task } of queued) {
-        const placement = choosePlacement(task.spec, candidates);
+        const placement = choosePlacement(task.spec, candidates, { strategy: this.ctx.config.placement, target: run.pinnedProplet });
         if ("reason" in placement) {
           await taskStore.setPendingReason(tx, task.id, placement.reason);
           continue;
@@ -77,11 +86,15 @@ export class Scheduler {
           now,
         );
         if (!scheduled) continue;
-        candidates.find((c) => c.proplet.id === placement.propletId)!.load++;
+        const chosen = candidates.find((c) => c.proplet.id === placement.propletId)!;
+        chosen.load++;
+        chosen.memoryUsed = (chosen.memoryUsed ?? 0) + task.spec.limits.memoryBytes;
         placed.push({ run: scheduled, task });
       }
     });
     for (const { run, task } of placed) await this.dispatcher.deliver(run, task.spec);
-    return placed.length === BATCH;
+    // A full batch with something placed: there may be more that fits. A full batch of nothing
+    // placeable waits for the next change (a proplet, a finished run) or tick.
+    return claimed === BATCH && placed.length > 0;
   }
 }

@@ -46,6 +46,10 @@ export function runFromRow(r: Row): RunRecord {
     result: r.result === null || r.result === undefined ? null : json(r.result),
     receipt: (r.receipt as string | null) ?? null,
     receiptCheck: r.receipt_check === null || r.receipt_check === undefined ? null : json(r.receipt_check),
+    notBefore: dateOrNull(r.not_before),
+    tryNumber: r.try_number === undefined || r.try_number === null ? 1 : Number(r.try_number),
+    groupId: (r.group_id as string | null | undefined) ?? null,
+    pinnedProplet: (r.pinned_proplet as string | null | undefined) ?? null,
   };
 }
 

@@ -4,18 +4,29 @@ import type { RunState } from "../tasks/state.js";
 import { runFromRow, taskFromRow, type Row } from "./rows.js";
 
 const COLUMNS =
-  "id, task_id, attempt, state, proplet_id, deliveries, receipt_nonce, created_at, dispatched_at, last_delivery_at, accepted_at, started_at, finished_at, result, receipt, receipt_check";
+  "id, task_id, attempt, state, proplet_id, deliveries, receipt_nonce, created_at, dispatched_at, last_delivery_at, accepted_at, started_at, finished_at, result, receipt, receipt_check, not_before, group_id, pinned_proplet, try_number";
 const R_COLUMNS = COLUMNS.split(", ")
   .map((c) => `r.${c}`)
   .join(", ");
 
 export async function insertRun(
   db: SqlExecutor,
-  run: { id: string; taskId: string; attempt: number; receiptNonce: string; now: Date },
+  run: {
+    id: string;
+    taskId: string;
+    attempt: number;
+    receiptNonce: string;
+    now: Date;
+    notBefore?: Date | null;
+    groupId?: string | null;
+    pinnedProplet?: string | null;
+    tryNumber?: number;
+  },
 ): Promise<RunRecord> {
   const { rows } = await db.query<Row>(
-    `INSERT INTO runs (id, task_id, attempt, state, receipt_nonce, created_at) VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING ${COLUMNS}`,
-    [run.id, run.taskId, run.attempt, run.receiptNonce, run.now],
+    `INSERT INTO runs (id, task_id, attempt, state, receipt_nonce, created_at, not_before, group_id, pinned_proplet, try_number)
+     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+    [run.id, run.taskId, run.attempt, run.receiptNonce, run.now, run.notBefore ?? null, run.groupId ?? null, run.pinnedProplet ?? null, run.tryNumber ?? 1],
   );
   return runFromRow(rows[0]!);
 }
@@ -51,19 +62,30 @@ export async function maxAttempt(db: SqlExecutor, taskId: string): Promise<numbe
 }
 
 /**
- * Queued runs with their tasks, oldest first, locked for this transaction. SKIP LOCKED lets
- * several managers claim work at once without ever handing the same run to two of them.
+ * Queued runs whose backoff is over, with their tasks, in queue order, locked for this transaction.
+ * SKIP LOCKED lets several managers claim work at once without ever handing the same run to two.
+ *
+ * Queue order (manager/README.md, "Scheduling"): effective priority, highest first, then age.
+ * Effective priority = the task's priority + one point per `agingMs` waited (since queued, or since
+ * its backoff ended), so a waiting run overtakes every fresher run after at most (100 − p) × agingMs.
  */
-export async function claimQueuedRuns(db: SqlExecutor, limit: number): Promise<Array<{ run: RunRecord; task: TaskRecord }>> {
+export async function claimQueuedRuns(
+  db: SqlExecutor,
+  limit: number,
+  options: { now?: Date; agingMs?: number } = {},
+): Promise<Array<{ run: RunRecord; task: TaskRecord }>> {
+  const now = options.now ?? new Date();
+  const agingMs = options.agingMs ?? 60_000;
   const { rows } = await db.query<Row>(
     `SELECT ${R_COLUMNS}, t.id AS t_id, t.seq AS t_seq, t.name AS t_name, t.state AS t_state, t.spec AS t_spec,
             t.pending_reason AS t_pending_reason, t.latest_run_id AS t_latest_run_id, t.created_at AS t_created_at, t.updated_at AS t_updated_at
        FROM runs r JOIN tasks t ON t.id = r.task_id
-      WHERE r.state = 'queued'
-      ORDER BY r.created_at, r.id
+      WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= $2)
+      ORDER BY t.priority + floor(GREATEST(0, extract(epoch FROM ($2::timestamptz - COALESCE(r.not_before, r.created_at)))) * 1000 / $3) DESC,
+               COALESCE(r.not_before, r.created_at), r.id
       LIMIT $1
       FOR UPDATE OF r, t SKIP LOCKED`,
-    [limit],
+    [limit, now, agingMs],
   );
   return rows.map((row) => ({
     run: runFromRow(row),
@@ -99,6 +121,16 @@ export async function activeRuns(db: SqlExecutor, propletId?: string): Promise<R
     ? await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE proplet_id = $1 AND state IN ('scheduled', 'running')`, [propletId])
     : await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE state IN ('scheduled', 'running')`);
   return rows.map(runFromRow);
+}
+
+/** Scheduled or running runs per proplet, and the memory their limits reserve there. */
+export async function usageByProplet(db: SqlExecutor): Promise<Map<string, { runs: number; memoryBytes: number }>> {
+  const { rows } = await db.query<{ proplet_id: string; n: number | string; mem: number | string | null }>(
+    `SELECT r.proplet_id, count(*) AS n, sum(COALESCE((t.spec->'limits'->>'memoryBytes')::bigint, 0)) AS mem
+       FROM runs r JOIN tasks t ON t.id = r.task_id
+      WHERE r.state IN ('scheduled', 'running') AND r.proplet_id IS NOT NULL GROUP BY r.proplet_id`,
+  );
+  return new Map(rows.map((r) => [r.proplet_id, { runs: Number(r.n), memoryBytes: Number(r.mem ?? 0) }]));
 }
 
 /** Number of scheduled or running runs per proplet. */
@@ -164,4 +196,10 @@ export async function updateRunIf(
   }
   const { rows } = await db.query<Row>(`UPDATE runs SET ${sets.join(", ")} WHERE ${where} RETURNING ${COLUMNS}`, params);
   return rows[0] ? runFromRow(rows[0]) : null;
+}
+
+/** Every run of one broadcast fan-out. */
+export async function groupRuns(db: SqlExecutor, groupId: string): Promise<RunRecord[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE group_id = $1 ORDER BY attempt`, [groupId]);
+  return rows.map(runFromRow);
 }

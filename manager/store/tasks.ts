@@ -5,11 +5,14 @@ import { taskFromRow, type Row } from "./rows.js";
 
 const COLUMNS = "id, seq, name, state, spec, pending_reason, latest_run_id, created_at, updated_at";
 
-export async function insertTask(db: SqlExecutor, task: { id: string; name: string; spec: TaskSpec; now: Date }): Promise<TaskRecord> {
+export async function insertTask(
+  db: SqlExecutor,
+  task: { id: string; name: string; spec: TaskSpec; now: Date; nextTickAt?: Date | null },
+): Promise<TaskRecord> {
   const { rows } = await db.query<Row>(
-    `INSERT INTO tasks (id, name, state, spec, artifact_digest, created_at, updated_at)
-     VALUES ($1, $2, 'pending', $3::jsonb, $4, $5, $5) RETURNING ${COLUMNS}`,
-    [task.id, task.name, JSON.stringify(task.spec), task.spec.artifact.digest, task.now],
+    `INSERT INTO tasks (id, name, state, spec, artifact_digest, created_at, updated_at, priority, next_tick_at)
+     VALUES ($1, $2, 'pending', $3::jsonb, $4, $5, $5, $6, $7) RETURNING ${COLUMNS}`,
+    [task.id, task.name, JSON.stringify(task.spec), task.spec.artifact.digest, task.now, task.spec.priority ?? 50, task.nextTickAt ?? null],
   );
   return taskFromRow(rows[0]!);
 }
@@ -42,10 +45,19 @@ export async function listTasks(
   return rows.map(taskFromRow);
 }
 
-export async function updateTaskSpec(db: SqlExecutor, id: string, name: string, spec: TaskSpec, now: Date): Promise<TaskRecord | null> {
+export async function updateTaskSpec(
+  db: SqlExecutor,
+  id: string,
+  name: string,
+  spec: TaskSpec,
+  now: Date,
+  nextTickAt?: Date | null,
+): Promise<TaskRecord | null> {
   const { rows } = await db.query<Row>(
-    `UPDATE tasks SET name = $2, spec = $3::jsonb, artifact_digest = $4, updated_at = $5 WHERE id = $1 RETURNING ${COLUMNS}`,
-    [id, name, JSON.stringify(spec), spec.artifact.digest, now],
+    `UPDATE tasks SET name = $2, spec = $3::jsonb, artifact_digest = $4, updated_at = $5, priority = $6,
+            next_tick_at = CASE WHEN $7::boolean THEN $8::timestamptz ELSE next_tick_at END
+      WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, name, JSON.stringify(spec), spec.artifact.digest, now, spec.priority ?? 50, nextTickAt !== undefined, nextTickAt ?? null],
   );
   return rows[0] ? taskFromRow(rows[0]) : null;
 }
@@ -85,4 +97,24 @@ export async function setPendingReason(db: SqlExecutor, id: string, reason: stri
 export async function deleteTask(db: SqlExecutor, id: string): Promise<boolean> {
   const { rowCount } = await db.query("DELETE FROM tasks WHERE id = $1", [id]);
   return rowCount > 0;
+}
+
+/** Tasks whose cron tick is due, locked (others' locks skipped: one manager handles each tick). */
+export async function claimDueTicks(db: SqlExecutor, now: Date, limit: number): Promise<Array<TaskRecord & { nextTickAt: Date }>> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${COLUMNS}, next_tick_at FROM tasks WHERE next_tick_at IS NOT NULL AND next_tick_at <= $1
+      ORDER BY next_tick_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    [now, limit],
+  );
+  return rows.map((r) => ({ ...taskFromRow(r), nextTickAt: r.next_tick_at instanceof Date ? r.next_tick_at : new Date(String(r.next_tick_at)) }));
+}
+
+export async function setNextTick(db: SqlExecutor, id: string, next: Date | null): Promise<void> {
+  await db.query("UPDATE tasks SET next_tick_at = $2 WHERE id = $1", [id, next]);
+}
+
+export async function getNextTick(db: SqlExecutor, id: string): Promise<Date | null> {
+  const { rows } = await db.query<{ next_tick_at: unknown }>("SELECT next_tick_at FROM tasks WHERE id = $1", [id]);
+  const v = rows[0]?.next_tick_at;
+  return v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
 }

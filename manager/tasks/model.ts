@@ -39,6 +39,32 @@ export interface TaskSpec {
   confidential?: ConfidentialSpec | null;
   /** Filesystem and network granted to the run (absent on older rows: none). */
   grants?: Grants | null;
+  /** Queue order: 0 (lowest) .. 100 (highest), default 50 (manager/README.md, "Scheduling"). Absent on older rows. */
+  priority?: number;
+  /** Failed runs are retried with exponential backoff up to maxAttempts runs in all. Absent/null: no retry. */
+  retry?: RetryPolicy | null;
+  /** One run on every matching live proplet, aggregated (absent/false: one run on one proplet). */
+  broadcast?: boolean;
+  /** A cron schedule: every tick queues a new run. Absent/null: started only by request. */
+  schedule?: CronSchedule | null;
+}
+
+export interface RetryPolicy {
+  /** Runs in all, the first included (2 = one retry). */
+  maxAttempts: number;
+  /** Wait before the first retry; doubled for each further one. */
+  backoffMs: number;
+  /** Upper bound of one wait. */
+  maxBackoffMs: number;
+}
+
+export interface CronSchedule {
+  /** 5 fields (minute precision) or 6 (the first is seconds). */
+  cron: string;
+  /** IANA time zone the expression is read in. */
+  timeZone: string;
+  /** A tick missed while no manager ran: run it once on recovery, or skip it. */
+  missed: "run-once" | "skip";
 }
 
 export interface TaskRecord {
@@ -84,6 +110,14 @@ export interface RunRecord {
   receipt: string | null;
   /** The manager's verdict on the receipt (null until a result arrived). */
   receiptCheck: ReceiptCheckRecord | null;
+  /** A retry is not placed before this time (its backoff). */
+  notBefore: Date | null;
+  /** 1 for a started run, +1 for each automatic retry of it. */
+  tryNumber: number;
+  /** The broadcast fan-out this run belongs to (null: an ordinary run). */
+  groupId: string | null;
+  /** The only proplet this run may be placed on (broadcast). */
+  pinnedProplet: string | null;
 }
 
 export interface ReceiptCheckRecord {

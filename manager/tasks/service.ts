@@ -16,7 +16,9 @@ import type { CheckedArtifact } from "./artifact.js";
 import { createArtifactResolver, type ArtifactResolver } from "../delivery/artifact-input.js";
 import type { RunRecord, TaskRecord, TaskSpec } from "./model.js";
 import { IllegalTransitionError, TASK_RULES, isActiveRun, type TaskState } from "./state.js";
-import { queueRun, transitionRun } from "./transitions.js";
+import { transitionRun } from "./transitions.js";
+import { startTaskRuns } from "../scheduler/start.js";
+import { checkSchedule } from "../cron/schedule.js";
 import { propletView, runView, taskView } from "./view.js";
 import type { SqlExecutor } from "../../db/index.js";
 import type { Proplet } from "../http/schemas.js";
@@ -34,12 +36,13 @@ export class TaskService {
     const spec = buildSpec(input, artifact);
     checkFitsOneMessage(spec, artifact);
     const now = this.ctx.now();
+    const nextTickAt = checkScheduling(spec, now);
     const id = randomUUID();
     const task = await this.ctx.db.transaction(async (tx) => {
       if (artifact.bytes) await artifactStore.putArtifact(tx, spec.artifact.digest, artifact.bytes);
-      const created = await taskStore.insertTask(tx, { id, name: input.name, spec, now });
+      const created = await taskStore.insertTask(tx, { id, name: input.name, spec, now, nextTickAt });
       if (!input.start) return created;
-      await queueRun(tx, created, now);
+      await startTaskRuns(tx, created, now);
       return (await taskStore.getTask(tx, id))!;
     });
     if (input.start) this.ctx.requestSchedule();
@@ -73,8 +76,11 @@ export class TaskService {
       }
       const spec = mergeSpec(current.spec, patch, artifact);
       checkFitsOneMessage(spec, artifact);
+      const nextTickAt = checkScheduling(spec, now);
       if (artifact?.bytes) await artifactStore.putArtifact(tx, spec.artifact.digest, artifact.bytes);
-      const updated = (await taskStore.updateTaskSpec(tx, id, patch.name ?? current.name, spec, now))!;
+      // A changed schedule starts counting from now; an unchanged one keeps its next tick.
+      const tick = patch.schedule !== undefined ? nextTickAt : undefined;
+      const updated = (await taskStore.updateTaskSpec(tx, id, patch.name ?? current.name, spec, now, tick))!;
       if (current.spec.artifact.digest !== spec.artifact.digest) await artifactStore.dropArtifactIfUnused(tx, current.spec.artifact.digest);
       return updated;
     });
@@ -85,19 +91,20 @@ export class TaskService {
     const now = this.ctx.now();
     const stopped = await this.ctx.db.transaction(async (tx) => {
       const task = await this.mustGet(tx, id, true);
-      const latest = task.latestRunId ? await runStore.getRun(tx, task.latestRunId) : null;
-      let stoppedRun: RunRecord | null = null;
-      if (latest && isActiveRun(latest.state)) {
-        if (!force) {
-          throw new IllegalTransitionError("task", id, task.state, "deleted", `stop it first or delete with ?force=true`);
-        }
-        stoppedRun = await transitionRun(tx, latest, "stopped", { finishedAt: now }, now);
+      const active = (await currentRuns(tx, task)).filter((r) => isActiveRun(r.state));
+      const stoppedRuns: RunRecord[] = [];
+      if (active.length > 0 && !force) {
+        throw new IllegalTransitionError("task", id, task.state, "deleted", `stop it first or delete with ?force=true`);
+      }
+      for (const run of active) {
+        const done = await transitionRun(tx, run, "stopped", { finishedAt: now }, now);
+        if (done) stoppedRuns.push(done);
       }
       await taskStore.deleteTask(tx, id);
       await artifactStore.dropArtifactIfUnused(tx, task.spec.artifact.digest);
-      return stoppedRun;
+      return stoppedRuns;
     });
-    if (stopped) await this.sendStop(stopped, "task deleted");
+    for (const run of stopped) await this.sendStop(run, "task deleted");
     this.ctx.requestSchedule();
   }
 
@@ -105,11 +112,11 @@ export class TaskService {
     const now = this.ctx.now();
     const task = await this.ctx.db.transaction(async (tx) => {
       const current = await this.mustGet(tx, id, true);
-      const latest = current.latestRunId ? await runStore.getRun(tx, current.latestRunId) : null;
-      if (!TASK_RULES.canStart(latest?.state ?? null)) {
-        throw new IllegalTransitionError("task", id, current.state, "pending", `its run ${latest!.id} is ${latest!.state}`);
+      const busy = (await currentRuns(tx, current)).find((r) => !TASK_RULES.canStart(r.state));
+      if (busy) {
+        throw new IllegalTransitionError("task", id, current.state, "pending", `its run ${busy.id} is ${busy.state}`);
       }
-      await queueRun(tx, current, now);
+      await startTaskRuns(tx, current, now);
       return (await taskStore.getTask(tx, id))!;
     });
     this.ctx.requestSchedule();
@@ -120,16 +127,21 @@ export class TaskService {
     const now = this.ctx.now();
     const { task, stopped } = await this.ctx.db.transaction(async (tx) => {
       const current = await this.mustGet(tx, id, true);
-      const latest = current.latestRunId ? await runStore.getRun(tx, current.latestRunId) : null;
-      if (!latest || !TASK_RULES.canStop(latest.state)) {
-        throw new IllegalTransitionError("task", id, current.state, "stopped", latest ? `its latest run is already ${latest.state}` : "it was never started");
+      const runs = await currentRuns(tx, current);
+      const open = runs.filter((r) => TASK_RULES.canStop(r.state));
+      if (open.length === 0) {
+        throw new IllegalTransitionError("task", id, current.state, "stopped", runs.length > 0 ? `its latest run is already ${runs[0]!.state}` : "it was never started");
       }
-      const wasActive = isActiveRun(latest.state);
-      const run = await transitionRun(tx, latest, "stopped", { finishedAt: now }, now);
-      if (!run) throw new IllegalTransitionError("task", id, current.state, "stopped", "its run changed meanwhile; try again");
-      return { task: (await taskStore.getTask(tx, id))!, stopped: wasActive ? run : null };
+      const sent: RunRecord[] = [];
+      for (const latest of open) {
+        const wasActive = isActiveRun(latest.state);
+        const run = await transitionRun(tx, latest, "stopped", { finishedAt: now }, now);
+        if (!run) throw new IllegalTransitionError("task", id, current.state, "stopped", "its run changed meanwhile; try again");
+        if (wasActive) sent.push(run);
+      }
+      return { task: (await taskStore.getTask(tx, id))!, stopped: sent };
     });
-    if (stopped) await this.sendStop(stopped, STOP_REASON);
+    for (const run of stopped) await this.sendStop(run, STOP_REASON);
     this.ctx.requestSchedule();
     return this.view(task);
   }
@@ -204,7 +216,30 @@ function buildSpec(input: TaskCreate, artifact: CheckedArtifact): TaskSpec {
     onPropletLoss: input.onPropletLoss ?? "fail",
     confidential: input.confidential ?? null,
     grants: input.grants ?? null,
+    priority: input.priority ?? 50,
+    retry: retryPolicy(input.retry ?? null),
+    broadcast: input.broadcast ?? false,
+    schedule: cronSchedule(input.schedule ?? null),
   };
+}
+
+function retryPolicy(input: TaskCreate["retry"] | null): TaskSpec["retry"] {
+  if (!input) return null;
+  return { maxAttempts: input.maxAttempts, backoffMs: input.backoffMs ?? 1000, maxBackoffMs: input.maxBackoffMs ?? 300_000 };
+}
+
+function cronSchedule(input: TaskCreate["schedule"] | null): TaskSpec["schedule"] {
+  if (!input) return null;
+  return { cron: input.cron.trim(), timeZone: input.timeZone ?? "UTC", missed: input.missed ?? "skip" };
+}
+
+/** Contradictions between scheduling fields, refused with what to change; the next cron tick. */
+function checkScheduling(spec: TaskSpec, now: Date): Date | null {
+  if (spec.broadcast && spec.target !== null) {
+    throw new InvalidRequestError("invalid_task", "a broadcast task runs on every matching proplet; drop target (or broadcast)");
+  }
+  if (spec.broadcast && spec.retry) throw new InvalidRequestError("invalid_task", "broadcast tasks are not retried; drop retry (or broadcast)");
+  return spec.schedule ? checkSchedule(spec.schedule, now) : null;
 }
 
 /**
@@ -240,6 +275,10 @@ function mergeSpec(current: TaskSpec, patch: TaskPatch, artifact: CheckedArtifac
     onPropletLoss: patch.onPropletLoss ?? current.onPropletLoss,
     confidential: patch.confidential !== undefined ? patch.confidential : (current.confidential ?? null),
     grants: patch.grants !== undefined ? patch.grants : (current.grants ?? null),
+    priority: patch.priority ?? current.priority ?? 50,
+    retry: patch.retry !== undefined ? retryPolicy(patch.retry) : (current.retry ?? null),
+    broadcast: patch.broadcast ?? current.broadcast ?? false,
+    schedule: patch.schedule !== undefined ? cronSchedule(patch.schedule) : (current.schedule ?? null),
   };
 }
 
@@ -279,4 +318,11 @@ export function decodeCursor(cursor: string): number {
   const match = /^t:(\d{1,15})$/.exec(text);
   if (!match) throw new InvalidRequestError("invalid_cursor", "cursor is not one this server issued");
   return Number(match[1]);
+}
+
+/** The runs of a task's latest start: its latest run, or every run of its latest broadcast fan-out. */
+export async function currentRuns(db: SqlExecutor, task: TaskRecord): Promise<RunRecord[]> {
+  const latest = task.latestRunId ? await runStore.getRun(db, task.latestRunId) : null;
+  if (!latest) return [];
+  return latest.groupId ? runStore.groupRuns(db, latest.groupId) : [latest];
 }

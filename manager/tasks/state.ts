@@ -40,7 +40,8 @@ const RUN_TRANSITIONS: Record<RunState, readonly RunState[]> = {
 const TASK_TRANSITIONS: Record<TaskState, readonly TaskState[]> = {
   pending: ["pending", "scheduled", "stopped", "failed"],
   scheduled: ["running", "pending", "completed", "failed", "stopped"],
-  running: ["completed", "failed", "stopped", "pending"],
+  // → scheduled: a broadcast task whose running runs all finished while others are still scheduled.
+  running: ["completed", "failed", "stopped", "pending", "scheduled"],
   // A finished task may be started again: it becomes pending with a new run.
   completed: ["pending"],
   failed: ["pending"],
@@ -77,6 +78,22 @@ export function isActiveRun(state: RunState): boolean {
 export function taskStateForRun(run: RunState | null): TaskState {
   if (run === null || run === "queued") return "pending";
   return run;
+}
+
+/**
+ * The state of a broadcast task from the runs of its fan-out: while any is unfinished, running if
+ * any runs, else scheduled if any is scheduled, else pending; when all finished, failed if any
+ * failed, else stopped if any stopped, else completed.
+ */
+export function taskStateForGroup(runs: readonly RunState[]): TaskState {
+  if (runs.every(isTerminalRun)) {
+    if (runs.includes("failed")) return "failed";
+    if (runs.includes("stopped")) return "stopped";
+    return "completed";
+  }
+  if (runs.includes("running")) return "running";
+  if (runs.includes("scheduled")) return "scheduled";
+  return "pending";
 }
 
 /** What a caller may do to a task in a given state (the REST API asks these). */

@@ -7,8 +7,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { SqlExecutor } from "../../db/index.js";
 import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
-import type { RunRecord, StoredResult, TaskRecord } from "./model.js";
-import { assertRunTransition, assertTaskTransition, taskStateForRun, type RunState } from "./state.js";
+import type { RetryPolicy, RunRecord, StoredResult, TaskRecord } from "./model.js";
+import { assertRunTransition, assertTaskTransition, taskStateForGroup, taskStateForRun, type RunState } from "./state.js";
 
 export const WAITING_REASON = "waiting for the scheduler";
 
@@ -23,21 +23,55 @@ export async function transitionRun(
   to: RunState,
   change: Omit<runStore.RunChange, "state">,
   now: Date,
-  options: { expectedProplet?: string | null } = {},
+  /** retry: false when the caller queues the next run itself (reschedule on proplet loss). */
+  options: { expectedProplet?: string | null; retry?: boolean } = {},
 ): Promise<RunRecord | null> {
   assertRunTransition(run.id, run.state, to);
   const task = await taskStore.getTask(tx, run.taskId, { forUpdate: true });
   const updated = await runStore.updateRunIf(tx, run.id, run.state, { ...change, state: to }, options.expectedProplet);
   if (!updated || !task) return updated;
   await mirrorTask(tx, task, updated, now);
+  if (to === "failed" && options.retry !== false) await retryIfAsked(tx, task, updated, now);
   return updated;
 }
 
 async function mirrorTask(tx: SqlExecutor, task: TaskRecord, run: RunRecord, now: Date): Promise<void> {
+  if (run.groupId !== null) return mirrorGroup(tx, task, run, now);
   if (task.latestRunId !== run.id) return; // an older run finishing late does not move the task
   const next = taskStateForRun(run.state);
   if (next !== task.state) assertTaskTransition(task.id, task.state, next);
   await taskStore.setTaskState(tx, task.id, { state: next, pendingReason: next === "pending" ? WAITING_REASON : null, now });
+}
+
+/** A broadcast run moved: the task's state is the aggregate of its latest fan-out. */
+async function mirrorGroup(tx: SqlExecutor, task: TaskRecord, run: RunRecord, now: Date): Promise<void> {
+  const latest = task.latestRunId ? await runStore.getRun(tx, task.latestRunId) : null;
+  if (!latest || latest.groupId !== run.groupId) return; // an older fan-out does not move the task
+  const next = taskStateForGroup((await runStore.groupRuns(tx, run.groupId!)).map((r) => r.state));
+  if (next === task.state) return;
+  assertTaskTransition(task.id, task.state, next);
+  await taskStore.setTaskState(tx, task.id, { state: next, pendingReason: next === "pending" ? WAITING_REASON : null, now });
+}
+
+/** The wait before try `tryNumber + 1`: backoffMs doubled per earlier retry, at most maxBackoffMs. */
+export function retryDelayMs(policy: RetryPolicy, tryNumber: number): number {
+  return Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** Math.min(30, tryNumber - 1));
+}
+
+/**
+ * A failed latest run of a task that asks for retries, with tries left, gets a new run (attempt + 1,
+ * try + 1) that the scheduler will not place before its backoff ends. In the same transaction as
+ * the failure, so one manager retries it exactly once.
+ */
+async function retryIfAsked(tx: SqlExecutor, task: TaskRecord, run: RunRecord, now: Date): Promise<void> {
+  const policy = task.spec.retry;
+  if (!policy || run.groupId !== null || task.latestRunId !== run.id || run.tryNumber >= policy.maxAttempts) return;
+  const delay = retryDelayMs(policy, run.tryNumber);
+  const failed = (await taskStore.getTask(tx, task.id))!;
+  await queueRun(tx, failed, now, `retry ${run.tryNumber + 1} of ${policy.maxAttempts} after ${delay} ms backoff`, {
+    notBefore: new Date(now.getTime() + delay),
+    tryNumber: run.tryNumber + 1,
+  });
 }
 
 /** A fresh receipt nonce: 32 random bytes, base64url (TaskStart.receiptNonce). */
@@ -49,10 +83,16 @@ export function newReceiptNonce(): string {
  * Queues a new run of a (locked) task: attempt = previous + 1; the task becomes pending with it as
  * its latest run. The caller has checked that the task may start.
  */
-export async function queueRun(tx: SqlExecutor, task: TaskRecord, now: Date, pendingReason = WAITING_REASON): Promise<RunRecord> {
+export async function queueRun(
+  tx: SqlExecutor,
+  task: TaskRecord,
+  now: Date,
+  pendingReason = WAITING_REASON,
+  options: { notBefore?: Date | null; tryNumber?: number } = {},
+): Promise<RunRecord> {
   assertTaskTransition(task.id, task.state, "pending");
   const attempt = (await runStore.maxAttempt(tx, task.id)) + 1;
-  const run = await runStore.insertRun(tx, { id: randomUUID(), taskId: task.id, attempt, receiptNonce: newReceiptNonce(), now });
+  const run = await runStore.insertRun(tx, { id: randomUUID(), taskId: task.id, attempt, receiptNonce: newReceiptNonce(), now, ...options });
   await taskStore.setTaskState(tx, task.id, { state: "pending", latestRunId: run.id, pendingReason, now });
   return run;
 }

@@ -1,0 +1,35 @@
+/**
+ * Starting a task: one queued run, or — for a broadcast task — one run pinned to each live proplet
+ * that fits it, all sharing a group id (the task's state is then their aggregate, transitions.ts).
+ */
+import { randomUUID } from "node:crypto";
+import type { SqlExecutor } from "../../db/index.js";
+import { ConflictError } from "../errors.js";
+import * as propletStore from "../store/proplets.js";
+import * as runStore from "../store/runs.js";
+import * as taskStore from "../store/tasks.js";
+import type { RunRecord, TaskRecord } from "../tasks/model.js";
+import { assertTaskTransition } from "../tasks/state.js";
+import { WAITING_REASON, newReceiptNonce, queueRun } from "../tasks/transitions.js";
+import { unfitReason } from "./choose.js";
+
+/** Queues the runs of one start of a (locked) task that may start; returns them. */
+export async function startTaskRuns(tx: SqlExecutor, task: TaskRecord, now: Date): Promise<RunRecord[]> {
+  if (!task.spec.broadcast) return [await queueRun(tx, task, now)];
+  assertTaskTransition(task.id, task.state, "pending");
+  const proplets = (await propletStore.listProplets(tx, { aliveOnly: true })).filter((p) => unfitReason(task.spec, p) === null);
+  if (proplets.length === 0) {
+    throw new ConflictError("no_matching_proplet", `broadcast task ${task.id}: no live proplet fits it now; start it again when one is live`);
+  }
+  proplets.sort((a, b) => a.id.localeCompare(b.id));
+  const first = (await runStore.maxAttempt(tx, task.id)) + 1;
+  const groupId = randomUUID();
+  const runs: RunRecord[] = [];
+  for (const [i, p] of proplets.entries()) {
+    runs.push(
+      await runStore.insertRun(tx, { id: randomUUID(), taskId: task.id, attempt: first + i, receiptNonce: newReceiptNonce(), now, groupId, pinnedProplet: p.id }),
+    );
+  }
+  await taskStore.setTaskState(tx, task.id, { state: "pending", latestRunId: runs[0]!.id, pendingReason: WAITING_REASON, now });
+  return runs;
+}
