@@ -27,6 +27,8 @@ export interface RunView {
   };
   /** The manager's check of the run's receipt. */
   receiptCheck?: null | { ok: boolean; attested: boolean; reason: string; checks: Array<{ name: string; ok: boolean; detail: string }> };
+  /** A wasi-http daemon's URL, while its run is active. */
+  endpoint?: string;
 }
 
 export interface TaskView {

@@ -108,13 +108,13 @@ describe("component runtimes end to end (Mosquitto + PostgreSQL)", () => {
     const created = await client.createTask({ name: "http", runtime: "wasi-http", artifact: await exampleArtifact("components/hello-http/hello-http.wasm"), limits: { timeoutMs: 5000 }, start: true });
     let task: TaskView = created;
     const deadline = Date.now() + 30_000;
-    while (!(task.latestRun as { endpoint?: string } | null)?.endpoint) {
+    while (!task.latestRun?.endpoint) {
       if (Date.now() > deadline) throw new Error(`no endpoint: ${JSON.stringify(task.latestRun)}`);
       if (task.latestRun?.state === "failed") throw new Error(`daemon failed: ${JSON.stringify(task.latestRun.result)}`);
       await new Promise((r) => setTimeout(r, 100));
       task = await client.getTask(created.id);
     }
-    const url = (task.latestRun as { endpoint: string }).endpoint;
+    const url = task.latestRun?.endpoint ?? "";
     expect(task.state).toBe("running");
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     for (const path of ["/a", "/b?c=d"]) {
@@ -125,7 +125,7 @@ describe("component runtimes end to end (Mosquitto + PostgreSQL)", () => {
     await client.stopTask(created.id);
     const stopped = await client.waitForFinish(created.id, 15_000);
     expect(stopped.state).toBe("stopped");
-    expect((stopped.latestRun as { endpoint?: string }).endpoint).toBeUndefined();
+    expect(stopped.latestRun?.endpoint).toBeUndefined();
     await expect(fetch(`${url}/after`)).rejects.toThrow();
   });
 });

@@ -121,7 +121,9 @@ describe("chunked MQTT delivery through manager and proplet", () => {
     try {
       const replies: Array<{ to: string; reply: ArtifactChunkReply }> = [];
       for (const id of ["p1", "p2"]) {
-        await spy.subscribe(topics.proplet(id, "artifacts/chunk"), (_t, payload) => replies.push({ to: id, reply: decodeTopicMessage("artifacts/chunk", payload) }));
+        await spy.subscribe(topics.proplet(id, "artifacts/chunk"), (_t, payload) => {
+          replies.push({ to: id, reply: decodeTopicMessage("artifacts/chunk", payload) });
+        });
       }
       const ask = (id: string) => spy.publish(topics.proplet(id, "artifacts/request"), encodeTopicMessage("artifacts/request", { kind: "artifact.request", propletId: id, digest, indices: [0] }));
 
