@@ -30,11 +30,13 @@ interface InvokeReply {
 
 describe("scheduling: invocations", () => {
   let stack: Stack;
+  /** The manager's REST API with the stack's bootstrap admin key. */
+  const stackApi = <T>(method: string, path: string, body?: unknown) => api<T>(stack.managerUrl, method, path, body, stack.managerToken);
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase();
     stack = await startStack({ proplets: 2, logger, mqttUrl: TEST_MQTT_URL, databaseUrl: db.url, topicRoot: uniqueTopicRoot() });
-    await waitFor(async () => (await api<{ items: Array<{ alive: boolean }> }>(stack.managerUrl, "GET", "/proplets")).body.items.filter((p) => p.alive).length === 2, 15_000, "2 proplets");
+    await waitFor(async () => (await stackApi<{ items: Array<{ alive: boolean }> }>("GET", "/proplets")).body.items.filter((p) => p.alive).length === 2, 15_000, "2 proplets");
   });
   afterAll(async () => {
     await stack?.close();
@@ -42,19 +44,19 @@ describe("scheduling: invocations", () => {
   });
 
   it("serves 200 concurrent invocations from one warm instance pool", async () => {
-    const created = await api<{ placements: Array<{ state: string }> }>(stack.managerUrl, "POST", "/functions", {
+    const created = await stackApi<{ placements: Array<{ state: string }> }>("POST", "/functions", {
       name: "add",
       artifact: await exampleArtifact("add/add.wasm"),
       export: "add",
       instances: 4,
     });
     expect(created.status).toBe(201);
-    await waitFor(async () => (await api<{ placements: Array<{ state: string }> }>(stack.managerUrl, "GET", "/functions/add")).body.placements[0]?.state === "ready", 15_000, "warm");
-    const fn = await api<{ placements: Array<{ propletId: string; state: string }> }>(stack.managerUrl, "GET", "/functions/add");
+    await waitFor(async () => (await stackApi<{ placements: Array<{ state: string }> }>("GET", "/functions/add")).body.placements[0]?.state === "ready", 15_000, "warm");
+    const fn = await stackApi<{ placements: Array<{ propletId: string; state: string }> }>("GET", "/functions/add");
     expect(fn.body.placements).toHaveLength(1);
 
     const calls = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => api<InvokeReply>(stack.managerUrl, "POST", "/functions/add/invoke", { inputs: [i, 1000], deadlineMs: 20_000 })),
+      Array.from({ length: 200 }, (_, i) => stackApi<InvokeReply>("POST", "/functions/add/invoke", { inputs: [i, 1000], deadlineMs: 20_000 })),
     );
     expect(calls.map((c) => c.status)).toEqual(Array(200).fill(200));
     expect(calls.map((c) => c.body.returnValues![0])).toEqual(Array.from({ length: 200 }, (_, i) => i + 1000));
@@ -62,14 +64,14 @@ describe("scheduling: invocations", () => {
     expect(new Set(calls.map((c) => c.body.propletId))).toEqual(new Set([fn.body.placements[0]!.propletId]));
     expect(calls.every((c) => c.body.outcome === "completed" && c.body.error === null)).toBe(true);
 
-    const unknown = await api<{ code: string }>(stack.managerUrl, "POST", "/functions/nope/invoke", { inputs: [] });
+    const unknown = await stackApi<{ code: string }>("POST", "/functions/nope/invoke", { inputs: [] });
     expect(unknown.status).toBe(404);
-    const badInput = await api<InvokeReply>(stack.managerUrl, "POST", "/functions/add/invoke", { inputs: ["x"] });
+    const badInput = await stackApi<InvokeReply>("POST", "/functions/add/invoke", { inputs: ["x"] });
     expect(badInput.status).toBe(400);
   });
 
   it("ends a call at its deadline with 504 and replaces the instance that ran it", async () => {
-    const created = await api(stack.managerUrl, "POST", "/functions", {
+    const created = await stackApi("POST", "/functions", {
       name: "spin",
       artifact: { digest: sha256Digest(SPIN), inline: SPIN.toString("base64") },
       export: "spin",
@@ -78,13 +80,13 @@ describe("scheduling: invocations", () => {
     expect(created.status).toBe(201);
     for (let i = 0; i < 2; i++) {
       const began = Date.now();
-      const r = await api<{ code: string }>(stack.managerUrl, "POST", "/functions/spin/invoke", { deadlineMs: 3000 });
+      const r = await stackApi<{ code: string }>("POST", "/functions/spin/invoke", { deadlineMs: 3000 });
       expect(r.status).toBe(504);
       expect(r.body.code).toBe("deadline_exceeded");
       expect(Date.now() - began).toBeLessThan(6000);
     }
     // The other function's pool is untouched.
-    const ok = await api<InvokeReply>(stack.managerUrl, "POST", "/functions/add/invoke", { inputs: [1, 2] });
+    const ok = await stackApi<InvokeReply>("POST", "/functions/add/invoke", { inputs: [1, 2] });
     expect(ok.body.returnValues).toEqual([3]);
   });
 });

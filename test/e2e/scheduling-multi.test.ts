@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from "../../testing/postgres.js
 import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { uniqueTopicRoot, waitFor } from "../../testing/net.js";
 import { stopProcess } from "../../testing/process.js";
-import { ARTIFACT, ScriptedProplet, api } from "../../manager/test/helpers.js";
+import { ADMIN_KEY, ARTIFACT, ScriptedProplet, api } from "../../manager/test/helpers.js";
 
 const ENTRY = fileURLToPath(new URL("./support/manager-process.ts", import.meta.url));
 
@@ -21,7 +21,7 @@ const procs: ChildProcess[] = [];
 
 async function startManagerProcess(databaseUrl: string, topicRoot: string, id: string): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawn(process.execPath, ["--import", "tsx", "--no-warnings", ENTRY], {
-    env: { ...process.env, PROPELLER_DATABASE_URL: databaseUrl, PROPELLER_MQTT_URL: TEST_MQTT_URL, PROPELLER_TOPIC_ROOT: topicRoot, PROPELLER_MANAGER_ID: id },
+    env: { ...process.env, PROPELLER_DATABASE_URL: databaseUrl, PROPELLER_MQTT_URL: TEST_MQTT_URL, PROPELLER_TOPIC_ROOT: topicRoot, PROPELLER_MANAGER_ID: id, PROPELLER_ADMIN_KEY: ADMIN_KEY },
     stdio: ["ignore", "pipe", "inherit"],
   });
   procs.push(proc);

@@ -1,7 +1,7 @@
 /**
  * One manager as its own OS process, for the multi-manager test: configured from the environment
  * (PROPELLER_DATABASE_URL, PROPELLER_MQTT_URL, PROPELLER_TOPIC_ROOT, PROPELLER_MANAGER_ID), HTTP on
- * a free port; prints {"url": …} on one line once listening; closes cleanly on SIGTERM.
+ * a free port, the admin key in PROPELLER_ADMIN_KEY as its bootstrap key; prints {"url": …} on one line once listening; closes cleanly on SIGTERM.
  */
 import pino from "pino";
 import { startManager } from "../../../manager/index.js";
@@ -18,6 +18,7 @@ const manager = await startManager({
   topicRoot: env("PROPELLER_TOPIC_ROOT"),
   managerId: env("PROPELLER_MANAGER_ID"),
   http: { port: 0 },
+  auth: { bootstrapKeys: [{ name: "test admin", key: env("PROPELLER_ADMIN_KEY"), scopes: ["admin"] }] },
   ackTimeoutMs: 60_000,
   reconcileGraceMs: 1000,
   logger: pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" }),
