@@ -22,7 +22,8 @@ describe("two managers on one database", () => {
     backing = await startBacking("services");
     h = await startHarness(backing, { ackTimeoutMs: 30_000 });
     second = await startManager({ ...h.config, http: { port: 0 } });
-    const p = await h.proplet("shared", { capabilities: { maxConcurrency: 1000 } });
+    // Memory for all 20 at once (the manager reserves each run's memory limit, as proplets do).
+    const p = await h.proplet("shared", { capabilities: { maxConcurrency: 1000, memoryBytes: 2 ** 40 } });
     await waitForProplet(h, p.id);
 
     const ids: string[] = [];

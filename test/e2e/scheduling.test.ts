@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { waitFor } from "../../testing/net.js";
 import {
+  ARTIFACT,
   createTask,
   getTask,
   startBacking,
@@ -288,5 +289,58 @@ describe("scheduling: broadcast", () => {
     expect((await h.api("POST", `/tasks/${both.id}/stop`)).status).toBe(202);
     await waitFor(() => a.stops.length === 1 && b.stops.length === 1, 5000, "both told to stop");
     expect((await getTask(h, both.id)).state).toBe("stopped");
+  });
+});
+
+describe("scheduling on the embedded deployment (aedes + PGlite)", () => {
+  it("orders by priority, retries, broadcasts, ticks cron and runs a workflow on PGlite too", async () => {
+    backing = await startBacking("embedded");
+    h = await startHarness(backing, { ackTimeoutMs: 30_000, reconcileGraceMs: 1000, priorityAgingMs: 86_400_000 });
+    const p = await h.proplet("lite", { capabilities: { maxConcurrency: 1 } });
+    const q = await h.proplet("lite-2", { capabilities: { tags: ["other"] } });
+    await waitForProplet(h, p.id);
+    await waitForProplet(h, q.id);
+
+    const blocker = await createTask(h, { name: "blocker", target: "lite", start: true });
+    await p.waitForStart(1);
+    const low = await createTask(h, { name: "low", priority: 1, target: "lite", start: true });
+    const high = await createTask(h, { name: "high", priority: 99, target: "lite", retry: { maxAttempts: 2, backoffMs: 100 }, start: true });
+    await p.result(p.runs[0]!);
+    await p.waitForStart(2);
+    expect(p.runs[1]!.taskId).toBe(high.id);
+    await p.result(p.runs[1]!, { outcome: "failed", exitCode: 1 });
+    await p.waitForStart(3);
+    // The retry waits out its backoff: meanwhile the free slot goes to the waiting priority-1 task.
+    expect(p.runs[2]!.taskId).toBe(low.id);
+    await p.result(p.runs[2]!);
+    await p.waitForStart(4);
+    expect(p.runs[3]!.taskId).toBe(high.id);
+    expect(p.runs[3]!.attempt).toBe(2);
+    await p.result(p.runs[3]!);
+    await waitForTask(h, high.id, (t) => t.state === "completed", "retry completed");
+    expect((await getTask(h, blocker.id)).state).toBe("completed");
+
+    const bc = await createTask(h, { name: "all", broadcast: true, start: true });
+    const [a, b] = [await p.waitForStart(5), await q.waitForStart(1)];
+    await p.result(a);
+    await q.result(b);
+    await waitForTask(h, bc.id, (t) => t.state === "completed", "broadcast completed");
+
+    const wf = await h.api<{ id: string }>("POST", "/workflows", {
+      name: "lite-flow",
+      nodes: [
+        { name: "x", task: { artifact: ARTIFACT, target: "lite-2" } },
+        { name: "y", task: { artifact: ARTIFACT, target: "lite-2" }, dependsOn: ["x"] },
+      ],
+      start: true,
+    });
+    expect(wf.status).toBe(201);
+    await q.result(await q.waitForStart(2), { stdout: "x" });
+    await q.result(await q.waitForStart(3));
+    await waitFor(async () => (await h!.api<{ state: string }>("GET", `/workflows/${wf.body.id}`)).body.state === "completed", 10_000, "workflow completed");
+
+    const cron = await createTask(h, { name: "tick", target: "lite-2", schedule: { cron: "* * * * * *" } });
+    const tick = await q.waitForStart(4, 5000);
+    expect(tick.taskId).toBe(cron.id);
   });
 });
