@@ -83,6 +83,13 @@ describe("scheduling: invocations", () => {
       expect(r.body.code).toBe("deadline_exceeded");
       expect(Date.now() - began).toBeLessThan(6000);
     }
+    // A function its proplet cannot deploy (no such export) says why.
+    const wrong = await api(stack.managerUrl, "POST", "/functions", { name: "wrong", artifact: await exampleArtifact("add/add.wasm"), export: "nope" });
+    expect(wrong.status).toBe(201);
+    const refused = await api<{ code: string; message: string }>(stack.managerUrl, "POST", "/functions/wrong/invoke", { deadlineMs: 10_000 });
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe("function_failed");
+    expect(refused.body.message).toMatch(/nope/);
     // The other function's pool is untouched.
     const ok = await api<InvokeReply>(stack.managerUrl, "POST", "/functions/add/invoke", { inputs: [1, 2] });
     expect(ok.body.returnValues).toEqual([3]);
