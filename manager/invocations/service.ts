@@ -155,7 +155,12 @@ export class InvocationService {
         this.cache.set(name, { at: Date.now(), fn, targets: ready });
         continue;
       }
-      if (!placements.some((p) => p.state === "deploying")) await this.deploy(fn, placements);
+      if (!placements.some((p) => p.state === "deploying")) {
+        // Its proplets refused it (e.g. no such export): say so rather than deploy it again and again.
+        const failed = (await store.listPlacements(this.ctx.db, fn.id)).find((p) => p.generation === fn.generation && p.state === "failed");
+        if (failed) throw new InvocationError(503, "function_failed", `function ${name} could not be deployed on proplet ${failed.propletId}: ${failed.error ?? "unknown error"}; fix it and create it again`);
+        await this.deploy(fn, placements);
+      }
       if (Date.now() >= deadline) throw new InvocationError(504, "deadline_exceeded", `function ${name} has no warm instance yet (deploying)`);
       await this.waitReady(fn.id, Math.min(deadline - Date.now(), 1000));
     }
@@ -216,14 +221,18 @@ export class InvocationService {
     }
   }
 
+  /** Resolves on the next function.status of this function, or after `ms`; never leaves a waiter behind. */
   private waitReady(functionId: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
       const list = this.readyWaiters.get(functionId) ?? [];
-      const timer = setTimeout(done, Math.max(0, ms));
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        const left = (this.readyWaiters.get(functionId) ?? []).filter((w) => w !== done);
+        if (left.length > 0) this.readyWaiters.set(functionId, left);
+        else this.readyWaiters.delete(functionId);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
       list.push(done);
       this.readyWaiters.set(functionId, list);
     });
@@ -254,7 +263,7 @@ export class InvocationService {
       this.ctx.counters.inc("handlerErrors");
       this.ctx.log.error({ err: (err as Error).message }, "function.status not stored");
     }
-    for (const wake of this.readyWaiters.get(msg.functionId)?.splice(0) ?? []) wake();
+    for (const wake of [...(this.readyWaiters.get(msg.functionId) ?? [])]) wake();
   }
 
   private async mustGet(name: string): Promise<store.FunctionRecord> {

@@ -13,6 +13,8 @@ import { transitionRun } from "../tasks/transitions.js";
 import { choosePlacement, type Candidate } from "./choose.js";
 
 const BATCH = 500;
+/** Pages of BATCH looked at in one pass when the head of the queue fits nowhere. */
+const MAX_PAGES = 10;
 
 export class Scheduler {
   private running: Promise<void> | null = null;
@@ -61,40 +63,49 @@ export class Scheduler {
   private async pass(): Promise<boolean> {
     const now = this.ctx.now();
     const placed: Array<{ run: RunRecord; task: TaskRecord }> = [];
-    let claimed = 0;
+    let more = false;
     await this.ctx.db.transaction(async (tx) => {
-      const queued = await runStore.claimQueuedRuns(tx, BATCH, { now, agingMs: this.ctx.config.priorityAgingMs });
-      claimed = queued.length;
-      if (queued.length === 0) return;
-      const [proplets, usage] = await Promise.all([propletStore.listProplets(tx, { aliveOnly: true }), runStore.usageByProplet(tx)]);
-      const candidates: Candidate[] = proplets.map((p) => ({
-        proplet: p,
-        load: usage.get(p.id)?.runs ?? 0,
-        memoryUsed: usage.get(p.id)?.memoryBytes ?? 0,
-      }));
-      for (const { run, task } of queued) {
-        const placement = choosePlacement(task.spec, candidates, { strategy: this.ctx.config.placement, target: run.pinnedProplet });
-        if ("reason" in placement) {
-          await taskStore.setPendingReason(tx, task.id, placement.reason);
-          continue;
+      let candidates: Candidate[] | null = null;
+      // Page on only while a full page placed nothing and some live proplet still has a free slot:
+      // runs that fit nowhere at the head of the queue do not hide the ones behind them.
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const queued = await runStore.claimQueuedRuns(tx, BATCH, { now, agingMs: this.ctx.config.priorityAgingMs, offset: page * BATCH });
+        if (queued.length === 0) return;
+        if (!candidates) {
+          const [proplets, usage] = await Promise.all([propletStore.listProplets(tx, { aliveOnly: true }), runStore.usageByProplet(tx)]);
+          candidates = proplets.map((p) => ({ proplet: p, load: usage.get(p.id)?.runs ?? 0, memoryUsed: usage.get(p.id)?.memoryBytes ?? 0 }));
         }
-        const scheduled = await transitionRun(
-          tx,
-          run,
-          "scheduled",
-          { propletId: placement.propletId, deliveries: 1, dispatchedAt: now, lastDeliveryAt: now },
-          now,
-        );
-        if (!scheduled) continue;
-        const chosen = candidates.find((c) => c.proplet.id === placement.propletId)!;
-        chosen.load++;
-        chosen.memoryUsed = (chosen.memoryUsed ?? 0) + task.spec.limits.memoryBytes;
-        placed.push({ run: scheduled, task });
+        const before = placed.length;
+        for (const { run, task } of queued) {
+          const placement = choosePlacement(task.spec, candidates, { strategy: this.ctx.config.placement, target: run.pinnedProplet });
+          if ("reason" in placement) {
+            await taskStore.setPendingReason(tx, task.id, placement.reason);
+            continue;
+          }
+          const scheduled = await transitionRun(
+            tx,
+            run,
+            "scheduled",
+            { propletId: placement.propletId, deliveries: 1, dispatchedAt: now, lastDeliveryAt: now },
+            now,
+          );
+          if (!scheduled) continue;
+          const chosen = candidates.find((c) => c.proplet.id === placement.propletId)!;
+          chosen.load++;
+          chosen.memoryUsed = (chosen.memoryUsed ?? 0) + task.spec.limits.memoryBytes;
+          placed.push({ run: scheduled, task });
+        }
+        const full = queued.length === BATCH;
+        // A full page with something placed: another pass follows (from the head, in queue order).
+        if (placed.length > before) {
+          more = full;
+          return;
+        }
+        const room = candidates.some((c) => c.load < c.proplet.capabilities.maxConcurrency);
+        if (!full || !room) return;
       }
     });
     for (const { run, task } of placed) await this.dispatcher.deliver(run, task.spec);
-    // A full batch with something placed: there may be more that fits. A full batch of nothing
-    // placeable waits for the next change (a proplet, a finished run) or tick.
-    return claimed === BATCH && placed.length > 0;
+    return more;
   }
 }

@@ -72,10 +72,11 @@ export async function maxAttempt(db: SqlExecutor, taskId: string): Promise<numbe
 export async function claimQueuedRuns(
   db: SqlExecutor,
   limit: number,
-  options: { now?: Date; agingMs?: number } = {},
+  options: { now?: Date; agingMs?: number; offset?: number } = {},
 ): Promise<Array<{ run: RunRecord; task: TaskRecord }>> {
   const now = options.now ?? new Date();
   const agingMs = options.agingMs ?? 60_000;
+  const offset = options.offset ?? 0;
   const { rows } = await db.query<Row>(
     `SELECT ${R_COLUMNS}, t.id AS t_id, t.seq AS t_seq, t.name AS t_name, t.state AS t_state, t.spec AS t_spec,
             t.pending_reason AS t_pending_reason, t.latest_run_id AS t_latest_run_id, t.created_at AS t_created_at, t.updated_at AS t_updated_at
@@ -83,9 +84,9 @@ export async function claimQueuedRuns(
       WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= $2)
       ORDER BY t.priority + floor(GREATEST(0, extract(epoch FROM ($2::timestamptz - COALESCE(r.not_before, r.created_at)))) * 1000 / $3) DESC,
                COALESCE(r.not_before, r.created_at), r.id
-      LIMIT $1
+      LIMIT $1 OFFSET $4
       FOR UPDATE OF r, t SKIP LOCKED`,
-    [limit, now, agingMs],
+    [limit, now, agingMs, offset],
   );
   return rows.map((row) => ({
     run: runFromRow(row),

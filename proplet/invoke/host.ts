@@ -18,11 +18,13 @@ export interface FunctionHostDeps {
   sendReply(body: MessageBody<FunctionReply>): Promise<void>;
 }
 
-/** At most this many functions deployed on one proplet. */
+/** At most this many functions deployed on one proplet, and this many warm instances in all. */
 export const MAX_FUNCTIONS = 32;
+export const MAX_INSTANCES = 128;
 
 interface Deployed {
   generation: number;
+  instances: number;
   pool: Promise<InstancePool>;
 }
 
@@ -38,12 +40,15 @@ export class FunctionHost {
       await this.report(m, current.pool);
       return;
     }
-    if (!current && this.functions.size >= MAX_FUNCTIONS) {
-      await this.deps.sendStatus({ kind: "function.status", propletId: m.propletId, functionId: m.functionId, generation: m.generation, state: "failed", error: { code: "too_many_functions", message: `this proplet keeps at most ${MAX_FUNCTIONS} functions` } });
+    const others = [...this.functions.entries()].filter(([id]) => id !== m.functionId);
+    const instances = others.reduce((n, [, d]) => n + d.instances, 0) + m.instances;
+    if (others.length >= MAX_FUNCTIONS || instances > MAX_INSTANCES) {
+      const message = `this proplet keeps at most ${MAX_FUNCTIONS} functions and ${MAX_INSTANCES} warm instances in all`;
+      await this.deps.sendStatus({ kind: "function.status", propletId: m.propletId, functionId: m.functionId, generation: m.generation, state: "failed", error: { code: "too_many_functions", message } });
       return;
     }
     const pool = this.prepare(m);
-    this.functions.set(m.functionId, { generation: m.generation, pool });
+    this.functions.set(m.functionId, { generation: m.generation, instances: m.instances, pool });
     if (current) void current.pool.then((p) => p.close(), () => undefined);
     await this.report(m, pool);
   }

@@ -11,6 +11,7 @@ import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { uniqueTopicRoot, waitFor } from "../../testing/net.js";
 import { api } from "../../manager/test/helpers.js";
 import { exampleArtifact } from "./helpers.js";
+import { aclRules } from "../../mqtt/security/acl.js";
 
 const logger = pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" });
 
@@ -85,8 +86,24 @@ describe("scheduling: invocations", () => {
       expect(r.body.code).toBe("deadline_exceeded");
       expect(Date.now() - began).toBeLessThan(6000);
     }
+    // A function its proplet cannot deploy (no such export) says why.
+    const wrong = await api(stack.managerUrl, "POST", "/functions", { name: "wrong", artifact: await exampleArtifact("add/add.wasm"), export: "nope" });
+    expect(wrong.status).toBe(201);
+    const refused = await api<{ code: string; message: string }>(stack.managerUrl, "POST", "/functions/wrong/invoke", { deadlineMs: 10_000 });
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe("function_failed");
+    expect(refused.body.message).toMatch(/nope/);
     // The other function's pool is untouched.
     const ok = await stackApi<InvokeReply>("POST", "/functions/add/invoke", { inputs: [1, 2] });
     expect(ok.body.returnValues).toEqual([3]);
+  });
+
+  it("puts the invocation topics under the broker ACL: each proplet only its own, the manager all", () => {
+    const rules = aclRules("r");
+    expect(rules.proplet.publish).toEqual(expect.arrayContaining(["r/proplets/{id}/functions/status", "r/proplets/{id}/functions/reply"]));
+    expect(rules.proplet.subscribe).toEqual(expect.arrayContaining(["r/proplets/{id}/functions/deploy", "r/proplets/{id}/functions/invoke"]));
+    expect(rules.proplet.publish).not.toContain("r/proplets/{id}/functions/invoke");
+    expect(rules.manager.publish).toEqual(expect.arrayContaining(["r/proplets/+/functions/deploy", "r/proplets/+/functions/invoke"]));
+    expect(rules.manager.subscribe).toEqual(expect.arrayContaining(["r/proplets/+/functions/status", "r/proplets/+/functions/reply"]));
   });
 });

@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { TaskStart } from "../../protocol/index.js";
 import { waitFor } from "../../testing/net.js";
-import { ARTIFACT, startBacking, startHarness, waitForProplet, type Backing, type Harness, type ScriptedProplet } from "../../manager/test/helpers.js";
+import { startManager } from "../../manager/index.js";
+import { ARTIFACT, api, startBacking, startHarness, waitForProplet, type Backing, type Harness, type ScriptedProplet } from "../../manager/test/helpers.js";
 
 let backing: Backing | undefined;
 let h: Harness | undefined;
@@ -179,6 +180,38 @@ describe("scheduling: workflows", () => {
     expect(stopped.body.state).toBe("stopped");
     expect(nodeStates(stopped.body)).toEqual({ long: "stopped", after: "stopped" });
     await waitFor(() => p.stops.length === 1, 5000, "task.stop sent");
+  });
+});
+
+describe("scheduling: workflows across a manager restart", () => {
+  it("a workflow started by one manager is finished by the next on the same database", async () => {
+    const h = await start();
+    const p = await h.proplet("wf-restart");
+    await waitForProplet(h, p.id);
+    const created = await h.api<WorkflowView>("POST", "/workflows", {
+      name: "persistent",
+      nodes: [{ name: "first", task: task("ok", "first") }, { name: "second", task: task("ok", "second"), dependsOn: ["first"], passResults: "stdin" }],
+      start: true,
+    });
+    const first = await p.waitForStart(1);
+    await waitForWorkflow(h, `/workflows/${created.body.id}`, ["running"]);
+    await h.manager.close();
+    const again = await startManager({ ...h.config, http: { port: 0 } });
+    try {
+      // The proplet still holds "first" (it lists it in its heartbeats) and now finishes it.
+      await new Promise((r) => setTimeout(r, 500));
+      await p.result(first, { stdout: "one" });
+      const second = await p.waitForStart(2, 15_000);
+      expect(Buffer.from(second.stdin ?? "", "base64").toString()).toBe("one");
+      await p.result(second);
+      const done = await waitFor(async () => {
+        const r = await api<WorkflowView>(again.url, "GET", `/workflows/${created.body.id}`);
+        return r.body.state === "completed" ? r.body : null;
+      }, 15_000, "completed after the restart");
+      expect(nodeStates(done)).toEqual({ first: "completed", second: "completed" });
+    } finally {
+      await again.close();
+    }
   });
 });
 

@@ -123,6 +123,19 @@ describe("scheduling: the queue", () => {
     expect(plain.runs).toHaveLength(0);
   });
 
+  it("is not blocked by more than a page of queued runs that fit nowhere", async () => {
+    const h = await start();
+    const p = await h.proplet("plain-only");
+    await waitForProplet(h, p.id);
+    // 520 high-priority runs needing a GPU nobody has, ahead of one that fits (one pass claims 500 at a time).
+    for (let i = 0; i < 520; i += 40) {
+      await Promise.all(Array.from({ length: Math.min(40, 520 - i) }, (_, j) => createTask(h, { name: `gpu-${i + j}`, priority: 100, requirements: { tags: ["gpu"] }, start: true })));
+    }
+    const fits = await createTask(h, { name: "fits", priority: 0, start: true });
+    const s = await p.waitForStart(1, 15_000);
+    expect(s.taskId).toBe(fits.id);
+  });
+
   it("packs: fills one proplet before the next when placement is pack", async () => {
     const h = await start({ placement: "pack" });
     const a = await h.proplet("pack-a", { capabilities: { maxConcurrency: 3 } });
