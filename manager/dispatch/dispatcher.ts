@@ -180,7 +180,7 @@ export class Dispatcher {
     const check = await checkReceipt(
       {
         receipt: msg.receipt,
-        start: { taskId: run.taskId, runId: run.id, propletId: senderId, receiptNonce: run.receiptNonce, entrypoint: spec.entrypoint, args: spec.args, env: runEnv(spec), stdin: spec.stdin },
+        start: { taskId: run.taskId, runId: run.id, propletId: senderId, receiptNonce: run.receiptNonce, entrypoint: spec.entrypoint, args: spec.args, env: runEnv(spec), stdin: spec.stdin, ...(spec.grants ? { grants: spec.grants } : {}) },
         result: msg,
         artifactDigest: spec.artifact.digest,
         confidential: spec.confidential ?? undefined,

@@ -21,7 +21,7 @@ export interface ReceiptBasis {
   attestation: { tee: TeeType; earToken: string } | null;
 }
 
-export type ReceiptStart = Pick<TaskStart, "taskId" | "runId" | "propletId" | "receiptNonce" | "entrypoint" | "args" | "env" | "stdin">;
+export type ReceiptStart = Pick<TaskStart, "taskId" | "runId" | "propletId" | "receiptNonce" | "entrypoint" | "args" | "env" | "stdin" | "grants">;
 
 /** Returns the body with its `receipt` (a compact JWS over the body's own fields). */
 export async function withReceipt(start: ReceiptStart, body: ResultBody, basis: ReceiptBasis): Promise<ResultBody> {

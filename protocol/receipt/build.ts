@@ -7,7 +7,7 @@ import type { ReceiptExpectations } from "./verify.js";
 /** The parts of a result that a receipt covers (a `task.result` without its envelope and receipt). */
 export type ReceiptResult = Pick<
   TaskResult,
-  "outcome" | "stdout" | "stderr" | "stdoutTruncated" | "stderrTruncated" | "exitCode" | "returnValues" | "error" | "startedAt" | "finishedAt"
+  "outcome" | "stdout" | "stderr" | "stdoutTruncated" | "stderrTruncated" | "exitCode" | "returnValues" | "returnWave" | "error" | "startedAt" | "finishedAt"
 >;
 
 export interface ReceiptContext {
@@ -20,7 +20,7 @@ export interface ReceiptContext {
 }
 
 /** What the proplet signs for one run: everything is derived from the start message and the result. */
-export function buildReceiptClaims(start: Pick<TaskStart, "taskId" | "runId" | "propletId" | "receiptNonce" | "entrypoint" | "args" | "env" | "stdin">, result: ReceiptResult, context: ReceiptContext): ReceiptClaims {
+export function buildReceiptClaims(start: Pick<TaskStart, "taskId" | "runId" | "propletId" | "receiptNonce" | "entrypoint" | "args" | "env" | "stdin" | "grants">, result: ReceiptResult, context: ReceiptContext): ReceiptClaims {
   return {
     receiptVersion: 1,
     taskId: start.taskId,
@@ -45,7 +45,7 @@ export function buildReceiptClaims(start: Pick<TaskStart, "taskId" | "runId" | "
  * came back (`result`) on which proplet's topic. Callers add `jwks` (attested tasks),
  * `propletKey` / `allowUnattested` (plain tasks) and `tee`.
  */
-export function expectationsForRun(start: Pick<TaskStart, "taskId" | "runId" | "propletId" | "receiptNonce" | "entrypoint" | "args" | "env" | "stdin">, result: ReceiptResult, workloadDigest: Digest | string): ReceiptExpectations {
+export function expectationsForRun(start: Pick<TaskStart, "taskId" | "runId" | "propletId" | "receiptNonce" | "entrypoint" | "args" | "env" | "stdin" | "grants">, result: ReceiptResult, workloadDigest: Digest | string): ReceiptExpectations {
   return {
     taskId: start.taskId,
     runId: start.runId,

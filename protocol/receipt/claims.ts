@@ -15,6 +15,8 @@ export const ReceiptOutput = Type.Object(
     exitCode: Type.Union([Type.Integer(), Type.Null()]),
     returnValues: Type.Union([Type.Array(WasmValue, { maxItems: 64 }), Type.Null()]),
     errorCode: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
+    /** sha256 of a component export's WAVE result text (present only when the run returned one). */
+    returnWave: Type.Optional(DigestString),
   },
   { additionalProperties: false },
 );
@@ -36,7 +38,7 @@ export const ReceiptClaims = Type.Object(
       { plaintext: DigestString, ciphertext: Type.Union([DigestString, Type.Null()]) },
       { additionalProperties: false },
     ),
-    /** sha256 of the JCS of {entrypoint, args, env, stdin} as dispatched. */
+    /** sha256 of the JCS of {entrypoint, args, env, stdin[, grants]} as dispatched. */
     inputDigest: DigestString,
     output: ReceiptOutput,
     outcome: Type.Union([Type.Literal("completed"), Type.Literal("failed"), Type.Literal("stopped")]),

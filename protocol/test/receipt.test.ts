@@ -196,3 +196,24 @@ describe("buildReceiptClaims / expectationsForRun", () => {
     expect(failed(await verifyReceipt(jws, { ...otherArgs, allowUnattested: true }))).toEqual(["expect.input"]);
   });
 });
+
+describe("what a receipt covers beyond a core module's output", () => {
+  it("a component export's WAVE result: a receipt of one result does not verify another", async () => {
+    const signer = await signerFor("ed25519");
+    const withWave = { ...result, returnWave: "ok(42)" };
+    const jws = await signReceipt(claims({ output: receiptOutput(withWave) }), signer);
+    const base = { allowUnattested: true, propletKey: signer.publicJwk };
+    expect((await verifyReceipt(jws, { ...base, output: receiptOutput(withWave) })).ok).toBe(true);
+    expect(failed(await verifyReceipt(jws, { ...base, output: receiptOutput({ ...result, returnWave: "ok(43)" }) }))).toEqual(["expect.output"]);
+    // A result without a WAVE value keeps the output part it always had (old receipts still verify).
+    expect(receiptOutput(result)).not.toHaveProperty("returnWave");
+  });
+
+  it("grants: the directories and hosts a run could reach are part of its input digest", () => {
+    const granted = { ...input, grants: { dirs: [{ guest: "/data", readonly: true }], hosts: ["example.com:443"] } };
+    expect(inputDigest(granted)).not.toBe(inputDigest(input));
+    expect(inputDigest({ ...granted, grants: { ...granted.grants, hosts: ["example.org:443"] } })).not.toBe(inputDigest(granted));
+    // No grants: the digest of the same input without the field.
+    expect(inputDigest({ ...input, grants: null })).toBe(inputDigest(input));
+  });
+});
