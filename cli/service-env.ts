@@ -1,6 +1,6 @@
 /**
  * The environment of the long-running services (`propeller manager serve`, `propeller proplet
- * serve`), as fixed by CONTRACT-AUTH.md. Pure functions from an env object to plain settings, so
+ * serve`), as the README's Production section lists them. Pure functions from an env object to plain settings, so
  * that they are tested without starting anything, and so that docker-compose.yml can be checked
  * against the exact list of variables each command reads.
  *
@@ -188,14 +188,14 @@ export interface ManagerServeSettings {
   mqtt: { url: string; tls?: MqttTlsFiles };
   topicRoot?: string;
   http: { host: string; port: number; tls?: { cert: Buffer; key: Buffer } };
-  /** CONTRACT-AUTH.md's `ManagerConfigInput.auth`. */
+  /** `ManagerConfigInput.auth` (manager/config.ts). */
   auth: {
     bootstrapKeys?: Array<{ name: string; key: string; scopes: Array<"read" | "submit" | "admin"> }>;
     jwt?: { issuer: string; audience: string; jwksUrl?: string };
   };
 }
 
-/** The manager's settings from the environment (CONTRACT-AUTH.md); throws ServiceEnvError naming every bad variable. */
+/** The manager's settings from the environment (README, Production); throws ServiceEnvError naming every bad variable. */
 export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSettings> {
   const r = new EnvReader(env);
   const databaseUrl = r.require("PROPELLER_DATABASE_URL", "postgres://user@host/db");

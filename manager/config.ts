@@ -1,6 +1,6 @@
 /**
  * The manager's configuration: one typed object, validated at start with one clear line per bad
- * value (defaults as fixed by CONTRACT-CORE.md).
+ * value (defaults in CONFIG_DEFAULTS).
  */
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";

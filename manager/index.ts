@@ -1,6 +1,6 @@
 /**
  * The manager: REST API over a task store, a scheduler, dispatch with leases and liveness, all
- * talking MQTT to proplets. `startManager` is the one entry point (CONTRACT-CORE.md).
+ * talking MQTT to proplets. `startManager` is the one entry point.
  */
 import type { FastifyInstance } from "fastify";
 import { Topics, encodeManagerOnline } from "../protocol/index.js";

@@ -1,5 +1,5 @@
 /**
- * The proplet's configuration: one typed object, defaults per the contract (CONTRACT-CORE.md),
+ * The proplet's configuration: one typed object, with its defaults,
  * validated at start with one clear message per bad value.
  */
 import { availableParallelism } from "node:os";

@@ -1,6 +1,6 @@
 /**
  * The proplet: a worker that takes Wasm tasks from the manager over MQTT and runs them.
- * `startProplet` is the programmatic API fixed by CONTRACT-CORE.md.
+ * `startProplet` is the programmatic API (config.ts documents every setting).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

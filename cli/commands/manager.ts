@@ -28,7 +28,7 @@ export async function managerCommand(argv: string[], io: Output, env: NodeJS.Pro
   const settings = await managerSettingsFromEnv(env);
   const logger = cliLogger(values["log-level"]);
   const { startManager } = await import("../../manager/index.js");
-  // CONTRACT-AUTH.md: `http.tls` and `auth` are ManagerConfigInput fields (manager/config.ts).
+  // `http.tls` and `auth` are ManagerConfigInput fields (manager/config.ts).
   const input: ManagerConfigInput = {
     databaseUrl: settings.databaseUrl,
     mqtt: settings.mqtt,

@@ -1,4 +1,4 @@
-/** The REST API of CONTRACT-CORE.md: routes validate and translate; TaskService holds the rules. */
+/** The REST API (docs/api.md): routes validate and translate; TaskService holds the rules. */
 import type { FastifyInstance } from "fastify";
 import type { Static, TSchema } from "@sinclair/typebox";
 import type { TaskService } from "../tasks/service.js";

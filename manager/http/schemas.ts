@@ -1,5 +1,5 @@
 /**
- * TypeBox schemas of every REST body, parameter, query and reply (CONTRACT-CORE.md). They drive
+ * TypeBox schemas of every REST body, parameter, query and reply (docs/api.md). They drive
  * request validation, response serialisation and the OpenAPI document.
  */
 import { Type, type Static } from "@sinclair/typebox";

@@ -1,4 +1,4 @@
-/** Records → the REST representations of CONTRACT-CORE.md. */
+/** Records → the REST representations (docs/api.md). */
 import type { Proplet, Run, Task } from "../http/schemas.js";
 import type { PropletRecord, RunRecord, TaskRecord } from "./model.js";
 import { isActiveRun } from "./state.js";
