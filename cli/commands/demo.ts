@@ -104,6 +104,21 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
       },
     },
     {
+      title: "component export called with WAVE arguments (examples/components/calc, jco + preview2-shim)",
+      run: async () => {
+        const { run, result } = await runTask({
+          name: "calc",
+          runtime: "component",
+          artifact: await inline("components/calc/calc.wasm"),
+          entrypoint: { kind: "export", name: "checked-div", args: "7, 2" },
+        });
+        // The run view carries the export's result as WAVE text next to the numeric return values.
+        const wave = (result as { returnWave?: string | null }).returnWave;
+        if (wave !== "ok(3)") throw new Error(`checked-div(7, 2) returned ${JSON.stringify(wave)}`);
+        return `${run.propletId}: checked-div(7, 2) = ${wave}`;
+      },
+    },
+    {
       title: "CPU-bound workload (examples/primes)",
       run: async () => {
         const { run, result } = await runTask({ name: "primes", artifact: await inline("primes/primes.wasm"), args: ["100000"] });
