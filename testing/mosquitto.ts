@@ -34,6 +34,8 @@ export async function startPrivateMosquitto(extraConfig = ""): Promise<PrivateMo
       "persistence false",
       // Mosquitto's default of 1000 silently drops QoS 1 messages to slow subscribers (TOOLCHAIN.md).
       "max_queued_messages 100000",
+      // Nagle's algorithm on the broker's side costs ~40 ms per small message (delayed ACKs).
+      "set_tcp_nodelay true",
       extraConfig,
     ].join("\n"),
   );

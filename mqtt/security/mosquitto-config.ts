@@ -90,6 +90,8 @@ export function mosquittoConfig(options: MosquittoConfigOptions): string {
     `max_queued_messages ${MOSQUITTO_MAX_QUEUED_MESSAGES}`,
     "max_queued_bytes 0",
     `max_packet_size ${MOSQUITTO_MAX_PACKET_SIZE}`,
+    "# Without it, Nagle's algorithm meets delayed ACKs: ~40 ms on every small reply (measured).",
+    "set_tcp_nodelay true",
     "",
     `listener ${options.port} ${host}`,
     "protocol mqtt",
