@@ -4,6 +4,7 @@
  * FOR UPDATE SKIP LOCKED so several managers never dispatch the same run.
  */
 import type { ManagerContext } from "../context.js";
+import { CoalescedPass } from "../coalesced-pass.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import * as propletStore from "../store/proplets.js";
 import * as runStore from "../store/runs.js";
@@ -17,43 +18,28 @@ const BATCH = 500;
 const MAX_PAGES = 10;
 
 export class Scheduler {
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
+  /** Coalesces requests: at most one pass runs, and one more follows if asked meanwhile. */
+  private readonly passes: CoalescedPass;
 
   constructor(
     private readonly ctx: ManagerContext,
     private readonly dispatcher: Dispatcher,
-  ) {}
-
-  /** Coalesces requests: at most one pass runs, and one more follows if asked meanwhile. */
-  request(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.loop().finally(() => {
-      this.running = null;
-    });
-  }
-
-  async close(): Promise<void> {
-    this.stopped = true;
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        const more = await this.pass();
-        if (more) this.again = true;
-      } catch (err) {
+  ) {
+    this.passes = new CoalescedPass(
+      () => this.pass(),
+      (err) => {
         this.ctx.counters.inc("handlerErrors");
         this.ctx.log.error({ err: (err as Error).message }, "scheduling pass failed");
-      }
-    } while (this.again && !this.stopped);
+      },
+    );
+  }
+
+  request(): void {
+    this.passes.request();
+  }
+
+  close(): Promise<void> {
+    return this.passes.close();
   }
 
   /**

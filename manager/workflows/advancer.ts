@@ -1,39 +1,26 @@
 /** Runs workflow advancement when asked (a run finished, a workflow started) and on every tick; one pass at a time. */
 import type { ManagerContext } from "../context.js";
+import { CoalescedPass } from "../coalesced-pass.js";
 import { advanceWorkflows } from "./advance.js";
 
 export class Advancer {
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
+  private readonly passes: CoalescedPass;
 
-  constructor(private readonly ctx: ManagerContext) {}
+  constructor(ctx: ManagerContext) {
+    this.passes = new CoalescedPass(
+      () => advanceWorkflows(ctx).then(() => false),
+      (err) => {
+        ctx.counters.inc("handlerErrors");
+        ctx.log.error({ err: (err as Error).message }, "workflow advancement failed");
+      },
+    );
+  }
 
   request(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.loop().finally(() => {
-      this.running = null;
-    });
+    this.passes.request();
   }
 
-  async close(): Promise<void> {
-    this.stopped = true;
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await advanceWorkflows(this.ctx);
-      } catch (err) {
-        this.ctx.counters.inc("handlerErrors");
-        this.ctx.log.error({ err: (err as Error).message }, "workflow advancement failed");
-      }
-    } while (this.again && !this.stopped);
+  close(): Promise<void> {
+    return this.passes.close();
   }
 }

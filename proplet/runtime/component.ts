@@ -30,6 +30,7 @@ import { Wasm, type WasmModule } from "./wasm-api.js";
 import { parseArgs, toWave } from "./wave.js";
 import { exportedFunctions, type WitFunction } from "./wit.js";
 import { workerEntry } from "./worker-entry.js";
+import { Capture, stoppedError } from "./capture.js";
 
 const RUN_WORKER = workerEntry("component-worker");
 const TRANSPILE_WORKER = workerEntry("component-transpile-worker");
@@ -300,30 +301,4 @@ export function transpileInWorker(component: Uint8Array, timeoutMs: number, sign
     worker.on("error", (err) => finish(() => reject(new PropellerError("transpile_failed", `the transpiler failed: ${err.message}`))));
     worker.on("exit", (code) => finish(() => reject(new PropellerError("transpile_failed", `the transpiler exited (${code}) without a result`))));
   });
-}
-
-function stoppedError(signal: AbortSignal): { code: string; message: string } {
-  const reason = typeof signal.reason === "string" ? signal.reason : "stopped by request";
-  return { code: "stopped", message: reason.slice(0, 1000) };
-}
-
-/** Output collected up to a cap; anything beyond is counted as truncated, not kept. */
-class Capture {
-  private readonly chunks: Uint8Array[] = [];
-  private size = 0;
-  truncated = false;
-  constructor(private readonly cap: number) {}
-
-  push(data: Uint8Array): void {
-    const room = this.cap - this.size;
-    if (data.byteLength > room) this.truncated = true;
-    if (room <= 0) return;
-    const take = data.byteLength > room ? data.subarray(0, room) : data;
-    this.chunks.push(take);
-    this.size += take.byteLength;
-  }
-
-  bytes(): Uint8Array {
-    return Buffer.concat(this.chunks);
-  }
 }

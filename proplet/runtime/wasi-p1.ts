@@ -21,6 +21,7 @@ import { GrantError, prepareGrants, type PreparedGrants } from "./grants.js";
 import { WASM_PAGE_BYTES, capModuleMemory, inspectModule, type FuncSignature } from "./wasm-binary.js";
 import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
 import { Wasm, type WasmModule } from "./wasm-api.js";
+import { Capture, stoppedError } from "./capture.js";
 
 /**
  * Running from TypeScript sources (tests, tsx) the worker entry is a .ts file. Node 20 ignores
@@ -221,30 +222,4 @@ async function prepare(request: RunRequest): Promise<Prepared> {
     if (capped !== request.module) capped.fill(0);
   }
   return { module, exportArgs, exportSignature };
-}
-
-function stoppedError(signal: AbortSignal): { code: string; message: string } {
-  const reason = typeof signal.reason === "string" ? signal.reason : "stopped by request";
-  return { code: "stopped", message: reason.slice(0, 1000) };
-}
-
-/** Output collected up to a cap; anything beyond is counted as truncated, not kept. */
-class Capture {
-  private readonly chunks: Uint8Array[] = [];
-  private size = 0;
-  truncated = false;
-  constructor(private readonly cap: number) {}
-
-  push(data: Uint8Array): void {
-    const room = this.cap - this.size;
-    if (data.byteLength > room) this.truncated = true;
-    if (room <= 0) return;
-    const take = data.byteLength > room ? data.subarray(0, room) : data;
-    this.chunks.push(take);
-    this.size += take.byteLength;
-  }
-
-  bytes(): Uint8Array {
-    return Buffer.concat(this.chunks);
-  }
 }
