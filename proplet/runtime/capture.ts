@@ -1,4 +1,5 @@
 /** What every runtime does with a guest's output and with a stop request, in one place. */
+import type { RunReport } from "./runtime.js";
 
 /** Output collected up to a cap; anything beyond is counted as truncated, not kept. */
 export class Capture {
@@ -25,4 +26,27 @@ export class Capture {
 export function stoppedError(signal: AbortSignal): { code: string; message: string } {
   const reason = typeof signal.reason === "string" ? signal.reason : "stopped by request";
   return { code: "stopped", message: reason.slice(0, 1000) };
+}
+
+export type PartialReport = Partial<RunReport> & Pick<RunReport, "outcome" | "error">;
+
+/**
+ * A run's two capped output streams and the function that turns what happened into its RunReport
+ * (the output captured so far always included, whatever ended the run).
+ */
+export function runReporter(outputBytes: number): { stdout: Capture; stderr: Capture; report: (partial: PartialReport) => RunReport } {
+  const stdout = new Capture(outputBytes);
+  const stderr = new Capture(outputBytes);
+  const report = (partial: PartialReport): RunReport => ({
+    exitCode: null,
+    returnValues: null,
+    startedAt: null,
+    ...partial,
+    stdout: stdout.bytes(),
+    stderr: stderr.bytes(),
+    stdoutTruncated: stdout.truncated || (partial.stdoutTruncated ?? false),
+    stderrTruncated: stderr.truncated || (partial.stderrTruncated ?? false),
+    finishedAt: new Date(),
+  });
+  return { stdout, stderr, report };
 }

@@ -30,7 +30,7 @@ import { Wasm, type WasmModule } from "./wasm-api.js";
 import { parseArgs, toWave } from "./wave.js";
 import { exportedFunctions, type WitFunction } from "./wit.js";
 import { workerEntry } from "./worker-entry.js";
-import { Capture, stoppedError } from "./capture.js";
+import { Capture, runReporter, stoppedError } from "./capture.js";
 
 const RUN_WORKER = workerEntry("component-worker");
 const TRANSPILE_WORKER = workerEntry("component-transpile-worker");
@@ -66,19 +66,7 @@ export class ComponentRuntime implements Runtime {
   }
 
   async run(request: RunRequest): Promise<RunReport> {
-    const stdout = new Capture(request.limits.outputBytes);
-    const stderr = new Capture(request.limits.outputBytes);
-    const report = (partial: Partial<RunReport> & Pick<RunReport, "outcome" | "error">): RunReport => ({
-      exitCode: null,
-      returnValues: null,
-      startedAt: null,
-      ...partial,
-      stdout: stdout.bytes(),
-      stderr: stderr.bytes(),
-      stdoutTruncated: stdout.truncated || (partial.stdoutTruncated ?? false),
-      stderrTruncated: stderr.truncated || (partial.stderrTruncated ?? false),
-      finishedAt: new Date(),
-    });
+    const { stdout, stderr, report } = runReporter(request.limits.outputBytes);
     const failed = (err: unknown) => {
       const e = err instanceof PropellerError ? err : new InvalidWasmError((err as Error).message);
       return report({ outcome: "failed", error: { code: e.code, message: e.message.slice(0, 4000) } });

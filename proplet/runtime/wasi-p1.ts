@@ -21,7 +21,7 @@ import { GrantError, prepareGrants, type PreparedGrants } from "./grants.js";
 import { WASM_PAGE_BYTES, capModuleMemory, inspectModule, type FuncSignature } from "./wasm-binary.js";
 import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
 import { Wasm, type WasmModule } from "./wasm-api.js";
-import { Capture, stoppedError } from "./capture.js";
+import { Capture, runReporter, stoppedError } from "./capture.js";
 
 /**
  * Running from TypeScript sources (tests, tsx) the worker entry is a .ts file. Node 20 ignores
@@ -66,19 +66,7 @@ export class WasiP1Runtime implements Runtime {
   }
 
   async run(request: RunRequest): Promise<RunReport> {
-    const stdout = new Capture(request.limits.outputBytes);
-    const stderr = new Capture(request.limits.outputBytes);
-    const report = (partial: Partial<RunReport> & Pick<RunReport, "outcome" | "error">): RunReport => ({
-      exitCode: null,
-      returnValues: null,
-      startedAt: null,
-      ...partial,
-      stdout: stdout.bytes(),
-      stderr: stderr.bytes(),
-      stdoutTruncated: stdout.truncated || (partial.stdoutTruncated ?? false),
-      stderrTruncated: stderr.truncated || (partial.stderrTruncated ?? false),
-      finishedAt: new Date(),
-    });
+    const { stdout, stderr, report } = runReporter(request.limits.outputBytes);
     if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
 
     let prepared: Prepared;
