@@ -87,9 +87,9 @@ describe("scheduling: invocations", () => {
       expect(Date.now() - began).toBeLessThan(6000);
     }
     // A function its proplet cannot deploy (no such export) says why.
-    const wrong = await api(stack.managerUrl, "POST", "/functions", { name: "wrong", artifact: await exampleArtifact("add/add.wasm"), export: "nope" });
+    const wrong = await stackApi("POST", "/functions", { name: "wrong", artifact: await exampleArtifact("add/add.wasm"), export: "nope" });
     expect(wrong.status).toBe(201);
-    const refused = await api<{ code: string; message: string }>(stack.managerUrl, "POST", "/functions/wrong/invoke", { deadlineMs: 10_000 });
+    const refused = await stackApi<{ code: string; message: string }>("POST", "/functions/wrong/invoke", { deadlineMs: 10_000 });
     expect(refused.status).toBe(503);
     expect(refused.body.code).toBe("function_failed");
     expect(refused.body.message).toMatch(/nope/);
