@@ -6,6 +6,8 @@ import { buildTaskBody } from "../task-spec.js";
 import { UsageError } from "../errors.js";
 import { sha256Digest } from "../../protocol/index.js";
 
+const D = `sha256:${"0".repeat(64)}`;
+
 describe("buildTaskBody", () => {
   it("inlines a Wasm file with its digest and maps flags onto the TaskCreate body", async () => {
     const dir = await mkdtemp(join(tmpdir(), "cli-"));
@@ -40,9 +42,9 @@ describe("buildTaskBody", () => {
     await expect(buildTaskBody(undefined, {})).rejects.toThrow(UsageError);
     await expect(buildTaskBody(undefined, { url: "https://x/y.wasm" })).rejects.toThrow(/--digest/);
     await expect(buildTaskBody("/nonexistent.wasm", {})).rejects.toThrow(/cannot read/);
-    await expect(buildTaskBody(undefined, { url: "https://x/y.wasm", digest: "sha256:00", env: ["NOEQUALS"] })).rejects.toThrow(/NAME=VALUE/);
-    await expect(buildTaskBody(undefined, { url: "https://x/y.wasm", digest: "sha256:00", timeout: "-1" })).rejects.toThrow(/positive whole number/);
-    await expect(buildTaskBody(undefined, { url: "https://x/y.wasm", digest: "sha256:00", input: ["1"] })).rejects.toThrow(/--export/);
-    await expect(buildTaskBody(undefined, { url: "https://x/y.wasm", digest: "sha256:00", export: "f", input: ["abc"] })).rejects.toThrow(/number/);
+    await expect(buildTaskBody(undefined, { url: "https://x/y.wasm", digest: D, env: ["NOEQUALS"] })).rejects.toThrow(/NAME=VALUE/);
+    await expect(buildTaskBody(undefined, { url: "https://x/y.wasm", digest: D, timeout: "-1" })).rejects.toThrow(/positive whole number/);
+    await expect(buildTaskBody(undefined, { url: "https://x/y.wasm", digest: D, input: ["1"] })).rejects.toThrow(/--export/);
+    await expect(buildTaskBody(undefined, { url: "https://x/y.wasm", digest: D, export: "f", input: ["abc"] })).rejects.toThrow(/number/);
   });
 });
