@@ -57,6 +57,11 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   });
   const [wasm, ...guestArgs] = positionals;
   const remote = values.url !== undefined || values.oci !== undefined;
+  // With --url/--oci every positional is a guest argument; a first one naming a .wasm file is
+  // almost surely a mistake (pass such an argument with --arg).
+  if (remote && wasm && /\.wasm(\.age)?$/.test(wasm)) {
+    throw new UsageError(`give one artifact: a Wasm file (${wasm}) or ${values.oci !== undefined ? "--oci REF" : "--url URL"}, not both (a guest argument ending in .wasm goes with --arg)`);
+  }
   if (values.cron !== undefined) throw new UsageError("run waits for one run; a --cron task runs on its schedule: create it with `propeller task create … --cron 'EXPR'`");
   if (values.confidential && (values.delivery || values.oci)) throw new UsageError("--confidential sends the ciphertext with the task: not with --delivery or --oci");
   const { body, upload } = await prepareTask(remote ? undefined : wasm, values, remote ? positionals : guestArgs);
