@@ -58,6 +58,9 @@ describe("propeller run / task create: task features", () => {
     expect(add.code).toBe(0);
     expect(add.out.trim()).toBe("42");
 
+    const ok = await cli(["run", CALC, "--export", "checked-div", "--wave", "7, 2"]);
+    expect(ok.out.trim()).toBe("ok(3)");
+
     const div = await cli(["run", CALC, "--runtime", "component", "--export", "checked-div", "--wave", "1, 0", "--json"]);
     expect(div.code).toBe(0);
     const task = JSON.parse(div.out) as TaskView;
