@@ -172,6 +172,18 @@ describe("propeller run / task create: task features", () => {
     await expect(fetch(`${url}/after`)).rejects.toThrow();
   }, 60_000);
 
+  it("run --runtime wasi-http on a component that is no daemon fails with the runtime's error (exit 1); run --broadcast waits for the fan-out", async () => {
+    const notDaemon = await cli(["run", CALC, "--runtime", "wasi-http", "--wait", "30000"]);
+    expect(notDaemon.code).toBe(1);
+    expect(notDaemon.err).toMatch(/run \S+ failed.*error \w+: /);
+
+    const broadcast = await cli(["run", HELLO, "everyone", "--broadcast", "--json"]);
+    expect(broadcast.code).toBe(0);
+    const task = JSON.parse(broadcast.out) as TaskView;
+    expect(task.broadcast).toBe(true);
+    expect(task.latestRun!.result!.stdout).toContain("everyone");
+  }, 60_000);
+
   it("bad flags and combinations: exit 2, a message naming the problem, nothing created", async () => {
     const before = await taskCount();
     const cases: Array<[string[], RegExp]> = [
