@@ -16,6 +16,13 @@ usage: propeller <command> [options]
         [--receipt-out FILE]
         create a task, start it, wait, print its output and verify its receipt (exit code = the guest's);
         --confidential encrypts a plain module (key stored in the KBS) or sends a .age file as is
+        task options (run and task create) also: --runtime wasi-p1|component|wasi-http,
+        --export NAME --wave 'ARGS' (a component export; WAVE text, implies --runtime component),
+        --grant-dir GUEST[:ro][:volume=NAME]... --grant-host HOST:PORT...  (nothing is reachable otherwise)
+        --oci REF [--digest sha256:…] instead of a file; --delivery mqtt (uploads the file, then chunks over MQTT)
+        --priority 0..100, --retry N [--retry-backoff MS], --broadcast, --cron 'EXPR' [--tz ZONE] [--missed run-once|skip]
+        (--cron: task create only). A component export prints its WAVE result; a wasi-http daemon prints its
+        URL and serves until Ctrl-C, which stops the task
   task create <file.wasm> [task options] [--start]
   task list [--state S] [--limit N] [--cursor C]
   task get|start|stop|logs|runs <task-id>

@@ -17,6 +17,8 @@ export interface RunView {
   result: null | {
     exitCode: number | null;
     returnValues: Array<number | string> | null;
+    /** A component export's result as WAVE text. */
+    returnWave?: string;
     stdout: string;
     stderr: string;
     stdoutBase64: string;
@@ -28,7 +30,7 @@ export interface RunView {
   /** The manager's check of the run's receipt. */
   receiptCheck?: null | { ok: boolean; attested: boolean; reason: string; checks: Array<{ name: string; ok: boolean; detail: string }> };
   /** A wasi-http daemon's URL, while its run is active. */
-  endpoint?: string;
+  endpoint?: string | null;
 }
 
 export interface TaskView {
@@ -109,14 +111,16 @@ export class ManagerClient {
   /** One call; the reply's text when it succeeded, a RemoteError (with the manager's message) otherwise. */
   private async send(method: string, path: string, body?: unknown, accept = "application/json"): Promise<{ response: Response; text: string }> {
     const headers: Record<string, string> = { accept };
-    if (body !== undefined) headers["content-type"] = "application/json";
+    // Raw bytes (an artifact upload) go as they are; anything else as JSON.
+    const raw = body instanceof Uint8Array;
+    if (body !== undefined) headers["content-type"] = raw ? "application/wasm" : "application/json";
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let response: Response;
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
         headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(body !== undefined ? { body: raw ? body : JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
@@ -192,6 +196,13 @@ export class ManagerClient {
   revokeApiKey(id: string): Promise<void> {
     return this.request("DELETE", `/apikeys/${encodeURIComponent(id)}`);
   }
+
+  // --- task features (clitask): artifact upload for `--delivery mqtt` ---
+  /** `PUT /artifacts/{digest}`: stores the bytes with the manager (201 new, 200 already there). */
+  uploadArtifact(digest: string, bytes: Uint8Array): Promise<{ digest: string; size: number; created: boolean }> {
+    return this.request("PUT", `/artifacts/${encodeURIComponent(digest)}`, bytes);
+  }
+  // --- end clitask ---
 
   /** Polls until the task's latest run is finished (or `timeoutMs` passes). */
   async waitForFinish(id: string, timeoutMs: number, onProgress?: (task: TaskView) => void, maxPollMs = 500): Promise<TaskView> {

@@ -17,6 +17,8 @@ export function describeRun(run: RunView | null): string {
   if (run.propletId) parts.push(`on ${run.propletId}`);
   if (r?.exitCode !== null && r?.exitCode !== undefined) parts.push(`exit code ${r.exitCode}`);
   if (r?.returnValues) parts.push(`returned [${r.returnValues.join(", ")}]`);
+  if (r?.returnWave !== undefined) parts.push(`returned ${r.returnWave === "" ? "(nothing)" : r.returnWave}`);
+  if (run.endpoint) parts.push(`serving at ${run.endpoint}`);
   if (r?.error) parts.push(`error ${r.error.code}: ${r.error.message}`);
   return parts.join(", ");
 }
@@ -24,4 +26,16 @@ export function describeRun(run: RunView | null): string {
 export function taskLine(task: TaskView): string {
   const reason = task.pendingReason ? ` (${task.pendingReason})` : "";
   return `${task.id}  ${task.state.padEnd(9)}  ${task.name}${reason}`;
+}
+
+/** The task's scheduling fields, where present: `priority 80, retry 3 attempts (backoff 500 ms), cron "…" (UTC, missed skip), broadcast`. */
+export function describeScheduling(task: TaskView): string {
+  const parts: string[] = [];
+  if (typeof task.priority === "number") parts.push(`priority ${task.priority}`);
+  const retry = task.retry as { maxAttempts: number; backoffMs: number; maxBackoffMs: number } | null | undefined;
+  if (retry) parts.push(`retry ${retry.maxAttempts} attempts (backoff ${retry.backoffMs} ms, at most ${retry.maxBackoffMs} ms)`);
+  const schedule = task.schedule as { cron: string; timeZone: string; missed: string } | null | undefined;
+  if (schedule) parts.push(`cron "${schedule.cron}" (${schedule.timeZone}, missed ${schedule.missed})`);
+  if (task.broadcast === true) parts.push("broadcast");
+  return parts.join(", ");
 }

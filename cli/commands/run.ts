@@ -4,9 +4,10 @@ import { TEE_TYPES, type TeeType } from "../../protocol/index.js";
 import { parse, parsePositiveInt } from "../args.js";
 import { confidentialTaskBody, sealWorkload, verifyRunReceipt } from "../confidential.js";
 import { UsageError } from "../errors.js";
-import type { ManagerClient, TaskView } from "../manager-client.js";
+import { TERMINAL_STATES, type ManagerClient, type TaskView } from "../manager-client.js";
 import { describeRun, type Output } from "../output.js";
-import { TASK_FLAGS, buildTaskBody } from "../task-spec.js";
+import { TASK_FLAGS, prepareTask } from "../task-spec.js";
+import { untilSignal } from "../signals.js";
 import { adminConnection } from "./kbs.js";
 import { clientFrom } from "./task.js";
 
@@ -20,6 +21,8 @@ export async function submitAndReport(client: ManagerClient, body: Record<string
   if (json) io.out(JSON.stringify(task, null, 2));
   else {
     if (run?.result?.stdout) io.out(run.result.stdout);
+    // A component export's result (WAVE text) is the run's answer: stdout, like a guest's output.
+    if (run?.result?.returnWave) io.out(run.result.returnWave);
     if (run?.result?.stderr) io.err(run.result.stderr);
     io.err(describeRun(run));
   }
@@ -53,12 +56,26 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     "receipt-out": { type: "string" },
   });
   const [wasm, ...guestArgs] = positionals;
-  const body = await buildTaskBody(values.url ? undefined : wasm, values, values.url ? positionals : guestArgs);
+  const remote = values.url !== undefined || values.oci !== undefined;
+  // With --url/--oci every positional is a guest argument; a first one naming a .wasm file is
+  // almost surely a mistake (pass such an argument with --arg).
+  if (remote && wasm && /\.wasm(\.age)?$/.test(wasm)) {
+    throw new UsageError(`give one artifact: a Wasm file (${wasm}) or ${values.oci !== undefined ? "--oci REF" : "--url URL"}, not both (a guest argument ending in .wasm goes with --arg)`);
+  }
+  if (values.cron !== undefined) throw new UsageError("run waits for one run; a --cron task runs on its schedule: create it with `propeller task create … --cron 'EXPR'`");
+  if (values.confidential && (values.delivery || values.oci)) throw new UsageError("--confidential sends the ciphertext with the task: not with --delivery or --oci");
+  const { body, upload } = await prepareTask(remote ? undefined : wasm, values, remote ? positionals : guestArgs);
   const waitMs = parsePositiveInt("--wait", values.wait, 120_000);
   const client = clientFrom(values);
+  if (body.runtime === "wasi-http") {
+    if (values.confidential) throw new UsageError("--confidential does not go with --runtime wasi-http");
+    if (upload) await client.uploadArtifact(upload.digest, upload.bytes);
+    return serveDaemon(client, body, waitMs, io, values.json ?? false);
+  }
 
   let kbsUrl: string | undefined;
-  let workloadDigest = (body.artifact as { digest: string }).digest;
+  // An OCI reference without --digest: the manager pins it; the task then names the layer's digest.
+  let workloadDigest = (body.artifact as { digest?: string }).digest;
   if (values.confidential) {
     kbsUrl = values.kbs ?? process.env.PROPELLER_KBS_URL;
     if (!kbsUrl) throw new UsageError("--confidential needs the KBS that holds the key: --kbs URL (or PROPELLER_KBS_URL)");
@@ -83,8 +100,10 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     }
   }
 
+  if (upload) await client.uploadArtifact(upload.digest, upload.bytes);
   const { task, code } = await submitAndReport(client, body, waitMs, io, values.json ?? false);
   if (!task.latestRun?.result) return code;
+  workloadDigest ??= (task.artifact as { digest: string }).digest;
   const { jws, verification } = await verifyRunReceipt(client, task, { ...(kbsUrl ? { kbsUrl } : {}), workloadDigest, allowUnattested: !values.confidential });
   if (values["receipt-out"]) await writeFile(values["receipt-out"], jws + "\n");
   if (!values.json) {
@@ -96,4 +115,57 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     return code === 0 ? 1 : code;
   }
   return code;
+}
+
+/**
+ * `run --runtime wasi-http`: a daemon does not finish. Start it, print its endpoint once the proplet
+ * serves it, and keep it up until Ctrl-C (or SIGTERM), which stops the task; exit 0 when it ended
+ * `stopped`, 1 when it failed (or never served within --wait).
+ */
+async function serveDaemon(client: ManagerClient, body: Record<string, unknown>, waitMs: number, io: Output, json: boolean): Promise<number> {
+  const signal = untilSignal();
+  let interrupted = false;
+  void signal.signal.then(() => {
+    interrupted = true;
+  });
+  try {
+    const created = await client.createTask({ ...body, start: true });
+    const deadline = Date.now() + waitMs;
+    let announced = false;
+    let lastState = "";
+    let task = created;
+    for (;;) {
+      task = await client.getTask(created.id);
+      const run = task.latestRun;
+      if (!json && task.state !== lastState) io.err(`task ${task.id}: ${task.state}${task.pendingReason ? ` (${task.pendingReason})` : ""}`);
+      lastState = task.state;
+      if (run?.endpoint && !announced) {
+        announced = true;
+        if (json) io.out(JSON.stringify({ taskId: task.id, runId: run.id, endpoint: run.endpoint }));
+        else {
+          io.out(run.endpoint);
+          io.err(`serving at ${run.endpoint}; Ctrl-C stops task ${task.id}`);
+        }
+      }
+      if (run && TERMINAL_STATES.has(run.state) && TERMINAL_STATES.has(task.state)) break;
+      if (interrupted) {
+        interrupted = false;
+        if (!json) io.err(`stopping task ${task.id}`);
+        await client.stopTask(task.id);
+        task = await client.waitForFinish(task.id, 30_000);
+        break;
+      }
+      if (!announced && Date.now() > deadline) {
+        await client.stopTask(task.id).catch(() => undefined);
+        io.err(`task ${task.id} did not serve within ${waitMs} ms (state ${task.state}${task.pendingReason ? `: ${task.pendingReason}` : ""}); stopped it`);
+        return 1;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (json) io.out(JSON.stringify(task, null, 2));
+    else io.err(describeRun(task.latestRun));
+    return task.latestRun?.state === "stopped" || task.latestRun?.state === "completed" ? 0 : 1;
+  } finally {
+    signal.dispose();
+  }
 }

@@ -1,8 +1,8 @@
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import { ManagerClient, resolveManagerToken } from "../manager-client.js";
-import { describeRun, taskLine, type Output } from "../output.js";
-import { TASK_FLAGS, buildTaskBody } from "../task-spec.js";
+import { describeRun, describeScheduling, taskLine, type Output } from "../output.js";
+import { TASK_FLAGS, prepareTask } from "../task-spec.js";
 
 const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "string" }, json: { type: "boolean" } } as const;
 
@@ -21,9 +21,11 @@ export async function taskCommand(argv: string[], io: Output): Promise<number> {
     case "create": {
       const { values, positionals } = parse("task create", rest, { ...CLIENT_FLAGS, ...TASK_FLAGS, start: { type: "boolean" } });
       if (positionals.length > 1) throw new UsageError("task create takes one Wasm file; pass guest arguments with --arg");
-      const body = await buildTaskBody(positionals[0], values);
+      const { body, upload } = await prepareTask(positionals[0], values);
       if (values.start) body.start = true;
-      const task = await clientFrom(values).createTask(body);
+      const client = clientFrom(values);
+      if (upload) await client.uploadArtifact(upload.digest, upload.bytes);
+      const task = await client.createTask(body);
       io.out(values.json ? JSON.stringify(task, null, 2) : `created ${taskLine(task)}`);
       return 0;
     }
@@ -40,7 +42,10 @@ export async function taskCommand(argv: string[], io: Output): Promise<number> {
         const task = sub === "start" ? await client.startTask(id) : await client.stopTask(id);
         io.out(values.json ? JSON.stringify(task, null, 2) : `${sub === "start" ? "started" : "stopping"} ${taskLine(task)}`);
       } else if (sub === "get") {
-        io.out(JSON.stringify(await client.getTask(id), null, 2));
+        const task = await client.getTask(id);
+        io.out(JSON.stringify(task, null, 2));
+        // A one-line summary beside the JSON (stderr, so stdout stays parseable).
+        if (!values.json) io.err([taskLine(task), describeScheduling(task), describeRun(task.latestRun)].filter(Boolean).join("; "));
       } else if (sub === "runs") {
         const { items } = await client.runs(id);
         io.out(values.json ? JSON.stringify(items, null, 2) : items.map(describeRun).join("\n") || "no runs");
