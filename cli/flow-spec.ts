@@ -62,19 +62,99 @@ export async function inlineArtifact(file: string, where = file): Promise<{ dige
   return { digest: sha256Digest(bytes), inline: bytes.toString("base64") };
 }
 
-/** JSON.parse whose error names the line and column (V8 reports only a character position). */
+/** JSON.parse whose error names the line and column of the first mistake. */
 export function parseJsonWithPosition(text: string, label: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    const message = (err as Error).message;
-    const match = /at position (\d+)/.exec(message);
-    const position = match ? Number(match[1]) : text.length;
+    // V8 names a position for some mistakes only; the scanner below finds it for all of them.
+    const position = jsonErrorPosition(text) ?? text.length;
     const before = text.slice(0, position);
     const line = before.split("\n").length;
     const column = position - before.lastIndexOf("\n");
-    const reason = message.replace(/ in JSON at position \d+.*$/, "").replace(/^Unexpected end of JSON input$/, "the file ends early");
-    throw new UsageError(`${label} is not valid JSON: ${reason} at line ${line}, column ${column}`);
+    const found = position < text.length ? `unexpected ${JSON.stringify(text[position])}` : "the text ends early";
+    throw new UsageError(`${label} is not valid JSON: ${found} at line ${line}, column ${column} (${(err as Error).message.split("\n")[0]!.slice(0, 120)})`);
+  }
+}
+
+/**
+ * The offset of the first character that makes `text` invalid JSON (RFC 8259), or undefined when the
+ * scanner finds none. Only run after JSON.parse failed, to point at the mistake; it builds nothing.
+ */
+export function jsonErrorPosition(text: string): number | undefined {
+  let i = 0;
+  class Stop {
+    constructor(readonly at: number) {}
+  }
+  const ws = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+  };
+  const expect = (ch: string) => {
+    if (text[i] !== ch) throw new Stop(i);
+    i++;
+  };
+  const string = () => {
+    expect('"');
+    for (;;) {
+      if (i >= text.length) throw new Stop(i);
+      const c = text[i]!;
+      if (c === '"') return void i++;
+      if (c < " ") throw new Stop(i);
+      if (c === "\\") {
+        i++;
+        if (text[i] === "u") {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) throw new Stop(i);
+          i += 5;
+        } else if (text[i] !== undefined && '"\\/bfnrt'.includes(text[i]!)) i++;
+        else throw new Stop(i);
+      } else i++;
+    }
+  };
+  const value = (depth: number): void => {
+    if (depth > 1000) throw new Stop(i);
+    ws();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      ws();
+      if (text[i] === "}") return void i++;
+      for (;;) {
+        ws();
+        string();
+        ws();
+        expect(":");
+        value(depth + 1);
+        ws();
+        if (text[i] === ",") i++;
+        else return expect("}");
+      }
+    }
+    if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") return void i++;
+      for (;;) {
+        value(depth + 1);
+        ws();
+        if (text[i] === ",") i++;
+        else return expect("]");
+      }
+    }
+    if (c === '"') return string();
+    for (const word of ["true", "false", "null"]) {
+      if (text.startsWith(word, i)) return void (i += word.length);
+    }
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    if (!m || m[0] === "" || m[0] === "-") throw new Stop(i);
+    i += m[0].length;
+  };
+  try {
+    value(0);
+    ws();
+    return i < text.length ? i : undefined;
+  } catch (err) {
+    if (err instanceof Stop) return err.at;
+    throw err;
   }
 }
 
