@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../main.js";
+import { HELP, main } from "../main.js";
+import { jsonErrorPosition, loadWorkflowSpec } from "../flow-spec.js";
 import { startStack, type Stack } from "../stack.js";
 import { waitFor } from "../../testing/net.js";
 import type { WorkflowView } from "../manager-client.js";
@@ -18,6 +19,12 @@ const EXAMPLES = resolve(import.meta.dirname, "../../examples");
 const SPIN = Buffer.from([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x07, 0x08, 0x01, 0x04, 0x73, 0x70, 0x69,
   0x6e, 0x00, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b,
+]);
+
+/** (module (func (export "boom") unreachable)): traps. */
+const TRAP = Buffer.from([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x07, 0x08, 0x01, 0x04, 0x62, 0x6f, 0x6f,
+  0x6d, 0x00, 0x00, 0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b,
 ]);
 
 async function cli(argv: string[]) {
@@ -198,7 +205,85 @@ describe("propeller workflow, job and function", () => {
     expect(late.code).toBe(1);
     expect(late.err).toMatch(/function spin did not answer within its deadline \(300 ms/);
 
+    // A trap is a failed outcome: its error on stderr, exit 1.
+    await writeFile(join(dir, "trap.wasm"), TRAP);
+    expect((await cli(["function", "deploy", join(dir, "trap.wasm"), "--name", "trap", "--export", "boom", ...auth])).code).toBe(0);
+    const trapped = await cli(["function", "invoke", "trap", "--deadline", "20000", ...auth]);
+    expect(trapped.code).toBe(1);
+    expect(trapped.out).toBe("");
+    expect(trapped.err).toMatch(/function trap failed on \S+: \S+: .*unreachable/i);
+
     expect((await cli(["function", "delete", "adder", ...auth])).code).toBe(0);
     expect((await cli(["function", "get", "adder", ...auth])).code).toBe(2);
   }, 60_000);
+
+  it("wait exits 1 when a node fails (its dependants skipped) and when the timeout passes first", async () => {
+    const spec = {
+      name: "breaks",
+      nodes: [
+        { name: "bad", task: { wasm: "mods/trap.wasm", entrypoint: { kind: "export", name: "boom", inputs: [] } } },
+        { name: "after", task: { wasm: "mods/hello.wasm" }, dependsOn: ["bad"] },
+      ],
+    };
+    await writeFile(join(dir, "mods/trap.wasm"), TRAP);
+    await writeFile(join(dir, "breaks.json"), JSON.stringify(spec));
+    const flow = JSON.parse((await cli(["workflow", "create", join(dir, "breaks.json"), "--start", ...auth, "--json"])).out) as WorkflowView;
+    const waited = await cli(["workflow", "wait", flow.id, "--timeout", "60000", ...auth]);
+    expect(waited.code).toBe(1);
+    expect(waited.out).toMatch(new RegExp(`^${flow.id}\\s+failed`));
+    expect(waited.out).toMatch(/^\s+bad\s+failed/m);
+    expect(waited.out).toMatch(/^\s+after\s+skipped/m);
+
+    // A node no proplet matches stays queued: wait gives up at --timeout, stop ends it.
+    const stuck = {
+      name: "stuck",
+      nodes: [{ name: "waits", task: { wasm: "mods/hello.wasm", requirements: { tags: ["no-such-tag"] } } }],
+    };
+    await writeFile(join(dir, "stuck.json"), JSON.stringify(stuck));
+    const s = JSON.parse((await cli(["workflow", "create", join(dir, "stuck.json"), "--start", ...auth, "--json"])).out) as WorkflowView;
+    const started = Date.now();
+    const timedOut = await cli(["workflow", "wait", s.id, "--timeout", "400", ...auth]);
+    expect(timedOut.code).toBe(1);
+    expect(timedOut.err).toMatch(new RegExp(`workflow ${s.id} did not finish within 400 ms \\(state running\\)`));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const stopped = await cli(["workflow", "stop", s.id, ...auth]);
+    expect(stopped.code).toBe(0);
+    expect(stopped.out).toMatch(/^stopping /);
+    const after = await cli(["workflow", "wait", s.id, "--timeout", "20000", ...auth, "--json"]);
+    expect(after.code).toBe(1);
+    expect((JSON.parse(after.out) as WorkflowView).state).toBe("stopped");
+  }, 90_000);
+});
+
+describe("workflow spec files", () => {
+  it("reads a spec from stdin with wasm paths relative to the working directory", async () => {
+    const spec = JSON.stringify({ name: "s", nodes: [{ name: "a", task: { wasm: "examples/hello/hello.wasm", args: ["x"] } }, { name: "b", task: { artifact: { oci: "r/x:1" } } }] });
+    const saved = process.cwd();
+    process.chdir(resolve(EXAMPLES, ".."));
+    try {
+      const body = await loadWorkflowSpec("-", async () => Buffer.from(spec));
+      const nodes = body.nodes as Array<{ task: Record<string, unknown> }>;
+      expect(nodes[0]!.task).toMatchObject({ args: ["x"], artifact: { digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
+      expect(nodes[0]!.task).not.toHaveProperty("wasm");
+      // Nodes without "wasm" pass through as written.
+      expect(nodes[1]!.task).toEqual({ artifact: { oci: "r/x:1" } });
+    } finally {
+      process.chdir(saved);
+    }
+    await expect(loadWorkflowSpec("-", async () => Buffer.from("[]"))).rejects.toThrow(/expected a JSON object/);
+    await expect(loadWorkflowSpec("-", async () => Buffer.from('{"name":"n","nodes":[{"name":"a","task":{"wasm":"x.wasm","artifact":{}}}]}'))).rejects.toThrow(/"wasm" or "artifact", not both/);
+  });
+
+  it("points at the first JSON mistake", () => {
+    expect(jsonErrorPosition('{"a":1,}')).toBe(7);
+    expect(jsonErrorPosition("[1,2")).toBe(4);
+    expect(jsonErrorPosition('{"a" 1}')).toBe(5);
+    expect(jsonErrorPosition("[01]")).toBe(2);
+    expect(jsonErrorPosition('{"a":1} x')).toBe(8);
+    expect(jsonErrorPosition('[1e5, -0.5, "\\u00e9", {"k": [true, null]}]')).toBeUndefined();
+  });
+
+  it("is in the help", () => {
+    for (const line of ["workflow create <spec.json|->", "job create --name N --mode parallel|sequential", "function invoke <name>"]) expect(HELP).toContain(line);
+  });
 });
