@@ -2,7 +2,7 @@
  * `propeller workflow|job|function …` through `main` as a user runs it, against a real stack
  * (embedded broker + PGlite, a real manager and two real proplets running real Wasm).
  */
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
@@ -12,6 +12,7 @@ import { jsonErrorPosition, loadWorkflowSpec } from "../flow-spec.js";
 import { startStack, type Stack } from "../stack.js";
 import { waitFor } from "../../testing/net.js";
 import type { WorkflowView } from "../manager-client.js";
+import { sha256Digest } from "../../protocol/index.js";
 
 const EXAMPLES = resolve(import.meta.dirname, "../../examples");
 
@@ -93,6 +94,10 @@ describe("propeller workflow, job and function", () => {
     const logs = await cli(["task", "logs", dTask, ...auth]);
     expect(logs.out).toContain("168 primes up to 1000");
     expect(logs.out).toContain("Hello, c!");
+
+    // The example in the README runs as shown.
+    const example = JSON.parse((await cli(["workflow", "create", join(EXAMPLES, "workflows/diamond.json"), "--start", ...auth, "--json"])).out) as WorkflowView;
+    expect((await cli(["workflow", "wait", example.id, "--timeout", "60000", ...auth])).code).toBe(0);
 
     const listed = await cli(["workflow", "list", "--state", "completed", ...auth]);
     expect(listed.code).toBe(0);
@@ -272,6 +277,15 @@ describe("workflow spec files", () => {
     }
     await expect(loadWorkflowSpec("-", async () => Buffer.from("[]"))).rejects.toThrow(/expected a JSON object/);
     await expect(loadWorkflowSpec("-", async () => Buffer.from('{"name":"n","nodes":[{"name":"a","task":{"wasm":"x.wasm","artifact":{}}}]}'))).rejects.toThrow(/"wasm" or "artifact", not both/);
+  });
+
+  it("reads the example spec: every node's module inline, with its digest", async () => {
+    const body = await loadWorkflowSpec(join(EXAMPLES, "workflows/diamond.json"));
+    const nodes = body.nodes as Array<{ name: string; task: { artifact: { digest: string; inline: string } } }>;
+    expect(nodes.map((n) => n.name)).toEqual(["greet", "primes", "shout", "join"]);
+    const hello = await readFile(join(EXAMPLES, "hello/hello.wasm"));
+    expect(Buffer.from(nodes[0]!.task.artifact.inline, "base64").equals(hello)).toBe(true);
+    expect(nodes[0]!.task.artifact.digest).toBe(sha256Digest(hello));
   });
 
   it("points at the first JSON mistake", () => {
