@@ -22,6 +22,19 @@ function parseInput(text: string): number | string {
   return n;
 }
 
+/** `--input -5` as `--input=-5`: parseArgs would take `-5` for an option, and numbers are what inputs are. */
+function joinNegativeInputs(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i] === "--input" && next !== undefined && /^-(\d|\.\d|Infinity$)/.test(next)) {
+      out.push(`--input=${next}`);
+      i++;
+    } else out.push(argv[i]!);
+  }
+  return out;
+}
+
 /** Function names the manager does not know are the user's input: exit 2 with where names come from. */
 async function byName<T>(name: string, call: () => Promise<T>): Promise<T> {
   try {
@@ -85,7 +98,7 @@ export async function functionCommand(argv: string[], io: Output): Promise<numbe
       return 0;
     }
     case "invoke": {
-      const { values, positionals } = parse("function invoke", rest, { ...CLIENT_FLAGS, input: { type: "string", multiple: true }, deadline: { type: "string" } });
+      const { values, positionals } = parse("function invoke", joinNegativeInputs(rest), { ...CLIENT_FLAGS, input: { type: "string", multiple: true }, deadline: { type: "string" } });
       const name = onlyName(sub, positionals);
       const inputs = (values.input ?? []).map(parseInput);
       const deadlineMs = values.deadline ? parsePositiveInt("--deadline", values.deadline, 10_000) : undefined;

@@ -193,7 +193,7 @@ describe("propeller workflow, job and function", () => {
     expect(sum.err).toBe("");
     expect(sum.code).toBe(0);
     expect(sum.out).toBe("42");
-    const json = JSON.parse((await cli(["function", "invoke", "adder", "--input=-5", "--input", "3", ...auth, "--json"])).out) as { outcome: string; returnValues: number[] };
+    const json = JSON.parse((await cli(["function", "invoke", "adder", "--input", "-5", "--input", "3", ...auth, "--json"])).out) as { outcome: string; returnValues: number[] };
     expect(json).toMatchObject({ outcome: "completed", returnValues: [-2] });
 
     expect((await cli(["function", "list", ...auth])).out).toMatch(/^adder\s+export add/m);
