@@ -56,6 +56,16 @@ usage: propeller <command> [options]
   apikey generate [--json]                      print a fresh API key offline (for a bootstrap key file)
   apikey create --name N --scopes read,submit[,admin] | list | revoke <key-id>
         manage the manager's API keys (needs an admin credential); create prints the key once
+  workflow create <spec.json|-> [--start]     a DAG of tasks: {"name", "nodes": [{"name", "task": {…POST /tasks fields,
+        or "wasm": "file.wasm" relative to the spec}, "dependsOn"?, "runIf"?, "onFailure"?, "passResults"?}]}
+  workflow list [--state S] [--limit N] [--cursor C] | get|start|stop <id>
+  workflow wait <id> [--timeout MS]            prints each node's state; exit 0 only when completed
+  job create --name N --mode parallel|sequential <a.wasm> <b.wasm>... [--start]   each file one task
+  job list|get|start|stop|wait ...             as for workflows
+  function deploy <file.wasm> --name N --export E [--instances K] [--replicas R] [--memory B] [--tag T]
+        a warm function: kept instantiated on proplets, called synchronously
+  function list | get|delete <name>
+  function invoke <name> [--input N]... [--deadline MS]   prints the return values; exit 1 when it failed
 
 Common options: --manager URL (or PROPELLER_MANAGER_URL; default http://127.0.0.1:7070),
 --token T (or PROPELLER_TOKEN, else .propeller/manager-token as \`propeller up\` writes it), --json.
@@ -79,6 +89,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   manager: async () => (await import("./commands/manager.js")).managerCommand,
   proplet: async () => (await import("./commands/proplet.js")).propletCommand,
   apikey: async () => (await import("./commands/apikey.js")).apikeyCommand,
+  workflow: async () => (await import("./commands/workflow.js")).workflowCommand,
+  job: async () => (await import("./commands/job.js")).jobCommand,
+  function: async () => (await import("./commands/function.js")).functionCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */

@@ -53,6 +53,54 @@ export interface ApiKeyView {
   revokedAt: string | null;
 }
 
+// ---- workflows, jobs and warm functions (manager/http/scheduling-schemas.ts) ----
+export type FlowKind = "workflow" | "job";
+function flowBase(kind: FlowKind): string {
+  return kind === "workflow" ? "/workflows" : "/jobs";
+}
+export interface WorkflowNodeView {
+  name: string;
+  taskId: string | null;
+  dependsOn: string[];
+  state: string;
+  reason: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  [key: string]: unknown;
+}
+export interface WorkflowView {
+  id: string;
+  kind: FlowKind;
+  name: string;
+  mode: "parallel" | "sequential" | null;
+  state: string;
+  reason: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  nodes: WorkflowNodeView[];
+}
+export interface FunctionView {
+  id: string;
+  name: string;
+  export: string;
+  instances: number;
+  replicas: number;
+  generation: number;
+  placements: Array<{ propletId: string; state: string; error: string | null }>;
+  createdAt: string;
+}
+export interface InvokeView {
+  functionId: string;
+  invocationId: string;
+  propletId: string;
+  outcome: "completed" | "failed";
+  returnValues: Array<number | string> | null;
+  error: null | { code: string; message: string };
+  durationMs: number;
+  propletDurationMs: number;
+}
+
 export const TERMINAL_STATES = new Set(["completed", "failed", "stopped"]);
 
 export interface ClientOptions {
@@ -203,6 +251,40 @@ export class ManagerClient {
     return this.request("PUT", `/artifacts/${encodeURIComponent(digest)}`, bytes);
   }
   // --- end clitask ---
+  // ---- workflows, jobs and warm functions (`propeller workflow|job|function`) ----
+  createFlow(kind: FlowKind, body: Record<string, unknown>): Promise<WorkflowView> {
+    return this.request("POST", flowBase(kind), body);
+  }
+  getFlow(kind: FlowKind, id: string): Promise<WorkflowView> {
+    return this.request("GET", `${flowBase(kind)}/${encodeURIComponent(id)}`);
+  }
+  listFlows(kind: FlowKind, query: { state?: string; limit?: number; cursor?: string } = {}): Promise<{ items: WorkflowView[]; nextCursor: string | null }> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return this.request("GET", `${flowBase(kind)}${qs ? `?${qs}` : ""}`);
+  }
+  startFlow(kind: FlowKind, id: string): Promise<WorkflowView> {
+    return this.request("POST", `${flowBase(kind)}/${encodeURIComponent(id)}/start`);
+  }
+  stopFlow(kind: FlowKind, id: string): Promise<WorkflowView> {
+    return this.request("POST", `${flowBase(kind)}/${encodeURIComponent(id)}/stop`);
+  }
+  createFunction(body: Record<string, unknown>): Promise<FunctionView> {
+    return this.request("POST", "/functions", body);
+  }
+  listFunctions(): Promise<{ items: FunctionView[] }> {
+    return this.request("GET", "/functions");
+  }
+  getFunction(name: string): Promise<FunctionView> {
+    return this.request("GET", `/functions/${encodeURIComponent(name)}`);
+  }
+  deleteFunction(name: string): Promise<void> {
+    return this.request("DELETE", `/functions/${encodeURIComponent(name)}`);
+  }
+  invokeFunction(name: string, body: { inputs?: Array<number | string>; deadlineMs?: number }): Promise<InvokeView> {
+    return this.request("POST", `/functions/${encodeURIComponent(name)}/invoke`, body);
+  }
 
   /** Polls until the task's latest run is finished (or `timeoutMs` passes). */
   async waitForFinish(id: string, timeoutMs: number, onProgress?: (task: TaskView) => void, maxPollMs = 500): Promise<TaskView> {
