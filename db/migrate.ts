@@ -20,18 +20,26 @@ export async function migrate(db: Database, dir: string, scope: string): Promise
   const duplicate = numbers.find((n, i) => numbers.indexOf(n) !== i);
   if (duplicate) throw new Error(`two migrations in ${dir} share the number ${duplicate}`);
 
-  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    scope TEXT NOT NULL,
-    name TEXT NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (scope, name)
-  )`);
+  const lockKey = `propeller-migrate-${scope}`;
+  // Under the lock too: two sessions' CREATE TABLE IF NOT EXISTS can both find no table and then
+  // collide in the catalog ("duplicate key … pg_type_typname_nsp_index"), which failed managers
+  // started together on an empty database.
+  // (One key for every scope: the manager and the KBS may share a database and this one table.)
+  await db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", ["propeller-migrate-bookkeeping"]);
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      scope TEXT NOT NULL,
+      name TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+      PRIMARY KEY (scope, name)
+    )`);
+  });
 
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
   for (const file of files) {
     const sql = await readFile(join(dir, file), "utf8");
     const applied = await db.transaction(async (tx) => {
-      await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`propeller-migrate-${scope}`]);
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [lockKey]);
       const seen = await tx.query("SELECT 1 FROM schema_migrations WHERE scope = $1 AND name = $2", [scope, file]);
       if (seen.rowCount > 0) return false;
       for (const statement of splitStatements(sql)) await tx.query(statement);

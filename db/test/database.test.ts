@@ -54,3 +54,21 @@ describe("openDatabase", () => {
     await expect(openDatabase("mysql://u:secret@h/db")).rejects.toThrow(/unsupported database URL "mysql:\/\/u:\*\*\*@h\/db"/);
   });
 });
+
+describe("migrate from several processes at once (PostgreSQL)", () => {
+  it("applies each migration exactly once when 8 connections start on a fresh database together", async () => {
+    const testDb = await createTestDatabase();
+    const dbs = await Promise.all(Array.from({ length: 8 }, () => openDatabase(testDb.url)));
+    try {
+      // Managers started together (docker-compose, two replicas) all migrate the same empty database.
+      const reports = await Promise.all(dbs.map((db) => migrate(db, FIXTURE, "fixture")));
+      expect(reports.flatMap((r) => r.applied).sort()).toEqual(["0001_things.sql", "0002_more.sql"]);
+      for (const r of reports) expect([...r.applied, ...r.alreadyApplied].sort()).toEqual(["0001_things.sql", "0002_more.sql"]);
+      const { rows } = await dbs[0]!.query<{ n: string }>("SELECT count(*)::text AS n FROM schema_migrations WHERE scope = 'fixture'");
+      expect(rows[0]!.n).toBe("2");
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()));
+      await testDb.drop();
+    }
+  });
+});
