@@ -48,8 +48,8 @@ describe("scheduling: two manager processes on one database", () => {
   it("never dispatches a task twice, nor doubles a cron tick or a job step", async () => {
     db = await createTestDatabase("sched_multi");
     const root = uniqueTopicRoot();
-    const m1 = await startManagerProcess(db.url, root, "mgr-one");
-    const m2 = await startManagerProcess(db.url, root, "mgr-two");
+    // Started together on the empty database: both migrate it at once (db/migrate.ts serialises them).
+    const [m1, m2] = await Promise.all([startManagerProcess(db.url, root, "mgr-one"), startManagerProcess(db.url, root, "mgr-two")]);
     expect(m1.url).not.toBe(m2.url);
     const bases = [m1.url, m2.url];
 
