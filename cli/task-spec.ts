@@ -284,7 +284,8 @@ function secretEnvFromProcess(names: string[]): Record<string, string> {
   return secret;
 }
 
-function parseWasmValue(text: string): number | string {
+/** `--input` values: integers (as decimal strings past 2^53, as the API takes them) or floats. */
+export function parseWasmValue(text: string): number | string {
   if (/^-?\d{1,20}$/.test(text)) {
     const n = Number(text);
     return Number.isSafeInteger(n) ? n : text;

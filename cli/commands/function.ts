@@ -5,21 +5,11 @@ import type { FunctionView } from "../manager-client.js";
 import type { Output } from "../output.js";
 import { clientFrom } from "./task.js";
 import { CLIENT_FLAGS } from "./workflow.js";
+import { parseWasmValue } from "../task-spec.js";
 
 function functionLine(fn: FunctionView): string {
   const placements = fn.placements.map((p) => `${p.propletId}=${p.state}${p.error ? ` (${p.error})` : ""}`).join(" ");
   return `${fn.name}  export ${fn.export}  ${fn.instances} instance${fn.instances === 1 ? "" : "s"} x ${fn.replicas}  generation ${fn.generation}  ${placements || "not placed"}`;
-}
-
-/** `--input` values: integers (as decimal strings past 2^53, as the API takes them) or floats. */
-function parseInput(text: string): number | string {
-  if (/^-?\d{1,20}$/.test(text)) {
-    const n = Number(text);
-    return Number.isSafeInteger(n) ? n : text;
-  }
-  const n = Number(text);
-  if (text.trim() === "" || Number.isNaN(n)) throw new UsageError(`--input expects a number, got "${text}"`);
-  return n;
 }
 
 /** `--input -5` as `--input=-5`: parseArgs would take `-5` for an option, and numbers are what inputs are. */
@@ -100,7 +90,7 @@ export async function functionCommand(argv: string[], io: Output): Promise<numbe
     case "invoke": {
       const { values, positionals } = parse("function invoke", joinNegativeInputs(rest), { ...CLIENT_FLAGS, input: { type: "string", multiple: true }, deadline: { type: "string" } });
       const name = onlyName(sub, positionals);
-      const inputs = (values.input ?? []).map(parseInput);
+      const inputs = (values.input ?? []).map(parseWasmValue);
       const deadlineMs = values.deadline ? parsePositiveInt("--deadline", values.deadline, 10_000) : undefined;
       const client = clientFrom(values);
       let reply;
