@@ -19,7 +19,7 @@ import { LIMITS, PropellerError } from "../../protocol/index.js";
 import { createOciClient, formatReference, parseReference, resolveWasm, type OciClient } from "../../oci/index.js";
 import type { SqlExecutor } from "../../db/index.js";
 import { InvalidRequestError } from "../errors.js";
-import type { ArtifactInput } from "../http/schemas.js";
+import type { ArtifactInput } from "../../protocol/api/index.js";
 import { checkArtifact, type CheckedArtifact } from "../tasks/artifact.js";
 import type { DeliveryConfig } from "./config.js";
 import { artifactInfo } from "./store.js";

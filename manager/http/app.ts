@@ -6,13 +6,37 @@ import type { HttpTlsSettings } from "../config.js";
 import { installAuth, type Gate } from "../auth/hook.js";
 import type { ApiKeys } from "../auth/api-keys.js";
 import type { Scope } from "../auth/scopes.js";
+import type { Database } from "../../db/index.js";
+import type { TaskService } from "../tasks/service.js";
+import type { Liveness } from "../liveness/liveness.js";
+import type { WorkflowService } from "../workflows/service.js";
+import type { InvocationService } from "../invocations/service.js";
+import { BODY_LIMIT_BYTES, ErrorReply } from "../../protocol/api/index.js";
 import { installErrorHandling } from "./errors.js";
-import { apiKeyRoutes } from "./apikey-routes.js";
-import { routes, type RouteDeps } from "./routes.js";
-import { schedulingRoutes, type SchedulingRouteDeps } from "./scheduling-routes.js";
-import { BODY_LIMIT_BYTES, ErrorReply } from "./schemas.js";
 import { validatorCompiler } from "./validation.js";
-import { deliveryRoutes, type UploadDeps } from "../delivery/routes.js";
+import { healthRoutes, type HealthDeps } from "./routes/health.js";
+import { taskRoutes } from "./routes/tasks.js";
+import { runRoutes } from "./routes/runs.js";
+import { propletRoutes } from "./routes/proplets.js";
+import { apiKeyRoutes } from "./routes/api-keys.js";
+import { artifactRoutes, type UploadDeps } from "./routes/artifacts.js";
+import { taskSchedulingRoutes } from "./routes/task-scheduling.js";
+import { workflowRoutes } from "./routes/workflows.js";
+import { functionRoutes } from "./routes/functions.js";
+
+/** What the routes call: the services (and, for uploads and scheduling views, the database). */
+export interface RouteDeps extends HealthDeps {
+  service: TaskService;
+  liveness: Liveness;
+  uploads?: UploadDeps;
+  scheduling?: SchedulingRouteDeps;
+}
+
+export interface SchedulingRouteDeps {
+  db: Database;
+  workflows: WorkflowService;
+  invocations: InvocationService;
+}
 
 /** One route as the server registered it, with what it needs (for operators and the auth tests). */
 export interface RouteEntry {
@@ -46,7 +70,7 @@ export const LOG_REDACT_PATHS = [
   "*.token",
 ];
 
-export async function buildHttpApp(deps: RouteDeps & { uploads?: UploadDeps; scheduling?: SchedulingRouteDeps }, logger: Logger, options: HttpOptions): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
+export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: HttpOptions): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
   const log = logger.child({}, { redact: { paths: LOG_REDACT_PATHS, censor: "[redacted]" } });
   const app = Fastify({
     // pino.Logger and FastifyBaseLogger differ only in generic parameters.
@@ -90,12 +114,20 @@ export async function buildHttpApp(deps: RouteDeps & { uploads?: UploadDeps; sch
       security: [{ bearer: [] }],
     },
   });
-  await app.register(async (scoped) => routes(scoped, deps));
+  // One encapsulated plugin per resource; the order is the order of paths in the OpenAPI document.
+  await app.register(async (scoped) => healthRoutes(scoped, deps));
+  await app.register(async (scoped) => taskRoutes(scoped, deps.service));
+  await app.register(async (scoped) => runRoutes(scoped, deps.service));
+  await app.register(async (scoped) => propletRoutes(scoped, deps));
   await app.register(async (scoped) => apiKeyRoutes(scoped, options.apiKeys));
   const uploads = deps.uploads;
-  if (uploads) await app.register(async (scoped) => deliveryRoutes(scoped, uploads));
+  if (uploads) await app.register(async (scoped) => artifactRoutes(scoped, uploads));
   const scheduling = deps.scheduling;
-  if (scheduling) await app.register(async (scoped) => schedulingRoutes(scoped, scheduling));
+  if (scheduling) {
+    await app.register(async (scoped) => taskSchedulingRoutes(scoped, scheduling.db));
+    await app.register(async (scoped) => workflowRoutes(scoped, scheduling.workflows));
+    await app.register(async (scoped) => functionRoutes(scoped, scheduling.invocations));
+  }
   app.get("/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () => app.swagger());
   if (options.extraRoutes) await options.extraRoutes(app);
   return { app, routes: table };

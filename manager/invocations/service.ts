@@ -12,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import type { ManagerContext } from "../context.js";
 import { ConflictError, InvalidRequestError, NotFoundError } from "../errors.js";
-import type { FunctionCreate, FunctionView, InvokeReply, InvokeRequest } from "../http/scheduling-schemas.js";
+import type { FunctionCreate, FunctionView, InvokeReply, InvokeRequest } from "../../protocol/api/index.js";
 import { unfitReason } from "../scheduler/choose.js";
 import * as propletStore from "../store/proplets.js";
 import { checkArtifact, type ArtifactInput } from "../tasks/artifact.js";

@@ -1,7 +1,7 @@
 /** The aggregated outcome of a broadcast task's latest fan-out: one run per proplet, and counts. */
 import type { SqlExecutor } from "../../db/index.js";
 import { NotFoundError } from "../errors.js";
-import type { BroadcastResult } from "../http/scheduling-schemas.js";
+import type { BroadcastResult } from "../../protocol/api/index.js";
 import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
 import { RUN_STATES, taskStateForGroup } from "../tasks/state.js";

@@ -1,7 +1,7 @@
 /** Checks a task's artifact at the boundary: inline bytes against their digest, URLs by scheme and shape. */
 import { LIMITS, sha256Digest, type Digest } from "../../protocol/index.js";
 import { InvalidRequestError } from "../errors.js";
-import { MAX_URL_LENGTH } from "../http/schemas.js";
+import { MAX_URL_LENGTH } from "../../protocol/api/index.js";
 import type { ArtifactSpec } from "./model.js";
 
 export type ArtifactInput = { digest: string; inline: string } | { digest: string; url: string };

@@ -7,7 +7,7 @@ import { LIMITS, PropellerError } from "../../protocol/index.js";
 import type { ManagerContext } from "../context.js";
 import { stopMessage, startMessage } from "../dispatch/messages.js";
 import { InvalidRequestError, NotFoundError } from "../errors.js";
-import type { Task, TaskCreate, TaskPatch, Run } from "../http/schemas.js";
+import type { Task, TaskCreate, TaskPatch, Run } from "../../protocol/api/index.js";
 import * as artifactStore from "../store/artifacts.js";
 import * as propletStore from "../store/proplets.js";
 import * as runStore from "../store/runs.js";
@@ -21,7 +21,7 @@ import { startTaskRuns } from "../scheduler/start.js";
 import { checkSchedule } from "../cron/schedule.js";
 import { propletView, runView, taskView } from "./view.js";
 import type { SqlExecutor } from "../../db/index.js";
-import type { Proplet } from "../http/schemas.js";
+import type { Proplet } from "../../protocol/api/index.js";
 
 const STOP_REASON = "stopped by request";
 

@@ -1,5 +1,5 @@
 /** Records → the REST representations (docs/api.md). */
-import type { Proplet, Run, Task } from "../http/schemas.js";
+import type { Proplet, Run, Task } from "../../protocol/api/index.js";
 import type { PropletRecord, RunRecord, TaskRecord } from "./model.js";
 import { isActiveRun } from "./state.js";
 

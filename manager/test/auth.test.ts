@@ -13,7 +13,7 @@ import pino from "pino";
 import { ADMIN_KEY, BOOTSTRAP, api, bearer, logger, startBacking, startHarness, type Backing, type Harness } from "./helpers.js";
 import { generateApiKey, startManager, type RouteEntry } from "../index.js";
 import { buildHttpApp } from "../http/app.js";
-import { BODY_LIMIT_BYTES } from "../http/schemas.js";
+import { BODY_LIMIT_BYTES } from "../../protocol/api/index.js";
 import { ApiKeys } from "../auth/api-keys.js";
 import { Authenticator } from "../auth/authenticate.js";
 import { FailureLimiter } from "../auth/failures.js";

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { ManagerContext } from "../context.js";
 import { ConflictError, InvalidRequestError, NotFoundError } from "../errors.js";
-import type { JobCreate, Workflow, WorkflowCreate } from "../http/scheduling-schemas.js";
+import type { JobCreate, Workflow, WorkflowCreate } from "../../protocol/api/index.js";
 import type { TaskService } from "../tasks/service.js";
 import { checkGraph } from "./graph.js";
 import * as store from "./store.js";

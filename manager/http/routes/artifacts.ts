@@ -4,12 +4,12 @@
  * a task body may carry inline (up to LIMITS.artifactBytes); stored in chunks.
  */
 import type { FastifyInstance } from "fastify";
-import { Type, type Static } from "@sinclair/typebox";
 import { Readable } from "node:stream";
-import type { Database } from "../../db/index.js";
-import { DIGEST_PATTERN, LIMITS } from "../../protocol/index.js";
-import { ErrorReply } from "../http/schemas.js";
-import { storeUpload } from "./upload.js";
+import type { Database } from "../../../db/index.js";
+import { LIMITS } from "../../../protocol/index.js";
+import { ArtifactParams, ErrorReply, StoredArtifact } from "../../../protocol/api/index.js";
+import { storeUpload } from "../../delivery/upload.js";
+import { SUBMIT } from "./common.js";
 
 export interface UploadDeps {
   db: Database;
@@ -17,20 +17,17 @@ export interface UploadDeps {
   maxBytes?: number;
 }
 
-const Params = Type.Object({ digest: Type.String({ pattern: DIGEST_PATTERN }) });
-const StoredArtifact = Type.Object({ digest: Type.String(), size: Type.Integer(), created: Type.Boolean() });
-
-export async function deliveryRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
+export async function artifactRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
   const maxBytes = deps.maxBytes ?? LIMITS.artifactBytes;
   // The body reaches the handler as the raw stream: it is read (and bounded) chunk by chunk.
   app.addContentTypeParser(["application/octet-stream", "application/wasm"], (_req, payload, done) => done(null, payload));
-  app.put<{ Params: Static<typeof Params> }>(
+  app.put<{ Params: ArtifactParams }>(
     "/artifacts/:digest",
     {
-      config: { scope: "submit" },
+      config: SUBMIT,
       schema: {
         tags: ["artifacts"],
-        params: Params,
+        params: ArtifactParams,
         response: { 200: StoredArtifact, 201: StoredArtifact, 400: ErrorReply, 413: ErrorReply, 415: ErrorReply },
       },
     },
@@ -44,7 +41,7 @@ export async function deliveryRoutes(app: FastifyInstance, deps: UploadDeps): Pr
         return reply.status(415).send({ code: "unsupported_media_type", message: "send the artifact's bytes as application/octet-stream or application/wasm" });
       }
       const stored = await storeUpload(deps.db, req.params.digest, req.body, maxBytes);
-      return reply.status(stored.created ? 201 : 200).send(stored);
+      return reply.status(stored.created ? 201 : 200).send(stored satisfies StoredArtifact);
     },
   );
 }

@@ -1,0 +1,32 @@
+/** API keys (admin scope). The key text appears once, in the reply to its creation; the hash never. */
+import { Type, type Static } from "@sinclair/typebox";
+import { Time, TimeOrNull } from "./common.js";
+
+export const ApiScope = Type.Union([Type.Literal("read"), Type.Literal("submit"), Type.Literal("admin")]);
+export type ApiScope = Static<typeof ApiScope>;
+export const ApiKeyCreate = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    scopes: Type.Array(ApiScope, { minItems: 1, maxItems: 3, uniqueItems: true }),
+  },
+  { additionalProperties: false },
+);
+export type ApiKeyCreate = Static<typeof ApiKeyCreate>;
+export const ApiKey = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  scopes: Type.Array(ApiScope),
+  createdAt: Time,
+  lastUsedAt: TimeOrNull,
+  revokedAt: TimeOrNull,
+});
+export type ApiKey = Static<typeof ApiKey>;
+export const ApiKeyCreated = Type.Object({
+  ...ApiKey.properties,
+  key: Type.String({ description: "the key text: shown only in this reply, store it now" }),
+});
+export type ApiKeyCreated = Static<typeof ApiKeyCreated>;
+export const ApiKeyList = Type.Object({ items: Type.Array(ApiKey) });
+export type ApiKeyList = Static<typeof ApiKeyList>;
+export const ApiKeyParams = Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9-]{12,64}$" }) });
+export type ApiKeyParams = Static<typeof ApiKeyParams>;
