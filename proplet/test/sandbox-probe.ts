@@ -1,5 +1,5 @@
 /**
- * Runs inside a worker thread (sandbox.test.ts): builds a component sandbox exactly as a run does
+ * Runs inside a worker thread (sandbox.integration.test.ts): builds a component sandbox exactly as a run does
  * and drives its wasi:sockets, wasi:http and wasi:filesystem imports as a guest would, reporting
  * what each attempt gave. (The sandbox patches the shim's classes; a worker keeps that contained.)
  */
