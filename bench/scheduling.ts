@@ -1,5 +1,5 @@
 /**
- * Scheduler benchmark (issue 7): the real manager on a real broker and database.
+ * Scheduler benchmark: the real manager on a real broker and database.
  *   1. throughput: 10 000 tasks queued while no proplet is live, then 10 simulated proplets (MQTT
  *      clients that accept and answer every task.start at once, with a signed receipt) connect;
  *      tasks dispatched and finished per second until the queue is empty;

@@ -1,4 +1,4 @@
--- Scheduling (issue 7): a priority queue with aging, retry backoff, broadcast groups, cron ticks.
+-- Scheduling: a priority queue with aging, retry backoff, broadcast groups, cron ticks.
 -- Applied alike to PostgreSQL and PGlite.
 
 -- 0 (lowest) .. 100 (highest); copied from the spec so the queue can be ordered in SQL.

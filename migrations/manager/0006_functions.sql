@@ -1,4 +1,4 @@
--- Invocations (issue 7): deployed functions (a module's export kept warm on proplets) and where
+-- Invocations: deployed functions (a module's export kept warm on proplets) and where
 -- each is deployed. An invocation itself is synchronous and not stored (its reply is the record).
 CREATE TABLE functions (
   id TEXT PRIMARY KEY,

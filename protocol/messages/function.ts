@@ -1,5 +1,5 @@
 /**
- * Invocations (issue 7): a function — a module's export kept warm in a pool of instances on a
+ * Invocations: a function — a module's export kept warm in a pool of instances on a
  * proplet — called synchronously. The manager deploys it (function.deploy), the proplet reports it
  * ready (function.status), then every call is function.invoke → function.reply, matched by
  * invocationId, bounded by a deadline the proplet enforces too.

@@ -1,5 +1,5 @@
 /**
- * Cron end to end (issue 7, step d): the real manager on Mosquitto + a fresh PostgreSQL database,
+ * Cron end to end: the real manager on Mosquitto + a fresh PostgreSQL database,
  * scripted proplets. Schedules with seconds (6 fields) keep the test short. A manager is stopped
  * while a tick passes and a new manager process' worth of manager starts on the same database: the
  * missed tick runs once or is skipped per task.

@@ -1,5 +1,5 @@
 /**
- * Invocations end to end (issue 7, step g): the real manager and two real proplets (warm pools of
+ * Invocations end to end: the real manager and two real proplets (warm pools of
  * worker threads running real Wasm) on the machine's Mosquitto and a fresh PostgreSQL database.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

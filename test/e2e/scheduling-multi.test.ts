@@ -1,6 +1,6 @@
 /**
  * Two real manager processes (child processes) on one PostgreSQL database and one Mosquitto
- * (issue 7, step h): many tasks submitted to both, scripted proplets answering at once; every task
+ * at once: many tasks submitted to both, scripted proplets answering at once; every task
  * is dispatched exactly once. Cron ticks and a sequential job handled by both managers are not
  * doubled either (ticks and workflow advancement are claimed with FOR UPDATE SKIP LOCKED).
  */

@@ -1,5 +1,5 @@
 /**
- * Workflows and jobs end to end (issue 7, steps e and f): the real manager on Mosquitto + a fresh
+ * Workflows and jobs end to end: the real manager on Mosquitto + a fresh
  * PostgreSQL database, scripted proplets answering as a workload would: args ["ok", label] prints
  * `label<stdin>` and succeeds, args ["fail"] fails.
  */

@@ -1,5 +1,5 @@
 /**
- * Scheduling end to end (issue 7): the real manager on the machine's Mosquitto and a fresh
+ * Scheduling end to end: the real manager on the machine's Mosquitto and a fresh
  * PostgreSQL database, with scripted proplets (real MQTT clients speaking the proplet protocol).
  *   a. the queue: priority order under contention, aging past a bound, waiting for a proplet,
  *      constraints (tags, free memory), pack placement;
