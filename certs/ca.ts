@@ -62,6 +62,7 @@ export function checkLifetime(days: number, max: number): void {
  */
 export async function initCa(dir: string, options: InitCaOptions = {}): Promise<CaFiles> {
   const name = options.name ?? "Propeller development CA";
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what a DN name must not hold
   if (name.length === 0 || name.length > 64 || /[\u0000-\u001f,+=<>#;"\\]/.test(name)) {
     throw new CertError("cert_name_invalid", "the CA name must be 1–64 printable characters without DN specials");
   }

@@ -1,0 +1,17 @@
+// ESLint over the TypeScript sources: typescript-eslint's recommended rules (syntax only, no type
+// information, so it stays fast). `any` needs a disable comment that says why.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/**", "dist/**", "firmware/**", "coverage/**", "**/*.js", "**/*.cjs", "**/*.mjs"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    linterOptions: { reportUnusedDisableDirectives: "error" },
+    rules: {
+      // A leading underscore marks a value that is deliberately dropped (destructuring a field out).
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],
+    },
+  },
+);
