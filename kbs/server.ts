@@ -1,7 +1,8 @@
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import cookie from "@fastify/cookie";
 import rateLimit from "@fastify/rate-limit";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
+import { createLogger } from "../lib/logger.js";
 import { fileURLToPath } from "node:url";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -34,7 +35,7 @@ export interface RunningKbs {
 
 /** Builds the fastify app on an opened, migrated database (no listening). */
 export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsServerOptions = {}): Promise<{ app: FastifyInstance; context: KbsContext }> {
-  const logger = options.logger ?? pino({ name: "kbs" });
+  const logger = options.logger ?? createLogger("kbs");
   const context = createContext(config, db, logger, options.verifiers);
   const rateLimitAudit = new WindowedOnce();
   const https = config.tls ? { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) } : null;
@@ -129,7 +130,7 @@ function toKbsError(error: FastifyError | KbsError): KbsError {
  */
 export async function startKbs(input: KbsConfigInput | KbsConfig, options: KbsServerOptions = {}): Promise<RunningKbs> {
   const config = await resolveKbsConfig(input as KbsConfigInput);
-  const logger = options.logger ?? pino({ name: "kbs" });
+  const logger = options.logger ?? createLogger("kbs");
   const db = options.database ?? (await openDatabase(config.databaseUrl));
   try {
     await migrate(db, KBS_MIGRATIONS_DIR, "kbs");

@@ -5,7 +5,7 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import pino from "pino";
+import { createLogger } from "../lib/logger.js";
 import { DEFAULT_TOPIC_ROOT } from "../protocol/index.js";
 import { ConfigError } from "./errors.js";
 import { parseApiKey } from "./auth/keys.js";
@@ -180,7 +180,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     placement,
     priorityAgingMs,
     cronMisfireMs,
-    logger: input.logger ?? pino({ name: "propeller-manager" }),
+    logger: input.logger ?? createLogger("propeller-manager"),
     delivery,
   };
 }

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pino from "pino";
+import { createLogger } from "../lib/logger.js";
 import { PropletAgent, type PropletCounters } from "./agent.js";
 import { resolvePropletConfig, type PropletConfigInput } from "./config.js";
 import { WasiP1Runtime } from "./runtime/wasi-p1.js";
@@ -32,7 +32,7 @@ export interface RunningProplet {
 
 export async function startProplet(input: PropletConfigInput): Promise<RunningProplet> {
   const config = resolvePropletConfig(input);
-  const log = input.logger ?? pino({ name: "proplet" });
+  const log = input.logger ?? createLogger("proplet");
   const ownWorkDir = config.workDir === undefined;
   // Keys live in this process's memory only: a restart means new keys (and a new attestation).
   const identity = await generateIdentityKey();

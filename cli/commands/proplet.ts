@@ -43,7 +43,7 @@ export async function propletCommand(argv: string[], io: Output, env: NodeJS.Pro
       ...(settings.tee ? { tee: settings.tee as PropletTeeConfig } : {}),
       ...(settings.tags ? { tags: settings.tags } : {}),
       ...(settings.workDir ? { workDir: settings.workDir } : {}),
-      logger: logger.child({ proplet: settings.id }),
+      logger: logger.child({ box: "proplet" }),
     });
     io.out(`proplet ${proplet.id} connected to ${settings.mqtt.url}`);
     const healthFile = settings.healthFile;

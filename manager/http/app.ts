@@ -2,6 +2,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from "fastify";
 import swagger from "@fastify/swagger";
 import type { Logger } from "pino";
+import { LOG_REDACT_PATHS } from "../../lib/logger.js";
 import type { HttpTlsSettings } from "../config.js";
 import { installAuth, type Gate } from "../auth/hook.js";
 import type { ApiKeys } from "../auth/api-keys.js";
@@ -56,22 +57,11 @@ export interface HttpOptions {
   extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
 }
 
-/** Never in a log line: credentials in headers, key text, secret env values. */
-export const LOG_REDACT_PATHS = [
-  "req.headers.authorization",
-  "req.headers.cookie",
-  "headers.authorization",
-  "authorization",
-  "key",
-  "token",
-  "secretEnv",
-  "*.secretEnv",
-  "*.key",
-  "*.token",
-];
+/** Never in a log line (one list for every box: lib/logger.ts). */
+export { LOG_REDACT_PATHS };
 
 export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: HttpOptions): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
-  const log = logger.child({}, { redact: { paths: LOG_REDACT_PATHS, censor: "[redacted]" } });
+  const log = logger.child({}, { redact: { paths: [...LOG_REDACT_PATHS], censor: "[redacted]" } });
   const app = Fastify({
     // pino.Logger and FastifyBaseLogger differ only in generic parameters.
     loggerInstance: log as FastifyBaseLogger,
