@@ -4,7 +4,8 @@ import { sha256Digest, type TeeType } from "../protocol/index.js";
 import { verifyReceipt, type ReceiptVerification } from "../protocol/receipt/index.js";
 import { RemoteError, UsageError } from "./errors.js";
 import { loadJwks } from "./jwks-source.js";
-import type { ManagerClient, TaskView } from "./manager-client.js";
+import type { ManagerClient } from "./manager-client.js";
+import type { Task } from "../protocol/api/index.js";
 
 export interface KbsAdmin {
   url: string;
@@ -48,7 +49,7 @@ export function confidentialTaskBody(name: string, ciphertext: Uint8Array, spec:
  */
 export async function verifyRunReceipt(
   client: ManagerClient,
-  task: TaskView,
+  task: Task,
   expect: { jwks?: JSONWebKeySet; kbsUrl?: string; workloadDigest: string; allowUnattested?: boolean },
 ): Promise<{ jws: string; verification: ReceiptVerification }> {
   const run = task.latestRun;

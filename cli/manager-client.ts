@@ -1,104 +1,17 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
+import type * as Api from "../protocol/api/index.js";
 import { RemoteError } from "./errors.js";
 
 export const DEFAULT_MANAGER_URL = "http://127.0.0.1:7070";
 
-/** The subset of the manager's REST resources the CLI reads (see /openapi.json for all of it). */
-export interface RunView {
-  id: string;
-  taskId: string;
-  attempt: number;
-  state: string;
-  propletId: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  result: null | {
-    exitCode: number | null;
-    returnValues: Array<number | string> | null;
-    /** A component export's result as WAVE text. */
-    returnWave?: string;
-    stdout: string;
-    stderr: string;
-    stdoutBase64: string;
-    stderrBase64: string;
-    stdoutTruncated: boolean;
-    stderrTruncated: boolean;
-    error: null | { code: string; message: string };
-  };
-  /** The manager's check of the run's receipt. */
-  receiptCheck?: null | { ok: boolean; attested: boolean; reason: string; checks: Array<{ name: string; ok: boolean; detail: string }> };
-  /** A wasi-http daemon's URL, while its run is active. */
-  endpoint?: string | null;
-}
+// The manager's REST shapes are protocol/api's: the same TypeBox schemas the manager validates
+// and documents with (GET /openapi.json).
+/** A list query as the user gave it: the manager checks it and says what is wrong (400). */
+type Unchecked<Q> = { [K in keyof Q]?: Q[K] | string };
 
-export interface TaskView {
-  id: string;
-  name: string;
-  state: string;
-  pendingReason: string | null;
-  createdAt: string;
-  updatedAt: string;
-  latestRun: RunView | null;
-  [key: string]: unknown;
-}
-
-export interface ApiKeyView {
-  id: string;
-  name: string;
-  scopes: string[];
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-
-// ---- workflows, jobs and warm functions (manager/http/scheduling-schemas.ts) ----
-export type FlowKind = "workflow" | "job";
-function flowBase(kind: FlowKind): string {
+function flowBase(kind: Api.FlowKind): string {
   return kind === "workflow" ? "/workflows" : "/jobs";
-}
-export interface WorkflowNodeView {
-  name: string;
-  taskId: string | null;
-  dependsOn: string[];
-  state: string;
-  reason: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  [key: string]: unknown;
-}
-export interface WorkflowView {
-  id: string;
-  kind: FlowKind;
-  name: string;
-  mode: "parallel" | "sequential" | null;
-  state: string;
-  reason: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  nodes: WorkflowNodeView[];
-}
-export interface FunctionView {
-  id: string;
-  name: string;
-  export: string;
-  instances: number;
-  replicas: number;
-  generation: number;
-  placements: Array<{ propletId: string; state: string; error: string | null }>;
-  createdAt: string;
-}
-export interface InvokeView {
-  functionId: string;
-  invocationId: string;
-  propletId: string;
-  outcome: "completed" | "failed";
-  returnValues: Array<number | string> | null;
-  error: null | { code: string; message: string };
-  durationMs: number;
-  propletDurationMs: number;
 }
 
 export const TERMINAL_STATES = new Set(["completed", "failed", "stopped"]);
@@ -206,28 +119,28 @@ export class ManagerClient {
     return { response, text };
   }
 
-  createTask(body: Record<string, unknown>): Promise<TaskView> {
+  createTask(body: Record<string, unknown>): Promise<Api.Task> {
     return this.request("POST", "/tasks", body);
   }
-  getTask(id: string): Promise<TaskView> {
+  getTask(id: string): Promise<Api.Task> {
     return this.request("GET", `/tasks/${encodeURIComponent(id)}`);
   }
-  listTasks(query: { state?: string; limit?: number; cursor?: string } = {}): Promise<{ items: TaskView[]; nextCursor: string | null }> {
+  listTasks(query: Unchecked<Api.TaskListQuery> = {}): Promise<Api.TaskList> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
     const qs = params.toString();
     return this.request("GET", `/tasks${qs ? `?${qs}` : ""}`);
   }
-  startTask(id: string): Promise<TaskView> {
+  startTask(id: string): Promise<Api.Task> {
     return this.request("POST", `/tasks/${encodeURIComponent(id)}/start`);
   }
-  stopTask(id: string): Promise<TaskView> {
+  stopTask(id: string): Promise<Api.Task> {
     return this.request("POST", `/tasks/${encodeURIComponent(id)}/stop`);
   }
-  runs(id: string): Promise<{ items: RunView[] }> {
+  runs(id: string): Promise<Api.RunList> {
     return this.request("GET", `/tasks/${encodeURIComponent(id)}/runs`);
   }
-  proplets(): Promise<{ items: Array<{ id: string; alive: boolean }> }> {
+  proplets(): Promise<Api.PropletList> {
     return this.request("GET", "/proplets");
   }
   /** A run's receipt (compact JWS) as the proplet sent it. */
@@ -235,10 +148,10 @@ export class ManagerClient {
     const { text } = await this.send("GET", `/tasks/${encodeURIComponent(taskId)}/runs/${encodeURIComponent(runId)}/receipt`, undefined, "application/jose");
     return text.trim();
   }
-  createApiKey(name: string, scopes: string[]): Promise<ApiKeyView & { key: string }> {
+  createApiKey(name: string, scopes: Api.ApiScope[]): Promise<Api.ApiKeyCreated> {
     return this.request("POST", "/apikeys", { name, scopes });
   }
-  listApiKeys(): Promise<{ items: ApiKeyView[] }> {
+  listApiKeys(): Promise<Api.ApiKeyList> {
     return this.request("GET", "/apikeys");
   }
   revokeApiKey(id: string): Promise<void> {
@@ -247,47 +160,47 @@ export class ManagerClient {
 
   // --- task features (clitask): artifact upload for `--delivery mqtt` ---
   /** `PUT /artifacts/{digest}`: stores the bytes with the manager (201 new, 200 already there). */
-  uploadArtifact(digest: string, bytes: Uint8Array): Promise<{ digest: string; size: number; created: boolean }> {
+  uploadArtifact(digest: string, bytes: Uint8Array): Promise<Api.StoredArtifact> {
     return this.request("PUT", `/artifacts/${encodeURIComponent(digest)}`, bytes);
   }
   // --- end clitask ---
   // ---- workflows, jobs and warm functions (`propeller workflow|job|function`) ----
-  createFlow(kind: FlowKind, body: Record<string, unknown>): Promise<WorkflowView> {
+  createFlow(kind: Api.FlowKind, body: Record<string, unknown>): Promise<Api.Workflow> {
     return this.request("POST", flowBase(kind), body);
   }
-  getFlow(kind: FlowKind, id: string): Promise<WorkflowView> {
+  getFlow(kind: Api.FlowKind, id: string): Promise<Api.Workflow> {
     return this.request("GET", `${flowBase(kind)}/${encodeURIComponent(id)}`);
   }
-  listFlows(kind: FlowKind, query: { state?: string; limit?: number; cursor?: string } = {}): Promise<{ items: WorkflowView[]; nextCursor: string | null }> {
+  listFlows(kind: Api.FlowKind, query: Unchecked<Api.WorkflowListQuery> = {}): Promise<Api.WorkflowList> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
     const qs = params.toString();
     return this.request("GET", `${flowBase(kind)}${qs ? `?${qs}` : ""}`);
   }
-  startFlow(kind: FlowKind, id: string): Promise<WorkflowView> {
+  startFlow(kind: Api.FlowKind, id: string): Promise<Api.Workflow> {
     return this.request("POST", `${flowBase(kind)}/${encodeURIComponent(id)}/start`);
   }
-  stopFlow(kind: FlowKind, id: string): Promise<WorkflowView> {
+  stopFlow(kind: Api.FlowKind, id: string): Promise<Api.Workflow> {
     return this.request("POST", `${flowBase(kind)}/${encodeURIComponent(id)}/stop`);
   }
-  createFunction(body: Record<string, unknown>): Promise<FunctionView> {
+  createFunction(body: Record<string, unknown>): Promise<Api.FunctionView> {
     return this.request("POST", "/functions", body);
   }
-  listFunctions(): Promise<{ items: FunctionView[] }> {
+  listFunctions(): Promise<Api.FunctionList> {
     return this.request("GET", "/functions");
   }
-  getFunction(name: string): Promise<FunctionView> {
+  getFunction(name: string): Promise<Api.FunctionView> {
     return this.request("GET", `/functions/${encodeURIComponent(name)}`);
   }
   deleteFunction(name: string): Promise<void> {
     return this.request("DELETE", `/functions/${encodeURIComponent(name)}`);
   }
-  invokeFunction(name: string, body: { inputs?: Array<number | string>; deadlineMs?: number }): Promise<InvokeView> {
+  invokeFunction(name: string, body: Api.InvokeRequest): Promise<Api.InvokeReply> {
     return this.request("POST", `/functions/${encodeURIComponent(name)}/invoke`, body);
   }
 
   /** Polls until the task's latest run is finished (or `timeoutMs` passes). */
-  async waitForFinish(id: string, timeoutMs: number, onProgress?: (task: TaskView) => void, maxPollMs = 500): Promise<TaskView> {
+  async waitForFinish(id: string, timeoutMs: number, onProgress?: (task: Api.Task) => void, maxPollMs = 500): Promise<Api.Task> {
     const deadline = Date.now() + timeoutMs;
     let delay = Math.min(50, maxPollMs);
     let lastState = "";

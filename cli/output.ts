@@ -1,4 +1,4 @@
-import type { RunView, TaskView } from "./manager-client.js";
+import type { Run, Task } from "../protocol/api/index.js";
 
 export interface Output {
   out(text: string): void;
@@ -10,7 +10,7 @@ export const consoleOutput: Output = {
   err: (text) => void process.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
 };
 
-export function describeRun(run: RunView | null): string {
+export function describeRun(run: Run | null): string {
   if (!run) return "no run yet";
   const r = run.result;
   const parts = [`run ${run.id} ${run.state}`];
@@ -23,18 +23,18 @@ export function describeRun(run: RunView | null): string {
   return parts.join(", ");
 }
 
-export function taskLine(task: TaskView): string {
+export function taskLine(task: Task): string {
   const reason = task.pendingReason ? ` (${task.pendingReason})` : "";
   return `${task.id}  ${task.state.padEnd(9)}  ${task.name}${reason}`;
 }
 
 /** The task's scheduling fields, where present: `priority 80, retry 3 attempts (backoff 500 ms), cron "…" (UTC, missed skip), broadcast`. */
-export function describeScheduling(task: TaskView): string {
+export function describeScheduling(task: Task): string {
   const parts: string[] = [];
   if (typeof task.priority === "number") parts.push(`priority ${task.priority}`);
-  const retry = task.retry as { maxAttempts: number; backoffMs: number; maxBackoffMs: number } | null | undefined;
+  const retry = task.retry;
   if (retry) parts.push(`retry ${retry.maxAttempts} attempts (backoff ${retry.backoffMs} ms, at most ${retry.maxBackoffMs} ms)`);
-  const schedule = task.schedule as { cron: string; timeZone: string; missed: string } | null | undefined;
+  const schedule = task.schedule;
   if (schedule) parts.push(`cron "${schedule.cron}" (${schedule.timeZone}, missed ${schedule.missed})`);
   if (task.broadcast === true) parts.push("broadcast");
   return parts.join(", ");

@@ -2,14 +2,16 @@ import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
 import { clientFrom } from "./task.js";
+import { API_SCOPES, type ApiScope } from "../../protocol/api/index.js";
 
 const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "string" }, json: { type: "boolean" } } as const;
-const SCOPES = ["read", "submit", "admin"];
 
 /**
  * `propeller apikey generate|create|list|revoke`: `generate` prints a fresh key offline (for a
  * bootstrap key file); the others go through the manager's REST API with an admin credential.
  */
+const isApiScope = (s: string): s is ApiScope => (API_SCOPES as readonly string[]).includes(s);
+
 export async function apikeyCommand(argv: string[], io: Output): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -25,8 +27,8 @@ export async function apikeyCommand(argv: string[], io: Output): Promise<number>
       const { values } = parse("apikey create", rest, { ...CLIENT_FLAGS, name: { type: "string" }, scopes: { type: "string" } }, false);
       if (!values.name) throw new UsageError("apikey create needs --name NAME (what the key is for)");
       const scopes = (values.scopes ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-      if (scopes.length === 0 || !scopes.every((s) => SCOPES.includes(s))) {
-        throw new UsageError(`apikey create needs --scopes, a comma list of ${SCOPES.join(", ")} (e.g. --scopes read,submit)`);
+      if (scopes.length === 0 || !scopes.every(isApiScope)) {
+        throw new UsageError(`apikey create needs --scopes, a comma list of ${API_SCOPES.join(", ")} (e.g. --scopes read,submit)`);
       }
       const created = await clientFrom(values).createApiKey(values.name, [...new Set(scopes)]);
       if (values.json) io.out(JSON.stringify(created, null, 2));

@@ -11,7 +11,7 @@ import { parse } from "../args.js";
 import { confidentialTaskBody, sealWorkload, verifyRunReceipt, type SealedWorkload } from "../confidential.js";
 import { loadJwks } from "../jwks-source.js";
 import { main } from "../main.js";
-import type { TaskView } from "../manager-client.js";
+import type { Task } from "../../protocol/api/index.js";
 
 
 /** Finds examples/ both from source (cli/commands) and from the build (dist/cli/commands). */
@@ -43,7 +43,7 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
   const admin = { url: kbs.url, token: () => kbsModule.mintAdminToken(kbs.adminKey, { keyId: String(kbs.adminKey.kid), subject: "demo" }) };
   const scratch = await mkdtemp(join(tmpdir(), "propeller-demo-"));
   let sealed: SealedWorkload | undefined;
-  let confidentialTask: TaskView | undefined;
+  let confidentialTask: Task | undefined;
   const client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
   let failed = 0;
 
@@ -113,7 +113,7 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
           entrypoint: { kind: "export", name: "checked-div", args: "7, 2" },
         });
         // The run view carries the export's result as WAVE text next to the numeric return values.
-        const wave = (result as { returnWave?: string | null }).returnWave;
+        const wave = result.returnWave;
         if (wave !== "ok(3)") throw new Error(`checked-div(7, 2) returned ${JSON.stringify(wave)}`);
         return `${run.propletId}: checked-div(7, 2) = ${wave}`;
       },

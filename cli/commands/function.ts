@@ -1,7 +1,7 @@
 import { parse, parsePositiveInt } from "../args.js";
 import { RemoteError, UsageError } from "../errors.js";
 import { inlineArtifact } from "../flow-spec.js";
-import type { FunctionView } from "../manager-client.js";
+import type { FunctionView } from "../../protocol/api/index.js";
 import type { Output } from "../output.js";
 import { clientFrom } from "./task.js";
 import { CLIENT_FLAGS } from "./workflow.js";

@@ -4,7 +4,8 @@ import { TEE_TYPES, type TeeType } from "../../protocol/index.js";
 import { parse, parsePositiveInt } from "../args.js";
 import { confidentialTaskBody, sealWorkload, verifyRunReceipt } from "../confidential.js";
 import { UsageError } from "../errors.js";
-import { TERMINAL_STATES, type ManagerClient, type TaskView } from "../manager-client.js";
+import { TERMINAL_STATES, type ManagerClient } from "../manager-client.js";
+import type { Task } from "../../protocol/api/index.js";
 import { describeRun, type Output } from "../output.js";
 import { TASK_FLAGS, prepareTask } from "../task-spec.js";
 import { untilSignal } from "../signals.js";
@@ -12,7 +13,7 @@ import { adminConnection } from "./kbs.js";
 import { clientFrom } from "./task.js";
 
 /** Creates and starts a task, waits for its result and prints it; exit 0 only when it completed. */
-export async function submitAndReport(client: ManagerClient, body: Record<string, unknown>, waitMs: number, io: Output, json = false): Promise<{ task: TaskView; code: number }> {
+export async function submitAndReport(client: ManagerClient, body: Record<string, unknown>, waitMs: number, io: Output, json = false): Promise<{ task: Task; code: number }> {
   const created = await client.createTask({ ...body, start: true });
   const task = await client.waitForFinish(created.id, waitMs, (t) => {
     if (!json) io.err(`task ${t.id}: ${t.state}${t.pendingReason ? ` (${t.pendingReason})` : ""}`);
@@ -103,7 +104,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   if (upload) await client.uploadArtifact(upload.digest, upload.bytes);
   const { task, code } = await submitAndReport(client, body, waitMs, io, values.json ?? false);
   if (!task.latestRun?.result) return code;
-  workloadDigest ??= (task.artifact as { digest: string }).digest;
+  workloadDigest ??= task.artifact.digest;
   const { jws, verification } = await verifyRunReceipt(client, task, { ...(kbsUrl ? { kbsUrl } : {}), workloadDigest, allowUnattested: !values.confidential });
   if (values["receipt-out"]) await writeFile(values["receipt-out"], jws + "\n");
   if (!values.json) {

@@ -1,7 +1,8 @@
 import { parse, parsePositiveInt } from "../args.js";
 import { RemoteError, UsageError } from "../errors.js";
 import { loadWorkflowSpec } from "../flow-spec.js";
-import { type FlowKind, type ManagerClient, type WorkflowNodeView, type WorkflowView } from "../manager-client.js";
+import type { ManagerClient } from "../manager-client.js";
+import type { FlowKind, Workflow, WorkflowNode } from "../../protocol/api/index.js";
 import type { Output } from "../output.js";
 import { clientFrom } from "./task.js";
 
@@ -9,19 +10,19 @@ export const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "strin
 const FLOW_TERMINAL = new Set(["completed", "failed", "stopped"]);
 const DEFAULT_WAIT_MS = 120_000;
 
-export function flowLine(flow: WorkflowView): string {
+export function flowLine(flow: Workflow): string {
   const reason = flow.reason ? ` (${flow.reason})` : "";
   const mode = flow.mode ? ` ${flow.mode}` : "";
   return `${flow.id}  ${flow.state.padEnd(9)}  ${flow.name}${mode}, ${flow.nodes.length} node${flow.nodes.length === 1 ? "" : "s"}${reason}`;
 }
 
-export function nodeLine(node: WorkflowNodeView): string {
+export function nodeLine(node: WorkflowNode): string {
   const deps = node.dependsOn.length ? `  after ${node.dependsOn.join(",")}` : "";
   const reason = node.reason ? `  (${node.reason})` : "";
   return `  ${node.name.padEnd(16)} ${node.state.padEnd(9)} ${node.taskId ?? "-"}${deps}${reason}`;
 }
 
-function show(io: Output, json: boolean | undefined, flow: WorkflowView, verb?: string): void {
+function show(io: Output, json: boolean | undefined, flow: Workflow, verb?: string): void {
   if (json) io.out(JSON.stringify(flow, null, 2));
   else io.out([`${verb ? `${verb} ` : ""}${flowLine(flow)}`, ...flow.nodes.map(nodeLine)].join("\n"));
 }
@@ -45,7 +46,7 @@ async function byId<T>(kind: FlowKind, id: string, call: () => Promise<T>): Prom
  * Polls until the workflow or job ends, printing each node state change. Bounded by `timeoutMs`;
  * a `created` one never ends by itself, so waiting on it is refused at once.
  */
-export async function waitForFlow(client: ManagerClient, kind: FlowKind, id: string, timeoutMs: number, onChange?: (node: WorkflowNodeView) => void): Promise<WorkflowView> {
+export async function waitForFlow(client: ManagerClient, kind: FlowKind, id: string, timeoutMs: number, onChange?: (node: WorkflowNode) => void): Promise<Workflow> {
   const deadline = Date.now() + timeoutMs;
   const seen = new Map<string, string>();
   let delay = 50;

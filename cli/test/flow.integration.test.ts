@@ -11,7 +11,7 @@ import { HELP, main } from "../main.js";
 import { jsonErrorPosition, loadWorkflowSpec } from "../flow-spec.js";
 import { startStack, type Stack } from "../stack.js";
 import { waitFor } from "../../testing/net.js";
-import type { WorkflowView } from "../manager-client.js";
+import type { Workflow as WorkflowView } from "../../protocol/api/index.js";
 import { sha256Digest } from "../../protocol/index.js";
 
 const EXAMPLES = resolve(import.meta.dirname, "../../examples");

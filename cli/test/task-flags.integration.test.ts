@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../main.js";
-import type { TaskView } from "../manager-client.js";
+import type { Task as TaskView } from "../../protocol/api/index.js";
 import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { EXAMPLES_DIR } from "../../testing/paths.js";
 import { startRegistry, type TestRegistry } from "../../testing/registry.js";

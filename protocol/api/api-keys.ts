@@ -2,7 +2,9 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Time, TimeOrNull } from "./common.js";
 
-export const ApiScope = Type.Union([Type.Literal("read"), Type.Literal("submit"), Type.Literal("admin")]);
+/** What a credential may do: read, submit (create and change), admin (keys, proplet removal). */
+export const API_SCOPES = ["read", "submit", "admin"] as const;
+export const ApiScope = Type.Union(API_SCOPES.map((s) => Type.Literal(s)));
 export type ApiScope = Static<typeof ApiScope>;
 export const ApiKeyCreate = Type.Object(
   {

@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import { startStack, type Stack } from "../../cli/stack.js";
-import { ManagerClient, type RunView, type TaskView } from "../../cli/manager-client.js";
+import { ManagerClient } from "../../cli/manager-client.js";
+import type { Run as RunView, Task as TaskView } from "../../protocol/api/index.js";
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.js";
 import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { uniqueTopicRoot } from "../../testing/net.js";

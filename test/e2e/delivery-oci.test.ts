@@ -12,7 +12,7 @@ import { sha256Digest } from "../../protocol/index.js";
 import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { freePort } from "../../testing/net.js";
 import { registryBlobPath, startRegistry, type TestRegistry } from "../../testing/registry.js";
-import type { TaskView } from "../../cli/manager-client.js";
+import type { Task as TaskView } from "../../protocol/api/index.js";
 import { example, startDeliveryStack, uniqueWasm, type DeliveryStack } from "./delivery-helpers.js";
 import { runToEnd } from "./helpers.js";
 

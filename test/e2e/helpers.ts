@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256Digest } from "../../protocol/index.js";
 import { EXAMPLES_DIR } from "../../testing/paths.js";
-import { ManagerClient, type TaskView } from "../../cli/manager-client.js";
+import { ManagerClient } from "../../cli/manager-client.js";
+import type { Task as TaskView } from "../../protocol/api/index.js";
 import { generateApiKey } from "../../manager/index.js";
 
 /** The admin API key end-to-end managers are started with (`auth: E2E_AUTH`). */
