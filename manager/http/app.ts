@@ -47,6 +47,16 @@ export interface RouteEntry {
   public: boolean;
   /** The most request body bytes this route reads (its own limit, else the server's). */
   bodyLimit: number;
+  /** What it validates and answers with (protocol/api schemas), as registered; null when it declares none. */
+  schema: RouteSchemas | null;
+}
+
+export interface RouteSchemas {
+  body?: unknown;
+  querystring?: unknown;
+  params?: unknown;
+  response?: Record<string, unknown>;
+  hide?: boolean;
 }
 
 export interface HttpOptions {
@@ -81,13 +91,20 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   const table: RouteEntry[] = [];
   app.addHook("onRoute", (route: RouteOptions) => {
     const config = (route.config ?? {}) as { scope?: Scope; public?: boolean };
-    for (const method of [route.method].flat()) {
-      table.push({ method: String(method), url: route.url, scope: config.scope ?? null, public: config.public === true, bodyLimit: route.bodyLimit ?? BODY_LIMIT_BYTES });
-    }
     if (config.public !== true && !config.scope) log.error({ url: route.url, method: route.method }, "route declares no scope: it is denied to everyone (add config: { scope })");
     // Every guarded route documents how it refuses: 401 (no/bad credential), 403 (scope), 429 (failures).
     if (config.public !== true && route.schema) {
       route.schema.response = { ...((route.schema.response as object | undefined) ?? {}), 401: ErrorReply, 403: ErrorReply, 429: ErrorReply };
+    }
+    for (const method of [route.method].flat()) {
+      table.push({
+        method: String(method),
+        url: route.url,
+        scope: config.scope ?? null,
+        public: config.public === true,
+        bodyLimit: route.bodyLimit ?? BODY_LIMIT_BYTES,
+        schema: (route.schema as RouteSchemas | undefined) ?? null,
+      });
     }
   });
   installAuth(app, options.gate);
