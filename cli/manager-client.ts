@@ -100,7 +100,7 @@ export class ManagerClient {
       json = undefined;
     }
     if (!response.ok) {
-      const error = json as { code?: string; message?: string } | undefined;
+      const error = json as Partial<Api.ErrorReply> | undefined;
       const hint =
         response.status === 401
           ? this.token

@@ -2,8 +2,10 @@
  * What a credential may do. `read` = GET, `submit` = create/update/start/stop/delete tasks,
  * `admin` = everything (proplet removal, API key management) and implies the others.
  */
-export const SCOPES = ["read", "submit", "admin"] as const;
-export type Scope = (typeof SCOPES)[number];
+import { API_SCOPES, type ApiScope } from "../../protocol/api/index.js";
+
+export const SCOPES = API_SCOPES;
+export type Scope = ApiScope;
 
 export function isScope(value: unknown): value is Scope {
   return typeof value === "string" && (SCOPES as readonly string[]).includes(value);

@@ -6,11 +6,13 @@
  *   no run / queued → pending; scheduled → scheduled; running → running; a finished run → its outcome.
  */
 import { ConflictError } from "../errors.js";
+import { RUN_STATE_VALUES, TASK_STATE_VALUES } from "../../protocol/api/index.js";
 
-export const TASK_STATES = ["pending", "scheduled", "running", "completed", "failed", "stopped"] as const;
+// The states are part of the REST contract (protocol/api); the rules between them live here.
+export const TASK_STATES = TASK_STATE_VALUES;
 export type TaskState = (typeof TASK_STATES)[number];
 
-export const RUN_STATES = ["queued", "scheduled", "running", "completed", "failed", "stopped"] as const;
+export const RUN_STATES = RUN_STATE_VALUES;
 export type RunState = (typeof RUN_STATES)[number];
 
 export const TERMINAL_RUN_STATES: readonly RunState[] = ["completed", "failed", "stopped"];

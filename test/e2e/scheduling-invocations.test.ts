@@ -12,6 +12,7 @@ import { uniqueTopicRoot, waitFor } from "../../testing/net.js";
 import { api } from "../../manager/test/helpers.js";
 import { exampleArtifact } from "./helpers.js";
 import { aclRules } from "../../mqtt/security/acl.js";
+import type { InvokeReply } from "../../protocol/api/index.js";
 
 const logger = pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" });
 
@@ -21,13 +22,6 @@ const SPIN = Buffer.from([
   0x6e, 0x00, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b,
 ]);
 
-interface InvokeReply {
-  outcome: string;
-  returnValues: number[] | null;
-  propletId: string;
-  durationMs: number;
-  error: { code: string } | null;
-}
 
 describe("scheduling: invocations", () => {
   let stack: Stack;

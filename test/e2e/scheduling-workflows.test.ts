@@ -8,6 +8,7 @@ import type { TaskStart } from "../../protocol/index.js";
 import { waitFor } from "../../testing/net.js";
 import { startManager } from "../../manager/index.js";
 import { ARTIFACT, api, startBacking, startHarness, waitForProplet, type Backing, type Harness, type ScriptedProplet } from "../../manager/test/helpers.js";
+import type { Workflow as WorkflowView } from "../../protocol/api/index.js";
 
 let backing: Backing | undefined;
 let h: Harness | undefined;
@@ -47,12 +48,6 @@ function answer(p: ScriptedProplet, hold: (s: TaskStart) => boolean = () => fals
 
 const task = (...args: string[]) => ({ artifact: ARTIFACT, args });
 
-interface WorkflowView {
-  id: string;
-  state: string;
-  reason: string | null;
-  nodes: Array<{ name: string; state: string; reason: string | null; taskId: string }>;
-}
 
 async function waitForWorkflow(h: Harness, path: string, states: string[]): Promise<WorkflowView> {
   return waitFor(async () => {
