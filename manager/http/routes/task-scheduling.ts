@@ -2,8 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Database } from "../../../db/index.js";
 import { broadcastResult } from "../../scheduler/aggregate.js";
-import { NotFoundError } from "../../errors.js";
-import * as taskStore from "../../store/tasks.js";
+import { scheduleState } from "../../cron/state.js";
 import { BroadcastResult, ScheduleState, TaskIdParams } from "../../../protocol/api/index.js";
 import { READ, errors } from "./common.js";
 
@@ -17,11 +16,6 @@ export async function taskSchedulingRoutes(app: FastifyInstance, db: Database): 
   app.get<{ Params: TaskIdParams }>(
     "/tasks/:id/schedule",
     { config: READ, schema: { tags: ["tasks"], params: TaskIdParams, response: { 200: ScheduleState, ...errors(404) } } },
-    async (req): Promise<ScheduleState> => {
-      const task = await taskStore.getTask(db, req.params.id);
-      if (!task) throw new NotFoundError("task_not_found", `no task ${req.params.id}`);
-      const next = await taskStore.getNextTick(db, task.id);
-      return { taskId: task.id, schedule: task.spec.schedule ?? null, nextTickAt: next ? next.toISOString() : null };
-    },
+    async (req) => scheduleState(db, req.params.id),
   );
 }
