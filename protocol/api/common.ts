@@ -17,3 +17,7 @@ export const Cursor = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" });
 export const WasmValueOut = Type.Union([Type.Number(), Type.String()]);
 /** `{code, message}` of a run's, an invocation's or a request's failure. */
 export const CodedError = Type.Object({ code: Type.String(), message: Type.String() });
+/** Placement tags a task or function requires of its proplet. */
+export const Tags = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: LIMITS.tags, uniqueItems: true });
+/** A run's or a warm instance's linear memory bound. */
+export const MemoryBytes = Type.Integer({ minimum: 65536, maximum: LIMITS.maxMemoryBytes });

@@ -1,9 +1,8 @@
 /** Warm functions: a Wasm export kept loaded on proplets, invoked synchronously. */
 import { Type, type Static } from "@sinclair/typebox";
-import { LIMITS } from "../limits.js";
 import { WasmValue } from "../messages/common.js";
 import { ArtifactInput } from "./artifacts.js";
-import { CodedError, WasmValueOut } from "./common.js";
+import { CodedError, MemoryBytes, Tags, Time, WasmValueOut } from "./common.js";
 
 export const FunctionName = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
 export const FunctionCreate = Type.Object(
@@ -17,10 +16,10 @@ export const FunctionCreate = Type.Object(
     instances: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     /** Proplets it is kept warm on (default 1). */
     replicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
-    memoryBytes: Type.Optional(Type.Integer({ minimum: 65536, maximum: LIMITS.maxMemoryBytes })),
+    memoryBytes: Type.Optional(MemoryBytes),
     requirements: Type.Optional(
       Type.Object(
-        { tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: LIMITS.tags, uniqueItems: true })) },
+        { tags: Type.Optional(Tags) },
         { additionalProperties: false },
       ),
     ),
@@ -37,7 +36,7 @@ export const FunctionView = Type.Object({
   replicas: Type.Integer(),
   generation: Type.Integer(),
   placements: Type.Array(Type.Object({ propletId: Type.String(), state: Type.String(), error: Type.Union([Type.String(), Type.Null()]) })),
-  createdAt: Type.String({ format: "date-time" }),
+  createdAt: Time,
 });
 export type FunctionView = Static<typeof FunctionView>;
 export const FunctionList = Type.Object({ items: Type.Array(FunctionView) });

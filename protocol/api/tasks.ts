@@ -4,13 +4,13 @@ import { LIMITS } from "../limits.js";
 import { Id, PropletId } from "../messages/common.js";
 import { ConfidentialSpec, Entrypoint, Grants } from "../messages/task.js";
 import { ArtifactInput, ArtifactView } from "./artifacts.js";
-import { Base64, Cursor, Name, Runtime, Tee, Time, WasmValueOut } from "./common.js";
+import { Base64, Cursor, MemoryBytes, Name, Runtime, Tags, Tee, Time, TimeOrNull, WasmValueOut } from "./common.js";
 import { Run } from "./runs.js";
 
 const LimitsInput = Type.Object(
   {
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxTimeoutMs })),
-    memoryBytes: Type.Optional(Type.Integer({ minimum: 65536, maximum: LIMITS.maxMemoryBytes })),
+    memoryBytes: Type.Optional(MemoryBytes),
     outputBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.maxOutputBytes })),
   },
   { additionalProperties: false },
@@ -18,7 +18,7 @@ const LimitsInput = Type.Object(
 
 const Requirements = Type.Object(
   {
-    tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: LIMITS.tags, uniqueItems: true })),
+    tags: Type.Optional(Tags),
     tee: Type.Optional(Type.Union([Type.Null(), Tee])),
   },
   { additionalProperties: false },
@@ -163,6 +163,6 @@ export const ScheduleState = Type.Object({
   taskId: Type.String(),
   schedule: Type.Union([CronSchedule, Type.Null()]),
   /** The next tick (UTC), or null when the task has no schedule. */
-  nextTickAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+  nextTickAt: TimeOrNull,
 });
 export type ScheduleState = Static<typeof ScheduleState>;

@@ -1,7 +1,7 @@
 /** Workflows (a DAG of tasks) and jobs (tasks in parallel or in sequence): one resource shape. */
 import { Type, type Static } from "@sinclair/typebox";
 import { LIMITS } from "../limits.js";
-import { Cursor } from "./common.js";
+import { Cursor, Time, TimeOrNull } from "./common.js";
 import { MAX_NODES } from "./limits.js";
 import { taskFields } from "./tasks.js";
 
@@ -53,7 +53,6 @@ export const FLOW_KINDS = ["workflow", "job"] as const;
 export type FlowKind = (typeof FLOW_KINDS)[number];
 const NodeStateSchema = Type.Union((["waiting", "running", "completed", "failed", "stopped", "skipped"] as const).map((s) => Type.Literal(s)));
 const WorkflowStateSchema = Type.Union((["created", "running", "completed", "failed", "stopped"] as const).map((s) => Type.Literal(s)));
-const TimeOrNull = Type.Union([Type.String({ format: "date-time" }), Type.Null()]);
 
 export const WorkflowNode = Type.Object({
   name: Type.String(),
@@ -75,7 +74,7 @@ export const Workflow = Type.Object({
   mode: Type.Union([Type.Literal("parallel"), Type.Literal("sequential"), Type.Null()]),
   state: WorkflowStateSchema,
   reason: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Type.String({ format: "date-time" }),
+  createdAt: Time,
   startedAt: TimeOrNull,
   finishedAt: TimeOrNull,
   nodes: Type.Array(WorkflowNode),
