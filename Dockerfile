@@ -5,6 +5,7 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY lib/ lib/
 COPY protocol/ protocol/
 COPY db/ db/
 COPY mqtt/ mqtt/

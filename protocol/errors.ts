@@ -1,18 +1,7 @@
-/**
- * Base class of every typed error in Propeller. `code` is stable (APIs and the CLI map it to
- * statuses and messages); `message` says what happened and, where it helps, what to do next.
- */
-export class PropellerError extends Error {
-  readonly code: string;
-  readonly details: Record<string, unknown> | undefined;
+import { PropellerError } from "../lib/errors.js";
 
-  constructor(code: string, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-    this.details = details;
-  }
-}
+// The base class lives in lib/ (the bottom layer); protocol/ and every box import it from here or there.
+export { PropellerError };
 
 /** A message or document failed validation against its schema. */
 export class SchemaError extends PropellerError {

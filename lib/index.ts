@@ -1,0 +1,6 @@
+/** Small mechanics every box needs; depends on nothing else in the repository. */
+export { BoundedMap, BoundedSet, type BoundedMapOptions } from "./bounded-map.js";
+export { readBounded, readBoundedPrefix, readBoundedText, BoundedReadError, type BoundedReadFailure, type BoundedReadOptions } from "./bounded-read.js";
+export { ConfigError, configProblem } from "./config-error.js";
+export { PropellerError, messageOf } from "./errors.js";
+export { Supervisor, stopChildProcess } from "./supervisor.js";
