@@ -11,6 +11,9 @@ export default tseslint.config(
     linterOptions: { reportUnusedDisableDirectives: "error" },
     rules: {
       // A leading underscore marks a value that is deliberately dropped (destructuring a field out).
+      // A closure that reads a variable assigned later (a connection made after the callbacks that use
+      // it are wired) cannot be const: the rule would otherwise ask for a temporal-dead-zone hazard.
+      "prefer-const": ["error", { ignoreReadBeforeAssign: true }],
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],
     },
   },

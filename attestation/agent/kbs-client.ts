@@ -6,7 +6,7 @@ import { KbsError } from "./errors.js";
 import type { AttestedKeys } from "./keys.js";
 
 export const KBS_PROTOCOL_VERSION = "0.4.0";
-const RESOURCE_SEGMENT = /^[a-zA-Z0-9_\-]+[a-zA-Z0-9_\-.]*$/;
+const RESOURCE_SEGMENT = /^[a-zA-Z0-9_-]+[a-zA-Z0-9_.-]*$/;
 
 export interface KbsClientOptions {
   /** Base URL of the KBS, e.g. https://kbs.example:8080 */

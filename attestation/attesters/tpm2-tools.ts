@@ -12,7 +12,7 @@ export class TpmToolError extends PropellerError {
  * TCTIs we pass to tpm2-tools: a swtpm/mssim simulator on a host and port, a TPM character device,
  * or the access broker. Anything else is refused so a configuration value cannot smuggle options.
  */
-const TCTI_PATTERN = /^(?:(?:swtpm|mssim):host=[A-Za-z0-9.\-]{1,253},port=\d{1,5}|device:\/dev\/tpm(?:rm)?\d{1,3}|tabrmd(?::bus_name=[A-Za-z0-9.]{1,128})?)$/;
+const TCTI_PATTERN = /^(?:(?:swtpm|mssim):host=[A-Za-z0-9.-]{1,253},port=\d{1,5}|device:\/dev\/tpm(?:rm)?\d{1,3}|tabrmd(?::bus_name=[A-Za-z0-9.]{1,128})?)$/;
 
 export function validateTcti(tcti: string): string {
   if (!TCTI_PATTERN.test(tcti)) {

@@ -9,6 +9,11 @@ import { generateAttestedKeys } from "../../attestation/agent/keys.js";
 import { SampleAttester } from "../../attestation/attesters/sample.js";
 import { attestSample, auditRows, getResource, SAMPLE_POLICY, sampleSvnReference, startTestKbs, teeKey, type TestKbs } from "./helpers.js";
 
+// The tests read decoded EAR claims deep (submods.cpu0["ear.status"] …) and assert each value, so a
+// wrong path fails the assertion; typing every claim path here would only restate the assertions.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type DecodedClaims = Record<string, any>;
+
 describe("KBS full flow, sample TEE in development mode, real HTTP + PGlite", () => {
   let t: TestKbs;
   const secret = randomBytes(48);
@@ -28,7 +33,7 @@ describe("KBS full flow, sample TEE in development mode, real HTTP + PGlite", ()
     const header = decodeProtectedHeader(token);
     expect(header.alg).toBe("ES256");
     expect(typeof header.kid).toBe("string");
-    const claims = decodeJwt(token) as Record<string, any>;
+    const claims = decodeJwt(token) as DecodedClaims;
     expect(claims.eat_profile).toBe("tag:github.com,2023:veraison/ear");
     for (const c of ["iat", "exp", "nbf", "iss", "aud", "jti"]) expect(claims[c]).toBeDefined();
     const cpu0 = claims.submods.cpu0;

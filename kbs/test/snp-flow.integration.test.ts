@@ -11,6 +11,11 @@ import { runtimeDataHash } from "../service/report-data.js";
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.js";
 import { attestRaw, auditRows, auth, getResource, teeKey, type TestKbs } from "./helpers.js";
 
+// The tests read decoded EAR claims deep (submods.cpu0["ear.status"] …) and assert each value, so a
+// wrong path fails the assertion; typing every claim path here would only restate the assertions.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type DecodedClaims = Record<string, any>;
+
 /**
  * SNP in production mode with the real SnpVerifier and a fake AMD that really signs (its own
  * ARK/ASK/VCEK, passed as the pinned roots — the only substitution), over real HTTP.
@@ -60,7 +65,7 @@ describe("KBS full flow with SNP evidence (real SnpVerifier, really-signing fake
     const response = await attestRaw(t.url, session.cookie, { "runtime-data": runtimeData, "tee-evidence": { primary_evidence: evidence, additional_evidence: "" } });
     expect(response.status).toBe(200);
     const { token } = (await response.json()) as { token: string };
-    return { key, token, claims: decodeJwt(token) as Record<string, any> };
+    return { key, token, claims: decodeJwt(token) as DecodedClaims };
   }
 
   it("a genuine report bound to the session, with a known measurement, is affirmed and the resource released", async () => {
@@ -101,7 +106,7 @@ describe("KBS full flow with SNP evidence (real SnpVerifier, really-signing fake
     const runtimeData = { nonce: session.nonce, "tee-pubkey": key.publicJwk };
     const report = signFakeReport(buildFakeReport({ reportData: randomBytes(64), measurement, chipId: Buffer.alloc(64, 0xab) }), vcek.key);
     const response = await attestRaw(t.url, session.cookie, { "runtime-data": runtimeData, "tee-evidence": { primary_evidence: encodeSnpEvidence(report, { vcek: vcek.der }), additional_evidence: "" } });
-    const claims = decodeJwt(((await response.json()) as { token: string }).token) as Record<string, any>;
+    const claims = decodeJwt(((await response.json()) as { token: string }).token) as DecodedClaims;
     expect(claims.submods.cpu0["ear.status"]).toBe("contraindicated");
     const failed = claims.submods.cpu0["propeller.appraisal"].checks.filter((c: { ok: boolean }) => !c.ok).map((c: { name: string }) => c.name);
     expect(failed.some((n: string) => /report_data/.test(n))).toBe(true);

@@ -7,6 +7,11 @@ import { describeWithVectors, readVector, vectorPath } from "../../testing/vecto
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.js";
 import { attestRaw, auth, getResource, startTestKbs, teeKey, type TestKbs } from "./helpers.js";
 
+// The tests read decoded EAR claims deep (submods.cpu0["ear.status"] …) and assert each value, so a
+// wrong path fails the assertion; typing every claim path here would only restate the assertions.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type DecodedClaims = Record<string, any>;
+
 /**
  * A real TDX quote (Trustee's tdx_quote_6.dat) through /attest with Intel collateral loaded from
  * `verifiers.tdx.collateralDir` (files linked from ../shared/vectors into a temp folder, never
@@ -48,7 +53,7 @@ describeWithVectors("KBS with a real TDX quote and collateral from a folder", ()
     expect(response.status).toBe(200);
     const { token } = (await response.json()) as { token: string };
     // Decoded claims, asserted field by field.
-    const claims = decodeJwt(token) as { submods: { cpu0: Record<string, any> } };
+    const claims = decodeJwt(token) as { submods: { cpu0: DecodedClaims } };
     const cpu0 = claims.submods.cpu0;
     expect(cpu0["ear.status"]).toBe("contraindicated");
     const tdx = cpu0["ear.veraison.annotated-evidence"].tdx;

@@ -10,6 +10,11 @@ import { describeWithSwtpm, startSwtpm, type Swtpm } from "../../testing/swtpm.j
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.js";
 import { auditRows, startTestKbs, type TestKbs } from "./helpers.js";
 
+// The tests read decoded EAR claims deep (submods.cpu0["ear.status"] …) and assert each value, so a
+// wrong path fails the assertion; typing every claim path here would only restate the assertions.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type DecodedClaims = Record<string, any>;
+
 describeWithSwtpm("KBS full flow with a real swtpm quote over real HTTP (production mode)", () => {
   let tpm: Swtpm;
   let attester: TpmAttester;
@@ -43,7 +48,7 @@ describeWithSwtpm("KBS full flow with a real swtpm quote over real HTTP (product
   it("a software TPM with an enrolled AK and no reference values is 'warning', and the default policy does not release", async () => {
     const c = await client(t.url);
     const { token } = await c.attest();
-    const claims = decodeJwt(token) as Record<string, any>;
+    const claims = decodeJwt(token) as DecodedClaims;
     const cpu0 = claims.submods.cpu0;
     expect(cpu0["ear.status"]).toBe("warning");
     const annotated = cpu0["ear.veraison.annotated-evidence"];
@@ -60,7 +65,7 @@ describeWithSwtpm("KBS full flow with a real swtpm quote over real HTTP (product
   });
 
   it("with the lab's attestation policy and PCR reference values it affirms and releases; the JWE decrypts", async () => {
-    const probe = decodeJwt((await (await client(t.url)).attest()).token) as Record<string, any>;
+    const probe = decodeJwt((await (await client(t.url)).attest()).token) as DecodedClaims;
     const pcrs = probe.submods.cpu0["ear.veraison.annotated-evidence"].tpm.pcrs as Record<string, string>;
     // An operator acknowledging a software TPM in the lab, and enrolling its boot PCRs.
     await setAttestationPolicy(t.conn, "tpm", { id: "lab/swtpm", requireReferenceValues: true, unsafeClaims: [] });
@@ -70,7 +75,7 @@ describeWithSwtpm("KBS full flow with a real swtpm quote over real HTTP (product
     const c = await client(t.url);
     const plaintext = await c.getResource("kbs:///tpm/key/one");
     expect(Buffer.from(plaintext).equals(secret)).toBe(true);
-    const claims = decodeJwt((await c.attest()).token) as Record<string, any>;
+    const claims = decodeJwt((await c.attest()).token) as DecodedClaims;
     expect(claims.submods.cpu0["ear.status"]).toBe("affirming");
     expect(claims.submods.cpu0["ear.appraisal-policy-id"]).toBe("lab/swtpm");
     expect(claims["propeller.development"]).toBeUndefined();
@@ -87,7 +92,7 @@ describeWithSwtpm("KBS full flow with a real swtpm quote over real HTTP (product
   it("an AK that is not enrolled makes the attestation contraindicated and nothing is released", async () => {
     await setResourcePolicy(t.conn, "tpm/key/one", { allowedTees: ["tpm"] });
     const c = await client(untrusted.url);
-    const claims = decodeJwt((await c.attest()).token) as Record<string, any>;
+    const claims = decodeJwt((await c.attest()).token) as DecodedClaims;
     expect(claims.submods.cpu0["ear.status"]).toBe("contraindicated");
     await expect(c.getResource("tpm/key/one")).rejects.toThrow(/403/);
   });

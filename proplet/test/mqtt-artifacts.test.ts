@@ -41,10 +41,9 @@ function scripted(bytes: Buffer, answer: (index: number, asked: number) => Artif
   let maxOutstanding = 0;
   const requests: number[][] = [];
   const delivered = new Set<number>();
-  let source!: MqttSource;
   const dir = join(tmpdir(), `propeller-mqtt-test-${randomUUID()}`);
   dirs.push(dir);
-  source = mqttSource({
+  const source: MqttSource = mqttSource({
     dir,
     window: 4,
     chunkTimeoutMs: 150,
