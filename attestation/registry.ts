@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { PropellerError } from "../protocol/errors.js";
 import type { Verifier } from "./verifier.js";
+import { messageOf } from "../lib/errors.js";
 
 /** No verifier is available for a TEE (not written yet, not built, or its module failed to load). */
 export class UnsupportedTeeError extends PropellerError {
@@ -40,8 +41,8 @@ export async function loadVerifier(tee: string, options: Record<string, unknown>
   try {
     mod = (await import(entry.module)) as Record<string, unknown>;
   } catch (err) {
-    logger?.warn({ tee, err: (err as Error).message }, "verifier module could not be loaded");
-    throw new UnsupportedTeeError(tee, `its verifier module is not available (${(err as Error).message.split("\n")[0]})`);
+    logger?.warn({ tee, err: messageOf(err) }, "verifier module could not be loaded");
+    throw new UnsupportedTeeError(tee, `its verifier module is not available (${messageOf(err).split("\n")[0]})`);
   }
   const candidates = [mod[entry.exportName], ...Object.entries(mod).filter(([name]) => name.endsWith("Verifier") && name !== entry.exportName).map(([, v]) => v)];
   for (const candidate of candidates) {

@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks";
 import pino from "pino";
 import { VECTORS_DIR, vectorsAvailable } from "../testing/vectors.js";
 import { fmt } from "./stats.js";
+import { messageOf } from "../lib/errors.js";
 
 async function rate(seconds: number, fn: () => unknown | Promise<unknown>): Promise<number> {
   await fn(); // warm: caches, JIT
@@ -105,7 +106,7 @@ export async function benchAttestation(args: string[]): Promise<void> {
   try {
     tpm = await startSwtpm();
   } catch (err) {
-    console.log(`(TPM row skipped: ${(err as Error).message})`);
+    console.log(`(TPM row skipped: ${messageOf(err)})`);
   }
   if (tpm) {
     const { TpmAttester } = await import("../attestation/attesters/tpm.js");

@@ -3,6 +3,7 @@ import { CheckList, type Check } from "../attestation/result.js";
 import { CertError } from "./errors.js";
 import { isCertKind, type CertKind } from "./kinds.js";
 import { x509 } from "./x509.js";
+import { messageOf } from "../lib/errors.js";
 
 export interface CertificateIdentity {
   /** The subject CN: a proplet id, "manager", "operator:<name>" or a server name. */
@@ -98,7 +99,7 @@ export async function verifyCertificate(
     ca = parseCertificate(caInput);
     checks.pass("cert.parse");
   } catch (err) {
-    checks.fail("cert.parse", (err as Error).message);
+    checks.fail("cert.parse", messageOf(err));
     return { ok: false, checks: checks.checks, identity: null };
   }
   let identity: CertificateIdentity | null = null;
@@ -106,7 +107,7 @@ export async function verifyCertificate(
     identity = readIdentity(leaf);
     checks.pass("cert.subject", identity.commonName);
   } catch (err) {
-    checks.fail("cert.subject", (err as Error).message);
+    checks.fail("cert.subject", messageOf(err));
   }
 
   const caBc = ca.getExtension(x509.BasicConstraintsExtension);

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./errors.js";
+import { messageOf } from "../lib/errors.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -8,7 +9,7 @@ export function parse<O extends Options>(command: string, argv: string[], option
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals });
   } catch (err) {
-    throw new UsageError(`${command}: ${(err as Error).message}. See \`propeller help\`.`);
+    throw new UsageError(`${command}: ${messageOf(err)}. See \`propeller help\`.`);
   }
 }
 

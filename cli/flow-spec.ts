@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { LIMITS, sha256Digest } from "../protocol/index.js";
 import { UsageError } from "./errors.js";
+import { messageOf } from "../lib/errors.js";
 
 /** A spec file bigger than this is not a workflow (100 nodes of inline 4 MiB modules are not written by hand). */
 const MAX_SPEC_BYTES = 1024 * 1024;
@@ -20,7 +21,7 @@ export async function loadWorkflowSpec(path: string, readStdin: () => Promise<Bu
     try {
       bytes = await readFile(path);
     } catch (err) {
-      throw new UsageError(`cannot read the workflow spec ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new UsageError(`cannot read the workflow spec ${path}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
     }
   }
   const label = path === "-" ? "the spec on stdin" : path;
@@ -53,7 +54,7 @@ export async function inlineArtifact(file: string, where = file): Promise<{ dige
   try {
     bytes = await readFile(file);
   } catch (err) {
-    throw new UsageError(`${where}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(`${where}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
   }
   if (bytes.length > LIMITS.inlineArtifactBytes) {
     throw new UsageError(`${where}: ${file} is ${bytes.length} bytes, over the ${LIMITS.inlineArtifactBytes}-byte inline limit; push it to a registry and use "artifact": {"oci": …}`);
@@ -73,7 +74,7 @@ export function parseJsonWithPosition(text: string, label: string): unknown {
     const line = before.split("\n").length;
     const column = position - before.lastIndexOf("\n");
     const found = position < text.length ? `unexpected ${JSON.stringify(text[position])}` : "the text ends early";
-    throw new UsageError(`${label} is not valid JSON: ${found} at line ${line}, column ${column} (${(err as Error).message.split("\n")[0]!.slice(0, 120)})`);
+    throw new UsageError(`${label} is not valid JSON: ${found} at line ${line}, column ${column} (${messageOf(err).split("\n")[0]!.slice(0, 120)})`);
   }
 }
 

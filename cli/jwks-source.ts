@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { JSONWebKeySet } from "jose";
 import { UsageError } from "./errors.js";
 import { readBoundedText } from "../protocol/bounded-read.js";
+import { messageOf } from "../lib/errors.js";
 
 const MAX_JWKS_BYTES = 256 * 1024;
 
@@ -13,7 +14,7 @@ export async function loadJwks(source: string): Promise<JSONWebKeySet> {
     try {
       response = await fetch(source, { signal: AbortSignal.timeout(10_000), redirect: "error" });
     } catch (err) {
-      throw new UsageError(`cannot fetch the JWKS from ${source}: ${String((err as Error).cause ?? (err as Error).message)}`);
+      throw new UsageError(`cannot fetch the JWKS from ${source}: ${String((err as Error).cause ?? messageOf(err))}`);
     }
     if (!response.ok) throw new UsageError(`fetching the JWKS from ${source} answered ${response.status}`);
     const body = await readBoundedText(response, MAX_JWKS_BYTES);

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type * as Api from "../protocol/api/index.js";
 import { RemoteError } from "./errors.js";
+import { messageOf } from "../lib/errors.js";
 
 export const DEFAULT_MANAGER_URL = "http://127.0.0.1:7070";
 
@@ -85,7 +86,7 @@ export class ManagerClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      const reason = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : (err as Error).message;
+      const reason = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : messageOf(err);
       throw new RemoteError(
         "unreachable",
         `cannot reach the manager at ${this.baseUrl} (${reason}); is it running? (\`propeller up\`, or set --manager / PROPELLER_MANAGER_URL)`,

@@ -11,6 +11,7 @@ import { readFile } from "node:fs/promises";
 import { PropellerError } from "../protocol/errors.js";
 import { isValidPropletId } from "../protocol/topics.js";
 import { readIdentity } from "../certs/index.js";
+import { messageOf } from "../lib/errors.js";
 
 /** Variables `propeller manager serve` reads. */
 export const MANAGER_SERVE_ENV = [
@@ -118,7 +119,7 @@ class EnvReader {
       }
       return bytes;
     } catch (err) {
-      this.problems.push(`${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      this.problems.push(`${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
       return undefined;
     }
   }

@@ -8,6 +8,7 @@ import { generateApiKey, startManager } from "../manager/index.js";
 import { startProplet, type PropletTeeConfig } from "../proplet/index.js";
 import { randomBytes } from "node:crypto";
 import type { JWK } from "jose";
+import { messageOf } from "../lib/errors.js";
 
 type RunningManager = Awaited<ReturnType<typeof startManager>>;
 type RunningProplet = Awaited<ReturnType<typeof startProplet>>;
@@ -75,7 +76,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((err: unknown) => log.warn({ err: (err as Error).message }, "shutdown step failed"));
+      await cleanup().catch((err: unknown) => log.warn({ err: messageOf(err) }, "shutdown step failed"));
     }
   };
   try {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { RUNTIMES, isDigest, sha256Digest } from "../protocol/index.js";
 import { parseEnvPairs, parsePositiveInt } from "./args.js";
 import { UsageError } from "./errors.js";
+import { messageOf } from "../lib/errors.js";
 
 /** Flags shared by `task create` and `run` that describe a task. */
 export const TASK_FLAGS = {
@@ -108,7 +109,7 @@ export async function buildTaskBody(wasmPath: string | undefined, flags: TaskFla
     try {
       bytes = await readFile(wasmPath);
     } catch (err) {
-      throw new UsageError(`cannot read ${wasmPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new UsageError(`cannot read ${wasmPath}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
     }
     const digest = sha256Digest(bytes);
     if (flags.digest && flags.digest !== digest) {

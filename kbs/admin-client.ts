@@ -6,6 +6,7 @@ import type { ResourcePolicy } from "./policy/resource-policy.js";
 import type { AttestationPolicy } from "../attestation/appraisal/policy.js";
 import type { ReferenceValue, ReferenceValueInput } from "../attestation/appraisal/reference-values.js";
 import type { ResourceMetadata } from "./store/resources.js";
+import { messageOf } from "../lib/errors.js";
 
 /** A KBS admin call that the KBS refused (status + its `detail`) or that could not be made. */
 export class KbsAdminError extends PropellerError {
@@ -97,7 +98,7 @@ async function call<T>(conn: AdminConnection, method: string, path: string, body
   try {
     response = await fetch(`${conn.url.replace(/\/+$/, "")}${path}`, { method, headers, body: (payload ?? null) as never, signal: AbortSignal.timeout(conn.timeoutMs ?? 30_000), redirect: "error" });
   } catch (err) {
-    throw new KbsAdminError(`cannot reach the KBS at ${conn.url}: ${String((err as Error).cause ?? (err as Error).message)}`, undefined, undefined);
+    throw new KbsAdminError(`cannot reach the KBS at ${conn.url}: ${String((err as Error).cause ?? messageOf(err))}`, undefined, undefined);
   }
   const text = await response.text();
   let parsed: unknown;

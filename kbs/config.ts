@@ -3,6 +3,7 @@ import { createPublicKey, type KeyObject } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { KbsConfigError } from "./errors.js";
+import { messageOf } from "../lib/errors.js";
 
 export const ADMIN_ROLES = ["admin", "resource-writer", "reader"] as const;
 export type AdminRole = (typeof ADMIN_ROLES)[number];
@@ -137,7 +138,7 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
     try {
       masterKey = (await readFile(masterKeyFile, "utf8")).trim();
     } catch (err) {
-      problems.push(`masterKeyFile: cannot read ${masterKeyFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      problems.push(`masterKeyFile: cannot read ${masterKeyFile} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
     }
   }
   if (masterKey === undefined && problems.length === 0) {
@@ -153,7 +154,7 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
         const text = await readFile(path, "utf8");
         adminKeys.push({ ...key, publicKey: text.trim().startsWith("{") ? (JSON.parse(text) as Record<string, unknown>) : text });
       } catch (err) {
-        problems.push(`admin.keys[${i}].publicKey: cannot read ${path} (${(err as Error).message})`);
+        problems.push(`admin.keys[${i}].publicKey: cannot read ${path} (${messageOf(err)})`);
       }
     } else adminKeys.push(key);
   }
@@ -187,7 +188,7 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
     try {
       adminPublicKey(key.publicKey);
     } catch (err) {
-      problems.push(`admin.keys[${i}] (${key.id}): ${(err as Error).message}`);
+      problems.push(`admin.keys[${i}] (${key.id}): ${messageOf(err)}`);
     }
   }
   if (input.tls) {
@@ -195,7 +196,7 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
       try {
         await readFile(file);
       } catch (err) {
-        problems.push(`tls.${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        problems.push(`tls.${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
       }
     }
   }
@@ -212,7 +213,7 @@ export function adminPublicKey(value: string | Record<string, unknown>): KeyObje
   try {
     key = typeof value === "string" ? createPublicKey(value) : createPublicKey({ key: value as never, format: "jwk" });
   } catch (err) {
-    throw new Error(`not a usable public key (${(err as Error).message})`);
+    throw new Error(`not a usable public key (${messageOf(err)})`);
   }
   if (key.type !== "public") throw new Error("a private key was given where a public key belongs");
   const ok = key.asymmetricKeyType === "ed25519" || (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1");

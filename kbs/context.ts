@@ -14,6 +14,7 @@ import { ResourceStore } from "./store/resources.js";
 import { SessionStore } from "./store/sessions.js";
 import { SigningKeyStore } from "./store/signing-keys.js";
 import { SigningKeyFiles, type SigningKeySource } from "./store/signing-key-files.js";
+import { messageOf } from "../lib/errors.js";
 
 /** Everything a KBS request handler needs, built once at start. */
 export interface KbsContext {
@@ -74,7 +75,7 @@ async function verifierOptions(config: KbsConfig, tee: string): Promise<Record<s
     try {
       options.trustAnchorPem = await readFile(file, "utf8");
     } catch (err) {
-      throw new UnsupportedTeeError(tee, `its trust anchor ${file} cannot be read (${(err as Error).message})`);
+      throw new UnsupportedTeeError(tee, `its trust anchor ${file} cannot be read (${messageOf(err)})`);
     }
   }
   if (tee === "tdx" && typeof options.collateralDir === "string") {
@@ -86,7 +87,7 @@ async function verifierOptions(config: KbsConfig, tee: string): Promise<Record<s
       const { collateralFromFiles } = (await import("../attestation/tdx/collateral-files.js")) as { collateralFromFiles: (f: typeof files) => unknown };
       options.collateral = collateralFromFiles(files);
     } catch (err) {
-      throw new UnsupportedTeeError(tee, `its collateral in ${dir} cannot be used (${(err as Error).message})`);
+      throw new UnsupportedTeeError(tee, `its collateral in ${dir} cannot be used (${messageOf(err)})`);
     }
   }
   return options;

@@ -25,6 +25,7 @@ import { WorkflowService } from "./workflows/service.js";
 import { InvocationService } from "./invocations/service.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
+import { messageOf } from "../lib/errors.js";
 
 export type { ManagerConfigInput } from "./config.js";
 export { resolveConfig } from "./config.js";
@@ -48,7 +49,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
   const cleanups: Array<() => Promise<unknown>> = [];
   const cleanup = async () => {
     for (const step of cleanups.splice(0).reverse()) {
-      await step().catch((err: unknown) => log.warn({ err: (err as Error).message }, "manager shutdown step failed"));
+      await step().catch((err: unknown) => log.warn({ err: messageOf(err) }, "manager shutdown step failed"));
     }
   };
 
@@ -117,7 +118,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const announceOnline = async () => {
       await connection
         .publish(topics.managerOnline, encodeManagerOnline({ kind: "manager.online", managerId: config.managerId }))
-        .catch((err: unknown) => log.warn({ err: (err as Error).message }, "could not publish manager.online"));
+        .catch((err: unknown) => log.warn({ err: messageOf(err) }, "could not publish manager.online"));
     };
     // After every reconnect (subscriptions are back by then): proplets re-announce and resend results.
     connection.onConnect(async () => {
@@ -203,7 +204,7 @@ function startTicker(ctx: ManagerContext, tick: () => Promise<void>): { stop(): 
     current = tick()
       .catch((err: unknown) => {
         ctx.counters.inc("handlerErrors");
-        ctx.log.error({ err: (err as Error).message }, "periodic sweep failed");
+        ctx.log.error({ err: messageOf(err) }, "periodic sweep failed");
       })
       .finally(() => {
         current = null;

@@ -15,6 +15,7 @@ import type { MqttConnection } from "../mqtt/index.js";
 import type { ManagerContext } from "./context.js";
 import type { Dispatcher } from "./dispatch/dispatcher.js";
 import type { Liveness } from "./liveness/liveness.js";
+import { messageOf } from "../lib/errors.js";
 
 /** Topics the manager listens on (everything proplets publish). */
 export const MANAGER_SUBSCRIBES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log", "artifacts/request"] as const satisfies readonly PropletTopicName[];
@@ -61,7 +62,7 @@ export class Router {
       msg = decodeTopicMessage(name, payload);
     } catch (err) {
       this.ctx.counters.inc("malformedMessages");
-      this.ctx.log.warn({ topic, bytes: payload.byteLength, err: (err as Error).message }, "malformed MQTT message dropped");
+      this.ctx.log.warn({ topic, bytes: payload.byteLength, err: messageOf(err) }, "malformed MQTT message dropped");
       return;
     }
     if (msg.propletId !== propletId) {
@@ -94,7 +95,7 @@ export class Router {
       }
     } catch (err) {
       this.ctx.counters.inc("handlerErrors");
-      this.ctx.log.error({ topic, err: (err as Error).message, code: err instanceof PropellerError ? err.code : undefined }, "handling an MQTT message failed");
+      this.ctx.log.error({ topic, err: messageOf(err), code: err instanceof PropellerError ? err.code : undefined }, "handling an MQTT message failed");
     }
   }
 }

@@ -2,6 +2,7 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { LIMITS, SizeLimitError } from "../protocol/index.js";
 import { topicMatches } from "./topic-filter.js";
+import { messageOf } from "../lib/errors.js";
 
 export type MessageHandler = (topic: string, payload: Buffer) => void | Promise<void>;
 
@@ -133,7 +134,7 @@ export class MqttConnection {
       }
       for (const hook of this.connectHooks) await hook();
     } catch (err) {
-      this.log?.warn({ err: (err as Error).message }, "re-subscribing after connect failed");
+      this.log?.warn({ err: messageOf(err) }, "re-subscribing after connect failed");
     }
   }
 
@@ -143,7 +144,7 @@ export class MqttConnection {
       // A handler's failure is logged, never allowed to take the connection (or process) down.
       Promise.resolve()
         .then(() => handler(topic, payload))
-        .catch((err: unknown) => this.log?.error({ err: (err as Error).message, topic }, "mqtt handler failed"));
+        .catch((err: unknown) => this.log?.error({ err: messageOf(err), topic }, "mqtt handler failed"));
     }
   }
 }

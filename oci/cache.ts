@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { isDigest, sha256Digest, type Digest } from "../protocol/digest.js";
 import { DigestError } from "../protocol/errors.js";
+import { messageOf } from "../lib/errors.js";
 
 /**
  * Content cache by digest (blobs and manifests alike), bounded by total bytes, least recently
@@ -147,7 +148,7 @@ export async function openDiskCache(options: DiskCacheOptions): Promise<ContentC
         await rename(temp, join(blobs, hex));
       } catch (err) {
         await unlink(temp).catch(() => undefined);
-        logger?.warn({ digest, err: (err as Error).message }, "cache write failed");
+        logger?.warn({ digest, err: messageOf(err) }, "cache write failed");
         return;
       }
       if (!index.has(hex)) {

@@ -12,6 +12,7 @@ import {
   type TokenCache,
 } from "./auth.js";
 import { OciAuthError, OciRegistryError, OciTransportError } from "./errors.js";
+import { messageOf } from "../lib/errors.js";
 
 /**
  * HTTP to registries: scheme choice (HTTPS unless the registry is listed as insecure), timeouts
@@ -239,9 +240,9 @@ export function transportFailure(err: unknown, timer: RequestTimer, what: string
   // while reading a body whose headers had arrived: the body was cut short.
   if (url) {
     const hint = url.protocol === "https:" && typeof code === "string" && code.startsWith("ERR_SSL") ? "; if it serves plain HTTP, list it as an insecure registry (--insecure)" : "";
-    return new OciTransportError("oci_unreachable", `${what}: request to ${url.host} failed (${code ?? (err as Error).message})${hint}`, { code }, { cause: err });
+    return new OciTransportError("oci_unreachable", `${what}: request to ${url.host} failed (${code ?? messageOf(err)})${hint}`, { code }, { cause: err });
   }
-  return new OciTransportError("oci_truncated", `${what}: the connection closed before the whole body arrived (${code ?? (err as Error).message})`, { code }, { cause: err });
+  return new OciTransportError("oci_truncated", `${what}: the connection closed before the whole body arrived (${code ?? messageOf(err)})`, { code }, { cause: err });
 }
 
 export async function discard(res: Response, timer: RequestTimer): Promise<void> {

@@ -51,6 +51,7 @@ import type { Runtime, RunReport } from "./runtime/runtime.js";
 import { withUnsealed, type RunAttestation } from "./trust/confidential.js";
 import { withReceipt, type ReceiptBasis, type ReceiptStart } from "./trust/receipt.js";
 import { FunctionHost } from "./invoke/host.js";
+import { messageOf } from "../lib/errors.js";
 
 /** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
 export interface PropletTrust {
@@ -166,7 +167,7 @@ export class PropletAgent {
       this.on(connection, "artifacts/chunk", (m) => this.mqttArtifacts.onReply(m)),
       this.on(connection, "functions/deploy", (m) => this.functions.onDeploy(m)),
       // Not awaited: invocations run concurrently (the pool bounds them); the handler never rejects.
-      this.on(connection, "functions/invoke", (m) => void this.functions.onInvoke(m).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "function reply not sent"))),
+      this.on(connection, "functions/invoke", (m) => void this.functions.onInvoke(m).catch((err: unknown) => this.log.warn({ err: messageOf(err) }, "function reply not sent"))),
     ]);
     await connection.subscribe(this.topics.managerOnline, (_topic, payload) => {
       try {
@@ -250,7 +251,7 @@ export class PropletAgent {
 
   private invalid(topic: string, err: unknown): void {
     this.counters.invalidMessages++;
-    this.log.warn({ topic, err: (err as Error).message?.slice(0, 500) }, "dropped an invalid message");
+    this.log.warn({ topic, err: messageOf(err)?.slice(0, 500) }, "dropped an invalid message");
   }
 
   private duplicate(messageId: string): boolean {
@@ -303,7 +304,7 @@ export class PropletAgent {
     await this.accept(ref, m.traceparent);
     void this.execute(m, controller.signal)
       .then(({ report, basis }) => this.finish(m, report, basis))
-      .catch((err: unknown) => log.error({ err: (err as Error).message }, "run failed unexpectedly"))
+      .catch((err: unknown) => log.error({ err: messageOf(err) }, "run failed unexpectedly"))
       .finally(() => {
         this.runs.delete(m.runId);
         resolveDone();
@@ -354,7 +355,7 @@ export class PropletAgent {
       this.log.debug({ runId: m.runId, source: m.artifact.location.kind, bytes: module.byteLength, ms: Math.round((performance.now() - t0) * 10) / 10 }, "artifact fetched");
     } catch (err) {
       if (signal.aborted) return { report: stoppedReport(signal), basis };
-      const e = err instanceof PropellerError ? err : new PropellerError("artifact_unreachable", (err as Error).message);
+      const e = err instanceof PropellerError ? err : new PropellerError("artifact_unreachable", messageOf(err));
       return { report: failedReport(e.code, e.message), basis };
     }
     const runtime = this.runtimes.find((r) => r.kind === m.runtime)!;
@@ -438,8 +439,8 @@ export class PropletAgent {
       bytes = encodeTopicMessage("tasks/result", body).byteLength;
     } catch (err) {
       // Never leave the manager without an answer because a result would not encode or sign.
-      this.log.error({ runId: m.runId, err: (err as Error).message }, "result does not fit the protocol; reporting the failure instead");
-      body = await sign(resultBody(this.config.id, m, failedReport("result_invalid", `the run's result could not be sent: ${(err as Error).message}`)));
+      this.log.error({ runId: m.runId, err: messageOf(err) }, "result does not fit the protocol; reporting the failure instead");
+      body = await sign(resultBody(this.config.id, m, failedReport("result_invalid", `the run's result could not be sent: ${messageOf(err)}`)));
       bytes = encodeTopicMessage("tasks/result", body).byteLength;
     }
     for (const evicted of this.results.add(body, bytes)) {
@@ -458,7 +459,7 @@ export class PropletAgent {
       await this.publish("tasks/result", body);
       this.counters.resultsSent++;
     } catch (err) {
-      this.log.warn({ runId: body.runId, err: (err as Error).message }, "sending a result failed; it will be resent");
+      this.log.warn({ runId: body.runId, err: messageOf(err) }, "sending a result failed; it will be resent");
     }
   }
 
@@ -470,7 +471,7 @@ export class PropletAgent {
     if (!run.endpoint || this.stopping || !this.connection?.connected) return;
     const data = Buffer.from(JSON.stringify({ event: "endpoint", url: run.endpoint })).toString("base64");
     await this.publish("tasks/log", { kind: "task.log", propletId: this.config.id, ...run.ref, traceparent: childTraceparent(run.traceparent), seq: 0, stream: "progress", data }).catch((err: unknown) =>
-      this.log.warn({ runId: run.ref.runId, err: (err as Error).message }, "sending a daemon's endpoint failed (resent with the next presence)"),
+      this.log.warn({ runId: run.ref.runId, err: messageOf(err) }, "sending a daemon's endpoint failed (resent with the next presence)"),
     );
   }
 
@@ -481,7 +482,7 @@ export class PropletAgent {
 
   private async accept(ref: RunRef, traceparent: string): Promise<void> {
     await this.publish("tasks/accepted", { kind: "task.accepted", propletId: this.config.id, ...ref, traceparent: childTraceparent(traceparent) }).catch((err: unknown) =>
-      this.log.warn({ runId: ref.runId, err: (err as Error).message }, "sending task.accepted failed (the manager will redeliver)"),
+      this.log.warn({ runId: ref.runId, err: messageOf(err) }, "sending task.accepted failed (the manager will redeliver)"),
     );
   }
 
@@ -508,7 +509,7 @@ export class PropletAgent {
         identityKey: this.trust.identity.publicJwk as PublicJwk,
       });
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, "announcing failed (retried on the next connect)");
+      this.log.warn({ err: messageOf(err) }, "announcing failed (retried on the next connect)");
     }
     for (const run of this.runs.values()) if (run.endpoint) await this.announceEndpoint(run);
     await this.resendResults(true);
@@ -523,7 +524,7 @@ export class PropletAgent {
       load: { running: this.runs.size, maxConcurrency: this.config.maxConcurrency },
       freeMemoryBytes: Math.max(0, this.config.memoryBytes - this.reservedMemory()),
       intervalMs: this.config.heartbeatIntervalMs,
-    }).catch((err: unknown) => this.log.debug({ err: (err as Error).message }, "heartbeat not sent"));
+    }).catch((err: unknown) => this.log.debug({ err: messageOf(err) }, "heartbeat not sent"));
   }
 
   private runningRefs(): RunRef[] {

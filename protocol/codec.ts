@@ -9,6 +9,7 @@ import { ManagerOnline, PropletAnnounce, PropletControl, PropletHeartbeat, Propl
 import { ArtifactChunkReply, ArtifactRequest } from "./messages/artifact.js";
 import { FunctionDeploy, FunctionInvoke, FunctionReply, FunctionStatus } from "./messages/function.js";
 import { TaskAccepted, TaskLog, TaskResult, TaskResultAck, TaskStart, TaskStop } from "./messages/task.js";
+import { messageOf } from "../lib/errors.js";
 
 /** The schema of the message carried on each proplet topic. */
 export const TOPIC_SCHEMAS = {
@@ -59,7 +60,7 @@ export function decodePayload<S extends TSchema>(schema: S, payload: Uint8Array,
   try {
     value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8"));
   } catch (err) {
-    throw new SchemaError(`payload is not JSON: ${(err as Error).message}`);
+    throw new SchemaError(`payload is not JSON: ${messageOf(err)}`);
   }
   return validate(schema, value);
 }

@@ -1,6 +1,7 @@
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { PropellerError } from "./errors.js";
 import { sha256Digest, type Digest } from "./digest.js";
+import { messageOf } from "../lib/errors.js";
 
 /**
  * Encrypted workloads are age files (X25519 recipients), so the standard `age` tool can make and
@@ -50,6 +51,6 @@ export async function decryptWorkload(ciphertext: Uint8Array, identityBytes: Uin
   try {
     return await decrypter.decrypt(ciphertext);
   } catch (err) {
-    throw new WorkloadDecryptionError(`the workload does not decrypt with the released key: ${(err as Error).message}`);
+    throw new WorkloadDecryptionError(`the workload does not decrypt with the released key: ${messageOf(err)}`);
   }
 }

@@ -4,6 +4,7 @@ import { canonicalSha384 } from "../../protocol/jcs.js";
 import type { Attester } from "../attester.js";
 import { KbsError } from "./errors.js";
 import type { AttestedKeys } from "./keys.js";
+import { messageOf } from "../../lib/errors.js";
 
 export const KBS_PROTOCOL_VERSION = "0.4.0";
 const RESOURCE_SEGMENT = /^[a-zA-Z0-9_-]+[a-zA-Z0-9_.-]*$/;
@@ -86,7 +87,7 @@ export class KbsClient {
         });
         return plaintext;
       } catch (err) {
-        throw new KbsError("kbs_protocol", `the KBS's JWE for ${path} does not decrypt with the attested key: ${(err as Error).message}`);
+        throw new KbsError("kbs_protocol", `the KBS's JWE for ${path} does not decrypt with the attested key: ${messageOf(err)}`);
       }
     }
   }
@@ -139,7 +140,7 @@ export class KbsClient {
         redirect: "error",
       });
     } catch (err) {
-      const reason = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : String((err as Error).cause ?? (err as Error).message);
+      const reason = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : String((err as Error).cause ?? messageOf(err));
       throw new KbsError("kbs_unavailable", `cannot reach the KBS at ${this.base} (${reason})`);
     }
   }

@@ -3,6 +3,7 @@ import { mkdir, open, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PropellerError } from "../../protocol/errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Linux configfs-tsm (Documentation/ABI/testing/configfs-tsm): the kernel's one interface for TEE
@@ -89,7 +90,7 @@ async function readWhenReady(path: string, max: number, deadline: number): Promi
       if (e instanceof TsmError) throw e;
       // Newer kernels answer ENXIO while no TSM driver (sev_guest, tdx_guest) is registered.
       if (errno(e) === "ENXIO") throw new TsmError("tsm_unavailable", `configfs-tsm has no provider registered (${path}): is the TEE guest driver loaded?`, undefined, { cause: e });
-      if (errno(e) !== "ENOENT") throw new TsmError("tsm_io", `cannot read ${path}: ${(e as Error).message}`, undefined, { cause: e });
+      if (errno(e) !== "ENOENT") throw new TsmError("tsm_io", `cannot read ${path}: ${messageOf(e)}`, undefined, { cause: e });
     }
     if (Date.now() >= deadline) throw new TsmError("tsm_io", `${path} stayed empty until the timeout`);
     await sleep(POLL_MS);
@@ -103,7 +104,7 @@ async function readOptional(path: string, max: number): Promise<Buffer | undefin
   } catch (e) {
     if (e instanceof TsmError) throw e;
     if (errno(e) === "ENOENT") return undefined;
-    throw new TsmError("tsm_io", `cannot read ${path}: ${(e as Error).message}`, undefined, { cause: e });
+    throw new TsmError("tsm_io", `cannot read ${path}: ${messageOf(e)}`, undefined, { cause: e });
   }
 }
 
@@ -124,7 +125,7 @@ async function requireRoot(root: string): Promise<void> {
     if ((await stat(root)).isDirectory()) return;
   } catch (e) {
     if (errno(e) !== "ENOENT" && errno(e) !== "ENOTDIR") {
-      throw new TsmError("tsm_io", `cannot open ${root}: ${(e as Error).message}`, { root }, { cause: e });
+      throw new TsmError("tsm_io", `cannot open ${root}: ${messageOf(e)}`, { root }, { cause: e });
     }
   }
   throw new TsmError("tsm_unavailable", "configfs-tsm not available: is this a TEE guest with configfs mounted?", { root });
@@ -140,7 +141,7 @@ async function createItem(root: string): Promise<string> {
     } catch (e) {
       if (errno(e) === "EEXIST") continue;
       if (errno(e) === "ENOENT") throw new TsmError("tsm_unavailable", "configfs-tsm not available: is this a TEE guest with configfs mounted?", { root });
-      throw new TsmError("tsm_io", `cannot create a report item under ${root}: ${(e as Error).message}`, { root }, { cause: e });
+      throw new TsmError("tsm_io", `cannot create a report item under ${root}: ${messageOf(e)}`, { root }, { cause: e });
     }
   }
   throw new TsmError("tsm_io", `cannot find a free report item name under ${root}`, { root });
@@ -173,7 +174,7 @@ async function attempt(root: string, req: TsmReportRequest, deadline: number): P
       await writeFile(join(dir, "inblob"), req.inblob);
       writes++;
     } catch (e) {
-      throw new TsmError("tsm_io", `cannot write the report request to ${dir}: ${(e as Error).message}`, undefined, { cause: e });
+      throw new TsmError("tsm_io", `cannot write the report request to ${dir}: ${messageOf(e)}`, undefined, { cause: e });
     }
     const genPath = join(dir, "generation");
     const outPath = join(dir, "outblob");

@@ -10,6 +10,7 @@ import { decodeTpmEvidence, type TpmEvidenceJson } from "../tpm/evidence.js";
 import { computePcrDigest } from "../tpm/pcrs.js";
 import { parseSignature } from "../tpm/signature.js";
 import { TpmToolError, toolRunner, validateTcti, type ToolRunner } from "./tpm2-tools.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** guest-components' default AK handle (AA_TPM_AK_HANDLE), so both agents share one AK. */
 export const DEFAULT_AK_HANDLE = 0x81010002;
@@ -203,7 +204,7 @@ export class TpmAttester implements Attester {
     try {
       cert = new X509Certificate(der);
     } catch (err) {
-      throw new TpmToolError(`NV ${hexHandle(this.ekCertNvIndex)} does not hold an X.509 certificate: ${(err as Error).message}`);
+      throw new TpmToolError(`NV ${hexHandle(this.ekCertNvIndex)} does not hold an X.509 certificate: ${messageOf(err)}`);
     }
     // Sending a certificate for some other EK would be misleading evidence: check it is ours.
     await run("tpm2_readpublic", ["-c", hexHandle(this.ekHandle), "-f", "pem", "-o", "ek.pem"]);

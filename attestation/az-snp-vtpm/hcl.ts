@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import { EvidenceFormatError } from "../errors.js";
 import { SNP_REPORT_SIZE } from "../snp/report.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Azure's HCL (paravisor) attestation report, as the vTPM NV index 0x01400001 returns it and the
@@ -62,7 +63,7 @@ function parseVarData(varData: Buffer): Pick<HclReport, "akPub" | "userData" | "
   try {
     json = JSON.parse(varData.toString("utf8"));
   } catch (err) {
-    throw new EvidenceFormatError(`HCL variable data is not JSON: ${(err as Error).message}`);
+    throw new EvidenceFormatError(`HCL variable data is not JSON: ${messageOf(err)}`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new EvidenceFormatError("HCL variable data is not a JSON object");
   const obj = json as Record<string, unknown>;
@@ -78,7 +79,7 @@ function parseVarData(varData: Buffer): Pick<HclReport, "akPub" | "userData" | "
   try {
     akPub = createPublicKey({ key: { kty: "RSA", n: ak.n, e: ak.e }, format: "jwk" });
   } catch (err) {
-    throw new EvidenceFormatError(`${HCL_AK_KID} cannot be read: ${(err as Error).message}`);
+    throw new EvidenceFormatError(`${HCL_AK_KID} cannot be read: ${messageOf(err)}`);
   }
   const out: Pick<HclReport, "akPub" | "userData" | "vmConfiguration"> = { akPub };
   const ud = obj["user-data"];

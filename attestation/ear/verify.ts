@@ -2,6 +2,7 @@ import { createLocalJWKSet, jwtVerify, errors, type JSONWebKeySet } from "jose";
 import { PropellerError } from "../../protocol/errors.js";
 import { attestedTeeKey, type EarClaims } from "./claims.js";
 import { EAR_STATUSES } from "./trust-vector.js";
+import { messageOf } from "../../lib/errors.js";
 
 export class EarTokenError extends PropellerError {
   constructor(code: "ear_expired" | "ear_invalid", message: string) {
@@ -43,7 +44,7 @@ export async function verifyEar(token: string, jwks: JSONWebKeySet, options: Ver
     kid = result.protectedHeader.kid;
   } catch (err) {
     if (err instanceof errors.JWTExpired) throw new EarTokenError("ear_expired", "the EAR token has expired; attest again");
-    throw new EarTokenError("ear_invalid", `the EAR token is not valid: ${(err as Error).message}`);
+    throw new EarTokenError("ear_invalid", `the EAR token is not valid: ${messageOf(err)}`);
   }
   const claims = payload as EarClaims;
   const status = claims.submods?.cpu0?.["ear.status"];

@@ -3,6 +3,7 @@ import { EvidenceFormatError } from "../errors.js";
 import type { CheckList } from "../result.js";
 import { AMD_PRODUCTS, AMD_ROOT_PEMS, type AmdProduct } from "../roots/amd/index.js";
 import { certFingerprint, commonName, readCertificate, x509 } from "./x509.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * AMD's KDS certificate profile (AMD "Versioned Chip Endorsement Key (VCEK) Certificate and KDS
@@ -62,7 +63,7 @@ function derDecode(value: Buffer, what: string): forge.asn1.Asn1 {
     // strict = true: definite lengths only, and (forge >= 1.3) every byte must be consumed.
     return forge.asn1.fromDer(forge.util.createBuffer(value.toString("binary")), true);
   } catch (err) {
-    throw new EvidenceFormatError(`${what}: not DER (${(err as Error).message})`);
+    throw new EvidenceFormatError(`${what}: not DER (${messageOf(err)})`);
   }
 }
 

@@ -3,6 +3,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { EvidenceFormatError } from "../errors.js";
 import { encodeTcb, parseSnpReport as parseSnpReportForJson, SNP_REPORT_SIZE, SNP_SIGNATURE_OFFSET, type SnpReport, type SnpTcb, type TcbLayout } from "./report.js";
 import { MAX_CERT_BYTES, MAX_CERTS_IN_BUNDLE } from "./x509.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Trustee's SNP `primary_evidence` (deps/verifier/src/snp/mod.rs `SnpEvidence`): serde's rendering
@@ -337,7 +338,7 @@ export function readSnpEvidenceFile(bytes: Uint8Array): DecodedSnpEvidence {
     try {
       json = JSON.parse(d.toString("utf8"));
     } catch (err) {
-      throw new EvidenceFormatError(`SNP evidence file is not valid JSON: ${(err as Error).message}`);
+      throw new EvidenceFormatError(`SNP evidence file is not valid JSON: ${messageOf(err)}`);
     }
     return decodeSnpEvidence(json);
   }

@@ -7,6 +7,7 @@ import type { AmdProduct } from "../roots/amd/index.js";
 import { bundledAmdRoots, parseVek, verifyAmdChain, type AmdRoots, type ChainCache, type VekInfo } from "./certs.js";
 import { formatTcb, parseSnpReport, type SnpReport, type SnpTcb } from "./report.js";
 import { commonName, readCertificates, x509 } from "./x509.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** Certificates as PEM text (one or several), DER bytes, or already parsed. */
 export type CertInput = string | Uint8Array | x509.X509Certificate;
@@ -194,7 +195,7 @@ export function verifyReportSignature(report: SnpReport, vek: x509.X509Certifica
     const ok = cryptoVerify("sha384", report.signedBytes, { key, dsaEncoding: "ieee-p1363" }, sig);
     return { ok, detail: ok ? "ECDSA P-384/SHA-384 signature over bytes 0x000-0x29F is valid" : "the report signature does not verify with the VEK" };
   } catch (err) {
-    return { ok: false, detail: `the report signature could not be checked: ${(err as Error).message}` };
+    return { ok: false, detail: `the report signature could not be checked: ${messageOf(err)}` };
   }
 }
 

@@ -4,6 +4,7 @@ import "reflect-metadata";
 import { createHash, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { EvidenceFormatError } from "../errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 // Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -48,7 +49,7 @@ function parseDer(der: ArrayBuffer | Uint8Array, what: string): x509.X509Certifi
   try {
     return new x509.X509Certificate(der instanceof Uint8Array ? Buffer.from(der) : der);
   } catch (err) {
-    throw new EvidenceFormatError(`${what} cannot be parsed: ${(err as Error).message}`);
+    throw new EvidenceFormatError(`${what} cannot be parsed: ${messageOf(err)}`);
   }
 }
 

@@ -2,6 +2,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { INTEL_SGX_ROOT_CA_PEM } from "../roots/intel/index.js";
 import { EvidenceFormatError } from "../errors.js";
 import type { CheckList } from "../result.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Certificate chains to a pinned root: the PCK chain carried in a quote (PCK leaf ← Platform or
@@ -30,7 +31,7 @@ export function parseCertificate(der: Uint8Array, what: string): X509Certificate
   try {
     return new X509Certificate(der);
   } catch (e) {
-    throw new EvidenceFormatError(`${what}: not an X.509 certificate (${(e as Error).message})`);
+    throw new EvidenceFormatError(`${what}: not an X.509 certificate (${messageOf(e)})`);
   }
 }
 

@@ -6,6 +6,7 @@ import type { CheckList } from "../result.js";
 import { BoundedCache, pemCertificates, sha256Hex, verifyChain, type ChainEntry, type TrustAnchor } from "./chain.js";
 import { signedMember } from "./signed-json.js";
 import { X509Certificate as PeculiarCertificate, X509Crl } from "./x509.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Intel PCS collateral for TDX: TCB Info (v3, id "TDX"), QE Identity (id "TD_QE"), the TCB Signing
@@ -215,7 +216,7 @@ function verifySignedJsonUncached(
   try {
     return { signatureOk, signatureDetail, value, issueDate: parseDate(v.issueDate, `${member}.issueDate`), nextUpdate: parseDate(v.nextUpdate, `${member}.nextUpdate`) };
   } catch (e) {
-    return { signatureOk, signatureDetail, formatError: (e as Error).message };
+    return { signatureOk, signatureDetail, formatError: messageOf(e) };
   }
 }
 
@@ -263,7 +264,7 @@ export function parseCrl(input: Uint8Array | string, what: string): X509Crl {
     }
     return new X509Crl(typeof input === "string" ? Buffer.from(input, "latin1") : Buffer.from(input));
   } catch (e) {
-    throw new CollateralError(`${what} is not an X.509 CRL (${(e as Error).message})`);
+    throw new CollateralError(`${what} is not an X.509 CRL (${messageOf(e)})`);
   }
 }
 

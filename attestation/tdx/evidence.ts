@@ -2,6 +2,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { EvidenceFormatError } from "../errors.js";
 import { MAX_QUOTE_SIZE } from "./quote.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** Standard base64 with padding, as Trustee's serde (base64 STANDARD) reads and writes it. */
 const B64 = (maxBytes: number) =>
@@ -64,7 +65,7 @@ export function quoteFromEvidenceFile(bytes: Uint8Array): Buffer {
   try {
     json = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch (e) {
-    throw new EvidenceFormatError(`evidence file is not JSON: ${(e as Error).message}`);
+    throw new EvidenceFormatError(`evidence file is not JSON: ${messageOf(e)}`);
   }
   return decodeTdxEvidence(json).quote;
 }

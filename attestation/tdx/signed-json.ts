@@ -1,4 +1,5 @@
 import { CollateralError } from "../errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Intel PCS signs the exact bytes of one member of a JSON body (`{"tcbInfo":{…},"signature":"…"}`
@@ -60,7 +61,7 @@ export function topLevelMembers(text: string): MemberSpans {
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new CollateralError(`collateral is not JSON: ${(e as Error).message}`);
+    throw new CollateralError(`collateral is not JSON: ${messageOf(e)}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new CollateralError("collateral is not a JSON object");

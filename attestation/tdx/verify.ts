@@ -5,6 +5,7 @@ import { BoundedCache, pemCertificates, sha256Hex, verifyChain, type ChainEntry,
 import { parsePckExtensions, SGX_EXTENSIONS_OID, type PckExtensions } from "./pck.js";
 import type { TdxQuote } from "./quote.js";
 import { X509Certificate as PeculiarCertificate } from "./x509.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Stage 2: the signatures and chains inside a parsed quote. No collateral, no policy.
@@ -31,7 +32,7 @@ export function pckExtensionsOf(leaf: X509Certificate): PckExtensions {
   try {
     ext = new PeculiarCertificate(leaf.raw).getExtension(SGX_EXTENSIONS_OID);
   } catch (e) {
-    throw new EvidenceFormatError(`PCK certificate extensions unreadable: ${(e as Error).message}`);
+    throw new EvidenceFormatError(`PCK certificate extensions unreadable: ${messageOf(e)}`);
   }
   if (!ext) throw new EvidenceFormatError(`PCK certificate has no SGX extension ${SGX_EXTENSIONS_OID}`);
   const parsed = parsePckExtensions(new Uint8Array(ext.value));
@@ -101,7 +102,7 @@ export function verifyQuoteSignatures(
   try {
     ders = pemCertificates(pckChainPem, "PCK certificate chain");
   } catch (e) {
-    checks.fail("tdx.pck.chain.signatures", (e as Error).message);
+    checks.fail("tdx.pck.chain.signatures", messageOf(e));
     checks.fail("tdx.qe_report.signature", "no PCK certificate to verify it with");
     return outcome;
   }

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { EvidenceFormatError } from "../errors.js";
 import { PropellerError } from "../../protocol/errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** TPM verifier configuration that cannot be used (bad AK fingerprint or key file, bad EK roots). */
 export class TpmConfigError extends PropellerError {
@@ -20,7 +21,7 @@ export function parseAkPublic(derBase64: string): KeyObject {
     }
     return key;
   } catch (err) {
-    throw new EvidenceFormatError(`ak_public is not a usable SubjectPublicKeyInfo: ${(err as Error).message}`);
+    throw new EvidenceFormatError(`ak_public is not a usable SubjectPublicKeyInfo: ${messageOf(err)}`);
   }
 }
 
@@ -61,7 +62,7 @@ export function fingerprintsFromDir(dir: string, max = MAX_TRUSTED_AK_FILES): st
     try {
       out.push(akFingerprint(readFileSync(path, "utf8")));
     } catch (err) {
-      throw new TpmConfigError(`${path} is not a PEM public key: ${(err as Error).message}`);
+      throw new TpmConfigError(`${path} is not a PEM public key: ${messageOf(err)}`);
     }
   }
   return out;

@@ -3,6 +3,7 @@ import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { EvidenceFormatError } from "../errors.js";
 import { TpmConfigError } from "./ak.js";
+import { messageOf } from "../../lib/errors.js";
 
 // Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -49,7 +50,7 @@ export function loadEkTrust(trust: EkRoots | EkTrust): EkTrust {
     if (roots.length === 0) throw new Error("no root certificates in the PEM");
     return { roots, intermediates: load(trust.intermediates ?? []) };
   } catch (err) {
-    throw new TpmConfigError(`EK trust anchors are unusable: ${(err as Error).message}`);
+    throw new TpmConfigError(`EK trust anchors are unusable: ${messageOf(err)}`);
   }
 }
 
@@ -81,7 +82,7 @@ export async function verifyEkCertificate(der: Uint8Array, anchors: EkRoots | Ek
   try {
     leaf = new x509.X509Certificate(Buffer.from(der));
   } catch (err) {
-    throw new EvidenceFormatError(`ek_cert is not a DER X.509 certificate: ${(err as Error).message}`);
+    throw new EvidenceFormatError(`ek_cert is not a DER X.509 certificate: ${messageOf(err)}`);
   }
   const roots = trust.roots;
   const pool = [...trust.intermediates, ...roots];

@@ -2,6 +2,7 @@ import { constants, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { EvidenceFormatError } from "../errors.js";
 import { TPM_ALG, algName, hashInfo, type TpmHashName } from "./alg.js";
 import { TpmReader } from "./reader.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** RSA signatures up to 4096-bit keys (TPM2B_PUBLIC_KEY_RSA holds at most MAX_RSA_KEY_BYTES). */
 const MAX_RSA_SIG = 512;
@@ -107,6 +108,6 @@ export function verifySignature(signature: TpmtSignature, message: Uint8Array, k
     const bits = key.asymmetricKeyDetails?.modulusLength;
     return { ok, detail: ok ? `${what} signature valid (RSA-${bits})` : `${what} signature does not verify with the key` };
   } catch (err) {
-    return { ok: false, detail: `${what} signature could not be checked: ${(err as Error).message}` };
+    return { ok: false, detail: `${what} signature could not be checked: ${messageOf(err)}` };
   }
 }

@@ -4,6 +4,7 @@ import type { Check, VerificationResult } from "../../attestation/result.js";
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
+import { messageOf } from "../../lib/errors.js";
 
 type Status = "affirming" | "warning" | "contraindicated";
 
@@ -132,7 +133,7 @@ async function readInput(path: string, flag: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
-    throw new UsageError(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
   }
 }
 
@@ -140,6 +141,6 @@ function parseJson(bytes: Buffer): unknown {
   try {
     return JSON.parse(bytes.toString("utf8"));
   } catch (err) {
-    throw new UsageError(`the evidence is not JSON: ${(err as Error).message}`);
+    throw new UsageError(`the evidence is not JSON: ${messageOf(err)}`);
   }
 }

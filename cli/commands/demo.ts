@@ -12,6 +12,7 @@ import { confidentialTaskBody, sealWorkload, verifyRunReceipt, type SealedWorklo
 import { loadJwks } from "../jwks-source.js";
 import { main } from "../main.js";
 import type { Task } from "../../protocol/api/index.js";
+import { messageOf } from "../../lib/errors.js";
 
 
 /** Finds examples/ both from source (cli/commands) and from the build (dist/cli/commands). */
@@ -207,7 +208,7 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
       io.out(`✔ ${i + 1}. ${step.title}\n     ${detail} (${Date.now() - started} ms)`);
     } catch (err) {
       failed++;
-      io.out(`✘ ${i + 1}. ${step.title}\n     ${(err as Error).message}`);
+      io.out(`✘ ${i + 1}. ${step.title}\n     ${messageOf(err)}`);
     }
   }
   await stack.close();

@@ -7,6 +7,7 @@ import type { Output } from "../output.js";
 import { access } from "node:fs/promises";
 import { refuseExistingResource } from "../confidential.js";
 import { adminConnection } from "./kbs.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * `propeller encrypt app.wasm [--out FILE] --kbs URL --resource repo/type/tag (--policy FILE | --tee T)
@@ -44,7 +45,7 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
       try {
         policy = JSON.parse(text);
       } catch (err) {
-        throw new UsageError(`--policy ${values.policy} is not JSON: ${(err as Error).message}`);
+        throw new UsageError(`--policy ${values.policy} is not JSON: ${messageOf(err)}`);
       }
     } else if (values.tee) {
       if (!(TEE_TYPES as readonly string[]).includes(values.tee)) throw new UsageError(`--tee is one of ${TEE_TYPES.join(", ")}`);

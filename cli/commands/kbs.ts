@@ -5,6 +5,7 @@ import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import { cliLogger } from "../logger.js";
 import type { Output } from "../output.js";
+import { messageOf } from "../../lib/errors.js";
 
 const CONN_FLAGS = {
   kbs: { type: "string" },
@@ -56,7 +57,7 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`${what} ${path} is not JSON: ${(err as Error).message}`);
+    throw new UsageError(`${what} ${path} is not JSON: ${messageOf(err)}`);
   }
 }
 

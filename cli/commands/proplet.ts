@@ -6,6 +6,7 @@ import { cliLogger } from "../logger.js";
 import type { Output } from "../output.js";
 import { propletSettingsFromEnv, PROPLET_SERVE_ENV } from "../service-env.js";
 import { untilSignal } from "../signals.js";
+import { messageOf } from "../../lib/errors.js";
 
 export const PROPLET_USAGE = `usage:
   propeller proplet serve [--log-level L]
@@ -52,7 +53,7 @@ export async function propletCommand(argv: string[], io: Output, env: NodeJS.Pro
       // the broker (a proplet that cannot reach the broker goes unhealthy after a few intervals).
       const touch = async () => {
         if (!proplet.connected()) return;
-        await writeFile(healthFile, `${new Date().toISOString()} ${proplet.id}\n`).catch((err: unknown) => logger.warn({ err: (err as Error).message, healthFile }, "cannot write the health file"));
+        await writeFile(healthFile, `${new Date().toISOString()} ${proplet.id}\n`).catch((err: unknown) => logger.warn({ err: messageOf(err), healthFile }, "cannot write the health file"));
       };
       await touch();
       timer = setInterval(() => void touch(), HEALTH_FILE_INTERVAL_MS);

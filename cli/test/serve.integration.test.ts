@@ -22,6 +22,7 @@ import { createTestPki, startMosquittoWithConfig, type TestPki } from "../../tes
 import { createTestDatabase } from "../../testing/postgres.js";
 import { freePort, uniqueTopicRoot, waitFor } from "../../testing/net.js";
 import { exampleArtifact, runToEnd } from "../../test/e2e/helpers.js";
+import { messageOf } from "../../lib/errors.js";
 
 const logger = pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" });
 const API_KEY = `prop_${"k".repeat(16)}_${Buffer.alloc(32, 7).toString("base64url")}`;
@@ -70,7 +71,7 @@ describe("service environment", () => {
     // The error is one line: every problem, joined.
     const err = await propletSettingsFromEnv({ PROPELLER_MQTT_URL: "http://x" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ServiceEnvError);
-    expect((err as Error).message).not.toContain("\n");
+    expect(messageOf(err)).not.toContain("\n");
     expect((err as ServiceEnvError).problems.length).toBe(2);
   });
 

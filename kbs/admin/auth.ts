@@ -2,6 +2,7 @@ import type { KeyObject } from "node:crypto";
 import { errors, jwtVerify, decodeProtectedHeader } from "jose";
 import { adminPublicKey, type AdminRole, type KbsConfig } from "../config.js";
 import { KbsError } from "../errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 export interface AdminPrincipal {
   keyId: string;
@@ -72,7 +73,7 @@ export class AdminAuthenticator {
       } catch (err) {
         if (err instanceof KbsError) throw err;
         if (err instanceof errors.JWTExpired) throw new KbsError("AdminTokenInvalid", "the admin token has expired; mint a new one");
-        lastError = (err as Error).message;
+        lastError = messageOf(err);
       }
     }
     throw new KbsError("AdminTokenInvalid", `the admin token is not valid: ${lastError}`);

@@ -1,5 +1,6 @@
 import { createCipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt, randomBytes, constants, type KeyObject } from "node:crypto";
 import { PropellerError } from "../../protocol/errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** The attested key cannot be used to wrap a resource. */
 export class JweKeyError extends PropellerError {
@@ -104,7 +105,7 @@ function importPublic(jwk: Record<string, unknown>, members: string[]): KeyObjec
   try {
     return createPublicKey({ key: picked as never, format: "jwk" });
   } catch (err) {
-    throw new JweKeyError(`tee-pubkey is not a valid ${String(jwk.kty)} public key (${(err as Error).message})`);
+    throw new JweKeyError(`tee-pubkey is not a valid ${String(jwk.kty)} public key (${messageOf(err)})`);
   }
 }
 

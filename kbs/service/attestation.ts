@@ -9,6 +9,7 @@ import { Value } from "@sinclair/typebox/value";
 import type { KbsContext } from "../context.js";
 import { KbsError } from "../errors.js";
 import { expectedReportData, runtimeDataHash } from "./report-data.js";
+import { messageOf } from "../../lib/errors.js";
 
 export const KBS_PROTOCOL_VERSION = "0.4.0";
 export const VERIFIER_ID = { developer: "propeller-kbs", build: "propeller 0.1.0" } as const;
@@ -161,7 +162,7 @@ function checkTeePubkey(jwk: unknown): void {
     const k = createPublicKey({ key: members as never, format: "jwk" });
     if (key.kty === "RSA" && (k.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error("RSA modulus below 2048 bits");
   } catch (err) {
-    throw new KbsError("InvalidRuntimeData", `tee-pubkey is not a usable public key (${(err as Error).message})`);
+    throw new KbsError("InvalidRuntimeData", `tee-pubkey is not a usable public key (${messageOf(err)})`);
   }
 }
 

@@ -4,6 +4,7 @@ import type { KbsContext } from "../context.js";
 import { encryptToTeeKey, JweKeyError, type ResourceJwe } from "../crypto/jwe.js";
 import { KbsError } from "../errors.js";
 import { evaluateResourcePolicy, parseResourcePolicy } from "../policy/resource-policy.js";
+import { messageOf } from "../../lib/errors.js";
 
 export type Credential = { kind: "bearer"; token: string } | { kind: "cookie"; sessionId: string } | { kind: "none" };
 
@@ -61,7 +62,7 @@ export async function releaseResource(ctx: KbsContext, path: string, credential:
     decisionReasons = decision.reasons;
   } catch (err) {
     // A stored policy that no longer validates denies (it was validated on upload; never fail open).
-    decisionReasons = [`the stored policy of ${path} is invalid: ${(err as Error).message}`];
+    decisionReasons = [`the stored policy of ${path} is invalid: ${messageOf(err)}`];
   }
   if (decisionReasons.length > 0) {
     throw await deny(new KbsError("PolicyDeny", `release of ${path} denied: ${decisionReasons.join("; ")}`), { tee, status: submod["ear.status"] });

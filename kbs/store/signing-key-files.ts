@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, type JSONWebKeySet, type JWK } from "jose";
 import type { EarSigningKey } from "../../attestation/ear/sign.js";
 import { KbsError } from "../errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** The key source the KBS signs with and publishes: the database (default) or a folder of PEM files. */
 export interface SigningKeySource {
@@ -45,7 +46,7 @@ export class SigningKeyFiles implements SigningKeySource {
       try {
         privateKey = createPrivateKey(await readFile(join(this.dir, name)));
       } catch (err) {
-        throw new Error(`signing key ${join(this.dir, name)} is not a PEM private key (${(err as Error).message})`);
+        throw new Error(`signing key ${join(this.dir, name)} is not a PEM private key (${messageOf(err)})`);
       }
       if (privateKey.asymmetricKeyType !== "ec" || privateKey.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
         throw new Error(`signing key ${join(this.dir, name)} must be EC P-256 (ES256)`);

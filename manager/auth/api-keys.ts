@@ -5,6 +5,7 @@ import { ConfigError, ConflictError, NotFoundError, UnauthorizedError } from "..
 import { generateApiKey, hashKey, keyMatches, parseApiKey } from "./keys.js";
 import type { Scope } from "./scopes.js";
 import * as store from "./store.js";
+import { messageOf } from "../../lib/errors.js";
 
 export type { ApiKeyRecord } from "./store.js";
 
@@ -80,6 +81,6 @@ export class ApiKeys {
     if (last !== undefined && now.getTime() - last < TOUCH_EVERY_MS) return;
     this.touched.set(id, now.getTime());
     if (this.touched.size > MAX_ACTIVE_KEYS * 2) this.touched.delete(this.touched.keys().next().value!);
-    await store.touchKey(this.db, id, now).catch((err: unknown) => this.log.warn({ keyId: id, err: (err as Error).message }, "could not record API key use"));
+    await store.touchKey(this.db, id, now).catch((err: unknown) => this.log.warn({ keyId: id, err: messageOf(err) }, "could not record API key use"));
   }
 }

@@ -5,6 +5,7 @@
 import { CronExpressionParser } from "cron-parser";
 import { InvalidRequestError } from "../errors.js";
 import type { CronSchedule } from "../tasks/model.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** The first tick strictly after `after`. */
 export function nextTick(schedule: Pick<CronSchedule, "cron" | "timeZone">, after: Date): Date {
@@ -26,6 +27,6 @@ export function checkSchedule(schedule: CronSchedule, now: Date): Date {
   try {
     return nextTick(schedule, now);
   } catch (err) {
-    throw new InvalidRequestError("invalid_schedule", `schedule.cron "${schedule.cron}" does not parse: ${(err as Error).message}`);
+    throw new InvalidRequestError("invalid_schedule", `schedule.cron "${schedule.cron}" does not parse: ${messageOf(err)}`);
   }
 }

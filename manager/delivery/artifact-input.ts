@@ -23,6 +23,7 @@ import type { ArtifactInput } from "../../protocol/api/index.js";
 import { checkArtifact, type CheckedArtifact } from "../tasks/artifact.js";
 import type { DeliveryConfig } from "./config.js";
 import { artifactInfo } from "./store.js";
+import { messageOf } from "../../lib/errors.js";
 
 export type TaskArtifactInput = Static<typeof ArtifactInput>;
 
@@ -49,7 +50,7 @@ async function resolveOci(input: { oci: string; digest?: string }, client: () =>
   try {
     reference = parseReference(input.oci);
   } catch (err) {
-    throw new InvalidRequestError("invalid_reference", `artifact.oci: ${(err as Error).message}`);
+    throw new InvalidRequestError("invalid_reference", `artifact.oci: ${messageOf(err)}`);
   }
   if (input.digest !== undefined) {
     return { spec: { digest: input.digest, size: null, location: "oci", reference: formatReference(reference) } };
@@ -63,7 +64,7 @@ async function resolveOci(input: { oci: string; digest?: string }, client: () =>
     const code = err instanceof PropellerError ? err.code : "oci_unreachable";
     throw new InvalidRequestError(
       code,
-      `could not resolve ${formatReference(reference)} to a Wasm artifact: ${(err as Error).message}. Check the reference and the manager's registry settings (delivery.oci), or give artifact.digest (the Wasm layer's) to let the proplet resolve it`,
+      `could not resolve ${formatReference(reference)} to a Wasm artifact: ${messageOf(err)}. Check the reference and the manager's registry settings (delivery.oci), or give artifact.digest (the Wasm layer's) to let the proplet resolve it`,
     );
   }
 }

@@ -15,6 +15,7 @@ import { ArtifactChunk, ArtifactRefused, encode, sha256Digest, type ArtifactRequ
 import type { ManagerContext } from "../context.js";
 import { DELIVERY_CHUNK_BYTES } from "./location.js";
 import { artifactInfo, propletHasRunOf, readChunk } from "./store.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** How long an "allowed" verdict is reused for the same proplet and artifact (one query per window, not per chunk). */
 const ALLOWED_TTL_MS = 2000;
@@ -108,7 +109,7 @@ export class ChunkServer {
         this.ctx.publish(topic, payload).then(
           () => void this.stats.chunksSent++,
           // The proplet asks again after its chunk timeout.
-          (err: unknown) => this.ctx.log.debug({ propletId, digest, index, err: (err as Error).message }, "chunk not sent"),
+          (err: unknown) => this.ctx.log.debug({ propletId, digest, index, err: messageOf(err) }, "chunk not sent"),
         ),
       );
       return true;

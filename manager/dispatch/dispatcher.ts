@@ -15,6 +15,7 @@ import { runEnv, type ReceiptCheckRecord, type RunRecord, type StoredResult, typ
 import { isActiveRun } from "../tasks/state.js";
 import { managerResult, transitionRun } from "../tasks/transitions.js";
 import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
+import { messageOf } from "../../lib/errors.js";
 
 const SWEEP_BATCH = 200;
 
@@ -37,14 +38,14 @@ export class Dispatcher {
       payload = startMessage(propletId, run.taskId, spec, run, bytes);
     } catch (err) {
       // The message can never be built: retrying would not help.
-      await this.failRun(run, "dispatch_failed", `could not build task.start: ${(err as Error).message}`);
+      await this.failRun(run, "dispatch_failed", `could not build task.start: ${messageOf(err)}`);
       return;
     }
     try {
       await this.ctx.publish(this.ctx.topics.proplet(propletId, "tasks/start"), payload);
       this.ctx.log.debug({ runId: run.id, propletId, delivery: run.deliveries }, "task.start sent");
     } catch (err) {
-      this.ctx.log.warn({ runId: run.id, propletId, err: (err as Error).message }, "task.start not sent; will redeliver");
+      this.ctx.log.warn({ runId: run.id, propletId, err: messageOf(err) }, "task.start not sent; will redeliver");
     }
   }
 
@@ -210,13 +211,13 @@ export class Dispatcher {
     if (!run.propletId) return;
     await this.ctx
       .publish(this.ctx.topics.proplet(run.propletId, "tasks/stop"), stopMessage(run.propletId, run.taskId, run.id, reason))
-      .catch((err: unknown) => this.ctx.log.warn({ runId: run.id, err: (err as Error).message }, "could not send task.stop"));
+      .catch((err: unknown) => this.ctx.log.warn({ runId: run.id, err: messageOf(err) }, "could not send task.stop"));
   }
 
   private async ack(propletId: string, msg: { taskId: string; runId: string }): Promise<void> {
     await this.ctx
       .publish(this.ctx.topics.proplet(propletId, "tasks/result-ack"), resultAckMessage(propletId, msg.taskId, msg.runId))
-      .catch((err: unknown) => this.ctx.log.warn({ runId: msg.runId, err: (err as Error).message }, "could not send task.result-ack"));
+      .catch((err: unknown) => this.ctx.log.warn({ runId: msg.runId, err: messageOf(err) }, "could not send task.result-ack"));
   }
 
   /**

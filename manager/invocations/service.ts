@@ -20,6 +20,7 @@ import type { PropletRecord, TaskSpec } from "../tasks/model.js";
 import { LIMITS, PropellerError, decodeTopicMessage, encodeTopicMessage, type FunctionReply, type FunctionStatus, type Topics } from "../../protocol/index.js";
 import type { MqttConnection } from "../../mqtt/index.js";
 import * as store from "./store.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** Pending invocations per manager (each holds an HTTP request open). */
 export const MAX_PENDING_INVOCATIONS = 10_000;
@@ -123,7 +124,7 @@ export class InvocationService {
         deadlineMs: remaining,
       });
       this.ctx.publish(this.topics.proplet(propletId, "functions/invoke"), payload).catch((err: unknown) => {
-        this.ctx.log.warn({ invocationId, err: (err as Error).message }, "function.invoke not sent");
+        this.ctx.log.warn({ invocationId, err: messageOf(err) }, "function.invoke not sent");
       });
     });
     if (!reply) throw new InvocationError(504, "deadline_exceeded", `function ${name}: no reply from proplet ${propletId} within the ${deadlineMs} ms deadline`);
@@ -216,7 +217,7 @@ export class InvocationService {
         memoryBytes: fn.spec.memoryBytes,
       });
       await this.ctx.publish(this.topics.proplet(proplet.id, "functions/deploy"), payload).catch((err: unknown) => {
-        this.ctx.log.warn({ functionId: fn.id, propletId: proplet.id, err: (err as Error).message }, "function.deploy not sent");
+        this.ctx.log.warn({ functionId: fn.id, propletId: proplet.id, err: messageOf(err) }, "function.deploy not sent");
       });
     }
   }
@@ -246,7 +247,7 @@ export class InvocationService {
       msg = decodeTopicMessage(name, payload);
     } catch (err) {
       this.ctx.counters.inc("malformedMessages");
-      this.ctx.log.warn({ topic, err: (err as Error).message }, "malformed MQTT message dropped");
+      this.ctx.log.warn({ topic, err: messageOf(err) }, "malformed MQTT message dropped");
       return;
     }
     if (msg.propletId !== parsed.propletId) {
@@ -261,7 +262,7 @@ export class InvocationService {
       await store.setPlacementState(this.ctx.db, msg.functionId, msg.propletId, msg.generation, msg.state, msg.error ? `${msg.error.code}: ${msg.error.message}` : null, this.ctx.now());
     } catch (err) {
       this.ctx.counters.inc("handlerErrors");
-      this.ctx.log.error({ err: (err as Error).message }, "function.status not stored");
+      this.ctx.log.error({ err: messageOf(err) }, "function.status not stored");
     }
     for (const wake of [...(this.readyWaiters.get(msg.functionId) ?? [])]) wake();
   }

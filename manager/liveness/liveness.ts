@@ -15,6 +15,7 @@ import { isActiveRun, isTerminalRun } from "../tasks/state.js";
 import { transitionRun } from "../tasks/transitions.js";
 import { loseProplet } from "./loss.js";
 import type { Reconciler } from "./reconcile.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** At most one reannounce request per proplet per this many ms (heartbeats can be frequent). */
 const REANNOUNCE_EVERY_MS = 1000;
@@ -143,6 +144,6 @@ export class Liveness {
     this.ctx.counters.inc("reannounceRequests");
     await this.ctx
       .publish(this.ctx.topics.proplet(propletId, "control"), reannounceMessage(propletId))
-      .catch((err: unknown) => this.ctx.log.warn({ propletId, err: (err as Error).message }, "could not ask for a re-announce"));
+      .catch((err: unknown) => this.ctx.log.warn({ propletId, err: messageOf(err) }, "could not ask for a re-announce"));
   }
 }

@@ -7,6 +7,7 @@ import {
 } from "../../protocol/receipt/index.js";
 import type { ConfidentialSpec, TaskStart } from "../../protocol/index.js";
 import type { JwksCache } from "./jwks-cache.js";
+import { messageOf } from "../../lib/errors.js";
 
 export interface ReceiptCheckInput {
   /** The compact JWS the proplet sent with its result (undefined: none was sent). */
@@ -44,7 +45,7 @@ export async function checkReceipt(input: ReceiptCheckInput, jwksCache: JwksCach
     try {
       jwks = await jwksCache.get(input.confidential.kbsUrl, tokenKid(input.receipt));
     } catch (err) {
-      return { ok: false, reason: `receipt not checked: ${(err as Error).message}`, verification: null };
+      return { ok: false, reason: `receipt not checked: ${messageOf(err)}`, verification: null };
     }
     verification = await verifyReceipt(input.receipt, { ...base, jwks, tee: input.confidential.tee });
     if (verification.claims && verification.claims.workload.ciphertext !== input.artifactDigest) {

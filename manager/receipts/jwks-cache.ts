@@ -1,5 +1,6 @@
 import type { JSONWebKeySet } from "jose";
 import { readBoundedText } from "../../protocol/bounded-read.js";
+import { messageOf } from "../../lib/errors.js";
 
 const MAX_JWKS_BYTES = 256 * 1024;
 
@@ -35,7 +36,7 @@ async function fetchJwks(kbsUrl: string, timeoutMs: number): Promise<JSONWebKeyS
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "error" });
   } catch (err) {
-    throw new Error(`cannot fetch the KBS's keys from ${url}: ${String((err as Error).cause ?? (err as Error).message)}`);
+    throw new Error(`cannot fetch the KBS's keys from ${url}: ${String((err as Error).cause ?? messageOf(err))}`);
   }
   if (!response.ok) throw new Error(`fetching the KBS's keys from ${url} answered ${response.status}`);
   const { text, truncated } = await readBoundedText(response, MAX_JWKS_BYTES);

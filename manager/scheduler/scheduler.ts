@@ -12,6 +12,7 @@ import * as taskStore from "../store/tasks.js";
 import type { RunRecord, TaskRecord } from "../tasks/model.js";
 import { transitionRun } from "../tasks/transitions.js";
 import { choosePlacement, type Candidate } from "./choose.js";
+import { messageOf } from "../../lib/errors.js";
 
 const BATCH = 500;
 /** Pages of BATCH looked at in one pass when the head of the queue fits nowhere. */
@@ -29,7 +30,7 @@ export class Scheduler {
       () => this.pass(),
       (err) => {
         this.ctx.counters.inc("handlerErrors");
-        this.ctx.log.error({ err: (err as Error).message }, "scheduling pass failed");
+        this.ctx.log.error({ err: messageOf(err) }, "scheduling pass failed");
       },
     );
   }

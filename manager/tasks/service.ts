@@ -22,6 +22,7 @@ import { checkSchedule } from "../cron/schedule.js";
 import { propletView, runView, taskView } from "./view.js";
 import type { SqlExecutor } from "../../db/index.js";
 import type { Proplet } from "../../protocol/api/index.js";
+import { messageOf } from "../../lib/errors.js";
 
 const STOP_REASON = "stopped by request";
 
@@ -181,7 +182,7 @@ export class TaskService {
       await this.ctx.publish(this.ctx.topics.proplet(run.propletId, "tasks/stop"), stopMessage(run.propletId, run.taskId, run.id, reason));
     } catch (err) {
       // The run is already stopped here; a proplet that never hears it will have its result ignored.
-      this.ctx.log.warn({ runId: run.id, err: (err as Error).message }, "could not send task.stop");
+      this.ctx.log.warn({ runId: run.id, err: messageOf(err) }, "could not send task.stop");
     }
   }
 
@@ -296,7 +297,7 @@ function checkFitsOneMessage(spec: TaskSpec, artifact: CheckedArtifact | undefin
     if (err instanceof PropellerError && err.code === "too_large") {
       throw new InvalidRequestError("too_large", `the task does not fit in one task.start message: ${err.message}`);
     }
-    throw new InvalidRequestError("invalid_task", `the task cannot be turned into a valid task.start: ${(err as Error).message}`);
+    throw new InvalidRequestError("invalid_task", `the task cannot be turned into a valid task.start: ${messageOf(err)}`);
   }
 }
 

@@ -14,6 +14,7 @@ import { checkArtifact, checkArtifactUrl } from "../tasks/artifact.js";
 import { sha256Digest } from "../../protocol/index.js";
 import { resolveConfig } from "../config.js";
 import { ConfigError } from "../errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 describe("run state machine", () => {
   it("allows the lease path and nothing out of finished states", () => {
@@ -38,7 +39,7 @@ describe("run state machine", () => {
     })();
     expect(err).toBeInstanceOf(IllegalTransitionError);
     expect((err as IllegalTransitionError).code).toBe("illegal_transition");
-    expect((err as Error).message).toBe("run r1 cannot go from completed to running");
+    expect(messageOf(err)).toBe("run r1 cannot go from completed to running");
     expect(() => assertTaskTransition("t1", "completed", "running")).toThrow(IllegalTransitionError);
     expect(() => assertTaskTransition("t1", "completed", "pending")).not.toThrow();
   });
@@ -147,7 +148,7 @@ describe("config", () => {
       err = e;
     }
     expect(err).toBeInstanceOf(ConfigError);
-    const message = (err as Error).message;
+    const message = messageOf(err);
     for (const key of ["databaseUrl", "mqtt.url", "http.port", "ackTimeoutMs", "maxDeliveries", "topicRoot"]) expect(message).toContain(`${key}:`);
     expect(message).not.toContain("secret");
   });

@@ -2,6 +2,7 @@
 import type { ManagerContext } from "../context.js";
 import { CoalescedPass } from "../coalesced-pass.js";
 import { advanceWorkflows } from "./advance.js";
+import { messageOf } from "../../lib/errors.js";
 
 export class Advancer {
   private readonly passes: CoalescedPass;
@@ -11,7 +12,7 @@ export class Advancer {
       () => advanceWorkflows(ctx).then(() => false),
       (err) => {
         ctx.counters.inc("handlerErrors");
-        ctx.log.error({ err: (err as Error).message }, "workflow advancement failed");
+        ctx.log.error({ err: messageOf(err) }, "workflow advancement failed");
       },
     );
   }

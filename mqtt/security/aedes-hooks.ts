@@ -5,6 +5,7 @@ import type { CertKind } from "../../certs/kinds.js";
 import { DEFAULT_TOPIC_ROOT } from "../../protocol/topics.js";
 import { createAcl, identityFromName, type Acl, type BrokerIdentity } from "./acl.js";
 import { DUMMY_HASH, verifyPassword, type CredentialStore } from "./credentials.js";
+import { messageOf } from "../../lib/errors.js";
 
 export type SecurityHooks = Required<Pick<AedesOptions, "preConnect" | "authenticate" | "authorizePublish" | "authorizeSubscribe" | "authorizeForward">>;
 
@@ -133,7 +134,7 @@ export function createBrokerSecurity(options: BrokerSecurityOptions = {}): Broke
           done(null, true);
         },
         (err: unknown) => {
-          log?.error({ err: (err as Error).message }, "mqtt authentication failed");
+          log?.error({ err: messageOf(err) }, "mqtt authentication failed");
           done(refuse(5, "not authorized"), false);
         },
       );

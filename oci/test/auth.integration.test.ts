@@ -6,6 +6,7 @@ import { createOciClient } from "../client.js";
 import { pullWasm, pushWasm } from "../wasm-artifact.js";
 import { wasmModule } from "./helpers.js";
 import { startTokenServer, type TokenServer } from "./token-server.js";
+import { messageOf } from "../../lib/errors.js";
 
 const logger = pino({ level: "silent" });
 
@@ -21,7 +22,7 @@ describe("basic auth (docker-registry with an htpasswd file)", () => {
   it("no credentials: 401 error that says credentials are required", async () => {
     const err = await pushWasm(`${registry.host}/team/app:1`, wasmModule(), { insecureRegistries: [registry.host], logger }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "oci_unauthorized" });
-    expect((err as Error).message).toMatch(/requires credentials/);
+    expect(messageOf(err)).toMatch(/requires credentials/);
   });
 
   it("wrong password: 401 error that says the credentials were rejected", async () => {
@@ -30,7 +31,7 @@ describe("basic auth (docker-registry with an htpasswd file)", () => {
       credentials: () => ({ username: "alice", password: "wrong" }),
     }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "oci_unauthorized" });
-    expect((err as Error).message).toMatch(/rejected the credentials/);
+    expect(messageOf(err)).toMatch(/rejected the credentials/);
   });
 
   it("right credentials: push and pull work", async () => {
@@ -85,7 +86,7 @@ describe("bearer tokens (docker-registry trusting a token server of the test's o
       credentials: () => ({ username: "bob", password: "nope" }),
     }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "oci_unauthorized" });
-    expect((err as Error).message).toMatch(/token endpoint .* refused the credentials of "bob"/);
+    expect(messageOf(err)).toMatch(/token endpoint .* refused the credentials of "bob"/);
   });
 
   it("never sends credentials to a plain-HTTP realm that is not listed as insecure", async () => {

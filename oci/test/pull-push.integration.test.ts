@@ -15,6 +15,7 @@ import {
   WASM_LAYER_MEDIA_TYPE,
 } from "../wasm-artifact.js";
 import { wasmModule } from "./helpers.js";
+import { messageOf } from "../../lib/errors.js";
 
 let registry: TestRegistry;
 let opts: { insecureRegistries: string[] };
@@ -97,7 +98,7 @@ describe("Wasm artifacts against docker-registry (distribution 2.8)", () => {
     await pushWasm(`${registry.host}/apps/present:1`, wasmModule(10), opts);
     const err = await pullWasm(`${registry.host}/apps/present:nope`, opts).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "oci_manifest_unknown" });
-    expect((err as Error).message).toContain(`${registry.host}/apps/present:nope`);
+    expect(messageOf(err)).toContain(`${registry.host}/apps/present:nope`);
     const missingRepo = await pullWasm(`${registry.host}/apps/absent:1`, opts).catch((e: unknown) => e);
     expect(missingRepo).toMatchObject({ code: expect.stringMatching(/^oci_(repository|manifest)_unknown$/) });
   });
@@ -112,7 +113,7 @@ describe("Wasm artifacts against docker-registry (distribution 2.8)", () => {
     await writeFile(path, stored);
     const err = await pullWasm(`${registry.host}/apps/tamper:1`, opts).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "digest_mismatch" });
-    expect((err as Error).message).toContain(pushed.layerDigest);
+    expect(messageOf(err)).toContain(pushed.layerDigest);
   });
 
   it("a layer over the limit is refused from the descriptor, and a lying descriptor while streaming", async () => {
@@ -130,7 +131,7 @@ describe("Wasm artifacts against docker-registry (distribution 2.8)", () => {
     const err = await pullWasm(`${registry.host}/apps/hello:1.0`, { timeoutMs: 2000 }).catch((e: unknown) => e);
     // HTTPS to a plain-HTTP port fails the TLS handshake: never silently downgraded.
     expect(err).toMatchObject({ code: "oci_unreachable" });
-    expect((err as Error).message).toMatch(/insecure/);
+    expect(messageOf(err)).toMatch(/insecure/);
   });
 });
 
@@ -171,7 +172,7 @@ describe("manifest shapes", () => {
     await client.putManifest(repo, "image", image, "application/vnd.oci.image.manifest.v1+json");
     const err = await pullWasm(`${registry.host}/apps/multi:image`, opts).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "oci_not_wasm" });
-    expect((err as Error).message).toContain("application/vnd.oci.image.config.v1+json");
+    expect(messageOf(err)).toContain("application/vnd.oci.image.config.v1+json");
   });
 
   it("refuses an application/wasm layer that is not Wasm, and an encrypted layer without its annotations", async () => {

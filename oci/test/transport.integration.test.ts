@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { afterEach, describe, expect, it } from "vitest";
 import type { Digest } from "../../protocol/digest.js";
 import { createOciClient } from "../client.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Misbehaving registries, as node:http servers on loopback (a true network boundary): bodies cut
@@ -58,7 +59,7 @@ describe("client against misbehaving registries", () => {
     const client = createOciClient({ insecureRegistries: [host] });
     const err = await client.getManifest({ registry: host, repository: "a/b", tag: "1" }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "oci_registry_error", status: 503 });
-    expect((err as Error).message).toContain("UNAVAILABLE: maintenance");
+    expect(messageOf(err)).toContain("UNAVAILABLE: maintenance");
   });
 
   it("a body that stalls is a timeout, not a hang", async () => {

@@ -9,6 +9,7 @@
  */
 import { ArtifactError } from "../errors.js";
 import type { ArtifactSource, FetchOptions } from "./source.js";
+import { messageOf } from "../../lib/errors.js";
 
 export interface HttpSourceOptions {
   /** Connect/first-byte timeout and read (idle) timeout, in ms. */
@@ -76,7 +77,7 @@ async function request(url: URL, timeoutMs: number, { signal }: FetchOptions): P
     if (timeout.signal.aborted) throw new ArtifactError("artifact_timeout", `${redact(url.href)} did not answer within ${timeoutMs} ms`);
     if (signal.aborted) throw new ArtifactError("artifact_unreachable", `fetching ${redact(url.href)} was aborted`);
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+    const reason = cause?.code ?? cause?.message ?? messageOf(err);
     throw new ArtifactError("artifact_unreachable", `${redact(url.href)} is unreachable: ${reason.split(url.href).join(redact(url.href))}`);
   } finally {
     clearTimeout(timer);
@@ -122,7 +123,7 @@ async function readBody(response: Response, url: URL, timeoutMs: number, { maxBy
   } catch (err) {
     await reader.cancel().catch(() => undefined);
     if (err instanceof ArtifactError) throw err;
-    throw new ArtifactError("artifact_unreachable", `reading ${redact(url.href)} failed: ${(err as Error).message}`);
+    throw new ArtifactError("artifact_unreachable", `reading ${redact(url.href)} failed: ${messageOf(err)}`);
   } finally {
     if (onAbort) signal.removeEventListener("abort", onAbort);
   }

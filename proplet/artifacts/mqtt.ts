@@ -22,6 +22,7 @@ import type { Logger } from "pino";
 import { DigestError, sha256Digest, type ArtifactChunkReply, type ArtifactLocation } from "../../protocol/index.js";
 import { ArtifactError } from "../errors.js";
 import type { ArtifactSource } from "./source.js";
+import { messageOf } from "../../lib/errors.js";
 
 export interface ChunkTransport {
   /** True while requests can reach the manager. */
@@ -74,7 +75,7 @@ export function mqttSource(options: MqttSourceOptions): MqttSource {
   const clearLeftovers = () =>
     (cleared ??= rm(options.dir, { recursive: true, force: true }).then(
       () => undefined,
-      (err: unknown) => options.logger?.warn({ dir: options.dir, err: (err as Error).message }, "could not clear partial downloads"),
+      (err: unknown) => options.logger?.warn({ dir: options.dir, err: messageOf(err) }, "could not clear partial downloads"),
     ));
 
   return {
@@ -174,7 +175,7 @@ class Download {
 
   start(): void {
     this.file = mkdir(this.options.dir, { recursive: true, mode: 0o700 }).then(() => open(this.path, "w+", 0o600));
-    this.file.catch((err: unknown) => this.fail(new ArtifactError("artifact_unreachable", `cannot write ${this.path}: ${(err as Error).message}`)));
+    this.file.catch((err: unknown) => this.fail(new ArtifactError("artifact_unreachable", `cannot write ${this.path}: ${messageOf(err)}`)));
     const every = Math.max(25, Math.floor(this.options.chunkTimeoutMs / 4));
     this.timer = setInterval(() => this.tick(), every);
     this.timer.unref();
@@ -278,7 +279,7 @@ class Download {
       const fh = await this.file!;
       await fh.write(data, 0, data.byteLength, index * this.layout.chunkSize);
     } catch (err) {
-      this.fail(new ArtifactError("artifact_unreachable", `cannot write chunk ${index} to ${this.path}: ${(err as Error).message}`));
+      this.fail(new ArtifactError("artifact_unreachable", `cannot write chunk ${index} to ${this.path}: ${messageOf(err)}`));
       return;
     }
     this.received++;
@@ -299,7 +300,7 @@ class Download {
         error = new DigestError("digest_mismatch", `artifact digest mismatch: expected ${this.digest}, the ${this.layout.chunks} chunks received hash to ${actual}`, { expected: this.digest, actual });
       }
     } catch (err) {
-      error = new ArtifactError("artifact_unreachable", `cannot read back ${this.path}: ${(err as Error).message}`);
+      error = new ArtifactError("artifact_unreachable", `cannot read back ${this.path}: ${messageOf(err)}`);
     }
     await rm(this.path, { force: true }).catch(() => undefined);
     const waiters = [...this.waiters];
@@ -364,7 +365,7 @@ class Download {
     this.requesting = true;
     this.options.transport
       .request(this.digest, batch)
-      .catch((err: unknown) => this.options.logger?.debug({ digest: this.digest, err: (err as Error).message }, "chunk request not sent; asked again after the chunk timeout"))
+      .catch((err: unknown) => this.options.logger?.debug({ digest: this.digest, err: messageOf(err) }, "chunk request not sent; asked again after the chunk timeout"))
       .finally(() => {
         this.requesting = false;
         this.pump();

@@ -9,6 +9,7 @@ import { fetchArtifact, type ArtifactSources } from "../artifacts/index.js";
 import { WASM_PAGE_BYTES, capModuleMemory, inspectModule } from "../runtime/wasm-binary.js";
 import { Wasm } from "../runtime/wasm-api.js";
 import { InstancePool } from "./pool.js";
+import { messageOf } from "../../lib/errors.js";
 
 export interface FunctionHostDeps {
   sources: ArtifactSources;
@@ -66,7 +67,7 @@ export class FunctionHost {
     try {
       pool = await deployed.pool;
     } catch (err) {
-      await reply({ outcome: "failed", returnValues: null, error: { code: "function_failed", message: (err as Error).message.slice(0, 4000) } });
+      await reply({ outcome: "failed", returnValues: null, error: { code: "function_failed", message: messageOf(err).slice(0, 4000) } });
       return;
     }
     const result = await pool.call(m.inputs, m.deadlineMs);
@@ -96,9 +97,9 @@ export class FunctionHost {
       await this.deps.sendStatus({ ...base, state: "ready", error: null });
     } catch (err) {
       const code = err instanceof PropellerError ? err.code : "function_failed";
-      this.deps.log.warn({ functionId: m.functionId, err: (err as Error).message }, "function deploy failed");
+      this.deps.log.warn({ functionId: m.functionId, err: messageOf(err) }, "function deploy failed");
       this.functions.delete(m.functionId);
-      await this.deps.sendStatus({ ...base, state: "failed", error: { code: code.slice(0, 64), message: (err as Error).message.slice(0, 4000) } });
+      await this.deps.sendStatus({ ...base, state: "failed", error: { code: code.slice(0, 64), message: messageOf(err).slice(0, 4000) } });
     }
   }
 }

@@ -10,6 +10,7 @@ import { fromWasmResults, toWasmArgs } from "../runtime/values.js";
 import type { FuncSignature } from "../runtime/wasm-binary.js";
 import { Wasm, type WasmModule } from "../runtime/wasm-api.js";
 import type { WasmValue } from "../runtime/runtime.js";
+import { messageOf } from "../../lib/errors.js";
 
 export interface InstanceInit {
   module: WasmModule;
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
     if (typeof fn !== "function") throw new Error(`the module has no exported function "${init.exportName}"`);
     call = fn as typeof call;
   } catch (err) {
-    post({ kind: "init-failed", message: (err as Error).message.slice(0, 4000) });
+    post({ kind: "init-failed", message: messageOf(err).slice(0, 4000) });
     return;
   }
   parentPort!.on("message", (m: InstanceCall) => {
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
       post({ kind: "reply", id: m.id, ok: true, values: fromWasmResults(raw, init.signature) });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      post({ kind: "reply", id: m.id, ok: false, code: typeof code === "string" ? code.slice(0, 64) : "trap", message: (err as Error).message.slice(0, 4000) });
+      post({ kind: "reply", id: m.id, ok: false, code: typeof code === "string" ? code.slice(0, 64) : "trap", message: messageOf(err).slice(0, 4000) });
     }
   });
   post({ kind: "ready" });

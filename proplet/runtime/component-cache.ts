@@ -12,6 +12,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from "n
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { TranspiledFiles } from "./component-protocol.js";
+import { messageOf } from "../../lib/errors.js";
 
 export interface TranspileCacheOptions {
   dir: string;
@@ -63,7 +64,7 @@ export class TranspileCache {
   /** Stores an entry (best effort: a failure is logged, never thrown) and evicts beyond the bounds. */
   put(key: string, files: TranspiledFiles): Promise<void> {
     const job = this.writing.then(() => this.write(key, files)).catch((err: unknown) => {
-      this.options.logger?.warn({ err: (err as Error).message }, "could not store a transpiled component (the next run transpiles again)");
+      this.options.logger?.warn({ err: messageOf(err) }, "could not store a transpiled component (the next run transpiles again)");
     });
     this.writing = job;
     return job;

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { componentWit, transpile } from "@bytecodealliance/jco";
 import type { TranspileReply, TranspileRequest } from "./component-protocol.js";
+import { messageOf } from "../../lib/errors.js";
 
 async function main(input: TranspileRequest): Promise<TranspileReply> {
   const bytes = input.component;
@@ -14,7 +15,7 @@ async function main(input: TranspileRequest): Promise<TranspileReply> {
   try {
     wit = await componentWit(bytes);
   } catch (err) {
-    return { ok: false, message: `not a WebAssembly component jco can read: ${(err as Error).message}` };
+    return { ok: false, message: `not a WebAssembly component jco can read: ${messageOf(err)}` };
   }
   try {
     const out = await transpile(bytes, {
@@ -34,10 +35,10 @@ async function main(input: TranspileRequest): Promise<TranspileReply> {
     if (!js) return { ok: false, message: "jco produced no JS for the component" };
     return { ok: true, files: { js, cores, wit } };
   } catch (err) {
-    return { ok: false, message: `jco could not transpile the component: ${(err as Error).message}` };
+    return { ok: false, message: `jco could not transpile the component: ${messageOf(err)}` };
   }
 }
 
 void main(workerData as TranspileRequest)
-  .catch((err: unknown): TranspileReply => ({ ok: false, message: (err as Error).message }))
+  .catch((err: unknown): TranspileReply => ({ ok: false, message: messageOf(err) }))
   .then((reply) => parentPort!.postMessage(reply));

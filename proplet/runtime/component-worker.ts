@@ -12,6 +12,7 @@ import * as httpShim from "@bytecodealliance/preview2-shim/http";
 import { buildSandbox, GuestExit } from "./component-sandbox.js";
 import type { ComponentWorkerInput, ComponentWorkerMessage } from "./component-protocol.js";
 import { Wasm, type WasmModule } from "./wasm-api.js";
+import { messageOf } from "../../lib/errors.js";
 
 function post(message: ComponentWorkerMessage): void {
   parentPort!.postMessage(message);
@@ -91,5 +92,5 @@ async function main(input: ComponentWorkerInput): Promise<void> {
 }
 
 void main(workerData as ComponentWorkerInput).catch((err: unknown) => {
-  post({ type: "done", exitCode: null, stdoutTruncated: false, stderrTruncated: false, error: { code: "runtime_error", message: (err as Error).message } });
+  post({ type: "done", exitCode: null, stdoutTruncated: false, stderrTruncated: false, error: { code: "runtime_error", message: messageOf(err) } });
 });

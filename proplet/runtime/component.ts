@@ -31,6 +31,7 @@ import { parseArgs, toWave } from "./wave.js";
 import { exportedFunctions, type WitFunction } from "./wit.js";
 import { workerEntry } from "./worker-entry.js";
 import { Capture, runReporter, stoppedError } from "./capture.js";
+import { messageOf } from "../../lib/errors.js";
 
 const RUN_WORKER = workerEntry("component-worker");
 const TRANSPILE_WORKER = workerEntry("component-transpile-worker");
@@ -68,7 +69,7 @@ export class ComponentRuntime implements Runtime {
   async run(request: RunRequest): Promise<RunReport> {
     const { stdout, stderr, report } = runReporter(request.limits.outputBytes);
     const failed = (err: unknown) => {
-      const e = err instanceof PropellerError ? err : new InvalidWasmError((err as Error).message);
+      const e = err instanceof PropellerError ? err : new InvalidWasmError(messageOf(err));
       return report({ outcome: "failed", error: { code: e.code, message: e.message.slice(0, 4000) } });
     };
     if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
@@ -118,7 +119,7 @@ export class ComponentRuntime implements Runtime {
     try {
       for (const [name, bytes] of Object.entries(capped)) cores[name] = await Wasm.compile(bytes);
     } catch (err) {
-      throw new InvalidWasmError(`the component's core module does not compile: ${(err as Error).message}`);
+      throw new InvalidWasmError(`the component's core module does not compile: ${messageOf(err)}`);
     } finally {
       if (request.secret) for (const [name, bytes] of Object.entries(capped)) if (bytes !== files.cores[name]) bytes.fill(0);
     }
@@ -230,7 +231,7 @@ export class ComponentRuntime implements Runtime {
             try {
               returnWave = toWave(m.value, prepared.fn.result);
             } catch (err) {
-              error = { code: "result_invalid", message: (err as Error).message };
+              error = { code: "result_invalid", message: messageOf(err) };
             }
           } else if (!error && prepared.fn && !prepared.fn.result) returnWave = "";
           settle(

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Grants } from "../../protocol/index.js";
 import { PropellerError } from "../../protocol/errors.js";
 import type { DirGrant } from "./component-protocol.js";
+import { messageOf } from "../../lib/errors.js";
 
 export class GrantError extends PropellerError {
   constructor(message: string) {
@@ -44,7 +45,7 @@ export async function prepareGrants(workDir: string, runId: string, grants: Gran
     }
   } catch (err) {
     await rm(runDir, { recursive: true, force: true });
-    throw new GrantError(`could not prepare the granted directories: ${(err as Error).message}`);
+    throw new GrantError(`could not prepare the granted directories: ${messageOf(err)}`);
   }
   return { dirs, hosts, cleanup: () => rm(runDir, { recursive: true, force: true }) };
 }

@@ -22,6 +22,7 @@ import { WASM_PAGE_BYTES, capModuleMemory, inspectModule, type FuncSignature } f
 import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
 import { Wasm, type WasmModule } from "./wasm-api.js";
 import { Capture, runReporter, stoppedError } from "./capture.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * Running from TypeScript sources (tests, tsx) the worker entry is a .ts file. Node 20 ignores
@@ -75,7 +76,7 @@ export class WasiP1Runtime implements Runtime {
       prepared = await prepare(request);
       grants = await this.grants(request);
     } catch (err) {
-      const e = err instanceof PropellerError ? err : new InvalidWasmError((err as Error).message);
+      const e = err instanceof PropellerError ? err : new InvalidWasmError(messageOf(err));
       return report({ outcome: "failed", error: { code: e.code, message: e.message.slice(0, 4000) } });
     }
     try {
@@ -202,7 +203,7 @@ async function prepare(request: RunRequest): Promise<Prepared> {
   try {
     module = await Wasm.compile(capped);
   } catch (err) {
-    throw new InvalidWasmError(`the module does not compile: ${(err as Error).message}`);
+    throw new InvalidWasmError(`the module does not compile: ${messageOf(err)}`);
   } finally {
     // compile() copied the bytes when called. The memory-capped rewrite is our own copy of the
     // module (a confidential workload's plaintext): zero it now rather than leave it to the GC.

@@ -17,6 +17,7 @@ import { fromWasmResults } from "./values.js";
 import type { FuncSignature } from "./wasm-binary.js";
 import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
 import { Wasm, type WasmInstance, type WasmMemory } from "./wasm-api.js";
+import { messageOf } from "../../lib/errors.js";
 
 const ERRNO_SUCCESS = 0;
 const ERRNO_FAULT = 21;
@@ -145,5 +146,5 @@ async function main(input: WorkerInput): Promise<void> {
 }
 
 void main(workerData as WorkerInput).catch((err: unknown) => {
-  post({ type: "done", exitCode: null, returnValues: null, stdoutTruncated: false, stderrTruncated: false, error: { code: "runtime_error", message: (err as Error).message } });
+  post({ type: "done", exitCode: null, returnValues: null, stdoutTruncated: false, stderrTruncated: false, error: { code: "runtime_error", message: messageOf(err) } });
 });

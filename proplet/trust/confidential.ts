@@ -5,6 +5,7 @@
  */
 import type { AttestationAgent } from "../../attestation/agent/index.js";
 import { PropellerError, type ConfidentialSpec, type TeeType } from "../../protocol/index.js";
+import { messageOf } from "../../lib/errors.js";
 
 export interface RunAttestation {
   tee: TeeType;
@@ -37,7 +38,7 @@ export async function withUnsealed<T>(
   } catch (err) {
     if (signal.aborted) return { ok: false, error: null };
     // Anything not typed by the agent comes from the attester (e.g. tpm2-tools failing).
-    const error = err instanceof PropellerError ? err : new PropellerError("attestation_failed", `attesting to the KBS failed: ${(err as Error).message}`);
+    const error = err instanceof PropellerError ? err : new PropellerError("attestation_failed", `attesting to the KBS failed: ${messageOf(err)}`);
     return { ok: false, error, attestation: AFTER_ATTESTATION.has(error.code) ? await heldToken(agent, spec.kbsUrl) : null };
   }
   try {

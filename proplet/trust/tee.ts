@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Attester } from "../../attestation/attester.js";
 import { SampleAttester } from "../../attestation/attesters/sample.js";
 import { SnpAttester, TdxAttester, TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attestation/attesters/index.js";
+import { messageOf } from "../../lib/errors.js";
 
 /**
  * `sample`: Trustee's unsigned development "TEE" (accepted only by a KBS in development mode).
@@ -42,7 +43,7 @@ export function teeConfigProblems(tee: unknown): string[] {
       try {
         validateTcti(t.tcti);
       } catch (err) {
-        problems.push(`tee.tcti: ${(err as Error).message}`);
+        problems.push(`tee.tcti: ${messageOf(err)}`);
       }
     }
     for (const k of ["akHandle", "ekHandle", "ekCertNvIndex"] as const) {

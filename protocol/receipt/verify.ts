@@ -12,6 +12,7 @@ import {
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { Digest } from "../digest.js";
 import { RECEIPT_ALGS, RECEIPT_TYP, ReceiptClaims, type ReceiptClaims as Claims } from "./claims.js";
+import { messageOf } from "../../lib/errors.js";
 
 const claimsCheck = TypeCompiler.Compile(ReceiptClaims);
 
@@ -83,7 +84,7 @@ export async function verifyReceipt(jws: string, expect: ReceiptExpectations = {
   try {
     header = decodeProtectedHeader(jws);
   } catch (err) {
-    add("receipt.format", false, `protected header unreadable: ${(err as Error).message}`);
+    add("receipt.format", false, `protected header unreadable: ${messageOf(err)}`);
     return done(null, false, null);
   }
   const jwk = header.jwk as JWK | undefined;
@@ -105,7 +106,7 @@ export async function verifyReceipt(jws: string, expect: ReceiptExpectations = {
     ({ payload } = await compactVerify(jws, key, { algorithms: [...RECEIPT_ALGS] }));
     add("receipt.signature", true, `signed by key ${signerThumbprint}`);
   } catch (err) {
-    add("receipt.signature", false, `signature does not verify with the header key: ${(err as Error).message}`);
+    add("receipt.signature", false, `signature does not verify with the header key: ${messageOf(err)}`);
     return done(null, false, signerThumbprint);
   }
 
@@ -188,7 +189,7 @@ async function checkToken(
   } catch (err) {
     const code = (err as { code?: string }).code ?? "";
     const validity = code === "ERR_JWT_EXPIRED" || code === "ERR_JWT_CLAIM_VALIDATION_FAILED";
-    add(validity ? "token.validity" : "token.signature", false, `EAR token rejected: ${(err as Error).message}${validity ? ` (judged at the run's finish time ${claims.finishedAt})` : ""}`);
+    add(validity ? "token.validity" : "token.signature", false, `EAR token rejected: ${messageOf(err)}${validity ? ` (judged at the run's finish time ${claims.finishedAt})` : ""}`);
     return;
   }
 

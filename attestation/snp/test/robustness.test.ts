@@ -8,6 +8,7 @@ import { parseSnpReport } from "../report.js";
 import { verifySnpReport } from "../verify.js";
 import { buildFakeReport, createFakeAmd, signFakeReport } from "../testing/fake.js";
 import { SNP, T } from "./vectors.js";
+import { messageOf } from "../../../lib/errors.js";
 
 /** Deterministic xorshift PRNG so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -36,7 +37,7 @@ function fuzz(seed: Buffer, n: number, fn: (b: Buffer) => unknown): { parsed: nu
       fn(b);
       parsed++;
     } catch (err) {
-      if (!(err instanceof EvidenceFormatError)) throw new Error(`mutant ${i} threw ${(err as Error).name}: ${(err as Error).message}`);
+      if (!(err instanceof EvidenceFormatError)) throw new Error(`mutant ${i} threw ${(err as Error).name}: ${messageOf(err)}`);
       refused++;
     }
   }
