@@ -4,3 +4,4 @@ export { readIdentity, parseCertificate, verifyCertificate, type CertificateIden
 export { CERT_KINDS, KIND_PROFILES, MANAGER_IDENTITY, OPERATOR_CN_PREFIX, isCertKind, checkName, type CertKind } from "./kinds.js";
 export { CertError, type CertErrorCode } from "./errors.js";
 export { revoke, writeCrl } from "./crl.js";
+export { writeFileAtomic, KEY_MODE, CERT_MODE } from "./files.js";

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import type { Check, VerificationResult } from "../../attestation/result.js";
+import type { Check, VerificationResult } from "../../attestation/index.js";
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { isValidPropletId } from "../../protocol/topics.js";
-import { writeFileAtomic } from "../../certs/files.js";
-import { credentialsFrom, generatePassword, hashPassword } from "../../mqtt/security/credentials.js";
-import { writeMosquittoConfig } from "../../mqtt/security/mosquitto-config.js";
+import { writeFileAtomic } from "../../certs/index.js";
+import { credentialsFrom, generatePassword, hashPassword } from "../../mqtt/security/index.js";
+import { writeMosquittoConfig } from "../../mqtt/security/index.js";
 import { parse, parsePositiveInt } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";

@@ -1,9 +1,9 @@
 import { readFile, stat } from "node:fs/promises";
 import { isDigest } from "../../protocol/digest.js";
 import { LIMITS } from "../../protocol/limits.js";
-import { OciManifestError, OciReferenceError } from "../../oci/errors.js";
-import { parseReference } from "../../oci/reference.js";
-import { pushWasm, type EncryptedInfo } from "../../oci/wasm-artifact.js";
+import { OciManifestError, OciReferenceError } from "../../oci/index.js";
+import { parseReference } from "../../oci/index.js";
+import { pushWasm, type EncryptedInfo } from "../../oci/index.js";
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";

@@ -1,5 +1,5 @@
 import { PROPLET_PUBLISHES, PROPLET_SUBSCRIBES, Topics, isValidPropletId } from "../../protocol/topics.js";
-import { MANAGER_IDENTITY } from "../../certs/kinds.js";
+import { MANAGER_IDENTITY } from "../../certs/index.js";
 import { topicMatches } from "../topic-filter.js";
 
 /**

@@ -1,7 +1,7 @@
 import { TLSSocket } from "node:tls";
 import type { AedesOptions, AuthenticateError, Client } from "aedes";
 import type { Logger } from "pino";
-import type { CertKind } from "../../certs/kinds.js";
+import type { CertKind } from "../../certs/index.js";
 import { DEFAULT_TOPIC_ROOT } from "../../protocol/topics.js";
 import { createAcl, identityFromName, type Acl, type BrokerIdentity } from "./acl.js";
 import { DUMMY_HASH, verifyPassword, type CredentialStore } from "./credentials.js";

@@ -1,7 +1,7 @@
 import { access, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { CA_CERT_FILE, CRL_FILE } from "../../certs/ca.js";
-import { CERT_MODE, writeFileAtomic } from "../../certs/files.js";
+import { CA_CERT_FILE, CRL_FILE } from "../../certs/index.js";
+import { CERT_MODE, writeFileAtomic } from "../../certs/index.js";
 import { PropellerError } from "../../protocol/errors.js";
 import { LIMITS } from "../../protocol/limits.js";
 import { DEFAULT_TOPIC_ROOT } from "../../protocol/topics.js";

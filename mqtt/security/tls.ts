@@ -1,7 +1,7 @@
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TlsOptions } from "node:tls";
-import { CA_CERT_FILE, CRL_FILE } from "../../certs/ca.js";
+import { CA_CERT_FILE, CRL_FILE } from "../../certs/index.js";
 import { createBrokerSecurity, type BrokerSecurity, type BrokerSecurityOptions, type SecurityHooks } from "./aedes-hooks.js";
 import { BrokerConfigError } from "./mosquitto-config.js";
 

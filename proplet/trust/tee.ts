@@ -4,8 +4,8 @@
  * either announce a TEE that cannot attest, or hide one).
  */
 import type { Logger } from "pino";
-import type { Attester } from "../../attestation/attester.js";
-import { SampleAttester } from "../../attestation/attesters/sample.js";
+import type { Attester } from "../../attestation/index.js";
+import { SampleAttester } from "../../attestation/attesters/index.js";
 import { SnpAttester, TdxAttester, TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attestation/attesters/index.js";
 import { messageOf } from "../../lib/errors.js";
 
