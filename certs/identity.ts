@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { CheckList, type Check } from "../attestation/result.js";
+import { CheckList, type Check } from "../attestation/index.js";
 import { CertError } from "./errors.js";
 import { isCertKind, type CertKind } from "./kinds.js";
 import { x509 } from "./x509.js";
