@@ -1,6 +1,7 @@
 import { generateKeyPairSync, createPrivateKey, type KeyObject } from "node:crypto";
 import { exportJWK, SignJWT, type JWK } from "jose";
 import { PropellerError } from "../protocol/errors.js";
+import { KBS_RESOURCE_PATH_PREFIX, formatKbsResourcePath, tryParseKbsResourceUri } from "../protocol/kbs.js";
 import type { AdminRole } from "./config.js";
 import type { ResourcePolicy } from "./policy/resource-policy.js";
 import type { AttestationPolicy } from "../attestation/appraisal/policy.js";
@@ -75,12 +76,9 @@ export interface AdminConnection {
 
 /** `kbs:///repo/type/tag` or `repo/type/tag` → `repo/type/tag`. */
 export function adminResourcePath(resource: string): string {
-  const path = resource.startsWith("kbs:///") ? resource.slice(7) : resource;
-  const segments = path.split("/");
-  if (segments.length !== 3 || !segments.every((s) => /^[a-zA-Z0-9_-]+[a-zA-Z0-9_.-]*$/.test(s))) {
-    throw new KbsAdminError(`"${resource}" is not a KBS resource path (<repo>/<type>/<tag>)`, undefined, undefined);
-  }
-  return path;
+  const parsed = tryParseKbsResourceUri(resource, { allowBarePath: true });
+  if (!parsed) throw new KbsAdminError(`"${resource}" is not a KBS resource path (<repo>/<type>/<tag>)`, undefined, undefined);
+  return formatKbsResourcePath(parsed);
 }
 
 async function call<T>(conn: AdminConnection, method: string, path: string, body?: { json: unknown } | { bytes: Uint8Array }): Promise<T> {
@@ -116,8 +114,8 @@ async function call<T>(conn: AdminConnection, method: string, path: string, body
 }
 
 export const putResource = (conn: AdminConnection, resource: string, bytes: Uint8Array) =>
-  call<{ path: string; size: number; created: boolean }>(conn, "POST", `/kbs/v0/resource/${adminResourcePath(resource)}`, { bytes });
-export const deleteResource = (conn: AdminConnection, resource: string) => call<{ deleted: string }>(conn, "DELETE", `/kbs/v0/resource/${adminResourcePath(resource)}`);
+  call<{ path: string; size: number; created: boolean }>(conn, "POST", `${KBS_RESOURCE_PATH_PREFIX}${adminResourcePath(resource)}`, { bytes });
+export const deleteResource = (conn: AdminConnection, resource: string) => call<{ deleted: string }>(conn, "DELETE", `${KBS_RESOURCE_PATH_PREFIX}${adminResourcePath(resource)}`);
 export const getResourceMetadata = (conn: AdminConnection, resource: string) => call<ResourceMetadata>(conn, "GET", `/kbs/v0/admin/resource/${adminResourcePath(resource)}`);
 export async function listResources(conn: AdminConnection, options: { prefix?: string; after?: string; limit?: number } = {}): Promise<ResourceMetadata[]> {
   const q = new URLSearchParams();

@@ -12,6 +12,7 @@ import { KbsError } from "./errors.js";
 import { adminRoutes } from "./routes/admin.js";
 import { protocolRoutes } from "./routes/protocol.js";
 import { publicRoutes } from "./routes/public.js";
+import { KBS_RESOURCE_PATH_PREFIX } from "../protocol/kbs.js";
 
 /** The KBS's SQL migrations: `<repo>/migrations/kbs` (from the sources and from dist alike). */
 export const KBS_MIGRATIONS_DIR = migrationsDir("kbs");
@@ -83,7 +84,7 @@ export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsS
     return reply.code(kbsError.status).type("application/json").send(kbsError.body());
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = request.url.startsWith("/kbs/v0/resource/")
+    const error = request.url.startsWith(KBS_RESOURCE_PATH_PREFIX)
       ? new KbsError("ResourceNotFound", "no such resource (paths are /kbs/v0/resource/<repo>/<type>/<tag>)")
       : new KbsError("NotFound", `no route ${request.method} ${request.url.split("?")[0]!.slice(0, 200)}`);
     return reply.code(error.status).send(error.body());

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { isDigest, sha256Digest, type Digest } from "../protocol/digest.js";
 import { SizeLimitError } from "../protocol/errors.js";
 import { LIMITS } from "../protocol/limits.js";
+import { KBS_RESOURCE_URI_MAX_LENGTH, isKbsResourceUri } from "../protocol/kbs.js";
 import type { ContentCache } from "./cache.js";
 import { createOciClient, type OciClient, type OciClientOptions, type Repository } from "./client.js";
 import { OciManifestError, OciReferenceError } from "./errors.js";
@@ -30,8 +31,8 @@ export const ANNOTATION_PLAINTEXT_DIGEST = "dev.propeller.wasm.plaintext-digest"
 const ANNOTATION_TITLE = "org.opencontainers.image.title";
 const ANNOTATION_CREATED = "org.opencontainers.image.created";
 
-/** Same grammar as protocol/messages/task.ts ConfidentialSpec.resource. */
-const KBS_RESOURCE = /^kbs:\/\/\/[a-zA-Z0-9_-]+[a-zA-Z0-9_.-]*\/[a-zA-Z0-9_-]+[a-zA-Z0-9_.-]*\/[a-zA-Z0-9_-]+[a-zA-Z0-9_.-]*$/;
+/** Same grammar and bound as protocol/messages/task.ts ConfidentialSpec.resource: the kbs:/// URI only, no bare path. */
+const isKbsResource = (resource: string) => isKbsResourceUri(resource) && resource.length <= KBS_RESOURCE_URI_MAX_LENGTH;
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const AGE_HEADER = Buffer.from("age-encryption.org/v1\n", "latin1");
 
@@ -196,7 +197,7 @@ function wasmLayer(m: ImageManifest, shown: string): Descriptor {
 function encryptedInfo(annotations: Record<string, string>, shown: string): EncryptedInfo {
   const kbsResource = annotations[ANNOTATION_KBS_RESOURCE];
   const plaintextDigest = annotations[ANNOTATION_PLAINTEXT_DIGEST];
-  if (!kbsResource || !KBS_RESOURCE.test(kbsResource) || kbsResource.length > 512) {
+  if (!kbsResource || !isKbsResource(kbsResource)) {
     throw new OciManifestError("oci_manifest_invalid", `${shown}: encrypted Wasm without a valid ${ANNOTATION_KBS_RESOURCE} annotation (kbs:///repo/type/tag)`);
   }
   if (!isDigest(plaintextDigest)) {
@@ -237,7 +238,7 @@ export async function pushWasm(reference: string | Reference, bytes: Uint8Array,
   const client = opts.client ?? createOciClient(opts);
   const enc = opts.encrypted;
   if (enc) {
-    if (!KBS_RESOURCE.test(enc.kbsResource) || enc.kbsResource.length > 512) throw new OciReferenceError(`KBS resource "${enc.kbsResource.slice(0, 80)}" is not kbs:///repo/type/tag`);
+    if (!isKbsResource(enc.kbsResource)) throw new OciReferenceError(`KBS resource "${enc.kbsResource.slice(0, 80)}" is not kbs:///repo/type/tag`);
     if (!isDigest(enc.plaintextDigest)) throw new OciReferenceError(`plaintext digest "${String(enc.plaintextDigest).slice(0, 80)}" is not sha256:<64 hex>`);
     if (!startsWith(bytes, AGE_HEADER)) throw new OciManifestError("oci_not_wasm", `${shown}: encrypted content is not an age file`);
   } else if (!startsWith(bytes, WASM_MAGIC)) {

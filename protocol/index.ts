@@ -14,3 +14,4 @@ export * from "./codec.js";
 export * from "./receipt/index.js";
 export * from "./workload-encryption.js";
 export * from "./bounded-read.js";
+export * from "./kbs.js";

@@ -1,13 +1,13 @@
 import { flattenedDecrypt, decodeJwt, type FlattenedJWE } from "jose";
 import type { Logger } from "pino";
 import { canonicalSha384 } from "../../protocol/jcs.js";
+import { KBS_PROTOCOL_VERSION, KBS_RESOURCE_PATH_PREFIX, formatKbsResourcePath, tryParseKbsResourceUri } from "../../protocol/kbs.js";
 import type { Attester } from "../attester.js";
 import { KbsError } from "./errors.js";
 import type { AttestedKeys } from "./keys.js";
 import { messageOf } from "../../lib/errors.js";
 
-export const KBS_PROTOCOL_VERSION = "0.4.0";
-const RESOURCE_SEGMENT = /^[a-zA-Z0-9_-]+[a-zA-Z0-9_.-]*$/;
+export { KBS_PROTOCOL_VERSION };
 
 export interface KbsClientOptions {
   /** Base URL of the KBS, e.g. https://kbs.example:8080 */
@@ -72,7 +72,7 @@ export class KbsClient {
     const path = resourcePath(resource);
     let attestation = await this.attest();
     for (let attempt = 0; ; attempt++) {
-      const response = await this.request("GET", `/kbs/v0/resource/${path}`, undefined, { authorization: `Bearer ${attestation.token}` });
+      const response = await this.request("GET", `${KBS_RESOURCE_PATH_PREFIX}${path}`, undefined, { authorization: `Bearer ${attestation.token}` });
       if (response.status === 401 && attempt === 0) {
         this.options.logger?.info({ resource: path }, "KBS asked to attest again");
         attestation = await this.attest(true);
@@ -148,12 +148,9 @@ export class KbsClient {
 
 /** `kbs:///repo/type/tag` or `repo/type/tag` → `repo/type/tag`, each segment checked. */
 export function resourcePath(resource: string): string {
-  const path = resource.startsWith("kbs:///") ? resource.slice("kbs:///".length) : resource;
-  const segments = path.split("/");
-  if (segments.length !== 3 || !segments.every((s) => RESOURCE_SEGMENT.test(s))) {
-    throw new KbsError("kbs_not_found", `"${resource}" is not a KBS resource (kbs:///<repo>/<type>/<tag>)`);
-  }
-  return path;
+  const parsed = tryParseKbsResourceUri(resource, { allowBarePath: true });
+  if (!parsed) throw new KbsError("kbs_not_found", `"${resource}" is not a KBS resource (kbs:///<repo>/<type>/<tag>)`);
+  return formatKbsResourcePath(parsed);
 }
 
 function sessionCookie(setCookies: string[]): string | undefined {

@@ -1,8 +1,8 @@
 import { Type } from "@sinclair/typebox";
+import { KBS_RESOURCE_SEGMENT_MAX_LENGTH, KBS_RESOURCE_SEGMENT_PATTERN } from "../../protocol/kbs.js";
 
-/** Each path segment per KBS-PROTOCOL.md. */
-export const SEGMENT_PATTERN = "^[a-zA-Z0-9_\\-]+[a-zA-Z0-9_\\-.]*$";
-const Segment = Type.String({ pattern: SEGMENT_PATTERN, maxLength: 128 });
+/** Each path segment per KBS-PROTOCOL.md; the routes also bound its length. */
+const Segment = Type.String({ pattern: KBS_RESOURCE_SEGMENT_PATTERN, maxLength: KBS_RESOURCE_SEGMENT_MAX_LENGTH });
 export const ResourceParams = Type.Object({ repo: Segment, type: Segment, tag: Segment });
 
 export const ErrorBody = Type.Object({ type: Type.String(), detail: Type.String() });

@@ -8,10 +8,10 @@ import type { VerificationResult } from "../../attestation/result.js";
 import { Value } from "@sinclair/typebox/value";
 import type { KbsContext } from "../context.js";
 import { KbsError } from "../errors.js";
+import { KBS_PROTOCOL_VERSION } from "../../protocol/kbs.js";
 import { expectedReportData, runtimeDataHash } from "./report-data.js";
 import { messageOf } from "../../lib/errors.js";
 
-export const KBS_PROTOCOL_VERSION = "0.4.0";
 export const VERIFIER_ID = { developer: "propeller-kbs", build: "propeller 0.1.0" } as const;
 
 export interface AuthResult {

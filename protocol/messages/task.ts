@@ -1,5 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { LIMITS } from "../limits.js";
+import { KBS_RESOURCE_URI_MAX_LENGTH, KBS_RESOURCE_URI_PATTERN } from "../kbs.js";
 import { Base64, DigestString, Id, PropletId, RuntimeSchema, TeeTypeSchema, Timestamp, WasmValue, message } from "./common.js";
 
 /** Where the proplet gets the Wasm bytes from. Every kind is checked against `ArtifactRef.digest`. */
@@ -86,7 +87,7 @@ export const ConfidentialSpec = Type.Object(
   {
     kbsUrl: Type.String({ pattern: "^https?://", maxLength: 2048 }),
     /** `kbs:///<repo>/<type>/<tag>` */
-    resource: Type.String({ pattern: "^kbs:///[a-zA-Z0-9_\\-]+[a-zA-Z0-9_\\-.]*/[a-zA-Z0-9_\\-]+[a-zA-Z0-9_\\-.]*/[a-zA-Z0-9_\\-]+[a-zA-Z0-9_\\-.]*$", maxLength: 512 }),
+    resource: Type.String({ pattern: KBS_RESOURCE_URI_PATTERN, maxLength: KBS_RESOURCE_URI_MAX_LENGTH }),
     plaintextDigest: DigestString,
     tee: TeeTypeSchema,
   },
