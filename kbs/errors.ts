@@ -1,3 +1,4 @@
+import { ConfigError } from "../lib/config-error.js";
 import { PropellerError } from "../protocol/errors.js";
 
 /**
@@ -76,8 +77,8 @@ export class KbsError extends PropellerError {
 }
 
 /** A configuration value that cannot be used; `problems` lists every one found, not only the first. */
-export class KbsConfigError extends PropellerError {
-  constructor(readonly problems: string[]) {
-    super("kbs_config_invalid", `invalid KBS configuration:\n  - ${problems.join("\n  - ")}`, { problems });
+export class KbsConfigError extends ConfigError {
+  constructor(problems: string[]) {
+    super(`invalid KBS configuration:\n  - ${problems.join("\n  - ")}`, { code: "kbs_config_invalid", problems });
   }
 }

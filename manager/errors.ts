@@ -1,3 +1,4 @@
+import { ConfigError as LibConfigError } from "../lib/config-error.js";
 import { PropellerError } from "../protocol/errors.js";
 
 /** A task, run or proplet that does not exist (HTTP 404). */
@@ -22,9 +23,9 @@ export class InvalidRequestError extends PropellerError {
 }
 
 /** A configuration value is missing or wrong; the message names every bad value. */
-export class ConfigError extends PropellerError {
+export class ConfigError extends LibConfigError {
   constructor(message: string, details?: Record<string, unknown>) {
-    super("invalid_config", message, details);
+    super(message, { code: "invalid_config", ...(details ? { details } : {}) });
   }
 }
 

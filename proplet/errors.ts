@@ -2,12 +2,13 @@
  * Typed errors of the proplet. Each `code` is stable: it travels in `task.result.error.code` to the
  * manager and the user, so the reason a run failed is machine-readable.
  */
+import { ConfigError } from "../lib/config-error.js";
 import { PropellerError } from "../protocol/errors.js";
 
 /** The proplet's configuration is invalid (one message per bad value). */
-export class PropletConfigError extends PropellerError {
+export class PropletConfigError extends ConfigError {
   constructor(problems: string[]) {
-    super("invalid_config", `invalid proplet configuration: ${problems.join("; ")}`, { problems });
+    super(`invalid proplet configuration: ${problems.join("; ")}`, { code: "invalid_config", problems });
   }
 }
 

@@ -1,12 +1,12 @@
+import { ConfigError } from "../../lib/config-error.js";
 import { Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { PropellerError } from "../../protocol/errors.js";
 import type { SnpAppraisalPolicy } from "./appraise.js";
 
 /** A verifier or policy option that is wrong; raised at construction, so at start-up. */
-export class SnpConfigError extends PropellerError {
+export class SnpConfigError extends ConfigError {
   constructor(message: string, details?: Record<string, unknown>) {
-    super("snp_config_invalid", message, details);
+    super(message, { code: "snp_config_invalid", ...(details ? { details } : {}) });
   }
 }
 

@@ -1,14 +1,14 @@
+import { ConfigError } from "../../lib/config-error.js";
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { EvidenceFormatError } from "../errors.js";
-import { PropellerError } from "../../protocol/errors.js";
 import { messageOf } from "../../lib/errors.js";
 
 /** TPM verifier configuration that cannot be used (bad AK fingerprint or key file, bad EK roots). */
-export class TpmConfigError extends PropellerError {
+export class TpmConfigError extends ConfigError {
   constructor(message: string, details?: Record<string, unknown>) {
-    super("tpm_config_invalid", message, details);
+    super(message, { code: "tpm_config_invalid", ...(details ? { details } : {}) });
   }
 }
 

@@ -1,15 +1,16 @@
+import { ConfigError } from "../../lib/config-error.js";
 import { access, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { CA_CERT_FILE, CRL_FILE } from "../../certs/index.js";
 import { CERT_MODE, writeFileAtomic } from "../../certs/index.js";
-import { PropellerError } from "../../protocol/errors.js";
 import { LIMITS } from "../../protocol/limits.js";
 import { DEFAULT_TOPIC_ROOT } from "../../protocol/topics.js";
 import { ID_PLACEHOLDER, MANAGER_IDENTITY, aclRules } from "./acl.js";
 
-export class BrokerConfigError extends PropellerError {
+/** A broker setting that cannot be used (a bad path, port or identity in the generated config). */
+export class BrokerConfigError extends ConfigError {
   constructor(message: string) {
-    super("broker_config_invalid", message);
+    super(message, { code: "broker_config_invalid" });
   }
 }
 
