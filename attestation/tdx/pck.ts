@@ -1,5 +1,6 @@
 // asn1js is the DER parser @peculiar/x509 itself is built on (installed with it; see the report).
 import * as asn1js from "asn1js";
+import { messageOf } from "../../lib/errors.js";
 import { EvidenceFormatError } from "../errors.js";
 
 /**
@@ -61,7 +62,14 @@ function smallInt(v: asn1js.AsnType, what: string, max: number): number {
 
 /** Parse the DER value of the SGX extension (the extnValue contents). */
 export function parsePckExtensions(der: Uint8Array): PckExtensions {
-  const parsed = asn1js.fromBER(der);
+  let parsed: ReturnType<typeof asn1js.fromBER>;
+  try {
+    parsed = asn1js.fromBER(der);
+  } catch (e) {
+    // asn1js reports most malformed DER through offset -1, but some string types throw instead
+    // (a UniversalString whose length is not a multiple of 4 throws a RangeError).
+    fail(`not DER (${messageOf(e)})`);
+  }
   if (parsed.offset === -1 || parsed.offset !== der.byteLength) fail("not a single DER value");
   const seen = new Map<string, asn1js.AsnType>();
   for (const item of children(parsed.result, "extension")) {
