@@ -4,8 +4,8 @@ import { PropellerError } from "../protocol/errors.js";
 import { KBS_RESOURCE_PATH_PREFIX, formatKbsResourcePath, tryParseKbsResourceUri } from "../protocol/kbs.js";
 import type { AdminRole } from "./config.js";
 import type { ResourcePolicy } from "./policy/resource-policy.js";
-import type { AttestationPolicy } from "../attestation/appraisal/policy.js";
-import type { ReferenceValue, ReferenceValueInput } from "../attestation/appraisal/reference-values.js";
+import type { AttestationPolicy } from "../attestation/appraisal/index.js";
+import type { ReferenceValue, ReferenceValueInput } from "../attestation/appraisal/index.js";
 import type { ResourceMetadata } from "./store/resources.js";
 import { messageOf } from "../lib/errors.js";
 

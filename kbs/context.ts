@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
 import type { Database } from "../db/index.js";
-import type { Verifier } from "../attestation/verifier.js";
+import type { Verifier } from "../attestation/index.js";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { loadVerifier, UnsupportedTeeError } from "../attestation/registry.js";
+import { loadVerifier, UnsupportedTeeError } from "../attestation/index.js";
 import type { KbsConfig } from "./config.js";
 import { Envelope } from "./crypto/envelope.js";
 import { KbsMetrics } from "./metrics.js";

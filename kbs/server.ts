@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { createLogger } from "../lib/logger.js";
 import { readFile } from "node:fs/promises";
 import { migrate, migrationsDir, openDatabase, redactUrl, type Database } from "../db/index.js";
-import type { Verifier } from "../attestation/verifier.js";
+import type { Verifier } from "../attestation/index.js";
 import { resolveKbsConfig, type KbsConfig, type KbsConfigInput } from "./config.js";
 import { createContext, type KbsContext } from "./context.js";
 import { KbsError } from "./errors.js";

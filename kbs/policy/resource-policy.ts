@@ -1,9 +1,9 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { claimEquals, claimNumber, JSON_POINTER_PATTERN, resolvePointer, show } from "../../attestation/appraisal/json-pointer.js";
-import { statusAtLeast, type EarStatus } from "../../attestation/ear/trust-vector.js";
+import { claimEquals, claimNumber, JSON_POINTER_PATTERN, resolvePointer, show } from "../../attestation/appraisal/index.js";
+import { statusAtLeast, type EarStatus } from "../../attestation/ear/index.js";
 import { TEE_TYPES } from "../../protocol/messages/common.js";
-import { DEBUG_CLAIMS } from "../../attestation/appraisal/policy.js";
+import { DEBUG_CLAIMS } from "../../attestation/appraisal/index.js";
 import { KbsError } from "../errors.js";
 
 const Pointer = Type.String({ pattern: JSON_POINTER_PATTERN, maxLength: 256 });

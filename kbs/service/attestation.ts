@@ -1,10 +1,10 @@
 import { randomBytes, randomUUID, createPublicKey } from "node:crypto";
-import { appraise } from "../../attestation/appraisal/appraise.js";
-import { AttestationPolicySchema, defaultAttestationPolicy, type AttestationPolicy } from "../../attestation/appraisal/policy.js";
-import { buildEarClaims } from "../../attestation/ear/claims.js";
-import { signEar } from "../../attestation/ear/sign.js";
-import { UnsupportedTeeError } from "../../attestation/registry.js";
-import type { VerificationResult } from "../../attestation/result.js";
+import { appraise } from "../../attestation/appraisal/index.js";
+import { AttestationPolicySchema, defaultAttestationPolicy, type AttestationPolicy } from "../../attestation/appraisal/index.js";
+import { buildEarClaims } from "../../attestation/ear/index.js";
+import { signEar } from "../../attestation/ear/index.js";
+import { UnsupportedTeeError } from "../../attestation/index.js";
+import type { VerificationResult } from "../../attestation/index.js";
 import { Value } from "@sinclair/typebox/value";
 import type { KbsContext } from "../context.js";
 import { KbsError } from "../errors.js";

@@ -1,5 +1,5 @@
-import { EarTokenError, verifyEar } from "../../attestation/ear/verify.js";
-import type { EarClaims } from "../../attestation/ear/claims.js";
+import { EarTokenError, verifyEar } from "../../attestation/ear/index.js";
+import type { EarClaims } from "../../attestation/ear/index.js";
 import type { KbsContext } from "../context.js";
 import { encryptToTeeKey, JweKeyError, type ResourceJwe } from "../crypto/jwe.js";
 import { KbsError } from "../errors.js";

@@ -1,5 +1,5 @@
 import { canonicalSha384 } from "../../protocol/jcs.js";
-import { fitReportData } from "../../attestation/attester.js";
+import { fitReportData } from "../../attestation/index.js";
 
 /**
  * The object whose JCS SHA-384 the evidence must carry: the runtime data exactly as the client sent

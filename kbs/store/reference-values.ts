@@ -1,5 +1,5 @@
 import type { SqlExecutor } from "../../db/index.js";
-import type { ReferenceValue } from "../../attestation/appraisal/reference-values.js";
+import type { ReferenceValue } from "../../attestation/appraisal/index.js";
 
 interface Row {
   id: string;

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, type JSONWebKeySet, type JWK } from "jose";
-import type { EarSigningKey } from "../../attestation/ear/sign.js";
+import type { EarSigningKey } from "../../attestation/ear/index.js";
 import { KbsError } from "../errors.js";
 import { messageOf } from "../../lib/errors.js";
 

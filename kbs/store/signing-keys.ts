@@ -1,7 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK, type JSONWebKeySet, type JWK } from "jose";
 import type { Database } from "../../db/index.js";
-import type { EarSigningKey } from "../../attestation/ear/sign.js";
+import type { EarSigningKey } from "../../attestation/ear/index.js";
 import type { Envelope } from "../crypto/envelope.js";
 import type { SigningKeySource } from "./signing-key-files.js";
 
