@@ -1,6 +1,6 @@
 import { PropellerError } from "../../protocol/errors.js";
 
-export type KbsErrorCode =
+export type KbsClientErrorCode =
   | "kbs_denied" // 403: a policy refused; final, re-attesting does not help
   | "kbs_not_found" // 404: no such resource
   | "kbs_unauthorized" // 401 after re-attesting once
@@ -8,10 +8,10 @@ export type KbsErrorCode =
   | "kbs_unavailable" // network error, timeout, 5xx
   | "kbs_protocol"; // the KBS answered something the protocol does not allow
 
-/** A KBS interaction failed; `detail` is the KBS's own explanation where it gave one. */
-export class KbsError extends PropellerError {
+/** The attestation agent's side of a KBS exchange failed (the KBS server's own errors are kbs/errors.ts KbsError); `detail` is the KBS's own explanation where it gave one. */
+export class KbsClientError extends PropellerError {
   constructor(
-    code: KbsErrorCode,
+    code: KbsClientErrorCode,
     message: string,
     readonly status?: number,
     readonly kbsDetail?: string,

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { canonicalSha384 } from "../../protocol/jcs.js";
 import { KBS_PROTOCOL_VERSION, KBS_RESOURCE_PATH_PREFIX, formatKbsResourcePath, tryParseKbsResourceUri } from "../../protocol/kbs.js";
 import type { Attester } from "../attester.js";
-import { KbsError } from "./errors.js";
+import { KbsClientError } from "./errors.js";
 import type { AttestedKeys } from "./keys.js";
 import { messageOf } from "../../lib/errors.js";
 
@@ -87,7 +87,7 @@ export class KbsClient {
         });
         return plaintext;
       } catch (err) {
-        throw new KbsError("kbs_protocol", `the KBS's JWE for ${path} does not decrypt with the attested key: ${messageOf(err)}`);
+        throw new KbsClientError("kbs_protocol", `the KBS's JWE for ${path} does not decrypt with the attested key: ${messageOf(err)}`);
       }
     }
   }
@@ -102,10 +102,10 @@ export class KbsClient {
     if (!auth.ok) throw await errorFrom(auth, "starting the KBS session (auth)");
     const challenge = (await readJson(auth, 64 * 1024)) as { nonce?: unknown };
     if (typeof challenge.nonce !== "string" || challenge.nonce.length === 0 || challenge.nonce.length > 1024) {
-      throw new KbsError("kbs_protocol", "the KBS's auth reply has no nonce");
+      throw new KbsClientError("kbs_protocol", "the KBS's auth reply has no nonce");
     }
     const cookie = sessionCookie(auth.headers.getSetCookie?.() ?? [auth.headers.get("set-cookie") ?? ""]);
-    if (!cookie) throw new KbsError("kbs_protocol", "the KBS's auth reply set no kbs-session-id cookie");
+    if (!cookie) throw new KbsClientError("kbs_protocol", "the KBS's auth reply set no kbs-session-id cookie");
 
     const runtimeData = this.runtimeData(challenge.nonce);
     const reportData = canonicalSha384({ "additional-evidence": "", ...runtimeData });
@@ -118,12 +118,12 @@ export class KbsClient {
     );
     if (!attest.ok) throw await errorFrom(attest, `attesting ${tee} evidence`);
     const { token } = (await readJson(attest, 256 * 1024)) as { token?: unknown };
-    if (typeof token !== "string") throw new KbsError("kbs_protocol", "the KBS's attest reply has no token");
+    if (typeof token !== "string") throw new KbsClientError("kbs_protocol", "the KBS's attest reply has no token");
     let exp: number | undefined;
     try {
       exp = decodeJwt(token).exp;
     } catch {
-      throw new KbsError("kbs_protocol", "the KBS's token is not a JWT");
+      throw new KbsClientError("kbs_protocol", "the KBS's token is not a JWT");
     }
     const expiresAt = exp === undefined ? Date.now() + 60_000 : exp * 1000;
     this.options.logger?.info({ tee, expiresAt: new Date(expiresAt).toISOString() }, "attested to the KBS");
@@ -141,7 +141,7 @@ export class KbsClient {
       });
     } catch (err) {
       const reason = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : String((err as Error).cause ?? messageOf(err));
-      throw new KbsError("kbs_unavailable", `cannot reach the KBS at ${this.base} (${reason})`);
+      throw new KbsClientError("kbs_unavailable", `cannot reach the KBS at ${this.base} (${reason})`);
     }
   }
 }
@@ -149,7 +149,7 @@ export class KbsClient {
 /** `kbs:///repo/type/tag` or `repo/type/tag` → `repo/type/tag`, each segment checked. */
 export function resourcePath(resource: string): string {
   const parsed = tryParseKbsResourceUri(resource, { allowBarePath: true });
-  if (!parsed) throw new KbsError("kbs_not_found", `"${resource}" is not a KBS resource (kbs:///<repo>/<type>/<tag>)`);
+  if (!parsed) throw new KbsClientError("kbs_not_found", `"${resource}" is not a KBS resource (kbs:///<repo>/<type>/<tag>)`);
   return formatKbsResourcePath(parsed);
 }
 
@@ -163,15 +163,15 @@ function sessionCookie(setCookies: string[]): string | undefined {
 
 async function readJson(response: Response, maxBytes: number): Promise<unknown> {
   const text = await response.text();
-  if (text.length > maxBytes) throw new KbsError("kbs_protocol", `the KBS's reply is larger than ${maxBytes} bytes`);
+  if (text.length > maxBytes) throw new KbsClientError("kbs_protocol", `the KBS's reply is larger than ${maxBytes} bytes`);
   try {
     return JSON.parse(text);
   } catch {
-    throw new KbsError("kbs_protocol", `the KBS's reply is not JSON (${response.status})`);
+    throw new KbsClientError("kbs_protocol", `the KBS's reply is not JSON (${response.status})`);
   }
 }
 
-async function errorFrom(response: Response, doing: string): Promise<KbsError> {
+async function errorFrom(response: Response, doing: string): Promise<KbsClientError> {
   const text = await response.text().catch(() => "");
   let detail: string | undefined;
   try {
@@ -184,5 +184,5 @@ async function errorFrom(response: Response, doing: string): Promise<KbsError> {
   const code =
     status === 403 ? "kbs_denied" : status === 404 ? "kbs_not_found" : status === 401 ? "kbs_unauthorized" : status === 429 ? "kbs_rate_limited" : status >= 500 ? "kbs_unavailable" : "kbs_protocol";
   const retry = status === 429 ? ` (retry after ${response.headers.get("retry-after") ?? "?"} s)` : "";
-  return new KbsError(code, `${doing} failed: KBS answered ${status}${detail ? `: ${detail}` : ""}${retry}`, status, detail);
+  return new KbsClientError(code, `${doing} failed: KBS answered ${status}${detail ? `: ${detail}` : ""}${retry}`, status, detail);
 }

@@ -7,7 +7,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../main.js";
 import { mintAdminToken, setAttestationPolicy, startKbs, type RunningKbs } from "../../kbs/index.js";
-import { AttestationAgent, KbsError, generateAttestedKeys } from "../../attestation/agent/index.js";
+import { AttestationAgent, KbsClientError, generateAttestedKeys } from "../../attestation/agent/index.js";
 import { SampleAttester } from "../../attestation/attesters/sample.js";
 import { decryptWorkload, sha256Digest } from "../../protocol/index.js";
 import { EXAMPLES_DIR } from "../../testing/paths.js";
@@ -81,7 +81,7 @@ describe("propeller encrypt + kbs admin commands against a real KBS, key fetched
     expect((await run(["encrypt", join(dir, "not.wasm"), "--identity-out", join(dir, "id")])).code).toBe(2);
     const agent = new AttestationAgent(new SampleAttester(), await generateAttestedKeys(), { propletId: "p1" });
     await expect(agent.client(kbs.url).getResource("kbs:///demo/key/missing")).rejects.toMatchObject({ code: "kbs_not_found" });
-    await expect(agent.client(kbs.url).getResource("kbs:///demo/key/missing")).rejects.toBeInstanceOf(KbsError);
+    await expect(agent.client(kbs.url).getResource("kbs:///demo/key/missing")).rejects.toBeInstanceOf(KbsClientError);
   });
 
   it("never replaces a key that earlier ciphertexts need, and writes nothing when refused", async () => {

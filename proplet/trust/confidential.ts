@@ -15,7 +15,7 @@ export interface RunAttestation {
 export type Unsealed<T> =
   | { ok: true; value: T; attestation: RunAttestation }
   /**
-   * Nothing ran: KbsError codes, plaintext_digest_mismatch, decryption_failed, tee_mismatch,
+   * Nothing ran: KbsClientError codes, plaintext_digest_mismatch, decryption_failed, tee_mismatch,
    * attestation_failed. `attestation` when this proplet holds a valid token of that KBS (it
    * attested, then e.g. the resource policy refused): the failure can still be signed by the
    * attested key, so the manager can check it like any confidential result.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KbsError, resourcePath } from "../index.js";
+import { KbsClientError, resourcePath } from "../index.js";
 
 describe("resourcePath", () => {
   it("accepts kbs:/// URIs and bare paths whose segments match the protocol's pattern", () => {
@@ -7,6 +7,6 @@ describe("resourcePath", () => {
     expect(resourcePath("a_b/c-d/e.f")).toBe("a_b/c-d/e.f");
   });
   it.each(["kbs:///a/b", "a/b/c/d", "a/../c", "a/b/.c", "a/b/c?x=1", "a/ b/c", "kbs://host/a/b/c"])("refuses %s", (bad) => {
-    expect(() => resourcePath(bad)).toThrow(KbsError);
+    expect(() => resourcePath(bad)).toThrow(KbsClientError);
   });
 });
