@@ -15,3 +15,4 @@ export * from "./receipt/index.js";
 export * from "./workload-encryption.js";
 export * from "./bounded-read.js";
 export * from "./kbs.js";
+export * from "./ear.js";

@@ -1,7 +1,8 @@
 import type { JWK } from "jose";
 import type { EarStatus, TrustVector } from "./trust-vector.js";
 
-export const EAR_PROFILE = "tag:github.com,2023:veraison/ear";
+import { EAR_PROFILE } from "../../protocol/ear.js";
+export { EAR_PROFILE };
 
 /** The evidence a verifier accepted, as it travels in the token (Trustee's passport-mode path). */
 export interface AnnotatedEvidence {

@@ -1,6 +1,7 @@
 import { SignJWT, type JWK } from "jose";
 import type { KeyObject } from "node:crypto";
 import type { EarClaims } from "./claims.js";
+import { EAR_ISSUED_ALGORITHM } from "../../protocol/ear.js";
 
 export interface EarSigningKey {
   kid: string;
@@ -16,6 +17,6 @@ export interface EarSigningKey {
 export async function signEar(claims: EarClaims, key: EarSigningKey): Promise<string> {
   const { kty, crv, x, y } = key.publicJwk;
   return new SignJWT(claims as unknown as Record<string, unknown>)
-    .setProtectedHeader({ alg: "ES256", typ: "JWT", kid: key.kid, jwk: { kty: kty!, crv: crv!, x: x!, y: y! } })
+    .setProtectedHeader({ alg: EAR_ISSUED_ALGORITHM, typ: "JWT", kid: key.kid, jwk: { kty: kty!, crv: crv!, x: x!, y: y! } })
     .sign(key.privateKey);
 }

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, jwtVerify, errors, type JSONWebKeySet } from "jose";
 import { PropellerError } from "../../protocol/errors.js";
+import { EAR_ISSUED_ALGORITHM } from "../../protocol/ear.js";
 import { attestedTeeKey, type EarClaims } from "./claims.js";
 import { EAR_STATUSES } from "./trust-vector.js";
 import { messageOf } from "../../lib/errors.js";
@@ -33,7 +34,7 @@ export async function verifyEar(token: string, jwks: JSONWebKeySet, options: Ver
   let kid: string | undefined;
   try {
     const result = await jwtVerify(token, createLocalJWKSet(jwks), {
-      algorithms: ["ES256"],
+      algorithms: [EAR_ISSUED_ALGORITHM],
       requiredClaims: ["exp", "iat", "submods"],
       clockTolerance: options.clockToleranceSeconds ?? 5,
       ...(options.issuer ? { issuer: options.issuer } : {}),

@@ -13,6 +13,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { Digest } from "../digest.js";
 import { RECEIPT_ALGS, RECEIPT_TYP, ReceiptClaims, type ReceiptClaims as Claims } from "./claims.js";
 import { messageOf } from "../../lib/errors.js";
+import { EAR_ACCEPTED_ALGORITHMS } from "../ear.js";
 
 const claimsCheck = TypeCompiler.Compile(ReceiptClaims);
 
@@ -178,7 +179,7 @@ async function checkToken(
     // but the token must have been valid when the receipt's key signed.
     const finished = new Date(claims.finishedAt);
     const result = await jwtVerify(claims.earToken!, createLocalJWKSet(expect.jwks!), {
-      algorithms: ["ES256", "ES384", "EdDSA"],
+      algorithms: [...EAR_ACCEPTED_ALGORITHMS],
       currentDate: finished,
       clockTolerance: 5,
       ...(expect.tokenAudience ? { audience: expect.tokenAudience } : {}),
