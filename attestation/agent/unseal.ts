@@ -5,6 +5,7 @@ import { decryptWorkload } from "../../protocol/workload-encryption.js";
 import type { Attester } from "../attester.js";
 import { KbsClient } from "./kbs-client.js";
 import type { AttestedKeys } from "./keys.js";
+import { BoundedMap } from "../../lib/bounded-map.js";
 
 export class PlaintextDigestError extends PropellerError {
   constructor(expected: string, actual: string) {
@@ -17,7 +18,8 @@ export class PlaintextDigestError extends PropellerError {
  * all binding the same in-memory keys and the same attester.
  */
 export class AttestationAgent {
-  private readonly clients = new Map<string, KbsClient>();
+  /** One client (and its cached token) per KBS; a proplet talks to few, 32 bounds a hostile task list. */
+  private readonly clients = new BoundedMap<string, KbsClient>({ maxEntries: 32 });
 
   constructor(
     readonly attester: Attester,
@@ -40,8 +42,6 @@ export class AttestationAgent {
         ...(this.options.timeoutMs ? { timeoutMs: this.options.timeoutMs } : {}),
         ...(this.options.logger ? { logger: this.options.logger } : {}),
       });
-      // Bounded: a proplet talks to a handful of KBSes; forget the oldest past 32.
-      if (this.clients.size >= 32) this.clients.delete(this.clients.keys().next().value!);
       this.clients.set(kbsUrl, client);
     }
     return client;

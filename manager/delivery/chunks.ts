@@ -16,6 +16,7 @@ import type { ManagerContext } from "../context.js";
 import { DELIVERY_CHUNK_BYTES } from "./location.js";
 import { artifactInfo, propletHasRunOf, readChunk } from "./store.js";
 import { messageOf } from "../../lib/errors.js";
+import { BoundedMap } from "../../lib/bounded-map.js";
 
 /** How long an "allowed" verdict is reused for the same proplet and artifact (one query per window, not per chunk). */
 const ALLOWED_TTL_MS = 2000;
@@ -40,7 +41,7 @@ export class ChunkServer {
   readonly stats: ChunkServerStats = { requests: 0, chunksSent: 0, refused: 0, dropped: 0 };
   private readonly busy = new Map<string, number>();
   /** `${propletId} ${digest}` → allowed until, and the artifact's size */
-  private readonly allowed = new Map<string, { until: number; size: number }>();
+  private readonly allowed = new BoundedMap<string, { until: number; size: number }>({ maxEntries: MAX_REMEMBERED });
 
   constructor(private readonly ctx: ManagerContext) {}
 
@@ -125,7 +126,6 @@ export class ChunkServer {
     if (!(await propletHasRunOf(this.ctx.db, propletId, digest))) return "not_assigned";
     const info = await artifactInfo(this.ctx.db, digest);
     if (!info || info.size === 0) return "missing";
-    if (this.allowed.size >= MAX_REMEMBERED) this.allowed.delete(this.allowed.keys().next().value as string);
     this.allowed.set(key, { until: now + ALLOWED_TTL_MS, size: info.size });
     return info.size;
   }

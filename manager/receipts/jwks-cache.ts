@@ -1,6 +1,7 @@
 import type { JSONWebKeySet } from "jose";
 import { readBoundedText } from "../../protocol/bounded-read.js";
 import { messageOf } from "../../lib/errors.js";
+import { BoundedMap } from "../../lib/bounded-map.js";
 
 const MAX_JWKS_BYTES = 256 * 1024;
 
@@ -10,11 +11,13 @@ const MAX_JWKS_BYTES = 256 * 1024;
  * refetch (the KBS rotated its key), at most once per `minRefetchMs`. Bounded in entries, bytes and time.
  */
 export class JwksCache {
-  private readonly entries = new Map<string, { jwks: JSONWebKeySet; fetchedAt: number }>();
+  private readonly entries: BoundedMap<string, { jwks: JSONWebKeySet; fetchedAt: number }>;
 
   constructor(
     private readonly options: { ttlMs?: number; minRefetchMs?: number; timeoutMs?: number; maxEntries?: number } = {},
-  ) {}
+  ) {
+    this.entries = new BoundedMap({ maxEntries: options.maxEntries ?? 64 });
+  }
 
   async get(kbsUrl: string, kid?: string): Promise<JSONWebKeySet> {
     const now = Date.now();
@@ -24,7 +27,6 @@ export class JwksCache {
     const mayRefetch = !cached || now - cached.fetchedAt > (this.options.minRefetchMs ?? 5_000);
     if (cached && fresh && (hasKid || !mayRefetch)) return cached.jwks;
     const jwks = await fetchJwks(kbsUrl, this.options.timeoutMs ?? 10_000);
-    if (this.entries.size >= (this.options.maxEntries ?? 64)) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(kbsUrl, { jwks, fetchedAt: now });
     return jwks;
   }
