@@ -4,6 +4,7 @@ import type { CheckList } from "../result.js";
 import { AMD_PRODUCTS, AMD_ROOT_PEMS, type AmdProduct } from "../roots/amd/index.js";
 import { certFingerprint, commonName, readCertificate, x509 } from "./x509.js";
 import { messageOf } from "../../lib/errors.js";
+import { BoundedMap } from "../../lib/bounded-map.js";
 
 /**
  * AMD's KDS certificate profile (AMD "Versioned Chip Endorsement Key (VCEK) Certificate and KDS
@@ -194,26 +195,16 @@ export function bundledAmdRoots(): AmdRoots {
  * are never cached (they depend on the clock).
  */
 export class ChainCache {
-  private readonly entries = new Map<string, boolean>();
+  private readonly entries: BoundedMap<string, boolean>;
   constructor(readonly max = 512) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError("ChainCache max must be a positive integer");
+    this.entries = new BoundedMap({ maxEntries: max, lru: true });
   }
   get(key: string): boolean | undefined {
-    const v = this.entries.get(key);
-    if (v !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, v);
-    }
-    return v;
+    return this.entries.get(key);
   }
   set(key: string, value: boolean): void {
-    this.entries.delete(key);
     this.entries.set(key, value);
-    while (this.entries.size > this.max) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
   }
   get size(): number {
     return this.entries.size;

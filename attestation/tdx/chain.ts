@@ -3,6 +3,7 @@ import { INTEL_SGX_ROOT_CA_PEM } from "../roots/intel/index.js";
 import { EvidenceFormatError } from "../errors.js";
 import type { CheckList } from "../result.js";
 import { messageOf } from "../../lib/errors.js";
+import { BoundedMap } from "../../lib/bounded-map.js";
 
 /**
  * Certificate chains to a pinned root: the PCK chain carried in a quote (PCK leaf ← Platform or
@@ -61,11 +62,12 @@ export function intelSgxRoot(): TrustAnchor {
 
 /** A bounded map with least-recently-used eviction. */
 export class BoundedCache<V> {
-  private readonly map = new Map<string, V>();
+  private readonly map: BoundedMap<string, V>;
   hits = 0;
   misses = 0;
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("cache capacity must be a positive integer");
+    this.map = new BoundedMap({ maxEntries: capacity, lru: true });
   }
   get(key: string): V | undefined {
     const v = this.map.get(key);
@@ -74,17 +76,10 @@ export class BoundedCache<V> {
       return undefined;
     }
     this.hits++;
-    this.map.delete(key);
-    this.map.set(key, v);
     return v;
   }
   set(key: string, value: V): void {
-    this.map.delete(key);
     this.map.set(key, value);
-    while (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
-    }
   }
   get size(): number {
     return this.map.size;
