@@ -1,6 +1,6 @@
 import type { JSONWebKeySet } from "jose";
 import { encryptWorkload } from "../protocol/workload-encryption.js";
-import { sha256Digest, type TeeType } from "../protocol/index.js";
+import { KBS_RESOURCE_URI_PREFIX, sha256Digest, type TeeType } from "../protocol/index.js";
 import { verifyReceipt, type ReceiptVerification } from "../protocol/receipt/index.js";
 import { RemoteError, UsageError } from "./errors.js";
 import { loadJwks } from "./jwks-source.js";
@@ -30,7 +30,7 @@ export async function sealWorkload(plaintext: Uint8Array, kbs: KbsAdmin, resourc
   const enc = await encryptWorkload(plaintext);
   await kbsModule.putResource(kbs, path, Buffer.from(enc.identity));
   await kbsModule.setResourcePolicy(kbs, path, { description: `workload key, released to ${tee} TEEs attesting as affirming`, allowedTees: [tee], requiredStatus: "affirming" });
-  return { ciphertext: enc.ciphertext, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, resource: `kbs:///${path}` };
+  return { ciphertext: enc.ciphertext, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, resource: `${KBS_RESOURCE_URI_PREFIX}${path}` };
 }
 
 /** The manager's REST body for a confidential task whose ciphertext travels inline. */

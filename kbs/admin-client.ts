@@ -77,7 +77,7 @@ export interface AdminConnection {
 /** `kbs:///repo/type/tag` or `repo/type/tag` → `repo/type/tag`. */
 export function adminResourcePath(resource: string): string {
   const parsed = tryParseKbsResourceUri(resource, { allowBarePath: true });
-  if (!parsed) throw new KbsAdminError(`"${resource}" is not a KBS resource path (<repo>/<type>/<tag>)`, undefined, undefined);
+  if (!parsed) throw new KbsAdminError(`"${resource.slice(0, 80)}" is not a KBS resource path (<repo>/<type>/<tag>)`, undefined, undefined);
   return formatKbsResourcePath(parsed);
 }
 

@@ -1,5 +1,3 @@
-import { PropellerError } from "./errors.js";
-
 /**
  * The KBS wire contract shared by the KBS (kbs/), its clients (attestation/agent, kbs/admin-client,
  * cli) and the documents that name KBS resources (ConfidentialSpec, OCI annotations). KBS-PROTOCOL.md
@@ -47,18 +45,14 @@ export interface ParseKbsResourceOptions {
   allowBarePath?: boolean;
 }
 
-/** A string is not a KBS resource URI (or, where allowed, path). */
-export class KbsResourceError extends PropellerError {
-  constructor(readonly resource: string, message: string) {
-    super("kbs_resource_invalid", message, { resource: resource.slice(0, 80) });
-  }
-}
-
 export function isKbsResourceSegment(segment: string): boolean {
   return SEGMENT_RE.test(segment);
 }
 
-/** The resource named by `resource`, or undefined when it is not one. */
+/**
+ * The resource named by `resource`, or undefined when it is not one. Callers throw their own typed
+ * error (the agent's KbsClientError, the admin client's KbsAdminError) or answer a schema error.
+ */
 export function tryParseKbsResourceUri(resource: string, options: ParseKbsResourceOptions = {}): KbsResource | undefined {
   let path: string;
   if (resource.startsWith(KBS_RESOURCE_URI_PREFIX)) path = resource.slice(KBS_RESOURCE_URI_PREFIX.length);
@@ -70,16 +64,6 @@ export function tryParseKbsResourceUri(resource: string, options: ParseKbsResour
   return { repository, type, tag };
 }
 
-/** The resource named by `resource`; throws KbsResourceError when it is not one. */
-export function parseKbsResourceUri(resource: string, options: ParseKbsResourceOptions = {}): KbsResource {
-  const parsed = tryParseKbsResourceUri(resource, options);
-  if (!parsed) {
-    const form = options.allowBarePath ? "kbs:///<repo>/<type>/<tag> or <repo>/<type>/<tag>" : "kbs:///<repo>/<type>/<tag>";
-    throw new KbsResourceError(resource, `"${resource.slice(0, 80)}" is not a KBS resource (${form})`);
-  }
-  return parsed;
-}
-
 export function isKbsResourceUri(resource: string, options: ParseKbsResourceOptions = {}): boolean {
   return tryParseKbsResourceUri(resource, options) !== undefined;
 }
@@ -87,14 +71,4 @@ export function isKbsResourceUri(resource: string, options: ParseKbsResourceOpti
 /** `repo/type/tag` */
 export function formatKbsResourcePath(resource: KbsResource): string {
   return `${resource.repository}/${resource.type}/${resource.tag}`;
-}
-
-/** `kbs:///repo/type/tag` */
-export function formatKbsResourceUri(resource: KbsResource): string {
-  return `${KBS_RESOURCE_URI_PREFIX}${formatKbsResourcePath(resource)}`;
-}
-
-/** `/kbs/v0/resource/repo/type/tag` */
-export function kbsResourcePath(resource: KbsResource): string {
-  return `${KBS_RESOURCE_PATH_PREFIX}${formatKbsResourcePath(resource)}`;
 }

@@ -149,7 +149,7 @@ export class KbsClient {
 /** `kbs:///repo/type/tag` or `repo/type/tag` → `repo/type/tag`, each segment checked. */
 export function resourcePath(resource: string): string {
   const parsed = tryParseKbsResourceUri(resource, { allowBarePath: true });
-  if (!parsed) throw new KbsClientError("kbs_not_found", `"${resource}" is not a KBS resource (kbs:///<repo>/<type>/<tag>)`);
+  if (!parsed) throw new KbsClientError("kbs_not_found", `"${resource.slice(0, 80)}" is not a KBS resource (kbs:///<repo>/<type>/<tag>)`);
   return formatKbsResourcePath(parsed);
 }
 

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { encryptWorkload } from "../../protocol/workload-encryption.js";
-import { TEE_TYPES } from "../../protocol/index.js";
+import { KBS_RESOURCE_URI_PREFIX, TEE_TYPES } from "../../protocol/index.js";
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
@@ -77,7 +77,7 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
     if (!values.force) await refuseExistingResource(conn, kbs.adminResourcePath(values.resource!));
     await kbs.putResource(conn, values.resource!, Buffer.from(enc.identity));
     await kbs.setResourcePolicy(conn, values.resource!, parsedPolicy);
-    resource = `kbs:///${kbs.adminResourcePath(values.resource!)}`;
+    resource = `${KBS_RESOURCE_URI_PREFIX}${kbs.adminResourcePath(values.resource!)}`;
   }
   // The key first: a ciphertext whose identity was not written would be lost for good.
   if (values["identity-out"]) {
