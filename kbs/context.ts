@@ -84,7 +84,7 @@ async function verifierOptions(config: KbsConfig, tee: string): Promise<Record<s
     try {
       const names = (await readdir(dir)).filter((n) => !n.startsWith(".")).slice(0, 32);
       const files = await Promise.all(names.map(async (name) => ({ name, bytes: await readFile(join(dir, name)) })));
-      const { collateralFromFiles } = (await import("../attestation/tdx/collateral-files.js")) as { collateralFromFiles: (f: typeof files) => unknown };
+      const { collateralFromFiles } = (await import("../attestation/tdx/index.js")) as { collateralFromFiles: (f: typeof files) => unknown };
       options.collateral = collateralFromFiles(files);
     } catch (err) {
       throw new UnsupportedTeeError(tee, `its collateral in ${dir} cannot be used (${messageOf(err)})`);

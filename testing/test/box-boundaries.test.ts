@@ -1,6 +1,7 @@
 // Each box depends on protocol/, lib/ and libraries, and on another box only through that box's
 // public entry: its index.ts or the index.ts of one of its folders (attestation/ear/index.ts), never
-// a file inside. This reads every non-test import of the boxes and names each one that reaches in.
+// a file inside. This reads every non-test import of the boxes (static and dynamic `import("…")`)
+// and names each one that reaches in.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,7 +33,7 @@ function reachesIn(): string[] {
     for (const file of sources(join(root, box))) {
       const rel = relative(root, file);
       if (TEST_CODE.test(rel)) continue;
-      for (const m of readFileSync(file, "utf8").matchAll(/from\s+"(\.[^"]+)"/g)) {
+      for (const m of readFileSync(file, "utf8").matchAll(/(?:from\s+|import\(\s*)"(\.[^"]+)"/g)) {
         const target = relative(root, resolve(dirname(file), m[1]!));
         const targetBox = target.split("/")[0]!;
         if (targetBox === box || SHARED.has(targetBox) || isPublicEntry(target)) continue;
