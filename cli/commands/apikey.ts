@@ -17,8 +17,8 @@ export async function apikeyCommand(argv: string[], io: Output): Promise<number>
   switch (sub) {
     case "generate": {
       const { values } = parse("apikey generate", rest, { json: { type: "boolean" } }, false);
-      // Only the key format module: generating a key must not load (or need) a manager.
-      const { generateApiKey } = await import("../../manager/auth/keys.js");
+      // Only the key format (a protocol contract): generating a key must not load (or need) a manager.
+      const { generateApiKey } = await import("../../protocol/api-key.js");
       const { key, keyId } = generateApiKey();
       io.out(values.json ? JSON.stringify({ keyId, key }) : key);
       return 0;

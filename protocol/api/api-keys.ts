@@ -1,6 +1,7 @@
 /** API keys (admin scope). The key text appears once, in the reply to its creation; the hash never. */
 import { Type, type Static } from "@sinclair/typebox";
 import { Time, TimeOrNull } from "./common.js";
+import { KEY_ID_PATTERN } from "../api-key.js";
 
 /** What a credential may do: read, submit (create and change), admin (keys, proplet removal). */
 export const API_SCOPES = ["read", "submit", "admin"] as const;
@@ -30,5 +31,5 @@ export const ApiKeyCreated = Type.Object({
 export type ApiKeyCreated = Static<typeof ApiKeyCreated>;
 export const ApiKeyList = Type.Object({ items: Type.Array(ApiKey) });
 export type ApiKeyList = Static<typeof ApiKeyList>;
-export const ApiKeyParams = Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9-]{12,64}$" }) });
+export const ApiKeyParams = Type.Object({ id: Type.String({ pattern: KEY_ID_PATTERN }) });
 export type ApiKeyParams = Static<typeof ApiKeyParams>;
