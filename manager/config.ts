@@ -164,7 +164,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
   if (placement !== "spread" && placement !== "pack") bad("placement", 'must be "spread" or "pack"', placement);
 
   if (problems.length > 0) {
-    throw new ConfigError(`invalid manager configuration:\n  - ${problems.join("\n  - ")}`, { problems });
+    throw ConfigError.of("invalid manager configuration", problems, { layout: "list" });
   }
   return {
     databaseUrl: input.databaseUrl,

@@ -1,4 +1,3 @@
-import { ConfigError as LibConfigError } from "../lib/config-error.js";
 import { PropellerError } from "../protocol/errors.js";
 
 /** A task, run or proplet that does not exist (HTTP 404). */
@@ -22,12 +21,8 @@ export class InvalidRequestError extends PropellerError {
   }
 }
 
-/** A configuration value is missing or wrong; the message names every bad value. */
-export class ConfigError extends LibConfigError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super(message, { code: "invalid_config", ...(details ? { details } : {}) });
-  }
-}
+/** A configuration value is missing or wrong: lib's one ConfigError (code invalid_config), listing every bad value. */
+export { ConfigError } from "../lib/config-error.js";
 
 /** No credential, or one that is not (or no longer) valid (HTTP 401 with `WWW-Authenticate: Bearer`). */
 export class UnauthorizedError extends PropellerError {
