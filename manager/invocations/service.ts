@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto";
 import type { ManagerContext } from "../context.js";
 import { ConflictError, InvalidRequestError, NotFoundError } from "../errors.js";
 import type { FunctionCreate, FunctionView, InvokeReply, InvokeRequest } from "../../protocol/api/index.js";
-import { unfitReason } from "../scheduler/choose.js";
+import { feasibilityRefusal, summarizeRefusals, type Refusal } from "../scheduler/choose.js";
 import * as propletStore from "../store/proplets.js";
 import { checkArtifact, type ArtifactInput } from "../tasks/artifact.js";
 import type { PropletRecord, TaskSpec } from "../tasks/model.js";
@@ -183,13 +183,20 @@ export class InvocationService {
     if (needed <= 0) return;
     const now = this.ctx.now();
     const sends: Array<{ proplet: PropletRecord; generation: number }> = [];
+    const refusals: Refusal[] = [];
     await this.ctx.db.transaction(async (tx) => {
       const locked = await store.getFunction(tx, fn.id, { forUpdate: true });
       if (!locked) return;
       const generation = live.length === 0 ? locked.generation + 1 : locked.generation;
       if (generation !== locked.generation) await store.setGeneration(tx, fn.id, generation, now);
       const taken = new Set(live.map((p) => p.propletId));
-      const fits = (await propletStore.listProplets(tx, { aliveOnly: true })).filter((p) => !taken.has(p.id) && unfitReason(asTaskSpec(fn.spec), p) === null);
+      const fits: PropletRecord[] = [];
+      for (const p of await propletStore.listProplets(tx, { aliveOnly: true })) {
+        if (taken.has(p.id)) continue;
+        const refusal = feasibilityRefusal(asTaskSpec(fn.spec), p);
+        if (refusal) refusals.push(refusal);
+        else fits.push(p);
+      }
       for (const proplet of fits.slice(0, needed)) {
         await store.upsertPlacement(tx, { functionId: fn.id, propletId: proplet.id, generation, propletConnectedAt: proplet.connectedAt, now });
         sends.push({ proplet, generation });
@@ -197,7 +204,7 @@ export class InvocationService {
       fn.generation = generation;
     });
     if (sends.length === 0 && live.length === 0) {
-      throw new InvocationError(503, "no_matching_proplet", `function ${fn.name}: no live proplet fits it (runtime wasi-p1${fn.spec.tags.length ? `, tags [${fn.spec.tags.join(", ")}]` : ""}); start one`);
+      throw new InvocationError(503, "no_matching_proplet", `function ${fn.name}: no live proplet fits it (runtime wasi-p1${fn.spec.tags.length ? `, tags [${fn.spec.tags.join(", ")}]` : ""}${refusals.length > 0 ? `; refused by ${summarizeRefusals(refusals)}` : ""}); start one`);
     }
     const bytes = fn.spec.artifact.location === "inline" ? await store.getArtifactBytes(this.ctx.db, fn.id) : null;
     for (const { proplet, generation } of sends) {

@@ -11,7 +11,7 @@ import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
 import type { RunRecord, TaskRecord } from "../tasks/model.js";
 import { transitionRun } from "../tasks/transitions.js";
-import { choosePlacement, type Candidate } from "./choose.js";
+import { choosePlacement, summarizeRefusals, type Candidate } from "./choose.js";
 import { messageOf } from "../../lib/errors.js";
 
 const BATCH = 500;
@@ -66,6 +66,9 @@ export class Scheduler {
         for (const { run, task } of queued) {
           const placement = choosePlacement(task.spec, candidates, { strategy: this.ctx.config.placement, target: run.pinnedProplet });
           if ("reason" in placement) {
+            if (task.pendingReason !== placement.reason) {
+              this.ctx.log.debug({ taskId: task.id, runId: run.id, reason: placement.reason, refusals: summarizeRefusals(placement.refusals) }, "run not placed");
+            }
             await taskStore.setPendingReason(tx, task.id, placement.reason);
             continue;
           }

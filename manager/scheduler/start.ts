@@ -11,15 +11,19 @@ import * as taskStore from "../store/tasks.js";
 import type { RunRecord, TaskRecord } from "../tasks/model.js";
 import { assertTaskTransition } from "../tasks/state.js";
 import { WAITING_REASON, newReceiptNonce, queueRun } from "../tasks/transitions.js";
-import { unfitReason } from "./choose.js";
+import { feasibilityRefusal, summarizeRefusals, type Refusal } from "./choose.js";
 
 /** Queues the runs of one start of a (locked) task that may start; returns them. */
 export async function startTaskRuns(tx: SqlExecutor, task: TaskRecord, now: Date): Promise<RunRecord[]> {
   if (!task.spec.broadcast) return [await queueRun(tx, task, now)];
   assertTaskTransition(task.id, task.state, "pending");
-  const proplets = (await propletStore.listProplets(tx, { aliveOnly: true })).filter((p) => unfitReason(task.spec, p) === null);
+  const live = await propletStore.listProplets(tx, { aliveOnly: true });
+  const refusals = live.map((p) => feasibilityRefusal(task.spec, p)).filter((r): r is Refusal => r !== null);
+  const refused = new Set(refusals.map((r) => r.propletId));
+  const proplets = live.filter((p) => !refused.has(p.id));
   if (proplets.length === 0) {
-    throw new ConflictError("no_matching_proplet", `broadcast task ${task.id}: no live proplet fits it now; start it again when one is live`);
+    const why = refusals.length > 0 ? ` (refused by ${summarizeRefusals(refusals)})` : " (no proplet is live)";
+    throw new ConflictError("no_matching_proplet", `broadcast task ${task.id}: no live proplet fits it now${why}; start it again when one is live`);
   }
   proplets.sort((a, b) => a.id.localeCompare(b.id));
   const first = (await runStore.maxAttempt(tx, task.id)) + 1;

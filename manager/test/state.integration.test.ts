@@ -8,7 +8,7 @@ import {
   canTransitionRun,
   taskStateForRun,
 } from "../tasks/state.js";
-import { choosePlacement, type Candidate } from "../scheduler/choose.js";
+import { summarizeRefusals, choosePlacement, type Candidate } from "../scheduler/choose.js";
 import type { PropletRecord, TaskSpec } from "../tasks/model.js";
 import { checkArtifact, checkArtifactUrl } from "../tasks/artifact.js";
 import { sha256Digest } from "../../protocol/index.js";
@@ -101,20 +101,49 @@ describe("placement", () => {
     expect(choosePlacement(spec({ requirements: { tags: [], tee: "snp" } }), c)).toEqual({ propletId: "b" });
     expect(choosePlacement(spec({ requirements: { tags: ["tpu"], tee: null } }), c)).toEqual({
       reason: "no live proplet offers runtime wasi-p1 with tags [tpu] with 65536 bytes of memory",
+      refusals: [
+        { propletId: "a", check: "tags", detail: "lacks tags [tpu]" },
+        { propletId: "b", check: "tags", detail: "lacks tags [tpu]" },
+      ],
     });
     expect(choosePlacement(spec({ runtime: "component" }), c)).toMatchObject({ reason: expect.stringMatching(/runtime component/) });
     expect(choosePlacement(spec({ limits: { timeoutMs: 1, memoryBytes: 2 ** 31, outputBytes: 0 } }), c)).toMatchObject({ reason: expect.stringMatching(/memory/) });
     expect(choosePlacement(spec({ artifact: { digest: sha256Digest("x"), size: null, location: "http", url: "https://x/y" } }), c)).toMatchObject({ reason: expect.any(String) });
-    expect(choosePlacement(spec(), [proplet("a", 2), proplet("b", 2)])).toEqual({ reason: "all 2 matching proplet(s) are busy" });
+    expect(choosePlacement(spec(), [proplet("a", 2), proplet("b", 2)])).toEqual({
+      reason: "all 2 matching proplet(s) are busy",
+      refusals: [
+        { propletId: "a", check: "slots", detail: "is busy (2/2 runs)" },
+        { propletId: "b", check: "slots", detail: "is busy (2/2 runs)" },
+      ],
+    });
     expect(choosePlacement(spec(), [proplet("a", 0, {}, false)])).toMatchObject({ reason: expect.stringMatching(/no proplet is live/) });
   });
 
   it("honours an explicit target, even over a less loaded proplet", () => {
     const c = [proplet("a", 1), proplet("b", 0)];
     expect(choosePlacement(spec({ target: "a" }), c)).toEqual({ propletId: "a" });
-    expect(choosePlacement(spec({ target: "zz" }), c)).toEqual({ reason: "target proplet zz is not live" });
+    expect(choosePlacement(spec({ target: "zz" }), c)).toMatchObject({ reason: "target proplet zz is not live" });
     c[0]!.load = 2;
-    expect(choosePlacement(spec({ target: "a" }), c)).toEqual({ reason: "target proplet a is busy (2/2 runs)" });
+    expect(choosePlacement(spec({ target: "a" }), c)).toEqual({
+      reason: "target proplet a is busy (2/2 runs)",
+      refusals: [{ propletId: "a", check: "slots", detail: "is busy (2/2 runs)" }],
+    });
+  });
+
+  it("names the check that refused each proplet and counts them per check", () => {
+    const c = [
+      proplet("a", 0, { runtimes: ["component"] }),
+      proplet("b", 2, { tags: ["gpu"] }),
+      proplet("c", 2),
+      proplet("d", 0, { memoryBytes: 1024 }),
+      proplet("e", 0, {}, false),
+    ];
+    const placement = choosePlacement(spec(), c);
+    expect(placement).toMatchObject({ reason: "all 2 matching proplet(s) are busy" });
+    const refusals = "refusals" in placement ? placement.refusals : [];
+    expect(refusals.map((r) => [r.propletId, r.check])).toEqual([["a", "runtime"], ["d", "memory"], ["b", "slots"], ["c", "slots"]]);
+    expect(summarizeRefusals(refusals)).toBe("runtime: 1, memory: 1, slots: 2");
+    expect(choosePlacement(spec({ requirements: { tags: [], tee: "snp" } }), c.slice(0, 2))).toMatchObject({ refusals: [{ check: "runtime" }, { check: "tee", detail: "has no snp TEE" }] });
   });
 });
 
