@@ -3,6 +3,7 @@ import type { Database } from "../db/index.js";
 import type { Topics } from "../protocol/index.js";
 import type { ManagerConfig } from "./config.js";
 import type { Counters } from "./metrics.js";
+import type { ManagerEvents } from "./events.js";
 
 /** What the manager's parts share: no globals, one object handed down from startManager. */
 export interface ManagerContext {
@@ -13,8 +14,8 @@ export interface ManagerContext {
   topics: Topics;
   /** Publishes on the manager's MQTT connection (QoS 1); rejects when the broker is unreachable. */
   publish(topic: string, payload: Buffer): Promise<void>;
-  /** Asks the scheduler to look at queued runs soon (coalesced). */
-  requestSchedule(): void;
+  /** Domain events: services say what happened; the scheduler and the workflow advancer listen. */
+  events: ManagerEvents;
   /** The manager's clock (one place, so every timestamp comes from it). */
   now(): Date;
   /**

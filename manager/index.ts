@@ -17,6 +17,7 @@ import { Liveness } from "./liveness/liveness.js";
 import { Reconciler } from "./liveness/reconcile.js";
 import { Counters, type CounterName } from "./metrics.js";
 import { Router } from "./router.js";
+import { ManagerEvents } from "./events.js";
 import { ChunkServer } from "./delivery/chunks.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { sweepCron } from "./cron/ticker.js";
@@ -60,8 +61,6 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const topics = new Topics(config.topicRoot);
     const counters = new Counters();
     let mqtt: MqttConnection | undefined;
-    let scheduler: Scheduler | undefined;
-    let advancer: Advancer | undefined;
     const ctx: ManagerContext = {
       config,
       db,
@@ -72,23 +71,18 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         if (!mqtt) throw new Error("MQTT is not connected yet");
         await mqtt.publish(topic, payload);
       },
-      // A finished run may also let a workflow advance.
-      requestSchedule: () => {
-        scheduler?.request();
-        advancer?.request();
-      },
+      events: new ManagerEvents(log),
       now: () => new Date(),
       endpoints: new Map(),
     };
     const dispatcher = new Dispatcher(ctx);
     const reconciler = new Reconciler(ctx, (run, reason) => dispatcher.stop(run, reason));
     const liveness = new Liveness(ctx, dispatcher, reconciler);
-    scheduler = new Scheduler(ctx, dispatcher);
+    const scheduler = new Scheduler(ctx, dispatcher);
     const chunks = new ChunkServer(ctx);
     const router = new Router(ctx, topics, liveness, dispatcher, chunks);
     const service = new TaskService(ctx);
     const flows = new Advancer(ctx);
-    advancer = flows;
     const workflows = new WorkflowService(ctx, service, () => flows.request());
     const invocations = new InvocationService(ctx, topics);
 

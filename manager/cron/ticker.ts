@@ -58,6 +58,6 @@ export async function sweepCron(ctx: ManagerContext): Promise<number> {
     const level = o.outcome === "started" ? "info" : "warn";
     ctx.log[level]({ taskId: o.taskId, due: o.due.toISOString(), outcome: o.outcome, detail: o.detail }, "cron tick");
   }
-  if (started > 0) ctx.requestSchedule();
+  if (started > 0) ctx.events.emit({ type: "task.runnable" });
   return started;
 }

@@ -158,7 +158,7 @@ export class Dispatcher {
           this.ctx.log.warn({ runId: run.id, propletId: senderId, reason: receiptCheck.reason }, "receipt rejected: run failed");
         }
         this.ctx.log.info({ runId: run.id, taskId: run.taskId, outcome, propletId: senderId }, "run finished");
-        this.ctx.requestSchedule();
+        this.ctx.events.emit({ type: "run.finished", runId: run.id, taskId: run.taskId });
       } else if (run.state === "stopped" && run.result === null) {
         // Stopped by request while it ran: keep what the proplet reports; the state stays stopped.
         await runStore.updateRunIf(this.ctx.db, run.id, "stopped", { result, receipt: msg.receipt ?? null }, senderId);

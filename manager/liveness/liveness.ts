@@ -52,7 +52,7 @@ export class Liveness {
     });
     if (!wasAlive) this.ctx.log.info({ propletId: msg.propletId, capabilities: msg.capabilities }, "proplet online");
     await this.claim(msg.propletId, msg.running);
-    this.ctx.requestSchedule();
+    this.ctx.events.emit({ type: "proplet.joined", propletId: msg.propletId });
   }
 
   async onHeartbeat(msg: PropletHeartbeat): Promise<void> {
@@ -62,7 +62,7 @@ export class Liveness {
       return;
     }
     await this.claim(msg.propletId, msg.running);
-    this.ctx.requestSchedule();
+    this.ctx.events.emit({ type: "proplet.heartbeat", propletId: msg.propletId });
   }
 
   async onStatus(msg: PropletStatus): Promise<void> {

@@ -44,5 +44,5 @@ export async function loseRun(ctx: ManagerContext, run: RunRecord, reason: strin
 export async function loseProplet(ctx: ManagerContext, propletId: string, reason: string): Promise<void> {
   const runs = await runStore.activeRuns(ctx.db, propletId);
   for (const run of runs) await loseRun(ctx, run, reason);
-  ctx.requestSchedule();
+  ctx.events.emit({ type: "runs.lost", propletId });
 }

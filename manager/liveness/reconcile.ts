@@ -68,6 +68,6 @@ export class Reconciler {
       if (!run || !isActiveRun(run.state) || run.propletId !== awaiting.propletId) continue; // finished meanwhile
       if ((await loseRun(this.ctx, run, awaiting.reason)) !== "unchanged") await this.stopOnProplet(run, awaiting.reason);
     }
-    this.ctx.requestSchedule();
+    this.ctx.events.emit({ type: "runs.lost" });
   }
 }

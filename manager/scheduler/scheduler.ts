@@ -13,6 +13,10 @@ import type { RunRecord, TaskRecord } from "../tasks/model.js";
 import { transitionRun } from "../tasks/transitions.js";
 import { choosePlacement, summarizeRefusals, type Candidate } from "./choose.js";
 import { messageOf } from "../../lib/errors.js";
+import type { ManagerEventType } from "../events.js";
+
+/** Every event that may let a queued run be placed: new runs, freed slots, new or changed capacity. */
+export const SCHEDULER_WAKES_ON = ["task.runnable", "task.stopped", "run.finished", "runs.lost", "proplet.joined", "proplet.heartbeat"] as const satisfies readonly ManagerEventType[];
 
 const BATCH = 500;
 /** Pages of BATCH looked at in one pass when the head of the queue fits nowhere. */
@@ -21,6 +25,7 @@ const MAX_PAGES = 10;
 export class Scheduler {
   /** Coalesces requests: at most one pass runs, and one more follows if asked meanwhile. */
   private readonly passes: CoalescedPass;
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly ctx: ManagerContext,
@@ -33,6 +38,7 @@ export class Scheduler {
         this.ctx.log.error({ err: messageOf(err) }, "scheduling pass failed");
       },
     );
+    this.unsubscribe = ctx.events.on(SCHEDULER_WAKES_ON, () => this.request());
   }
 
   request(): void {
@@ -40,6 +46,7 @@ export class Scheduler {
   }
 
   close(): Promise<void> {
+    this.unsubscribe();
     return this.passes.close();
   }
 

@@ -46,7 +46,7 @@ export class TaskService {
       await startTaskRuns(tx, created, now);
       return (await taskStore.getTask(tx, id))!;
     });
-    if (input.start) this.ctx.requestSchedule();
+    if (input.start) this.ctx.events.emit({ type: "task.runnable", taskId: task.id });
     return this.view(task);
   }
 
@@ -106,7 +106,7 @@ export class TaskService {
       return stoppedRuns;
     });
     for (const run of stopped) await this.sendStop(run, "task deleted");
-    this.ctx.requestSchedule();
+    this.ctx.events.emit({ type: "task.stopped", taskId: id });
   }
 
   async start(id: string): Promise<Task> {
@@ -120,7 +120,7 @@ export class TaskService {
       await startTaskRuns(tx, current, now);
       return (await taskStore.getTask(tx, id))!;
     });
-    this.ctx.requestSchedule();
+    this.ctx.events.emit({ type: "task.runnable", taskId: id });
     return this.view(task);
   }
 
@@ -143,7 +143,7 @@ export class TaskService {
       return { task: (await taskStore.getTask(tx, id))!, stopped: sent };
     });
     for (const run of stopped) await this.sendStop(run, STOP_REASON);
-    this.ctx.requestSchedule();
+    this.ctx.events.emit({ type: "task.stopped", taskId: id });
     return this.view(task);
   }
 

@@ -18,6 +18,7 @@ import type { ManagerContext } from "../context.js";
 import type { TaskSpec } from "../tasks/model.js";
 import { Counters } from "../metrics.js";
 import { resolveConfig } from "../config.js";
+import { ManagerEvents } from "../events.js";
 
 let db: Database;
 const topics = new Topics("chunks-test/v1");
@@ -32,7 +33,7 @@ function server(publish: (topic: string, payload: Buffer) => Promise<void>): Chu
     counters: new Counters(),
     topics,
     publish,
-    requestSchedule: () => undefined,
+    events: new ManagerEvents(),
     now: () => new Date(),
     endpoints: new Map(),
   };

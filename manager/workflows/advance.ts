@@ -27,7 +27,7 @@ export async function advanceWorkflows(ctx: ManagerContext): Promise<boolean> {
   await ctx.db.transaction(async (tx) => {
     for (const wf of await store.claimRunning(tx, BATCH)) started += await advanceOne(tx, wf, now);
   });
-  if (started > 0) ctx.requestSchedule();
+  if (started > 0) ctx.events.emit({ type: "task.runnable" });
   return started > 0;
 }
 

@@ -3,11 +3,17 @@ import type { ManagerContext } from "../context.js";
 import { CoalescedPass } from "../coalesced-pass.js";
 import { advanceWorkflows } from "./advance.js";
 import { messageOf } from "../../lib/errors.js";
+import type { ManagerEventType } from "../events.js";
+
+/** What can let a workflow step on: one of its tasks ended (finished, stopped, or lost with its proplet). */
+export const ADVANCER_WAKES_ON = ["run.finished", "task.stopped", "runs.lost"] as const satisfies readonly ManagerEventType[];
 
 export class Advancer {
   private readonly passes: CoalescedPass;
+  private readonly unsubscribe: () => void;
 
   constructor(ctx: ManagerContext) {
+    this.unsubscribe = ctx.events.on(ADVANCER_WAKES_ON, () => this.request());
     this.passes = new CoalescedPass(
       () => advanceWorkflows(ctx).then(() => false),
       (err) => {
@@ -22,6 +28,7 @@ export class Advancer {
   }
 
   close(): Promise<void> {
+    this.unsubscribe();
     return this.passes.close();
   }
 }
