@@ -80,11 +80,12 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const liveness = new Liveness(ctx, dispatcher, reconciler);
     const scheduler = new Scheduler(ctx, dispatcher);
     const chunks = new ChunkServer(ctx);
-    const router = new Router(ctx, topics, liveness, dispatcher, chunks);
+
     const service = new TaskService(ctx);
     const flows = new Advancer(ctx);
     const workflows = new WorkflowService(ctx, service, () => flows.request());
     const invocations = new InvocationService(ctx, topics);
+    const router = new Router(ctx, topics, { liveness, dispatcher, artifacts: chunks, functions: invocations });
 
     const apiKeys = new ApiKeys(db, log.child({ component: "auth" }), ctx.now);
     // Before anything listens: the operator's bootstrap keys must work from the first request.
@@ -108,7 +109,6 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     cleanups.push(() => router.drain());
     cleanups.push(() => connection.close());
     await router.subscribe(connection);
-    await invocations.subscribe(connection);
     const announceOnline = async () => {
       await connection
         .publish(topics.managerOnline, encodeManagerOnline({ kind: "manager.online", managerId: config.managerId }))

@@ -1,5 +1,6 @@
 /**
- * Incoming MQTT messages → handlers. Every payload is decoded and validated by the protocol codec;
+ * Incoming MQTT messages → handlers: the one place the manager reads what proplets publish. Every
+ * payload is decoded and validated once by the protocol codec;
  * a malformed one, or one whose propletId differs from the proplet id in its topic (the identity
  * a broker ACL vouches for), is logged, counted and dropped. Nothing here can crash the manager.
  */
@@ -18,11 +19,35 @@ import type { Liveness } from "./liveness/liveness.js";
 import { messageOf } from "../lib/errors.js";
 
 /** Topics the manager listens on (everything proplets publish). */
-export const MANAGER_SUBSCRIBES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log", "artifacts/request"] as const satisfies readonly PropletTopicName[];
+export const MANAGER_SUBSCRIBES = [
+  "announce",
+  "heartbeat",
+  "status",
+  "tasks/accepted",
+  "tasks/result",
+  "tasks/log",
+  "artifacts/request",
+  "functions/reply",
+  "functions/status",
+] as const satisfies readonly PropletTopicName[];
 
 /** Chunked artifact delivery (manager/delivery/chunks.ts). */
 export interface ArtifactRequestHandler {
   onRequest(propletId: string, msg: TopicMessage<"artifacts/request">): Promise<void>;
+}
+
+/** Warm function invocations (manager/invocations). */
+export interface FunctionMessageHandler {
+  onReply(msg: TopicMessage<"functions/reply">): void;
+  onStatus(msg: TopicMessage<"functions/status">): Promise<void>;
+}
+
+/** The services the router hands typed, validated messages to. */
+export interface RouterHandlers {
+  liveness: Liveness;
+  dispatcher: Dispatcher;
+  artifacts?: ArtifactRequestHandler;
+  functions?: FunctionMessageHandler;
 }
 
 export class Router {
@@ -32,9 +57,7 @@ export class Router {
   constructor(
     private readonly ctx: ManagerContext,
     private readonly topics: Topics,
-    private readonly liveness: Liveness,
-    private readonly dispatcher: Dispatcher,
-    private readonly artifacts?: ArtifactRequestHandler,
+    private readonly handlers: RouterHandlers,
   ) {}
 
   async subscribe(mqtt: MqttConnection): Promise<void> {
@@ -72,24 +95,29 @@ export class Router {
     }
     // QoS 1 may deliver twice. Results are exempt: a repeat must be acknowledged again.
     if (name !== "tasks/result" && !this.dedup.firstSeen(msg.messageId)) return;
+    const { liveness, dispatcher, artifacts, functions } = this.handlers;
     try {
       switch (msg.kind) {
         case "proplet.announce":
-          return await this.liveness.onAnnounce(msg);
+          return await liveness.onAnnounce(msg);
         case "proplet.heartbeat":
-          return await this.liveness.onHeartbeat(msg);
+          return await liveness.onHeartbeat(msg);
         case "proplet.status":
-          return await this.liveness.onStatus(msg);
+          return await liveness.onStatus(msg);
         case "task.accepted":
-          return await this.dispatcher.onAccepted(propletId, msg);
+          return await dispatcher.onAccepted(propletId, msg);
         case "task.result":
-          return await this.dispatcher.onResult(propletId, msg);
+          return await dispatcher.onResult(propletId, msg);
         case "artifact.request":
-          return await this.artifacts?.onRequest(propletId, msg);
+          return await artifacts?.onRequest(propletId, msg);
         case "task.log":
           this.ctx.log.debug({ runId: msg.runId, stream: msg.stream, seq: msg.seq }, "task log");
-          if (msg.stream === "progress") return await this.dispatcher.onProgress(propletId, msg);
+          if (msg.stream === "progress") return await dispatcher.onProgress(propletId, msg);
           return;
+        case "function.reply":
+          return functions?.onReply(msg);
+        case "function.status":
+          return await functions?.onStatus(msg);
         default:
           return;
       }

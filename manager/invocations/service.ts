@@ -17,8 +17,7 @@ import { feasibilityRefusal, summarizeRefusals, type Refusal } from "../schedule
 import * as propletStore from "../store/proplets.js";
 import { checkArtifact, type ArtifactInput } from "../tasks/artifact.js";
 import type { PropletRecord, TaskSpec } from "../tasks/model.js";
-import { LIMITS, PropellerError, decodeTopicMessage, encodeTopicMessage, type FunctionReply, type FunctionStatus, type Topics } from "../../protocol/index.js";
-import type { MqttConnection } from "../../mqtt/index.js";
+import { LIMITS, PropellerError, encodeTopicMessage, type FunctionReply, type FunctionStatus, type Topics } from "../../protocol/index.js";
 import * as store from "./store.js";
 import { messageOf } from "../../lib/errors.js";
 
@@ -52,11 +51,6 @@ export class InvocationService {
     private readonly ctx: ManagerContext,
     private readonly topics: Topics,
   ) {}
-
-  async subscribe(mqtt: MqttConnection): Promise<void> {
-    await mqtt.subscribe(this.topics.allProplets("functions/reply"), (topic, payload) => this.onMessage(topic, payload, "functions/reply"));
-    await mqtt.subscribe(this.topics.allProplets("functions/status"), (topic, payload) => this.onMessage(topic, payload, "functions/status"));
-  }
 
   async create(input: FunctionCreate): Promise<FunctionView> {
     const artifact = checkArtifact(functionArtifact(input.artifact));
@@ -246,25 +240,13 @@ export class InvocationService {
     });
   }
 
-  private async onMessage(topic: string, payload: Buffer, name: "functions/reply" | "functions/status"): Promise<void> {
-    const parsed = this.topics.parse(topic);
-    if (!parsed || parsed.name !== name) return;
-    let msg: FunctionReply | FunctionStatus;
-    try {
-      msg = decodeTopicMessage(name, payload);
-    } catch (err) {
-      this.ctx.counters.inc("malformedMessages");
-      this.ctx.log.warn({ topic, err: messageOf(err) }, "malformed MQTT message dropped");
-      return;
-    }
-    if (msg.propletId !== parsed.propletId) {
-      this.ctx.counters.inc("senderMismatches");
-      return;
-    }
-    if (msg.kind === "function.reply") {
-      this.pending.get(msg.invocationId)?.resolve(msg);
-      return;
-    }
+  /** A function.reply, validated by the router: settles the invocation waiting for it. */
+  onReply(msg: FunctionReply): void {
+    this.pending.get(msg.invocationId)?.resolve(msg);
+  }
+
+  /** A function.status, validated by the router: records the placement's state and wakes deploys waiting on it. */
+  async onStatus(msg: FunctionStatus): Promise<void> {
     try {
       await store.setPlacementState(this.ctx.db, msg.functionId, msg.propletId, msg.generation, msg.state, msg.error ? `${msg.error.code}: ${msg.error.message}` : null, this.ctx.now());
     } catch (err) {
