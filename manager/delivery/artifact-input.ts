@@ -1,6 +1,6 @@
 /**
  * A task's `artifact` as the REST API takes it → the artifact spec the task stores. Inline and
- * http artifacts are checked by tasks/artifact.ts; this adds the two delivery paths of
+ * http artifacts are checked by check-artifact.ts; this adds the two delivery paths of
  * manager/delivery: OCI references and bytes the manager delivers in chunks over MQTT.
  *
  * OCI decision: without a `digest`, the manager reads the manifest at create time and pins the
@@ -20,7 +20,7 @@ import { createOciClient, formatReference, parseReference, resolveWasm, type Oci
 import type { SqlExecutor } from "../../db/index.js";
 import { InvalidRequestError } from "../errors.js";
 import type { ArtifactInput } from "../../protocol/api/index.js";
-import { checkArtifact, type CheckedArtifact } from "../tasks/artifact.js";
+import { checkArtifact, type CheckedArtifact } from "./check-artifact.js";
 import type { DeliveryConfig } from "./config.js";
 import { artifactInfo } from "./store.js";
 import { messageOf } from "../../lib/errors.js";

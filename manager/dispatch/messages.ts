@@ -31,6 +31,15 @@ export function startMessage(
   });
 }
 
+/**
+ * Encodes the task.start a run of `spec` would get (ids of the same shape as a real run's), so a
+ * task that could never be sent is refused when it is created: the codec's size and schema checks
+ * are the ones dispatch meets. Returns the encoded size in bytes.
+ */
+export function measureStartMessage(spec: TaskSpec, artifactBytes: Buffer | null): number {
+  return startMessage("size-check", "size-check", spec, { id: "size-check", attempt: 1, receiptNonce: "A".repeat(43) }, artifactBytes).byteLength;
+}
+
 export function stopMessage(propletId: string, taskId: string, runId: string, reason: string): Buffer {
   return encodeTopicMessage("tasks/stop", { kind: "task.stop", propletId, taskId, runId, reason: reason.slice(0, 512) });
 }

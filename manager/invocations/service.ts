@@ -15,7 +15,7 @@ import { ConflictError, InvalidRequestError, NotFoundError } from "../errors.js"
 import type { FunctionCreate, FunctionView, InvokeReply, InvokeRequest } from "../../protocol/api/index.js";
 import { feasibilityRefusal, summarizeRefusals, type Refusal } from "../scheduler/choose.js";
 import * as propletStore from "../store/proplets.js";
-import { checkArtifact, type ArtifactInput } from "../tasks/artifact.js";
+import { checkArtifact, type ArtifactInput } from "../delivery/index.js";
 import type { PropletRecord, TaskSpec } from "../tasks/model.js";
 import { LIMITS, PropellerError, encodeTopicMessage, type FunctionReply, type FunctionStatus, type Topics } from "../../protocol/index.js";
 import * as store from "./store.js";

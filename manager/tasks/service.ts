@@ -3,17 +3,15 @@
  * and translate; this holds the rules; the store holds the SQL; state.ts decides every transition.
  */
 import { randomUUID } from "node:crypto";
-import { LIMITS, PropellerError } from "../../protocol/index.js";
+import { LIMITS } from "../../protocol/index.js";
 import type { ManagerContext } from "../context.js";
-import { stopMessage, startMessage } from "../dispatch/messages.js";
+import { stopMessage } from "../dispatch/messages.js";
 import { InvalidRequestError, NotFoundError } from "../errors.js";
 import type { Task, TaskCreate, TaskPatch, Run } from "../../protocol/api/index.js";
-import * as artifactStore from "../store/artifacts.js";
 import * as propletStore from "../store/proplets.js";
 import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
-import type { CheckedArtifact } from "./artifact.js";
-import { createArtifactResolver, type ArtifactResolver } from "../delivery/artifact-input.js";
+import { createArtifactDelivery, type ArtifactDelivery, type CheckedArtifact } from "../delivery/index.js";
 import type { RunRecord, TaskRecord, TaskSpec } from "./model.js";
 import { IllegalTransitionError, TASK_RULES, isActiveRun, type TaskState } from "./state.js";
 import { transitionRun } from "./transitions.js";
@@ -27,20 +25,21 @@ import { messageOf } from "../../lib/errors.js";
 const STOP_REASON = "stopped by request";
 
 export class TaskService {
-  private readonly artifacts: ArtifactResolver;
+  private readonly delivery: ArtifactDelivery;
   constructor(private readonly ctx: ManagerContext) {
-    this.artifacts = createArtifactResolver(ctx.config.delivery);
+    this.delivery = createArtifactDelivery(ctx.config.delivery);
   }
 
   async create(input: TaskCreate): Promise<Task> {
-    const artifact = await this.artifacts.resolve(this.ctx.db, input.artifact);
+    const artifact = await this.delivery.accept(this.ctx.db, input.artifact);
     const spec = buildSpec(input, artifact);
-    checkFitsOneMessage(spec, artifact);
+    checkSecretEnv(spec);
+    this.delivery.checkFitsOneStart(spec, artifact);
     const now = this.ctx.now();
     const nextTickAt = checkScheduling(spec, now);
     const id = randomUUID();
     const task = await this.ctx.db.transaction(async (tx) => {
-      if (artifact.bytes) await artifactStore.putArtifact(tx, spec.artifact.digest, artifact.bytes);
+      await this.delivery.keep(tx, artifact);
       const created = await taskStore.insertTask(tx, { id, name: input.name, spec, now, nextTickAt });
       if (!input.start) return created;
       await startTaskRuns(tx, created, now);
@@ -68,7 +67,7 @@ export class TaskService {
   }
 
   async update(id: string, patch: TaskPatch): Promise<Task> {
-    const artifact = patch.artifact ? await this.artifacts.resolve(this.ctx.db, patch.artifact) : undefined;
+    const artifact = patch.artifact ? await this.delivery.accept(this.ctx.db, patch.artifact) : undefined;
     const now = this.ctx.now();
     const task = await this.ctx.db.transaction(async (tx) => {
       const current = await this.mustGet(tx, id, true);
@@ -76,13 +75,14 @@ export class TaskService {
         throw new IllegalTransitionError("task", id, current.state, current.state, `a ${current.state} task cannot be changed; stop it first`);
       }
       const spec = mergeSpec(current.spec, patch, artifact);
-      checkFitsOneMessage(spec, artifact);
+      checkSecretEnv(spec);
+    this.delivery.checkFitsOneStart(spec, artifact);
       const nextTickAt = checkScheduling(spec, now);
-      if (artifact?.bytes) await artifactStore.putArtifact(tx, spec.artifact.digest, artifact.bytes);
+      if (artifact) await this.delivery.keep(tx, artifact);
       // A changed schedule starts counting from now; an unchanged one keeps its next tick.
       const tick = patch.schedule !== undefined ? nextTickAt : undefined;
       const updated = (await taskStore.updateTaskSpec(tx, id, patch.name ?? current.name, spec, now, tick))!;
-      if (current.spec.artifact.digest !== spec.artifact.digest) await artifactStore.dropArtifactIfUnused(tx, current.spec.artifact.digest);
+      if (current.spec.artifact.digest !== spec.artifact.digest) await this.delivery.release(tx, current.spec.artifact.digest);
       return updated;
     });
     return this.view(task);
@@ -102,7 +102,7 @@ export class TaskService {
         if (done) stoppedRuns.push(done);
       }
       await taskStore.deleteTask(tx, id);
-      await artifactStore.dropArtifactIfUnused(tx, task.spec.artifact.digest);
+      await this.delivery.release(tx, task.spec.artifact.digest);
       return stoppedRuns;
     });
     for (const run of stopped) await this.sendStop(run, "task deleted");
@@ -281,24 +281,6 @@ function mergeSpec(current: TaskSpec, patch: TaskPatch, artifact: CheckedArtifac
     broadcast: patch.broadcast ?? current.broadcast ?? false,
     schedule: patch.schedule !== undefined ? cronSchedule(patch.schedule) : (current.schedule ?? null),
   };
-}
-
-/**
- * A task must fit in one task.start message (inline artifact, stdin, args and env together);
- * refused now rather than failing at dispatch. The artifact bytes are only needed for an inline
- * artifact being created; otherwise its stored size stands in.
- */
-function checkFitsOneMessage(spec: TaskSpec, artifact: CheckedArtifact | undefined): void {
-  checkSecretEnv(spec);
-  const bytes = spec.artifact.location === "inline" ? (artifact?.bytes ?? Buffer.alloc(spec.artifact.size ?? 0)) : null;
-  try {
-    startMessage("size-check", "size-check", spec, { id: "size-check", attempt: 1, receiptNonce: "A".repeat(43) }, bytes);
-  } catch (err) {
-    if (err instanceof PropellerError && err.code === "too_large") {
-      throw new InvalidRequestError("too_large", `the task does not fit in one task.start message: ${err.message}`);
-    }
-    throw new InvalidRequestError("invalid_task", `the task cannot be turned into a valid task.start: ${messageOf(err)}`);
-  }
 }
 
 /** Secret and plain variables share one environment: a name in both is ambiguous, refused (naming the names only). */

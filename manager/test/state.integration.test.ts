@@ -10,7 +10,7 @@ import {
 } from "../tasks/state.js";
 import { summarizeRefusals, choosePlacement, type Candidate } from "../scheduler/choose.js";
 import type { PropletRecord, TaskSpec } from "../tasks/model.js";
-import { checkArtifact, checkArtifactUrl } from "../tasks/artifact.js";
+import { checkArtifact, checkArtifactUrl } from "../delivery/check-artifact.js";
 import { sha256Digest } from "../../protocol/index.js";
 import { resolveConfig } from "../config.js";
 import { ConfigError } from "../errors.js";

@@ -2,7 +2,7 @@
 import { LIMITS, sha256Digest, type Digest } from "../../protocol/index.js";
 import { InvalidRequestError } from "../errors.js";
 import { MAX_URL_LENGTH } from "../../protocol/api/index.js";
-import type { ArtifactSpec } from "./model.js";
+import type { ArtifactSpec } from "../tasks/model.js";
 
 export type ArtifactInput = { digest: string; inline: string } | { digest: string; url: string };
 
