@@ -4,3 +4,4 @@ export { readBounded, readBoundedPrefix, readBoundedText, BoundedReadError, type
 export { ConfigError, configProblem } from "./config-error.js";
 export { PropellerError, messageOf } from "./errors.js";
 export { Supervisor, stopChildProcess } from "./supervisor.js";
+export { MAX_JWKS_BYTES, JwksFetchError, currentJwks, fetchJwks, remoteJwks, type RemoteJwks, type RemoteJwksOptions } from "./jwks.js";

@@ -1,9 +1,10 @@
 /**
  * Bearer JWTs from one configured issuer: signature (RS256, ES256 or EdDSA) against the issuer's
- * JWKS (fetched from `jwksUrl` and cached by jose, or given inline), `iss`, `aud` and `exp` all
+ * JWKS (fetched from `jwksUrl` and cached by jose through lib/jwks.ts's bounded fetch, or given inline), `iss`, `aud` and `exp` all
  * required and checked. Scopes come from the space-separated `scope` claim; unknown ones grant nothing.
  */
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from "jose";
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from "jose";
+import { remoteJwks } from "../../lib/jwks.js";
 import { AuthUnavailableError, UnauthorizedError } from "../errors.js";
 import { isScope, type Scope } from "./scopes.js";
 
@@ -24,7 +25,7 @@ const ALGORITHMS = ["RS256", "ES256", "EdDSA"];
 export function jwtVerifier(settings: JwtSettings): (token: string) => Promise<JwtPrincipal> {
   const keys = settings.jwks
     ? createLocalJWKSet(settings.jwks as JSONWebKeySet)
-    : createRemoteJWKSet(new URL(settings.jwksUrl!), { timeoutDuration: 5_000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+    : remoteJwks(settings.jwksUrl!, { timeoutMs: 5_000, cooldownMs: 30_000, cacheMaxAgeMs: 10 * 60_000 });
   return async (token) => {
     try {
       const { payload } = await jwtVerify(token, keys, {
