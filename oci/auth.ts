@@ -1,4 +1,5 @@
 import { OciAuthError, OciTransportError } from "./errors.js";
+import { BoundedMap } from "../lib/bounded-map.js";
 
 /** Registry credentials: a user name and password (or an access token used as the password). */
 export interface Credentials {
@@ -44,11 +45,6 @@ export function repositoryScope(repository: string, push: boolean): string {
   return `repository:${repository}:${push ? "pull,push" : "pull"}`;
 }
 
-interface CachedToken {
-  token: string;
-  expiresAt: number;
-}
-
 /**
  * Bearer tokens by registry, user and scope, each kept until shortly before it expires. Bounded:
  * beyond `maxEntries` the oldest entry goes. Tokens never leave this object except as headers.
@@ -60,21 +56,12 @@ export interface TokenCache {
 }
 
 export function createTokenCache(maxEntries = 256): TokenCache {
-  const entries = new Map<string, CachedToken>();
+  // Each token expires at its own time (expiresAt); beyond maxEntries the oldest set goes.
+  const entries = new BoundedMap<string, string>({ maxEntries });
   return {
-    get(key, now = Date.now()) {
-      const entry = entries.get(key);
-      if (!entry) return undefined;
-      if (entry.expiresAt <= now) {
-        entries.delete(key);
-        return undefined;
-      }
-      return entry.token;
-    },
+    get: (key, now = Date.now()) => entries.get(key, now),
     set(key, token, expiresAt) {
-      entries.delete(key);
-      entries.set(key, { token, expiresAt });
-      while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);
+      entries.set(key, token, { expiresAt });
     },
     get size() {
       return entries.size;

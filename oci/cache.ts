@@ -5,6 +5,10 @@ import type { Logger } from "pino";
 import { isDigest, sha256Digest, type Digest } from "../protocol/digest.js";
 import { DigestError } from "../protocol/errors.js";
 import { messageOf } from "../lib/errors.js";
+import { BoundedMap } from "../lib/bounded-map.js";
+
+/** The caches are bounded by bytes only; the entry count needs no bound of its own. */
+const ANY_COUNT = Number.MAX_SAFE_INTEGER;
 
 /**
  * Content cache by digest (blobs and manifests alike), bounded by total bytes, least recently
@@ -67,10 +71,18 @@ export async function openDiskCache(options: DiskCacheOptions): Promise<ContentC
   await rm(tmp, { recursive: true, force: true }); // leftovers of an interrupted write
   await mkdir(tmp, { recursive: true, mode: 0o700 });
 
-  /** hex → size, in LRU order (first = least recently used). */
-  const index = new Map<string, number>();
-  let total = 0;
   const counters = { hits: 0, misses: 0, evictions: 0, corrupt: 0 };
+  /** hex → size, in LRU order (first = least recently used); bounded by the sizes' sum. */
+  const index = new BoundedMap<string, number>({ maxEntries: ANY_COUNT, maxWeight: maxBytes, weigh: (size) => size, lru: true });
+  const unlinkBlob = (hex: string) => unlink(join(blobs, hex)).catch(() => undefined);
+  /** Files of entries the index has just evicted: counted, logged, removed. */
+  const removeEvicted = async (evicted: string[]) => {
+    for (const hex of evicted) {
+      counters.evictions++;
+      logger?.debug({ digest: `sha256:${hex}` }, "cache eviction");
+      await unlinkBlob(hex);
+    }
+  };
 
   const found: Array<{ hex: string; size: number; mtime: number }> = [];
   for (const name of await readdir(blobs)) {
@@ -84,31 +96,24 @@ export async function openDiskCache(options: DiskCacheOptions): Promise<ContentC
   }
   found.sort((a, b) => a.mtime - b.mtime);
   for (const f of found) {
-    index.set(f.hex, f.size);
-    total += f.size;
+    // A file larger than the whole cache (left by a larger configuration) is not kept.
+    if (f.size > maxBytes) {
+      counters.evictions++;
+      await unlinkBlob(f.hex);
+      continue;
+    }
+    await removeEvicted(index.set(f.hex, f.size));
   }
 
   const drop = async (hex: string) => {
-    const size = index.get(hex);
-    if (size === undefined) return;
-    index.delete(hex);
-    total -= size;
-    await unlink(join(blobs, hex)).catch(() => undefined);
+    if (index.delete(hex)) await unlinkBlob(hex);
   };
-  const evict = async () => {
-    while (total > maxBytes && index.size > 0) {
-      const oldest = index.keys().next().value as string;
-      await drop(oldest);
-      counters.evictions++;
-      logger?.debug({ digest: `sha256:${oldest}` }, "cache eviction");
-    }
-  };
-  await evict();
 
   return {
     async get(digest) {
       if (!isDigest(digest)) return undefined;
       const hex = digest.slice("sha256:".length);
+      // A hit makes the entry the most recently used.
       const size = index.get(hex);
       if (size === undefined) {
         counters.misses++;
@@ -131,8 +136,6 @@ export async function openDiskCache(options: DiskCacheOptions): Promise<ContentC
         await drop(hex);
         return undefined;
       }
-      index.delete(hex);
-      index.set(hex, size);
       const now = new Date();
       await utimes(join(blobs, hex), now, now).catch(() => undefined);
       counters.hits++;
@@ -151,25 +154,26 @@ export async function openDiskCache(options: DiskCacheOptions): Promise<ContentC
         logger?.warn({ digest, err: messageOf(err) }, "cache write failed");
         return;
       }
-      if (!index.has(hex)) {
-        index.set(hex, bytes.byteLength);
-        total += bytes.byteLength;
-      }
-      await evict();
+      if (!index.has(hex)) await removeEvicted(index.set(hex, bytes.byteLength));
     },
     async delete(digest) {
       if (isDigest(digest)) await drop(digest.slice("sha256:".length));
     },
-    stats: () => ({ entries: index.size, bytes: total, maxBytes, ...counters }),
+    stats: () => ({ entries: index.size, bytes: index.totalWeight, maxBytes, ...counters }),
   };
 }
 
 /** The same contract in memory, for proplets without a writable disk. */
 export function createMemoryCache(options: { maxBytes: number }): ContentCache {
   const { maxBytes } = options;
-  const index = new Map<Digest, Uint8Array>();
-  let total = 0;
   const counters = { hits: 0, misses: 0, evictions: 0, corrupt: 0 };
+  const index = new BoundedMap<Digest, Uint8Array>({
+    maxEntries: ANY_COUNT,
+    maxWeight: maxBytes,
+    weigh: (bytes) => bytes.byteLength,
+    lru: true,
+    onEvict: () => void counters.evictions++,
+  });
   return {
     async get(digest) {
       const bytes = index.get(digest);
@@ -177,8 +181,6 @@ export function createMemoryCache(options: { maxBytes: number }): ContentCache {
         counters.misses++;
         return undefined;
       }
-      index.delete(digest);
-      index.set(digest, bytes);
       counters.hits++;
       return bytes.slice();
     },
@@ -186,21 +188,10 @@ export function createMemoryCache(options: { maxBytes: number }): ContentCache {
       checkPut(digest, bytes);
       if (bytes.byteLength > maxBytes || index.has(digest)) return;
       index.set(digest, bytes.slice());
-      total += bytes.byteLength;
-      while (total > maxBytes) {
-        const [oldest, value] = index.entries().next().value as [Digest, Uint8Array];
-        index.delete(oldest);
-        total -= value.byteLength;
-        counters.evictions++;
-      }
     },
     async delete(digest) {
-      const bytes = index.get(digest);
-      if (bytes) {
-        index.delete(digest);
-        total -= bytes.byteLength;
-      }
+      index.delete(digest);
     },
-    stats: () => ({ entries: index.size, bytes: total, maxBytes, ...counters }),
+    stats: () => ({ entries: index.size, bytes: index.totalWeight, maxBytes, ...counters }),
   };
 }

@@ -6,6 +6,7 @@ import { generateApiKey, hashKey, keyMatches, parseApiKey } from "./keys.js";
 import type { Scope } from "./scopes.js";
 import * as store from "./store.js";
 import { messageOf } from "../../lib/errors.js";
+import { BoundedMap } from "../../lib/bounded-map.js";
 
 export type { ApiKeyRecord } from "./store.js";
 
@@ -15,7 +16,8 @@ export const MAX_ACTIVE_KEYS = 1000;
 const TOUCH_EVERY_MS = 60_000;
 
 export class ApiKeys {
-  private readonly touched = new Map<string, number>();
+  /** When each key's use was last recorded; bounded (a flood of distinct keys forgets the oldest). */
+  private readonly touched = new BoundedMap<string, number>({ maxEntries: MAX_ACTIVE_KEYS * 2 });
 
   constructor(
     private readonly db: Database,
@@ -80,7 +82,6 @@ export class ApiKeys {
     const last = this.touched.get(id);
     if (last !== undefined && now.getTime() - last < TOUCH_EVERY_MS) return;
     this.touched.set(id, now.getTime());
-    if (this.touched.size > MAX_ACTIVE_KEYS * 2) this.touched.delete(this.touched.keys().next().value!);
     await store.touchKey(this.db, id, now).catch((err: unknown) => this.log.warn({ keyId: id, err: messageOf(err) }, "could not record API key use"));
   }
 }
