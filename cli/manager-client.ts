@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type * as Api from "../protocol/api/index.js";
 import { RemoteError } from "./errors.js";
 import { messageOf } from "../lib/errors.js";
+import { clientEnv } from "./client-env.js";
 
 export const DEFAULT_MANAGER_URL = "http://127.0.0.1:7070";
 
@@ -34,7 +35,8 @@ const MAX_TOKEN_FILE_BYTES = 16 * 1024;
  */
 export function resolveManagerToken(explicit?: string, file: string = MANAGER_TOKEN_FILE): string | undefined {
   if (explicit) return explicit;
-  if (process.env.PROPELLER_TOKEN) return process.env.PROPELLER_TOKEN;
+  const fromEnv = clientEnv().token;
+  if (fromEnv) return fromEnv;
   let fd: number;
   try {
     fd = openSync(file, "r");

@@ -4,6 +4,7 @@ import { CA_CERT_FILE, CERT_KINDS, CRL_FILE, initCa, isCertKind, issue, readIden
 import { parse, parsePositiveInt } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
+import { clientEnv } from "../client-env.js";
 
 export const CERTS_USAGE = `usage:
   propeller certs init [--dir D] [--name CN] [--days N] [--force]
@@ -14,7 +15,7 @@ export const CERTS_USAGE = `usage:
 The directory defaults to $PROPELLER_CERTS_DIR or ./propeller-certs. Keys are written 0600.`;
 
 function certsDir(value: string | undefined): string {
-  return value ?? process.env.PROPELLER_CERTS_DIR ?? "propeller-certs";
+  return value ?? clientEnv().certsDir ?? "propeller-certs";
 }
 
 /** `propeller certs …`: the development PKI (CA, server and client certificates). */

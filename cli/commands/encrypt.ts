@@ -8,6 +8,7 @@ import { access } from "node:fs/promises";
 import { refuseExistingResource } from "../confidential.js";
 import { adminConnection } from "./kbs.js";
 import { messageOf } from "../../lib/errors.js";
+import { clientEnv } from "../client-env.js";
 
 /**
  * `propeller encrypt app.wasm [--out FILE] --kbs URL --resource repo/type/tag (--policy FILE | --tee T)
@@ -31,7 +32,7 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
   });
   const input = positionals[0];
   if (!input || positionals.length > 1) throw new UsageError("encrypt takes one Wasm file");
-  const toKbs = values.kbs !== undefined || process.env.PROPELLER_KBS_URL !== undefined || values.resource !== undefined;
+  const toKbs = values.kbs !== undefined || clientEnv().kbsUrl !== undefined || values.resource !== undefined;
   if (!toKbs && !values["identity-out"]) {
     throw new UsageError("where should the key go? give --kbs URL --resource repo/type/tag (the KBS keeps it), or --identity-out FILE");
   }
@@ -89,7 +90,7 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
     throw new UsageError(err.code === "EEXIST" ? `${out} exists; use --out or --force` : `cannot write ${out}: ${err.message}`);
   });
 
-  const summary = { ciphertext: out, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, recipient: enc.recipient, resource: resource ?? null, kbs: toKbs ? (values.kbs ?? process.env.PROPELLER_KBS_URL) : null };
+  const summary = { ciphertext: out, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, recipient: enc.recipient, resource: resource ?? null, kbs: toKbs ? (values.kbs ?? clientEnv().kbsUrl) : null };
   if (values.json) io.out(JSON.stringify(summary, null, 2));
   else {
     io.out(`wrote ${out}`);

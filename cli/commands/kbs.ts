@@ -6,6 +6,7 @@ import { UsageError } from "../errors.js";
 import { cliLogger } from "../logger.js";
 import type { Output } from "../output.js";
 import { messageOf } from "../../lib/errors.js";
+import { clientEnv } from "../client-env.js";
 
 const CONN_FLAGS = {
   kbs: { type: "string" },
@@ -24,11 +25,12 @@ const kbsModule = (): Promise<KbsModule> => import("../../kbs/index.js");
  */
 export async function adminConnection(values: { kbs?: string; "admin-key"?: string; "admin-token"?: string }) {
   const { mintAdminToken } = await kbsModule();
-  const url = values.kbs ?? process.env.PROPELLER_KBS_URL;
+  const env = clientEnv();
+  const url = values.kbs ?? env.kbsUrl;
   if (!url) throw new UsageError("which KBS? give --kbs URL or set PROPELLER_KBS_URL");
-  const token = values["admin-token"] ?? process.env.PROPELLER_KBS_ADMIN_TOKEN;
+  const token = values["admin-token"] ?? env.kbsAdminToken;
   if (token) return { url, token };
-  const keyFile = values["admin-key"] ?? process.env.PROPELLER_KBS_ADMIN_KEY;
+  const keyFile = values["admin-key"] ?? env.kbsAdminKey;
   if (!keyFile) throw new UsageError("the KBS admin API needs a credential: --admin-key FILE (from `propeller kbs admin-keygen`) or --admin-token T");
   let jwk: JWK;
   try {

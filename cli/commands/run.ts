@@ -11,6 +11,7 @@ import { TASK_FLAGS, prepareTask } from "../task-spec.js";
 import { untilSignal } from "../signals.js";
 import { adminConnection } from "./kbs.js";
 import { clientFrom } from "./task.js";
+import { clientEnv } from "../client-env.js";
 
 /** Creates and starts a task, waits for its result and prints it; exit 0 only when it completed. */
 export async function submitAndReport(client: ManagerClient, body: Record<string, unknown>, waitMs: number, io: Output, json = false): Promise<{ task: Task; code: number }> {
@@ -78,7 +79,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   // An OCI reference without --digest: the manager pins it; the task then names the layer's digest.
   let workloadDigest = (body.artifact as { digest?: string }).digest;
   if (values.confidential) {
-    kbsUrl = values.kbs ?? process.env.PROPELLER_KBS_URL;
+    kbsUrl = values.kbs ?? clientEnv().kbsUrl;
     if (!kbsUrl) throw new UsageError("--confidential needs the KBS that holds the key: --kbs URL (or PROPELLER_KBS_URL)");
     if (!values.tee || !(TEE_TYPES as readonly string[]).includes(values.tee)) throw new UsageError(`--confidential needs --tee, one of ${TEE_TYPES.join(", ")}`);
     const tee = values.tee as TeeType;

@@ -3,13 +3,14 @@ import { UsageError } from "../errors.js";
 import { ManagerClient, resolveManagerToken } from "../manager-client.js";
 import { describeRun, describeScheduling, taskLine, type Output } from "../output.js";
 import { TASK_FLAGS, prepareTask } from "../task-spec.js";
+import { clientEnv } from "../client-env.js";
 
 const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "string" }, json: { type: "boolean" } } as const;
 
 export function clientFrom(values: { manager?: string; token?: string }): ManagerClient {
   const token = resolveManagerToken(values.token);
   return new ManagerClient({
-    baseUrl: values.manager ?? process.env.PROPELLER_MANAGER_URL,
+    baseUrl: values.manager ?? clientEnv().managerUrl,
     ...(token ? { token } : {}),
   });
 }
