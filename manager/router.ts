@@ -6,6 +6,7 @@
  */
 import {
   MessageDeduplicator,
+  PROPLET_PUBLISHES,
   PropellerError,
   decodeTopicMessage,
   type PropletTopicName,
@@ -18,18 +19,8 @@ import type { Dispatcher } from "./dispatch/dispatcher.js";
 import type { Liveness } from "./liveness/liveness.js";
 import { messageOf } from "../lib/errors.js";
 
-/** Topics the manager listens on (everything proplets publish). */
-export const MANAGER_SUBSCRIBES = [
-  "announce",
-  "heartbeat",
-  "status",
-  "tasks/accepted",
-  "tasks/result",
-  "tasks/log",
-  "artifacts/request",
-  "functions/reply",
-  "functions/status",
-] as const satisfies readonly PropletTopicName[];
+/** Topics the manager listens on: everything proplets publish (the same list the broker ACLs grant). */
+export const MANAGER_SUBSCRIBES: readonly PropletTopicName[] = PROPLET_PUBLISHES;
 
 /** Chunked artifact delivery (manager/delivery/chunks.ts). */
 export interface ArtifactRequestHandler {
