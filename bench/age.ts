@@ -1,11 +1,13 @@
 /**
- * Workload decryption speed: age (X25519 + ChaCha20-Poly1305 in 64 KiB chunks, pure JS) against
- * Node's native ChaCha20-Poly1305 (OpenSSL) on the same buffer, as the floor, in the same run.
+ * Workload decryption speed: the product's path (age-encryption for the header, node:crypto's
+ * ChaCha20-Poly1305 for the STREAM payload) and age-encryption alone (pure JS), against Node's
+ * native ChaCha20-Poly1305 (OpenSSL) on the same buffer, as the floor, in the same run.
  *
  *   npm run bench -- age [--mb N] [--rounds R]
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import { Decrypter } from "age-encryption";
 import { decryptWorkload, encryptWorkload } from "../protocol/index.js";
 import { fmt } from "./stats.js";
 
@@ -32,10 +34,19 @@ export async function benchAge(args: string[]): Promise<void> {
 
   const enc = await encryptWorkload(plaintext);
   const identity = Buffer.from(enc.identity);
-  let ageBest = Infinity;
+  let productBest = Infinity;
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     const out = await decryptWorkload(enc.ciphertext, identity);
+    productBest = Math.min(productBest, performance.now() - t0);
+    if (!Buffer.from(out).equals(plaintext)) throw new Error("age round trip changed bytes");
+  }
+  let ageBest = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const decrypter = new Decrypter();
+    decrypter.addIdentity(enc.identity);
+    const t0 = performance.now();
+    const out = await decrypter.decrypt(enc.ciphertext);
     ageBest = Math.min(ageBest, performance.now() - t0);
     if (out.length !== plaintext.length) throw new Error("age round trip lost bytes");
   }
@@ -60,9 +71,11 @@ export async function benchAge(args: string[]): Promise<void> {
     nativeBest = Math.min(nativeBest, performance.now() - t0);
   }
   const ageMBs = mb / (ageBest / 1000);
+  const productMBs = mb / (productBest / 1000);
   const nativeMBs = mb / (nativeBest / 1000);
   console.log(`age: decrypt ${mb} MiB, best of ${rounds}`);
   console.log("implementation                         | MiB/s   | vs native");
-  console.log(`age-encryption (JS)                    | ${fmt(ageMBs).padStart(7)} | ${fmt(ageMBs / nativeMBs, 3)}x`);
+  console.log(`decryptWorkload (native STREAM)        | ${fmt(productMBs).padStart(7)} | ${fmt(productMBs / nativeMBs, 3)}x  (goal >= 0.5x)`);
+  console.log(`age-encryption alone (JS)              | ${fmt(ageMBs).padStart(7)} | ${fmt(ageMBs / nativeMBs, 3)}x`);
   console.log(`node:crypto chacha20-poly1305 (floor)  | ${fmt(nativeMBs).padStart(7)} | 1.000x`);
 }

@@ -2,6 +2,10 @@ import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } fro
 import { PropellerError } from "./errors.js";
 import { sha256Digest, type Digest } from "./digest.js";
 import { messageOf } from "../lib/errors.js";
+import { AGE_PAYLOAD_NONCE_BYTES, agePayloadKey, decryptAgePayload } from "./age-payload.js";
+
+const AGE_MAGIC = Buffer.from("age-encryption.org/v1\n", "latin1");
+const MAC_LINE = Buffer.from("\n--- ", "latin1");
 
 /**
  * Encrypted workloads are age files (X25519 recipients), so the standard `age` tool can make and
@@ -49,8 +53,30 @@ export async function decryptWorkload(ciphertext: Uint8Array, identityBytes: Uin
   const decrypter = new Decrypter();
   decrypter.addIdentity(identity);
   try {
-    return await decrypter.decrypt(ciphertext);
+    const split = splitAgeFile(ciphertext);
+    // Anything that is not a plain binary age file (armor, say) takes age-encryption's whole path.
+    if (!split) return await decrypter.decrypt(ciphertext);
+    // age-encryption checks the header (stanzas, file key unwrap, MAC); the bulk cipher is native.
+    const fileKey = await decrypter.decryptHeader(split.header);
+    try {
+      return decryptAgePayload(agePayloadKey(fileKey, split.nonce), split.payload);
+    } finally {
+      fileKey.fill(0);
+    }
   } catch (err) {
     throw new WorkloadDecryptionError(`the workload does not decrypt with the released key: ${messageOf(err)}`);
   }
+}
+
+/** Header (through the MAC line), payload nonce and sealed payload of a binary age file; null if it is not one. */
+function splitAgeFile(file: Uint8Array): { header: Uint8Array; nonce: Uint8Array; payload: Uint8Array } | null {
+  const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+  if (!bytes.subarray(0, AGE_MAGIC.length).equals(AGE_MAGIC)) return null;
+  // Stanza lines start with "-> " or are base64, so the first "\n--- " opens the MAC line.
+  const macLine = bytes.indexOf(MAC_LINE);
+  if (macLine < 0) return null;
+  const headerEnd = bytes.indexOf(0x0a, macLine + MAC_LINE.length);
+  if (headerEnd < 0 || bytes.length < headerEnd + 1 + AGE_PAYLOAD_NONCE_BYTES) return null;
+  const payloadStart = headerEnd + 1 + AGE_PAYLOAD_NONCE_BYTES;
+  return { header: bytes.subarray(0, headerEnd + 1), nonce: bytes.subarray(headerEnd + 1, payloadStart), payload: bytes.subarray(payloadStart) };
 }

@@ -49,10 +49,13 @@ interop("interop with the age tool", () => {
     const keyFile = await readFile(join(dir, "key.txt"), "utf8");
     const identity = keyFile.split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-1"))!;
     const recipient = /public key: (age1[0-9a-z]+)/.exec(keyFile)![1]!;
-    const plaintext = randomBytes(7000);
-    await writeFile(join(dir, "in"), plaintext);
-    execFileSync("age", ["-e", "-r", recipient, "-o", join(dir, "in.age"), join(dir, "in")]);
-    const out = await decryptWorkload(await readFile(join(dir, "in.age")), Buffer.from(identity));
-    expect(Buffer.from(out)).toEqual(plaintext);
+    // Chunk edges of age's 64 KiB STREAM: empty, short, exactly one chunk, one byte over, several.
+    for (const size of [0, 7000, 65536, 65537, 200_000]) {
+      const plaintext = randomBytes(size);
+      await writeFile(join(dir, "in"), plaintext);
+      execFileSync("age", ["-e", "-r", recipient, "-o", join(dir, "in.age"), join(dir, "in")]);
+      const out = await decryptWorkload(await readFile(join(dir, "in.age")), Buffer.from(identity));
+      expect(Buffer.from(out).equals(plaintext), `size ${size}`).toBe(true);
+    }
   });
 });
