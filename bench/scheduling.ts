@@ -7,8 +7,9 @@
  *   3. invocation latency p50/p99 on a warm instance (a real proplet, export add), sequential;
  *   4. the raw MQTT round trip through the same broker: the floor.
  *
- *   npm run bench -- scheduling [--tasks N] [--proplets P] [--embedded]
- * Default backing: the machine's Mosquitto (127.0.0.1:1883) and PostgreSQL (a fresh database).
+ *   npm run bench -- scheduling [--tasks N] [--proplets P] [--embedded | --mqtt URL]
+ * Default backing: a private Mosquitto with the production settings (set_tcp_nodelay: without it
+ * every small message waits ~40 ms on delayed ACKs) and PostgreSQL (a fresh database).
  */
 import { generateKeyPairSync } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -16,7 +17,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import pino from "pino";
 import { startStack } from "../cli/stack.js";
-import { startManager } from "../manager/index.js";
+import { generateApiKey, startManager } from "../manager/index.js";
 import { MqttConnection, startEmbeddedBroker } from "../mqtt/index.js";
 import {
   Topics,
@@ -30,7 +31,7 @@ import {
   type TaskStart,
 } from "../protocol/index.js";
 import { createTestDatabase } from "../testing/postgres.js";
-import { TEST_MQTT_URL } from "../testing/mosquitto.js";
+import { TEST_MQTT_URL, startPrivateMosquitto } from "../testing/mosquitto.js";
 import { uniqueTopicRoot } from "../testing/net.js";
 import { REPO_ROOT } from "../testing/paths.js";
 import { mqttRoundTrip } from "./core.js";
@@ -93,13 +94,18 @@ class SimProplet {
   }
 }
 
+/** The bearer key of each manager this bench started, by its URL. */
+const keys = new Map<string, string>();
+const auth = (base: string) => ({ authorization: `Bearer ${keys.get(base) ?? ""}` });
+
 async function post<T>(base: string, path: string, body: unknown): Promise<T> {
-  const r = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const r = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...auth(base) }, body: JSON.stringify(body) });
   if (!r.ok) throw new Error(`POST ${path}: ${r.status} ${await r.text()}`);
   return (await r.json()) as T;
 }
 async function get<T>(base: string, path: string): Promise<T> {
-  const r = await fetch(`${base}${path}`);
+  const r = await fetch(`${base}${path}`, { headers: auth(base) });
+  if (!r.ok) throw new Error(`GET ${path}: ${r.status} ${await r.text()}`);
   return (await r.json()) as T;
 }
 
@@ -126,12 +132,18 @@ export async function benchScheduling(args: string[]): Promise<void> {
   const logger = pino({ level: "error" });
 
   const broker = embedded ? await startEmbeddedBroker() : null;
-  const mqttUrl = broker ? broker.url : TEST_MQTT_URL;
+  // Default: a Mosquitto of the bench's own, configured as `propeller broker config` configures
+  // production (TCP_NODELAY, deep queues); `--mqtt URL` measures another broker as it is.
+  const given = args.includes("--mqtt") ? flag("--mqtt", TEST_MQTT_URL) : undefined;
+  const mosquitto = embedded || given ? null : await startPrivateMosquitto();
+  const mqttUrl = broker ? broker.url : (given ?? mosquitto!.url);
   const db = embedded ? null : await createTestDatabase("bench_sched");
   const databaseUrl = db ? db.url : "pglite://memory";
   const root = uniqueTopicRoot();
-  console.log(`scheduling: ${tasks} queued tasks, ${propletCount} simulated proplets; broker ${embedded ? "embedded aedes" : mqttUrl}, database ${embedded ? "PGlite" : "PostgreSQL"}`);
-  const manager = await startManager({ databaseUrl, mqtt: { url: mqttUrl }, topicRoot: root, http: { port: 0 }, ackTimeoutMs: 120_000, logger });
+  console.log(`scheduling: ${tasks} queued tasks, ${propletCount} simulated proplets; broker ${embedded ? "embedded aedes" : mosquitto ? `private Mosquitto ${mqttUrl} (set_tcp_nodelay)` : mqttUrl}, database ${embedded ? "PGlite" : "PostgreSQL"}`);
+  const key = generateApiKey().key;
+  const manager = await startManager({ databaseUrl, mqtt: { url: mqttUrl }, topicRoot: root, http: { port: 0 }, ackTimeoutMs: 120_000, logger, auth: { bootstrapKeys: [{ name: "bench", key, scopes: ["admin"] }] } });
+  keys.set(manager.url, key);
   const sims: SimProplet[] = [];
   try {
     const wasm = await readFile(join(REPO_ROOT, "examples", "add", "add.wasm"));
@@ -187,6 +199,7 @@ export async function benchScheduling(args: string[]): Promise<void> {
   // 3. Invocations on a warm instance: a real proplet.
   const invDb = embedded ? null : await createTestDatabase("bench_inv");
   const stack = await startStack({ proplets: 1, logger, mqttUrl, databaseUrl: invDb ? invDb.url : "pglite://memory", topicRoot: uniqueTopicRoot() });
+  keys.set(stack.managerUrl, stack.managerToken);
   try {
     for (let i = 0; i < 200; i++) {
       const { items } = await get<{ items: Array<{ alive: boolean }> }>(stack.managerUrl, "/proplets");
@@ -218,5 +231,6 @@ export async function benchScheduling(args: string[]): Promise<void> {
     await invDb?.drop();
     await db?.drop();
     await broker?.close();
+    await mosquitto?.dispose();
   }
 }
