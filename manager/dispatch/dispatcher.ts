@@ -18,6 +18,8 @@ import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
 import { messageOf } from "../../lib/errors.js";
 
 const SWEEP_BATCH = 200;
+/** task.start messages of one pass in flight at once. */
+const DELIVER_PARALLEL = 32;
 
 export class Dispatcher {
   /** Token-signing keys of the KBSes that confidential tasks name. */
@@ -25,13 +27,35 @@ export class Dispatcher {
 
   constructor(private readonly ctx: ManagerContext) {}
 
+  /**
+   * Publishes the first delivery of many scheduled runs (one scheduling pass): each inline artifact
+   * is read from the store once however many runs carry it, and up to DELIVER_PARALLEL starts are
+   * in flight at once (each still waits for its PUBACK).
+   */
+  async deliverAll(items: ReadonlyArray<{ run: RunRecord; spec: TaskSpec }>): Promise<void> {
+    const artifacts = new Map<string, Promise<Buffer | null>>();
+    const bytesOf = (digest: string) => {
+      let bytes = artifacts.get(digest);
+      if (!bytes) artifacts.set(digest, (bytes = artifactStore.getArtifact(this.ctx.db, digest)));
+      return bytes;
+    };
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const { run, spec } = items[next++]!;
+        await this.deliver(run, spec, bytesOf);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELIVER_PARALLEL, items.length) }, worker));
+  }
+
   /** Publishes one delivery of a scheduled run. A broker outage is survived: the ack sweep redelivers. */
-  async deliver(run: RunRecord, spec: TaskSpec): Promise<void> {
+  async deliver(run: RunRecord, spec: TaskSpec, bytesOf: (digest: string) => Promise<Buffer | null> = (d) => artifactStore.getArtifact(this.ctx.db, d)): Promise<void> {
     const propletId = run.propletId;
     if (!propletId) return;
     let payload: Buffer;
     try {
-      const bytes = spec.artifact.location === "inline" ? await artifactStore.getArtifact(this.ctx.db, spec.artifact.digest) : null;
+      const bytes = spec.artifact.location === "inline" ? await bytesOf(spec.artifact.digest) : null;
       if (spec.artifact.location === "inline" && !bytes) {
         throw new PropellerError("artifact_missing", `inline artifact ${spec.artifact.digest} is not in the store`);
       }

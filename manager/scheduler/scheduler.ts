@@ -10,7 +10,7 @@ import * as propletStore from "../store/proplets.js";
 import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
 import type { RunRecord, TaskRecord } from "../tasks/model.js";
-import { transitionRun } from "../tasks/transitions.js";
+import { scheduleRuns } from "../tasks/transitions.js";
 import { choosePlacement, summarizeRefusals, type Candidate } from "./choose.js";
 import { messageOf } from "../../lib/errors.js";
 import type { ManagerEventType } from "../events.js";
@@ -19,7 +19,9 @@ import type { ManagerEventType } from "../events.js";
 export const SCHEDULER_WAKES_ON = ["task.runnable", "task.stopped", "run.finished", "runs.lost", "proplet.joined", "proplet.heartbeat"] as const satisfies readonly ManagerEventType[];
 
 const BATCH = 500;
-/** Pages of BATCH looked at in one pass when the head of the queue fits nowhere. */
+/** Runs claimed when no slot is free (or few are): enough to keep pending reasons current. */
+const REASON_PAGE = 50;
+/** Pages of BATCH rows (their total) looked at in one pass when the head of the queue fits nowhere. */
 const MAX_PAGES = 10;
 
 export class Scheduler {
@@ -59,50 +61,52 @@ export class Scheduler {
     const placed: Array<{ run: RunRecord; task: TaskRecord }> = [];
     let more = false;
     await this.ctx.db.transaction(async (tx) => {
-      let candidates: Candidate[] | null = null;
+      const [proplets, usage] = await Promise.all([propletStore.listProplets(tx, { aliveOnly: true }), runStore.usageByProplet(tx)]);
+      const candidates: Candidate[] = proplets.map((p) => ({ proplet: p, load: usage.get(p.id)?.runs ?? 0, memoryUsed: usage.get(p.id)?.memoryBytes ?? 0 }));
+      const freeSlots = () => candidates.reduce((n, c) => n + Math.max(0, c.proplet.capabilities.maxConcurrency - c.load), 0);
+      // Claim about as many runs as could be placed (twice the free slots, so runs that fit nowhere
+      // at the head do not starve the ones behind); with no free slot, one small page, only to keep
+      // the queue's pending reasons true. Claiming a fixed 500 per pass made every finished run cost
+      // a 500-row lock and sort.
+      const free = freeSlots();
+      const limit = free === 0 ? REASON_PAGE : Math.min(BATCH, Math.max(REASON_PAGE, free * 2));
       // Page on only while a full page placed nothing and some live proplet still has a free slot:
       // runs that fit nowhere at the head of the queue do not hide the ones behind them.
-      for (let page = 0; page < MAX_PAGES; page++) {
-        const queued = await runStore.claimQueuedRuns(tx, BATCH, { now, agingMs: this.ctx.config.priorityAgingMs, offset: page * BATCH });
+      // The same reach into the queue per pass (MAX_PAGES × BATCH rows) whatever the page size.
+      const pages = Math.ceil((MAX_PAGES * BATCH) / limit);
+      for (let page = 0; page < pages; page++) {
+        const queued = await runStore.claimQueuedRuns(tx, limit, { now, agingMs: this.ctx.config.priorityAgingMs, offset: page * limit });
         if (queued.length === 0) return;
-        if (!candidates) {
-          const [proplets, usage] = await Promise.all([propletStore.listProplets(tx, { aliveOnly: true }), runStore.usageByProplet(tx)]);
-          candidates = proplets.map((p) => ({ proplet: p, load: usage.get(p.id)?.runs ?? 0, memoryUsed: usage.get(p.id)?.memoryBytes ?? 0 }));
-        }
         const before = placed.length;
+        const chosenHere: Array<{ run: RunRecord; task: TaskRecord; propletId: string }> = [];
         for (const { run, task } of queued) {
           const placement = choosePlacement(task.spec, candidates, { strategy: this.ctx.config.placement, target: run.pinnedProplet });
           if ("reason" in placement) {
             if (task.pendingReason !== placement.reason) {
               this.ctx.log.debug({ taskId: task.id, runId: run.id, reason: placement.reason, refusals: summarizeRefusals(placement.refusals) }, "run not placed");
+              await taskStore.setPendingReason(tx, task.id, placement.reason);
             }
-            await taskStore.setPendingReason(tx, task.id, placement.reason);
             continue;
           }
-          const scheduled = await transitionRun(
-            tx,
-            run,
-            "scheduled",
-            { propletId: placement.propletId, deliveries: 1, dispatchedAt: now, lastDeliveryAt: now },
-            now,
-          );
-          if (!scheduled) continue;
           const chosen = candidates.find((c) => c.proplet.id === placement.propletId)!;
           chosen.load++;
           chosen.memoryUsed = (chosen.memoryUsed ?? 0) + task.spec.limits.memoryBytes;
-          placed.push({ run: scheduled, task });
+          chosenHere.push({ run, task, propletId: placement.propletId });
         }
-        const full = queued.length === BATCH;
+        // One statement for all the page's placements (runs and tasks were locked by the claim).
+        const scheduled = await scheduleRuns(tx, chosenHere, now);
+        const specs = new Map(chosenHere.map((c) => [c.run.id, c.task]));
+        for (const run of scheduled) placed.push({ run, task: specs.get(run.id)! });
+        const full = queued.length === limit;
         // A full page with something placed: another pass follows (from the head, in queue order).
         if (placed.length > before) {
-          more = full;
+          more = full && freeSlots() > 0;
           return;
         }
-        const room = candidates.some((c) => c.load < c.proplet.capabilities.maxConcurrency);
-        if (!full || !room) return;
+        if (!full || freeSlots() === 0) return;
       }
     });
-    for (const { run, task } of placed) await this.dispatcher.deliver(run, task.spec);
+    await this.dispatcher.deliverAll(placed.map(({ run, task }) => ({ run, spec: task.spec })));
     return more;
   }
 }

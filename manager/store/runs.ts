@@ -199,6 +199,22 @@ export async function updateRunIf(
   return rows[0] ? runFromRow(rows[0]) : null;
 }
 
+/**
+ * Moves many queued runs (locked by the caller's claim) to `scheduled` on their chosen proplets,
+ * first delivery at `now`, in one statement. Returns the runs that were still queued.
+ */
+export async function scheduleQueuedRuns(db: SqlExecutor, placements: ReadonlyArray<{ runId: string; propletId: string }>, now: Date): Promise<RunRecord[]> {
+  if (placements.length === 0) return [];
+  const { rows } = await db.query<Row>(
+    `UPDATE runs r SET state = 'scheduled', proplet_id = p.proplet_id, deliveries = 1, dispatched_at = $3, last_delivery_at = $3
+       FROM unnest($1::text[], $2::text[]) AS p(id, proplet_id)
+      WHERE r.id = p.id AND r.state = 'queued'
+      RETURNING ${R_COLUMNS}`,
+    [placements.map((p) => p.runId), placements.map((p) => p.propletId), now],
+  );
+  return rows.map(runFromRow);
+}
+
 /** Every run of one broadcast fan-out. */
 export async function groupRuns(db: SqlExecutor, groupId: string): Promise<RunRecord[]> {
   const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE group_id = $1 ORDER BY attempt`, [groupId]);

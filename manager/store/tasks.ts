@@ -86,6 +86,12 @@ export async function setTaskState(
   }
 }
 
+/** Sets several tasks to one state (each change already checked by the state machine), clearing their pending reason. */
+export async function setTasksState(db: SqlExecutor, ids: readonly string[], state: TaskState, now: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query("UPDATE tasks SET state = $2, pending_reason = NULL, updated_at = $3 WHERE id = ANY($1::text[])", [ids, state, now]);
+}
+
 /** Only the human-readable reason why a started task still waits; no state change. */
 export async function setPendingReason(db: SqlExecutor, id: string, reason: string | null): Promise<void> {
   await db.query("UPDATE tasks SET pending_reason = $2 WHERE id = $1 AND state = 'pending' AND pending_reason IS DISTINCT FROM $2", [

@@ -23,16 +23,52 @@ export async function transitionRun(
   to: RunState,
   change: Omit<runStore.RunChange, "state">,
   now: Date,
-  /** retry: false when the caller queues the next run itself (reschedule on proplet loss). */
-  options: { expectedProplet?: string | null; retry?: boolean } = {},
+  /**
+   * retry: false when the caller queues the next run itself (reschedule on proplet loss).
+   * lockedTask: the run's task, already locked FOR UPDATE by the caller in this transaction (the
+   * scheduler's claim locks both), so it is not read again.
+   */
+  options: { expectedProplet?: string | null; retry?: boolean; lockedTask?: TaskRecord } = {},
 ): Promise<RunRecord | null> {
   assertRunTransition(run.id, run.state, to);
-  const task = await taskStore.getTask(tx, run.taskId, { forUpdate: true });
+  const task = options.lockedTask ?? (await taskStore.getTask(tx, run.taskId, { forUpdate: true }));
   const updated = await runStore.updateRunIf(tx, run.id, run.state, { ...change, state: to }, options.expectedProplet);
   if (!updated || !task) return updated;
   await mirrorTask(tx, task, updated, now);
   if (to === "failed" && options.retry !== false) await retryIfAsked(tx, task, updated, now);
   return updated;
+}
+
+/**
+ * `transitionRun(…, "scheduled", …)` for a whole scheduling pass in two statements: the queued runs
+ * (and their tasks) were locked by the caller's claim. Broadcast runs take the one-by-one path,
+ * since their task's state is the aggregate of the fan-out. Returns the runs now scheduled.
+ */
+export async function scheduleRuns(
+  tx: SqlExecutor,
+  items: ReadonlyArray<{ run: RunRecord; task: TaskRecord; propletId: string }>,
+  now: Date,
+): Promise<RunRecord[]> {
+  const single = items.filter((i) => i.run.groupId === null);
+  for (const { run } of single) assertRunTransition(run.id, run.state, "scheduled");
+  const scheduled = await runStore.scheduleQueuedRuns(tx, single.map((i) => ({ runId: i.run.id, propletId: i.propletId })), now);
+  const byId = new Map(single.map((i) => [i.run.id, i.task]));
+  const moved: string[] = [];
+  for (const run of scheduled) {
+    const task = byId.get(run.id)!;
+    if (task.latestRunId !== run.id) continue; // an older run does not move the task
+    const next = taskStateForRun(run.state);
+    if (next === task.state) continue;
+    assertTaskTransition(task.id, task.state, next);
+    moved.push(task.id);
+  }
+  await taskStore.setTasksState(tx, moved, taskStateForRun("scheduled"), now);
+  for (const { run, task, propletId } of items) {
+    if (run.groupId === null) continue;
+    const one = await transitionRun(tx, run, "scheduled", { propletId, deliveries: 1, dispatchedAt: now, lastDeliveryAt: now }, now, { lockedTask: task });
+    if (one) scheduled.push(one);
+  }
+  return scheduled;
 }
 
 async function mirrorTask(tx: SqlExecutor, task: TaskRecord, run: RunRecord, now: Date): Promise<void> {
