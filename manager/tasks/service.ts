@@ -23,6 +23,10 @@ import type { Proplet } from "../../protocol/api/index.js";
 import { messageOf } from "../../lib/errors.js";
 
 const STOP_REASON = "stopped by request";
+/** States a waiting request answers at: nothing more happens to the task unless someone starts it. */
+const SETTLED = new Set<TaskState>(["completed", "failed", "stopped"]);
+/** How often a waiting request re-reads the task (for runs finished by another manager). */
+const WAIT_POLL_MS = 250;
 
 export class TaskService {
   private readonly delivery: ArtifactDelivery;
@@ -51,6 +55,44 @@ export class TaskService {
 
   async get(id: string): Promise<Task> {
     return this.view(await this.mustGet(this.ctx.db, id));
+  }
+
+  /**
+   * The task once it is settled (completed, failed or stopped), or as it is after `ms`, or when the
+   * client hangs up. Woken by this manager's domain events, and re-read every WAIT_POLL_MS so a run
+   * another manager finished is seen too.
+   */
+  async waitSettled(id: string, ms: number, client?: { once(event: "close", listener: () => void): unknown; off(event: "close", listener: () => void): unknown }): Promise<Task> {
+    const deadline = Date.now() + ms;
+    let task = await this.get(id);
+    let wake: () => void = () => undefined;
+    const off = this.ctx.events.on(["run.finished", "task.stopped", "runs.lost"], (e) => {
+      if (!("taskId" in e) || e.taskId === undefined || e.taskId === id) wake();
+    });
+    let gone = false;
+    const hangUp = () => {
+      gone = true;
+      wake();
+    };
+    client?.once("close", hangUp);
+    try {
+      while (!SETTLED.has(task.state) && !gone) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, WAIT_POLL_MS));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        task = await this.get(id);
+      }
+      return task;
+    } finally {
+      off();
+      client?.off("close", hangUp);
+    }
   }
 
   async list(query: { state?: TaskState; limit?: number; cursor?: string }): Promise<{ items: Task[]; nextCursor: string | null }> {

@@ -142,6 +142,17 @@ export const TaskListQuery = Type.Object(
   { additionalProperties: false },
 );
 export type TaskListQuery = Static<typeof TaskListQuery>;
+/** Longest a request may hold the connection waiting for a task to settle. */
+export const MAX_TASK_WAIT_MS = 60_000;
+/**
+ * `?wait=<ms>`: answer when the task is settled (completed, failed or stopped, with no retry
+ * pending) or after `ms`, whichever comes first, so a client needs no polling loop.
+ */
+export const TaskWaitQuery = Type.Object(
+  { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TASK_WAIT_MS, description: "milliseconds to wait for the task to settle (0 = answer at once)" })) },
+  { additionalProperties: false },
+);
+export type TaskWaitQuery = Static<typeof TaskWaitQuery>;
 export const TaskDeleteQuery = Type.Object({ force: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 export type TaskDeleteQuery = Static<typeof TaskDeleteQuery>;
 

@@ -64,6 +64,29 @@ for (const deployment of ["embedded", "services"] as const) {
       expect(task.latestRun!.result!.returnValues).toEqual([42]);
     });
 
+    it("answers a submission with ?wait= once the task settled, and a read with ?wait= at the deadline when it cannot", async () => {
+      const api = (method: string, path: string, body?: unknown) =>
+        fetch(`${stack.managerUrl}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${stack.managerToken}`, ...(body ? { "content-type": "application/json" } : {}) },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+      const artifact = await exampleArtifact("add/add.wasm");
+      const r = await api("POST", "/tasks?wait=30000", { name: "wait-add", artifact, entrypoint: { kind: "export", name: "add", inputs: [2, 3] }, start: true });
+      expect(r.status).toBe(201);
+      const settled = (await r.json()) as { id: string; state: string; latestRun: { result: { returnValues: number[] } } };
+      expect(settled.state).toBe("completed");
+      expect(settled.latestRun.result.returnValues).toEqual([5]);
+      // No proplet offers this tag: the read waits its full 300 ms and answers pending.
+      const stuck = (await (await api("POST", "/tasks", { name: "wait-stuck", artifact, requirements: { tags: ["nowhere"] }, start: true })).json()) as { id: string };
+      const began = Date.now();
+      const read = await api("GET", `/tasks/${stuck.id}?wait=300`);
+      expect(Date.now() - began).toBeGreaterThanOrEqual(290);
+      expect(((await read.json()) as { state: string }).state).toBe("pending");
+      expect((await api("GET", `/tasks/${stuck.id}?wait=600001`)).status).toBe(400);
+      await api("DELETE", `/tasks/${stuck.id}?force=true`);
+    });
+
     it("keeps every run: a re-run gets a new run id and the first stays in the history", async () => {
       const first = await runToEnd(client, { name: "rerun", artifact: await exampleArtifact("primes/primes.wasm"), args: ["1000"] });
       expect(first.state).toBe("completed");

@@ -1,14 +1,18 @@
 /** Tasks: create, list, read, change, delete, start and stop; TaskService holds the rules. */
 import type { FastifyInstance } from "fastify";
 import type { TaskService } from "../../tasks/service.js";
-import { Task, TaskCreate, TaskDeleteQuery, TaskIdParams, TaskList, TaskListQuery, TaskPatch } from "../../../protocol/api/index.js";
+import { Task, TaskCreate, TaskDeleteQuery, TaskIdParams, TaskList, TaskListQuery, TaskPatch, TaskWaitQuery } from "../../../protocol/api/index.js";
 import { READ, SUBMIT, errors } from "./common.js";
 
 export async function taskRoutes(app: FastifyInstance, service: TaskService): Promise<void> {
-  app.post<{ Body: TaskCreate }>(
+  app.post<{ Body: TaskCreate; Querystring: TaskWaitQuery }>(
     "/tasks",
-    { config: SUBMIT, schema: { tags: ["tasks"], body: TaskCreate, response: { 201: Task, ...errors(400, 413, 415) } } },
-    async (req, reply) => reply.status(201).send(await service.create(req.body)),
+    { config: SUBMIT, schema: { tags: ["tasks"], body: TaskCreate, querystring: TaskWaitQuery, response: { 201: Task, ...errors(400, 413, 415) } } },
+    async (req, reply) => {
+      const created = await service.create(req.body);
+      const wait = req.query.wait ?? 0;
+      return reply.status(201).send(wait > 0 && req.body.start ? await service.waitSettled(created.id, wait, reply.raw) : created);
+    },
   );
 
   app.get<{ Querystring: TaskListQuery }>(
@@ -17,10 +21,11 @@ export async function taskRoutes(app: FastifyInstance, service: TaskService): Pr
     async (req) => service.list(req.query),
   );
 
-  app.get<{ Params: TaskIdParams }>(
+  app.get<{ Params: TaskIdParams; Querystring: TaskWaitQuery }>(
     "/tasks/:id",
-    { config: READ, schema: { tags: ["tasks"], params: TaskIdParams, response: { 200: Task, ...errors(404) } } },
-    async (req) => service.get(req.params.id),
+    { config: READ, schema: { tags: ["tasks"], params: TaskIdParams, querystring: TaskWaitQuery, response: { 200: Task, ...errors(404) } } },
+    // reply.raw's close: the client hung up (the request's own close fires once its body is read).
+    async (req, reply) => ((req.query.wait ?? 0) > 0 ? service.waitSettled(req.params.id, req.query.wait!, reply.raw) : service.get(req.params.id)),
   );
 
   app.patch<{ Params: TaskIdParams; Body: TaskPatch }>(
