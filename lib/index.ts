@@ -5,3 +5,4 @@ export { ConfigError, configProblem } from "./config-error.js";
 export { PropellerError, messageOf } from "./errors.js";
 export { Supervisor, stopChildProcess } from "./supervisor.js";
 export { MAX_JWKS_BYTES, JwksFetchError, currentJwks, fetchJwks, remoteJwks, type RemoteJwks, type RemoteJwksOptions } from "./jwks.js";
+export { runInWorker, workerEntry, WorkerCrashError, type WorkerEntry, type WorkerJob, type WorkerRun } from "./worker-harness.js";
