@@ -12,10 +12,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { ComponentRuntime } from "../proplet/runtime/component.js";
-import { TranspileCache } from "../proplet/runtime/component-cache.js";
-import { WasiP1Runtime } from "../proplet/runtime/wasi-p1.js";
-import type { Runtime, RunRequest } from "../proplet/runtime/runtime.js";
+import { ComponentRuntime, TranspileCache, WasiP1Runtime, type Runtime, type RunRequest } from "../proplet/execute/index.js";
 import { REPO_ROOT } from "../testing/paths.js";
 import { fmt, percentile } from "./stats.js";
 

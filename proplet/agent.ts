@@ -47,7 +47,7 @@ import { join } from "node:path";
 import { fetchArtifact, httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "./artifacts/index.js";
 import type { PropletConfig } from "./config.js";
 import { BoundedRunSet, PendingResults, type ResultBody } from "./results.js";
-import type { Runtime, RunReport } from "./runtime/runtime.js";
+import type { Runtime, RunReport } from "./execute/runtime.js";
 import { withUnsealed, type RunAttestation } from "./trust/confidential.js";
 import { withReceipt, type ReceiptBasis, type ReceiptStart } from "./trust/receipt.js";
 import { FunctionHost } from "./invoke/host.js";

@@ -8,9 +8,7 @@ import { join } from "node:path";
 import { createLogger } from "../lib/logger.js";
 import { PropletAgent, type PropletCounters } from "./agent.js";
 import { resolvePropletConfig, type PropletConfigInput } from "./config.js";
-import { WasiP1Runtime } from "./runtime/wasi-p1.js";
-import { ComponentRuntime } from "./runtime/component.js";
-import { TranspileCache } from "./runtime/component-cache.js";
+import { ComponentRuntime, TranspileCache, WasiHttpRuntime, WasiP1Runtime } from "./execute/index.js";
 import { AttestationAgent, generateAttestedKeys } from "../attestation/agent/index.js";
 import { generateIdentityKey } from "./trust/identity.js";
 import { createAttester } from "./trust/tee.js";
@@ -46,7 +44,7 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
   const runtimes = [
     new WasiP1Runtime({ logger: log, workDir }),
     new ComponentRuntime({ kind: "component", ...componentOptions }),
-    new ComponentRuntime({ kind: "wasi-http", ...componentOptions }),
+    new WasiHttpRuntime(componentOptions),
   ];
   const agent = new PropletAgent({ ...config, workDir }, runtimes, log.child({ propletId: config.id }), { identity, attestation });
   try {

@@ -6,8 +6,8 @@
 import type { Logger } from "pino";
 import { PropellerError, type FunctionDeploy, type FunctionInvoke, type MessageBody, type FunctionReply, type FunctionStatus } from "../../protocol/index.js";
 import { fetchArtifact, type ArtifactSources } from "../artifacts/index.js";
-import { WASM_PAGE_BYTES, capModuleMemory, inspectModule } from "../runtime/wasm-binary.js";
-import { Wasm } from "../runtime/wasm-api.js";
+import { WASM_PAGE_BYTES, capModuleMemory, inspectModule } from "../execute/wasm-binary.js";
+import { Wasm } from "../execute/wasm-api.js";
 import { InstancePool } from "./pool.js";
 import { messageOf } from "../../lib/errors.js";
 

@@ -4,24 +4,16 @@
  * deadline_exceeded; if it was running, its worker is terminated (a guest cannot be interrupted
  * otherwise) and replaced, so the pool stays at its size.
  */
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { FuncSignature } from "../runtime/wasm-binary.js";
-import type { WasmModule } from "../runtime/wasm-api.js";
-import type { WasmValue } from "../runtime/runtime.js";
+import type { FuncSignature } from "../execute/wasm-binary.js";
+import type { WasmModule } from "../execute/wasm-api.js";
+import type { WasmValue } from "../execute/runtime.js";
 import type { InstanceInit, InstanceMessage } from "./worker.js";
+import { workerEntry } from "../../lib/worker-harness.js";
 
-/** As proplet/runtime/wasi-p1.ts: from TypeScript sources the worker first registers tsx. */
-const FROM_SOURCE = import.meta.url.endsWith(".ts");
-function workerEntry(): { spec: string | URL; eval: boolean } {
-  if (!FROM_SOURCE) return { spec: new URL("./worker.js", import.meta.url), eval: false };
-  const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist/esm/api/index.mjs")).href;
-  const entry = new URL("./worker.ts", import.meta.url).href;
-  return { spec: `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`, eval: true };
-}
-const WORKER_ENTRY = workerEntry();
+// Long-lived workers (one per warm instance, many calls each): they share the worker entry with
+// the run harness, not its one-answer lifecycle.
+const WORKER_ENTRY = workerEntry(import.meta.url, "worker");
 
 export const MAX_QUEUED_CALLS = 10_000;
 

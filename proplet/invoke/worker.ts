@@ -6,10 +6,10 @@
 import { openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { WASI } from "node:wasi";
-import { fromWasmResults, toWasmArgs } from "../runtime/values.js";
-import type { FuncSignature } from "../runtime/wasm-binary.js";
-import { Wasm, type WasmModule } from "../runtime/wasm-api.js";
-import type { WasmValue } from "../runtime/runtime.js";
+import { fromWasmResults, toWasmArgs } from "../execute/values.js";
+import type { FuncSignature } from "../execute/wasm-binary.js";
+import { Wasm, type WasmModule } from "../execute/wasm-api.js";
+import type { WasmValue } from "../execute/runtime.js";
 import { messageOf } from "../../lib/errors.js";
 
 export interface InstanceInit {

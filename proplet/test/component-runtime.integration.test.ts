@@ -6,9 +6,9 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ComponentRuntime } from "../runtime/component.js";
-import { TranspileCache } from "../runtime/component-cache.js";
-import type { RunRequest } from "../runtime/runtime.js";
+import { ComponentRuntime } from "../execute/component/runtime.js";
+import { TranspileCache } from "../execute/component/cache.js";
+import type { RunRequest } from "../execute/runtime.js";
 import { LIMITS_FOR_TESTS, example, text } from "./helpers.js";
 
 let workDir: string;

@@ -8,9 +8,9 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ComponentRuntime } from "../runtime/component.js";
-import { WasiP1Runtime } from "../runtime/wasi-p1.js";
-import type { RunRequest } from "../runtime/runtime.js";
+import { ComponentRuntime } from "../execute/component/runtime.js";
+import { WasiP1Runtime } from "../execute/wasi-p1/runtime.js";
+import type { RunRequest } from "../execute/runtime.js";
 import { LIMITS_FOR_TESTS, example, text } from "./helpers.js";
 
 let workDir: string;

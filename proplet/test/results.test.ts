@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { LIMITS, encodeTopicMessage, newTraceparent } from "../../protocol/index.js";
 import { resultBody } from "../agent.js";
 import { PendingResults, type ResultBody } from "../results.js";
-import type { RunReport } from "../runtime/runtime.js";
+import type { RunReport } from "../execute/runtime.js";
 
 const report = (over: Partial<RunReport> = {}): RunReport => ({
   outcome: "completed",

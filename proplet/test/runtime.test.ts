@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { WasiP1Runtime } from "../runtime/wasi-p1.js";
-import type { RunRequest } from "../runtime/runtime.js";
+import { WasiP1Runtime } from "../execute/wasi-p1/runtime.js";
+import type { RunRequest } from "../execute/runtime.js";
 import { LIMITS_FOR_TESTS, example, text, wat } from "./helpers.js";
 
 const runtime = new WasiP1Runtime();

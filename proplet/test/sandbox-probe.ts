@@ -4,7 +4,7 @@
  * what each attempt gave. (The sandbox patches the shim's classes; a worker keeps that contained.)
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { buildSandbox } from "../runtime/component-sandbox.js";
+import { buildSandbox } from "../execute/component/sandbox.js";
 
 interface ProbeInput {
   hosts: string[];

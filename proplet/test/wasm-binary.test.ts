@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import wabt from "wabt";
 import { PropellerError } from "../../protocol/errors.js";
-import { Wasm } from "../runtime/wasm-api.js";
-import { capModuleMemory, inspectModule } from "../runtime/wasm-binary.js";
+import { Wasm } from "../execute/wasm-api.js";
+import { capModuleMemory, inspectModule } from "../execute/wasm-binary.js";
 import { example, wat } from "./helpers.js";
 
 async function fromWat(source: string): Promise<Uint8Array> {

@@ -1,7 +1,7 @@
 /** WAVE text ↔ jco values, typed by WIT (pure functions: no mocks needed). */
 import { describe, expect, it } from "vitest";
-import { parseArgs, parseWaveValue, toJs, toWave, WaveError } from "../runtime/wave.js";
-import type { WitType } from "../runtime/wit.js";
+import { parseArgs, parseWaveValue, toJs, toWave, WaveError } from "../execute/component/wave.js";
+import type { WitType } from "../execute/component/wit.js";
 
 const T = {
   bool: { kind: "bool" } as WitType,

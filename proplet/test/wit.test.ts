@@ -1,6 +1,6 @@
 /** Reading exported function types from WIT as `wasm-tools component wit` prints it. */
 import { describe, expect, it } from "vitest";
-import { camel, exportedFunctions, WitError } from "../runtime/wit.js";
+import { camel, exportedFunctions, WitError } from "../execute/component/wit.js";
 
 const WIT = `package root:component;
 

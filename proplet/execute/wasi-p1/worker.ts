@@ -13,11 +13,11 @@
 import { closeSync, openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { WASI } from "node:wasi";
-import { fromWasmResults } from "./values.js";
-import type { FuncSignature } from "./wasm-binary.js";
-import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
-import { Wasm, type WasmInstance, type WasmMemory } from "./wasm-api.js";
-import { messageOf } from "../../lib/errors.js";
+import { fromWasmResults } from "../values.js";
+import type { FuncSignature } from "../wasm-binary.js";
+import type { WorkerInput, WorkerMessage } from "./protocol.js";
+import { Wasm, type WasmInstance, type WasmMemory } from "../wasm-api.js";
+import { messageOf } from "../../../lib/errors.js";
 
 const ERRNO_SUCCESS = 0;
 const ERRNO_FAULT = 21;

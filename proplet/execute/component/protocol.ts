@@ -1,6 +1,6 @@
 /** Messages between the component runtime and its worker threads (transpile, run). */
-import type { RunError } from "../../protocol/index.js";
-import type { WasmModule } from "./wasm-api.js";
+import type { RunError } from "../../../protocol/index.js";
+import type { WasmModule } from "../wasm-api.js";
 
 /** What jco made of a component: the instantiate() module, its core modules, and its WIT text. */
 export interface TranspiledFiles {

@@ -1,8 +1,8 @@
 /** Messages between the wasi-p1 runtime and its worker thread. */
-import type { Entrypoint, RunError } from "../../protocol/index.js";
-import type { WasmValue } from "./runtime.js";
-import type { WasmModule } from "./wasm-api.js";
-import type { FuncSignature } from "./wasm-binary.js";
+import type { Entrypoint, RunError } from "../../../protocol/index.js";
+import type { WasmValue } from "../runtime.js";
+import type { WasmModule } from "../wasm-api.js";
+import type { FuncSignature } from "../wasm-binary.js";
 
 export interface WorkerInput {
   module: WasmModule;

@@ -7,7 +7,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Grants } from "../../protocol/index.js";
 import { PropellerError } from "../../protocol/errors.js";
-import type { DirGrant } from "./component-protocol.js";
+import type { DirGrant } from "./component/protocol.js";
 import { messageOf } from "../../lib/errors.js";
 
 export class GrantError extends PropellerError {

@@ -9,8 +9,8 @@
  * equally among the memories that may still grow, so the sum of all maxima never exceeds the cap.
  * (Most components define one memory; the adapter's preview1 shim imports it.)
  */
-import { MemoryLimitError } from "../errors.js";
-import { WASM_PAGE_BYTES, capModuleMemory, inspectModule } from "./wasm-binary.js";
+import { MemoryLimitError } from "../../errors.js";
+import { WASM_PAGE_BYTES, capModuleMemory, inspectModule } from "../wasm-binary.js";
 
 export function capComponentMemories(cores: Record<string, Uint8Array>, memoryBytes: number): Record<string, Uint8Array> {
   const capPages = Math.floor(memoryBytes / WASM_PAGE_BYTES);

@@ -8,7 +8,7 @@
  * (as opaque handles), functions (`func`, `async func`), attributes (`@since(…)` and the like) and
  * comments. Anything else is a `WitError` naming the line.
  */
-import { PropellerError } from "../../protocol/errors.js";
+import { PropellerError } from "../../../protocol/errors.js";
 
 export class WitError extends PropellerError {
   constructor(message: string) {

@@ -5,44 +5,23 @@
  * capped at the run's memory limit by rewriting their declared maximum (worker resourceLimits do
  * not bound Wasm memory: TOOLCHAIN.md), the export's inputs are converted by its signature, and the
  * module is compiled (invalid Wasm fails here as `invalid_wasm`). The worker only instantiates and
- * runs. A wall-clock timer and the stop signal end a run with `worker.terminate()`, which stops
- * even a loop that never calls the host.
+ * runs (lib/worker-harness.ts): a wall-clock timer and the stop signal end a run with
+ * `worker.terminate()`, which stops even a loop that never calls the host.
  */
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
-import { PropellerError } from "../../protocol/errors.js";
-import { EntrypointError, InvalidWasmError } from "../errors.js";
-import type { Runtime, RunReport, RunRequest } from "./runtime.js";
-import { toWasmArgs } from "./values.js";
-import { GrantError, prepareGrants, type PreparedGrants } from "./grants.js";
-import { WASM_PAGE_BYTES, capModuleMemory, inspectModule, type FuncSignature } from "./wasm-binary.js";
-import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
-import { Wasm, type WasmModule } from "./wasm-api.js";
-import { Capture, runReporter, stoppedError } from "./capture.js";
-import { messageOf } from "../../lib/errors.js";
+import { PropellerError } from "../../../protocol/errors.js";
+import { EntrypointError, InvalidWasmError } from "../../errors.js";
+import type { Runtime, RunReport, RunRequest } from "../runtime.js";
+import { toWasmArgs } from "../values.js";
+import { GrantError, prepareGrants, type PreparedGrants } from "../grants.js";
+import { WASM_PAGE_BYTES, capModuleMemory, inspectModule, type FuncSignature } from "../wasm-binary.js";
+import type { WorkerInput, WorkerMessage } from "./protocol.js";
+import { Wasm, type WasmModule } from "../wasm-api.js";
+import { Capture, runReporter, stoppedError } from "../capture.js";
+import { messageOf } from "../../../lib/errors.js";
+import { runInWorker, workerEntry } from "../../../lib/worker-harness.js";
 
-/**
- * Running from TypeScript sources (tests, tsx) the worker entry is a .ts file. Node 20 ignores
- * `--import tsx` in a worker's execArgv for the entry itself, so from source a tiny bootstrap
- * registers tsx's loader in the worker first and then imports the entry; from dist/ the compiled
- * .js entry runs directly.
- */
-const FROM_SOURCE = import.meta.url.endsWith(".ts");
-function workerEntry(): { spec: string | URL; eval: boolean } {
-  if (!FROM_SOURCE) return { spec: new URL("./wasi-worker.js", import.meta.url), eval: false };
-  // The ESM flavour of tsx's API (require.resolve would give the CommonJS one, which cannot
-  // register ESM hooks from an eval'd worker).
-  const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist/esm/api/index.mjs")).href;
-  const entry = new URL("./wasi-worker.ts", import.meta.url).href;
-  return {
-    spec: `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`,
-    eval: true,
-  };
-}
-const WORKER_ENTRY = workerEntry();
+const WORKER_ENTRY = workerEntry(import.meta.url, "worker");
 
 export interface WasiP1Options {
   logger?: Logger;
@@ -122,41 +101,24 @@ export class WasiP1Runtime implements Runtime {
       preopens: Object.fromEntries(grants.dirs.map((d) => [d.guest, d.host])),
     };
 
-    return new Promise<RunReport>((resolve) => {
-      let settled = false;
-      let startedAt: Date | null = null;
-      const worker = new Worker(WORKER_ENTRY.spec, {
-        eval: WORKER_ENTRY.eval,
-        workerData: input,
-        // node:wasi prints an ExperimentalWarning per worker; it says nothing about the workload.
-        execArgv: ["--no-warnings"],
-        // No ambient environment reaches the worker (WASI gets the task's env explicitly anyway).
-        env: {},
-        stdin: false,
-        stdout: true,
-        stderr: true,
-        resourceLimits: { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
-      });
-      const settle = (r: RunReport) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        request.signal.removeEventListener("abort", onAbort);
-        // The worker is done or must die; terminate() is harmless on an exited worker.
-        void worker.terminate().catch(() => undefined);
-        resolve(r);
-      };
-      const timer = setTimeout(() => {
-        settle(report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }));
-      }, request.limits.timeoutMs);
-      const onAbort = () => settle(report({ outcome: "stopped", startedAt, error: stoppedError(request.signal) }));
-      request.signal.addEventListener("abort", onAbort, { once: true });
-
-      worker.on("message", (m: WorkerMessage) => {
+    let startedAt: Date | null = null;
+    return runInWorker<WorkerMessage, RunReport>({
+      entry: WORKER_ENTRY,
+      workerData: input,
+      resourceLimits: { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+      timeoutMs: request.limits.timeoutMs,
+      signal: request.signal,
+      onTimeout: () => report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }),
+      onAbort: (signal) => report({ outcome: "stopped", startedAt, error: stoppedError(signal) }),
+      onCrash: (crash) => {
+        if (crash.reason === "error") this.options.logger?.warn({ runId: request.runId, err: (crash.cause as Error).message }, "workload worker failed");
+        return report({ outcome: "failed", startedAt, error: { code: crash.code, message: `the workload's ${crash.message}` } });
+      },
+      onMessage: (m, run) => {
         if (m.type === "started") startedAt = new Date();
         else if (m.type === "output") (m.fd === 1 ? stdout : stderr).push(m.data);
         else if (m.type === "done") {
-          settle(
+          run.settle(
             report({
               outcome: m.error ? "failed" : "completed",
               startedAt,
@@ -168,15 +130,7 @@ export class WasiP1Runtime implements Runtime {
             }),
           );
         }
-      });
-      worker.on("error", (err: Error & { code?: string }) => {
-        this.options.logger?.warn({ runId: request.runId, err: err.message }, "workload worker failed");
-        const code = err.code === "ERR_WORKER_OUT_OF_MEMORY" ? "worker_out_of_memory" : "worker_crashed";
-        settle(report({ outcome: "failed", startedAt, error: { code, message: `the workload's worker failed: ${err.message}` } }));
-      });
-      worker.on("exit", (exitCode) => {
-        settle(report({ outcome: "failed", startedAt, error: { code: "worker_crashed", message: `the workload's worker exited (${exitCode}) without a result` } }));
-      });
+      },
     });
   }
 }

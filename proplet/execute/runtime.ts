@@ -1,6 +1,8 @@
 /**
- * The runtime seam: code above it (the agent) never asks which implementation runs a module.
- * `wasi-p1` (this folder) runs WASI preview1 core modules; components and wasi:http come later.
+ * The runtime seam: code above it (the lease) never asks which implementation runs a module.
+ * One folder per implementation: `wasi-p1/` (WASI preview1 core modules), `component/` (WASI
+ * preview 2 components: commands and custom exports), `wasi-http/` (components serving
+ * wasi:http as daemons).
  */
 import type { Entrypoint, Grants, RunError, RunLimits, RunOutcome, RuntimeKind } from "../../protocol/index.js";
 

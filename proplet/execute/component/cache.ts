@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { TranspiledFiles } from "./component-protocol.js";
-import { messageOf } from "../../lib/errors.js";
+import type { TranspiledFiles } from "./protocol.js";
+import { messageOf } from "../../../lib/errors.js";
 
 export interface TranspileCacheOptions {
   dir: string;

@@ -14,7 +14,7 @@
  * WIT case name, enums as the case name, options as the value or `undefined`, results as
  * `{tag: "ok"|"err", val}`, tuples as arrays, lists of numbers as typed arrays.
  */
-import { PropellerError } from "../../protocol/errors.js";
+import { PropellerError } from "../../../protocol/errors.js";
 import { camel, typeName, type WitType } from "./wit.js";
 
 export class WaveError extends PropellerError {

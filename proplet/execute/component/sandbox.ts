@@ -17,7 +17,7 @@
 import { clocks, http, io, random } from "@bytecodealliance/preview2-shim";
 import * as filesystemShim from "@bytecodealliance/preview2-shim/filesystem";
 import * as socketsShim from "@bytecodealliance/preview2-shim/sockets";
-import type { DirGrant } from "./component-protocol.js";
+import type { DirGrant } from "./protocol.js";
 
 // The shim ships JS whose published types are the browser flavour's; under Node the "node"
 // export condition loads dist/nodejs, whose extra functions are typed here. `any` marks the

@@ -12,29 +12,28 @@
  *
  * Before anything runs, in this thread: the component is transpiled (in a short-lived worker; the
  * output cached on disk by sha256 unless the component is secret), every core module's memory is
- * capped (component-memory.ts), the modules are compiled, the export and its arguments are checked
+ * capped (memory.ts), the modules are compiled, the export and its arguments are checked
  * against the WIT, the granted directories are prepared. The run's worker gets compiled modules
  * and the JS source; it never reads the cache.
  */
-import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
-import { PropellerError } from "../../protocol/errors.js";
-import { EntrypointError, InvalidWasmError } from "../errors.js";
-import { TranspileCache } from "./component-cache.js";
-import { capComponentMemories } from "./component-memory.js";
-import type { ComponentWorkerInput, ComponentWorkerMessage, TranspileReply, TranspiledFiles } from "./component-protocol.js";
-import { prepareGrants, type PreparedGrants } from "./grants.js";
-import { startHttpFront, type HttpFront } from "./http-front.js";
-import type { Runtime, RunReport, RunRequest } from "./runtime.js";
-import { Wasm, type WasmModule } from "./wasm-api.js";
+import { PropellerError } from "../../../protocol/errors.js";
+import { EntrypointError, InvalidWasmError } from "../../errors.js";
+import { TranspileCache } from "./cache.js";
+import { capComponentMemories } from "./memory.js";
+import type { ComponentWorkerInput, ComponentWorkerMessage, TranspileReply, TranspiledFiles } from "./protocol.js";
+import { prepareGrants, type PreparedGrants } from "../grants.js";
+import { serveDaemon } from "../wasi-http/daemon.js";
+import type { Runtime, RunReport, RunRequest } from "../runtime.js";
+import { Wasm, type WasmModule } from "../wasm-api.js";
 import { parseArgs, toWave } from "./wave.js";
 import { exportedFunctions, type WitFunction } from "./wit.js";
-import { workerEntry } from "./worker-entry.js";
-import { Capture, runReporter, stoppedError } from "./capture.js";
-import { messageOf } from "../../lib/errors.js";
+import { Capture, runReporter, stoppedError } from "../capture.js";
+import { messageOf } from "../../../lib/errors.js";
+import { runInWorker, workerEntry } from "../../../lib/worker-harness.js";
 
-const RUN_WORKER = workerEntry("component-worker");
-const TRANSPILE_WORKER = workerEntry("component-transpile-worker");
+const RUN_WORKER = workerEntry(import.meta.url, "worker");
+const TRANSPILE_WORKER = workerEntry(import.meta.url, "transpile-worker");
 
 export interface ComponentRuntimeOptions {
   kind: "component" | "wasi-http";
@@ -161,69 +160,38 @@ export class ComponentRuntime implements Runtime {
     report: (partial: Partial<RunReport> & Pick<RunReport, "outcome" | "error">) => RunReport,
   ): Promise<RunReport> {
     const daemon = prepared.input.mode === "http";
-    return new Promise<RunReport>((resolve) => {
-      let settled = false;
-      let startedAt: Date | null = null;
-      let front: HttpFront | undefined;
-      const worker = new Worker(RUN_WORKER.spec, {
-        eval: RUN_WORKER.eval,
-        workerData: prepared.input,
-        execArgv: ["--no-warnings"],
-        // No ambient environment reaches the worker (the guest gets the task's env explicitly).
-        env: {},
-        stdin: false,
-        stdout: true,
-        stderr: true,
-        resourceLimits: { maxOldGenerationSizeMb: this.options.workerHeapMb ?? 128, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
-      });
-      const settle = (r: RunReport) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        request.signal.removeEventListener("abort", onAbort);
-        void worker.terminate().catch(() => undefined);
-        void (front?.close() ?? Promise.resolve()).finally(() => resolve(r));
-      };
+    let startedAt: Date | null = null;
+    let front: { close(): Promise<void> } | undefined;
+    return runInWorker<ComponentWorkerMessage, RunReport>({
+      entry: RUN_WORKER,
+      workerData: prepared.input,
+      resourceLimits: { maxOldGenerationSizeMb: this.options.workerHeapMb ?? 128, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
       // A daemon has no run deadline: limits.timeoutMs bounds each request instead.
-      const timer = daemon
-        ? undefined
-        : setTimeout(() => {
-            settle(report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }));
-          }, request.limits.timeoutMs);
-      const onAbort = () => settle(report({ outcome: "stopped", startedAt, error: stoppedError(request.signal) }));
-      request.signal.addEventListener("abort", onAbort, { once: true });
-
-      worker.on("message", (m: ComponentWorkerMessage) => {
+      ...(daemon ? {} : { timeoutMs: request.limits.timeoutMs }),
+      signal: request.signal,
+      onTimeout: () => report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }),
+      onAbort: (signal) => report({ outcome: "stopped", startedAt, error: stoppedError(signal) }),
+      onCrash: (crash) => {
+        if (crash.reason === "error") this.options.logger?.warn({ runId: request.runId, err: (crash.cause as Error).message }, "component worker failed");
+        return report({ outcome: "failed", startedAt, error: { code: crash.code, message: `the workload's ${crash.message}` } });
+      },
+      // The daemon's front closes before the run's report is delivered.
+      onSettled: () => front?.close(),
+      onMessage: (m, run) => {
         if (m.type === "started") startedAt = new Date();
         else if (m.type === "output") (m.fd === 1 ? stdout : stderr).push(m.data);
         else if (m.type === "listening") {
-          void startHttpFront({
-            host: this.options.httpHost ?? "127.0.0.1",
-            port: 0,
+          front = serveDaemon({
             targetPort: m.port,
-            requestTimeoutMs: request.limits.timeoutMs,
+            host: this.options.httpHost ?? "127.0.0.1",
             bodyBytes: this.options.httpBodyBytes ?? 1024 * 1024,
-            onRequestTimeout: (path) =>
-              settle(
-                report({
-                  outcome: "failed",
-                  startedAt,
-                  error: { code: "timeout", message: `a request (${path.slice(0, 200)}) exceeded the ${request.limits.timeoutMs} ms per-request limit; the daemon was terminated` },
-                }),
-              ),
+            requestTimeoutMs: request.limits.timeoutMs,
+            runId: request.runId,
             ...(this.options.logger ? { logger: this.options.logger } : {}),
-          }).then(
-            (f) => {
-              if (settled) {
-                void f.close();
-                return;
-              }
-              front = f;
-              this.options.logger?.info({ runId: request.runId, url: f.url }, "wasi-http daemon serving");
-              request.onEndpoint?.(f.url);
-            },
-            (err: Error) => settle(report({ outcome: "failed", startedAt, error: { code: "listen_failed", message: `the daemon's port could not be opened: ${err.message}` } })),
-          );
+            ...(request.onEndpoint ? { onEndpoint: request.onEndpoint } : {}),
+            ended: () => run.settled,
+            fail: (error) => run.settle(report({ outcome: "failed", startedAt, error })),
+          });
         } else if (m.type === "done") {
           let returnWave: string | null = null;
           let error = m.error;
@@ -234,7 +202,7 @@ export class ComponentRuntime implements Runtime {
               error = { code: "result_invalid", message: messageOf(err) };
             }
           } else if (!error && prepared.fn && !prepared.fn.result) returnWave = "";
-          settle(
+          run.settle(
             report({
               outcome: error ? "failed" : "completed",
               startedAt,
@@ -246,48 +214,32 @@ export class ComponentRuntime implements Runtime {
             }),
           );
         }
-      });
-      worker.on("error", (err: Error & { code?: string }) => {
-        this.options.logger?.warn({ runId: request.runId, err: err.message }, "component worker failed");
-        const code = err.code === "ERR_WORKER_OUT_OF_MEMORY" ? "worker_out_of_memory" : "worker_crashed";
-        settle(report({ outcome: "failed", startedAt, error: { code, message: `the workload's worker failed: ${err.message}` } }));
-      });
-      worker.on("exit", (exitCode) => {
-        settle(report({ outcome: "failed", startedAt, error: { code: "worker_crashed", message: `the workload's worker exited (${exitCode}) without a result` } }));
-      });
+      },
     });
   }
 }
 
 /** Transpiles in a short-lived worker, bounded in time and stopped by the run's signal. */
-export function transpileInWorker(component: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TranspiledFiles> {
-  return new Promise<TranspiledFiles>((resolve, reject) => {
-    const worker = new Worker(TRANSPILE_WORKER.spec, {
-      eval: TRANSPILE_WORKER.eval,
-      workerData: { component },
-      execArgv: ["--no-warnings"],
-      env: {},
-      stdin: false,
-      stdout: true,
-      stderr: true,
-      resourceLimits: { maxOldGenerationSizeMb: 1024, stackSizeMb: 8 },
-    });
-    let done = false;
-    const finish = (f: () => void) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      void worker.terminate().catch(() => undefined);
-      f();
-    };
-    const timer = setTimeout(() => finish(() => reject(new PropellerError("transpile_timeout", `transpiling the component took longer than ${timeoutMs} ms`))), timeoutMs);
-    const onAbort = () => finish(() => reject(new PropellerError("stopped", "stopped while transpiling")));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    worker.on("message", (m: TranspileReply) =>
-      finish(() => (m.ok ? resolve(m.files) : reject(new InvalidWasmError(m.message.slice(0, 3000))))),
-    );
-    worker.on("error", (err) => finish(() => reject(new PropellerError("transpile_failed", `the transpiler failed: ${err.message}`))));
-    worker.on("exit", (code) => finish(() => reject(new PropellerError("transpile_failed", `the transpiler exited (${code}) without a result`))));
+export async function transpileInWorker(component: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<TranspiledFiles> {
+  type Outcome = { ok: true; files: TranspiledFiles } | { ok: false; error: Error };
+  const failed = (error: Error): Outcome => ({ ok: false, error });
+  const outcome = await runInWorker<TranspileReply, Outcome>({
+    entry: TRANSPILE_WORKER,
+    workerData: { component },
+    resourceLimits: { maxOldGenerationSizeMb: 1024, stackSizeMb: 8 },
+    timeoutMs,
+    ...(signal ? { signal } : {}),
+    onTimeout: () => failed(new PropellerError("transpile_timeout", `transpiling the component took longer than ${timeoutMs} ms`)),
+    onAbort: () => failed(new PropellerError("stopped", "stopped while transpiling")),
+    onCrash: (crash) =>
+      failed(
+        new PropellerError(
+          "transpile_failed",
+          crash.reason === "exit" ? `the transpiler exited (${crash.exitCode}) without a result` : `the transpiler failed: ${(crash.cause as Error).message}`,
+        ),
+      ),
+    onMessage: (m, run) => run.settle(m.ok ? { ok: true, files: m.files } : failed(new InvalidWasmError(m.message.slice(0, 3000)))),
   });
+  if (!outcome.ok) throw outcome.error;
+  return outcome.files;
 }

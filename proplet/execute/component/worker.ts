@@ -1,7 +1,7 @@
 /**
  * Worker-thread entry of the component runtimes: instantiates one transpiled component (its JS
  * imported from a data: URL, its core modules compiled and memory-capped by the parent) with the
- * sandboxed imports (component-sandbox.ts), then
+ * sandboxed imports (sandbox.ts), then
  * - `command`: calls `wasi:cli/run#run` and reports the exit code;
  * - `export`: calls the named export with the converted arguments and reports its value;
  * - `http`: serves `wasi:http/incoming-handler` on an ephemeral loopback port (the preview2-shim's
@@ -9,10 +9,10 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as httpShim from "@bytecodealliance/preview2-shim/http";
-import { buildSandbox, GuestExit } from "./component-sandbox.js";
-import type { ComponentWorkerInput, ComponentWorkerMessage } from "./component-protocol.js";
-import { Wasm, type WasmModule } from "./wasm-api.js";
-import { messageOf } from "../../lib/errors.js";
+import { buildSandbox, GuestExit } from "./sandbox.js";
+import type { ComponentWorkerInput, ComponentWorkerMessage } from "./protocol.js";
+import { Wasm, type WasmModule } from "../wasm-api.js";
+import { messageOf } from "../../../lib/errors.js";
 
 function post(message: ComponentWorkerMessage): void {
   parentPort!.postMessage(message);

@@ -6,8 +6,8 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { componentWit, transpile } from "@bytecodealliance/jco";
-import type { TranspileReply, TranspileRequest } from "./component-protocol.js";
-import { messageOf } from "../../lib/errors.js";
+import type { TranspileReply, TranspileRequest } from "./protocol.js";
+import { messageOf } from "../../../lib/errors.js";
 
 async function main(input: TranspileRequest): Promise<TranspileReply> {
   const bytes = input.component;
