@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../lib/logger.js";
-import { PropletAgent, type PropletCounters } from "./agent.js";
+import { PropletAgent, type PropletCounters } from "./agent/agent.js";
 import { resolvePropletConfig, type PropletConfigInput } from "./config.js";
 import { ComponentRuntime, TranspileCache, WasiHttpRuntime, WasiP1Runtime } from "./execute/index.js";
 import { AttestationAgent, generateAttestedKeys } from "../attestation/agent/index.js";
@@ -14,7 +14,7 @@ import { generateIdentityKey } from "./trust/identity.js";
 import { createAttester } from "./trust/tee.js";
 
 export type { PropletConfigInput, PropletConfig, PropletTeeConfig } from "./config.js";
-export type { PropletCounters } from "./agent.js";
+export type { PropletCounters } from "./agent/agent.js";
 
 export interface RunningProplet {
   id: string;

@@ -44,10 +44,10 @@ describe("runInWorker", () => {
 
   it("ends a worker that never returns to its event loop when the deadline passes", async () => {
     const started = Date.now();
-    const { result, calls } = run({ act: "hang" }, { timeoutMs: 200, onMessage: () => void calls.message++ });
+    const { result, calls } = run({ act: "hang" }, { timeoutMs: 3000, onMessage: () => void calls.message++ });
     expect(await result).toEqual({ how: "timeout" });
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(calls.message).toBe(1);
+    expect(calls.message).toBe(1); // it was looping (the deadline leaves room for a slow worker start)
   });
 
   it("stops on abort, with the signal's reason", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LIMITS, encodeTopicMessage, newTraceparent } from "../../protocol/index.js";
-import { resultBody } from "../agent.js";
-import { PendingResults, type ResultBody } from "../results.js";
+import { resultBody } from "../lease/results.js";
+import { PendingResults, type ResultBody } from "../lease/results.js";
 import type { RunReport } from "../execute/runtime.js";
 
 const report = (over: Partial<RunReport> = {}): RunReport => ({

@@ -9,7 +9,7 @@
  */
 import { buildReceiptClaims, signReceipt, type ReceiptSigner } from "../../protocol/receipt/index.js";
 import type { Digest, TaskStart, TeeType } from "../../protocol/index.js";
-import type { ResultBody } from "../results.js";
+import type { ResultBody } from "../lease/results.js";
 
 /** What a run's receipt says about the workload and who signs it. */
 export interface ReceiptBasis {

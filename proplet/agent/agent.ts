@@ -22,10 +22,9 @@
  *   attested receipt key.
  */
 import type { Logger } from "pino";
-import type { AttestationAgent } from "../attestation/agent/index.js";
-import { MqttConnection } from "../mqtt/index.js";
+import type { AttestationAgent } from "../../attestation/agent/index.js";
+import { MqttConnection } from "../../mqtt/index.js";
 import {
-  LIMITS,
   MessageDeduplicator,
   PropellerError,
   Topics,
@@ -40,18 +39,18 @@ import {
   type TopicMessage,
   type ReceiptSigner,
   type PublicJwk,
-} from "../protocol/index.js";
+} from "../../protocol/index.js";
 import { tmpdir } from "node:os";
 import { performance } from "node:perf_hooks";
 import { join } from "node:path";
-import { fetchArtifact, httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "./artifacts/index.js";
-import type { PropletConfig } from "./config.js";
-import { BoundedRunSet, PendingResults, type ResultBody } from "./results.js";
-import type { Runtime, RunReport } from "./execute/runtime.js";
-import { withUnsealed, type RunAttestation } from "./trust/confidential.js";
-import { withReceipt, type ReceiptBasis, type ReceiptStart } from "./trust/receipt.js";
-import { FunctionHost } from "./invoke/host.js";
-import { messageOf } from "../lib/errors.js";
+import { fetchArtifact, httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "../artifacts/index.js";
+import type { PropletConfig } from "../config.js";
+import { BoundedRunSet, PendingResults, failedReport, resultBody, stoppedReport, type ResultBody } from "../lease/results.js";
+import type { Runtime, RunReport } from "../execute/runtime.js";
+import { withUnsealed, type RunAttestation } from "../trust/confidential.js";
+import { withReceipt, type ReceiptBasis, type ReceiptStart } from "../trust/receipt.js";
+import { FunctionHost } from "../invoke/host.js";
+import { messageOf } from "../../lib/errors.js";
 
 /** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
 export interface PropletTrust {
@@ -536,46 +535,3 @@ export class PropletAgent {
     await this.connection.publish(this.topics.proplet(this.config.id, name), encodeTopicMessage(name, body));
   }
 }
-
-// ---- results ------------------------------------------------------------------------------------
-
-function failedReport(code: string, message: string): RunReport {
-  return { outcome: "failed", exitCode: null, returnValues: null, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false, error: { code, message: message.slice(0, 4000) }, startedAt: null, finishedAt: new Date() };
-}
-
-function stoppedReport(reason: AbortSignal | string): RunReport {
-  const text = typeof reason === "string" ? reason : typeof reason.reason === "string" ? reason.reason : "stopped by request";
-  return { ...failedReport("stopped", text), outcome: "stopped" };
-}
-
-/** Room for everything in a result but stdout/stderr (ids, error message, times, envelope). */
-const RESULT_OVERHEAD_BYTES = 64 * 1024;
-
-/**
- * Builds the result message. The two outputs are each capped by the task (≤ 4 MiB), but both in
- * base64 may exceed the MQTT payload limit: then they are cut further, and marked truncated.
- */
-export function resultBody(propletId: string, m: Pick<TaskStart, "taskId" | "runId" | "traceparent">, r: RunReport): ResultBody {
-  const budget = Math.floor(((LIMITS.mqttPayloadBytes - RESULT_OVERHEAD_BYTES) * 3) / 4 / 2);
-  const cut = (b: Uint8Array) => (b.byteLength > budget ? b.subarray(0, budget) : b);
-  const body: ResultBody = {
-    kind: "task.result",
-    propletId,
-    taskId: m.taskId,
-    runId: m.runId,
-    traceparent: childTraceparent(m.traceparent),
-    outcome: r.outcome,
-    exitCode: r.exitCode,
-    returnValues: r.returnValues,
-    ...(r.returnWave != null ? { returnWave: r.returnWave } : {}),
-    stdout: Buffer.from(cut(r.stdout)).toString("base64"),
-    stderr: Buffer.from(cut(r.stderr)).toString("base64"),
-    stdoutTruncated: r.stdoutTruncated || r.stdout.byteLength > budget,
-    stderrTruncated: r.stderrTruncated || r.stderr.byteLength > budget,
-    error: r.error ? { code: r.error.code.slice(0, 64), message: r.error.message.slice(0, 4000) } : null,
-    startedAt: r.startedAt?.toISOString() ?? null,
-    finishedAt: r.finishedAt.toISOString(),
-  };
-  return body;
-}
-
