@@ -26,7 +26,6 @@ import type { AttestationAgent } from "../../attestation/agent/index.js";
 import { MqttConnection } from "../../mqtt/index.js";
 import {
   MessageDeduplicator,
-  PropellerError,
   Topics,
   childTraceparent,
   decodeManagerOnline,
@@ -41,13 +40,12 @@ import {
   type PublicJwk,
 } from "../../protocol/index.js";
 import { tmpdir } from "node:os";
-import { performance } from "node:perf_hooks";
 import { join } from "node:path";
-import { fetchArtifact, httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "../artifacts/index.js";
+import { httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "../artifacts/index.js";
 import type { PropletConfig } from "../config.js";
 import { BoundedRunSet, PendingResults, failedReport, resultBody, stoppedReport, type ResultBody } from "../lease/results.js";
 import type { Runtime, RunReport } from "../execute/runtime.js";
-import { withUnsealed, type RunAttestation } from "../trust/confidential.js";
+import { runStart, unattestedBasis } from "../lease/run.js";
 import { withReceipt, type ReceiptBasis, type ReceiptStart } from "../trust/receipt.js";
 import { FunctionHost } from "../invoke/host.js";
 import { messageOf } from "../../lib/errors.js";
@@ -285,7 +283,7 @@ export class PropletAgent {
     if (never) {
       if (this.duplicate(m.messageId)) return;
       await this.accept(ref, m.traceparent);
-      return this.finish(m, failedReport(never.code, never.message), this.unattestedBasis(m));
+      return this.finish(m, failedReport(never.code, never.message), unattestedBasis(m, this.trust.identity));
     }
     if (!this.hasRoomFor(m)) {
       // Not accepted, and the messageId is not remembered: the manager's redelivery is welcome.
@@ -301,7 +299,13 @@ export class PropletAgent {
     this.runs.set(m.runId, { ref, memoryBytes: m.limits.memoryBytes, controller, done, traceparent: m.traceparent });
     this.counters.runsStarted++;
     await this.accept(ref, m.traceparent);
-    void this.execute(m, controller.signal)
+    const onEndpoint = (url: string) => {
+      const active = this.runs.get(m.runId);
+      if (!active) return;
+      active.endpoint = url;
+      void this.announceEndpoint(active);
+    };
+    void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint })
       .then(({ report, basis }) => this.finish(m, report, basis))
       .catch((err: unknown) => log.error({ err: messageOf(err) }, "run failed unexpectedly"))
       .finally(() => {
@@ -335,69 +339,6 @@ export class PropletAgent {
     let sum = 0;
     for (const r of this.runs.values()) sum += r.memoryBytes;
     return sum;
-  }
-
-  /** Receipt basis of a run that ran nothing attested: signed by the identity key. */
-  private unattestedBasis(m: TaskStart): ReceiptBasis {
-    return m.confidential
-      ? // Nothing was released: the receipt names what was asked (plaintext) and what was delivered.
-        { signer: this.trust.identity, plaintextDigest: m.confidential.plaintextDigest, ciphertextDigest: m.artifact.digest, attestation: null }
-      : { signer: this.trust.identity, plaintextDigest: m.artifact.digest, ciphertextDigest: null, attestation: null };
-  }
-
-  private async execute(m: TaskStart, signal: AbortSignal): Promise<{ report: RunReport; basis: ReceiptBasis }> {
-    const basis = this.unattestedBasis(m);
-    let module: Uint8Array;
-    try {
-      const t0 = performance.now();
-      module = await fetchArtifact(m.artifact, this.sources, { maxBytes: this.config.artifactMaxBytes, signal });
-      this.log.debug({ runId: m.runId, source: m.artifact.location.kind, bytes: module.byteLength, ms: Math.round((performance.now() - t0) * 10) / 10 }, "artifact fetched");
-    } catch (err) {
-      if (signal.aborted) return { report: stoppedReport(signal), basis };
-      const e = err instanceof PropellerError ? err : new PropellerError("artifact_unreachable", messageOf(err));
-      return { report: failedReport(e.code, e.message), basis };
-    }
-    const runtime = this.runtimes.find((r) => r.kind === m.runtime)!;
-    const run = (bytes: Uint8Array) =>
-      runtime.run({
-        runId: m.runId,
-        module: bytes,
-        entrypoint: m.entrypoint,
-        args: m.args,
-        env: m.env,
-        stdin: new Uint8Array(Buffer.from(m.stdin, "base64")),
-        limits: m.limits,
-        signal,
-        ...(m.grants ? { grants: m.grants } : {}),
-        // nothing derived from a confidential workload's plaintext may reach the disk
-        secret: Boolean(m.confidential),
-        onEndpoint: (url: string) => {
-          const active = this.runs.get(m.runId);
-          if (!active) return;
-          active.endpoint = url;
-          void this.announceEndpoint(active);
-        },
-      });
-    if (!m.confidential) return { report: await run(module), basis };
-
-    // Confidential: `module` is the ciphertext (its digest was checked above). The plaintext lives
-    // in memory only and is zeroed once the run is over.
-    const agent = this.trust.attestation!; // neverFits() refused confidential starts without one
-    const unsealed = await withUnsealed(agent, module, m.confidential, signal, run);
-    const attested = (attestation: RunAttestation): ReceiptBasis => ({
-      signer: agent.keys.receipt,
-      plaintextDigest: m.confidential!.plaintextDigest,
-      ciphertextDigest: m.artifact.digest,
-      attestation,
-    });
-    if (!unsealed.ok) {
-      if (!unsealed.error) return { report: stoppedReport(signal), basis };
-      this.log.warn({ runId: m.runId, code: unsealed.error.code, err: unsealed.error.message.slice(0, 500) }, "confidential workload not unsealed; nothing run");
-      // Attested but refused (e.g. the resource policy): the attested key signs the failure.
-      return { report: failedReport(unsealed.error.code, unsealed.error.message), basis: unsealed.attestation ? attested(unsealed.attestation) : basis };
-    }
-    // The key was released under attestation: whatever the outcome, the attested key signs.
-    return { report: unsealed.value, basis: attested(unsealed.attestation) };
   }
 
   private async onStop(m: TaskStop): Promise<void> {
