@@ -5,6 +5,7 @@ import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
 import { messageOf } from "../../lib/errors.js";
+import { VERIFIED_TEES } from "../../protocol/index.js";
 
 type Status = "affirming" | "warning" | "contraindicated";
 
@@ -19,7 +20,8 @@ interface Report {
   checks: Check[];
 }
 
-const TEES = ["snp", "tdx", "tpm", "az-snp-vtpm", "sample"] as const;
+/** The TEEs `attestation verify` takes: those attestation/ has a verifier for (protocol/tees.ts). */
+const TEES = VERIFIED_TEES;
 
 /**
  * `propeller attestation verify --tee T --evidence FILE [--cert FILE]... [--collateral FILE]...

@@ -49,6 +49,7 @@ import { runStart, unattestedBasis } from "../lease/run.js";
 import { withReceipt, type ReceiptBasis, type ReceiptStart } from "../trust/receipt.js";
 import { FunctionHost } from "../invoke/host.js";
 import { messageOf } from "../../lib/errors.js";
+import { teeSatisfies } from "../../protocol/index.js";
 
 /** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
 export interface PropletTrust {
@@ -322,7 +323,7 @@ export class PropletAgent {
     if (m.confidential) {
       const tee = this.trust.attestation?.tee;
       if (!tee) return { code: "confidential_unsupported", message: `this proplet has no TEE and cannot run confidential workloads (the task needs ${m.confidential.tee})` };
-      if (tee !== m.confidential.tee) return { code: "tee_mismatch", message: `the task needs TEE ${m.confidential.tee}; this proplet attests ${tee}` };
+      if (!teeSatisfies(m.confidential.tee, tee)) return { code: "tee_mismatch", message: `the task needs TEE ${m.confidential.tee}; this proplet attests ${tee}` };
     }
     if (m.limits.memoryBytes > this.config.memoryBytes) {
       return { code: "insufficient_memory", message: `the run asks for ${m.limits.memoryBytes} bytes of memory; this proplet offers ${this.config.memoryBytes}` };
