@@ -17,3 +17,4 @@ export * from "./bounded-read.js";
 export * from "./kbs.js";
 export * from "./ear.js";
 export * from "./tees.js";
+export * from "./check.js";

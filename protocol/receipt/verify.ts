@@ -14,14 +14,12 @@ import type { Digest } from "../digest.js";
 import { RECEIPT_ALGS, RECEIPT_TYP, ReceiptClaims, type ReceiptClaims as Claims } from "./claims.js";
 import { messageOf } from "../../lib/errors.js";
 import { EAR_ACCEPTED_ALGORITHMS } from "../ear.js";
+import type { DetailedCheck } from "../check.js";
 
 const claimsCheck = TypeCompiler.Compile(ReceiptClaims);
 
-export interface ReceiptCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
+/** One check of a receipt; always with a detail. */
+export type ReceiptCheck = DetailedCheck;
 
 export interface ReceiptExpectations {
   /** Keys of the token issuers (the KBS's JWKS) trusted for attested receipts. */
