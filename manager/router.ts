@@ -44,6 +44,7 @@ export interface RouterHandlers {
 export class Router {
   private readonly dedup = new MessageDeduplicator(10_000);
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly presence = new Map<string, Promise<void>>();
 
   constructor(
     private readonly ctx: ManagerContext,
@@ -60,6 +61,23 @@ export class Router {
   /** Waits (bounded) for messages being handled, before the database closes. */
   async drain(timeoutMs = 5000): Promise<void> {
     await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  /**
+   * Presence messages of one proplet (announce, heartbeat, status) are applied one at a time in
+   * arrival order. Handled concurrently, a heartbeat sent just before a proplet's "offline" could
+   * commit after it and mark the proplet alive again.
+   */
+  private inPresenceOrder(propletId: string, apply: () => Promise<void>): Promise<void> {
+    const previous = this.presence.get(propletId) ?? Promise.resolve();
+    const next = previous.then(apply, apply);
+    const settled = next.catch(() => undefined);
+    this.presence.set(propletId, settled);
+    // The chain forgets a proplet once its last message is applied (bounded by proplets with messages in hand).
+    void settled.then(() => {
+      if (this.presence.get(propletId) === settled) this.presence.delete(propletId);
+    });
+    return next;
   }
 
   private track(p: Promise<void>): Promise<void> {
@@ -90,11 +108,11 @@ export class Router {
     try {
       switch (msg.kind) {
         case "proplet.announce":
-          return await liveness.onAnnounce(msg);
+          return await this.inPresenceOrder(propletId, () => liveness.onAnnounce(msg));
         case "proplet.heartbeat":
-          return await liveness.onHeartbeat(msg);
+          return await this.inPresenceOrder(propletId, () => liveness.onHeartbeat(msg));
         case "proplet.status":
-          return await liveness.onStatus(msg);
+          return await this.inPresenceOrder(propletId, () => liveness.onStatus(msg));
         case "task.accepted":
           return await dispatcher.onAccepted(propletId, msg);
         case "task.result":

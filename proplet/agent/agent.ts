@@ -192,15 +192,21 @@ export class PropletAgent {
     this.clearTimers();
     const running = this.abortAll("the proplet is shutting down");
     void this.functions.close();
+    let saidOffline = false;
     if (this.connection?.connected) {
       // Bounded: a QoS 1 publish waits for its PUBACK, which a dying broker may never send.
-      const offline = this.publish("status", { kind: "proplet.status", propletId: this.config.id, state: "offline", reason: "shutdown" }).catch(() => undefined);
-      await Promise.race([offline, new Promise((r) => setTimeout(r, 2000).unref())]);
+      const offline = this.publish("status", { kind: "proplet.status", propletId: this.config.id, state: "offline", reason: "shutdown" }).then(
+        () => true,
+        () => false,
+      );
+      saidOffline = await Promise.race([offline, new Promise<false>((r) => setTimeout(() => r(false), 2000).unref())]);
     }
     await running;
     await this.mqttArtifacts.close();
-    // Without a broker there is nobody to say goodbye to: drop the connection instead of waiting.
-    if (this.connection?.connected) await this.connection.close();
+    // A clean DISCONNECT suppresses the last will, so it is sent only once the broker took the
+    // "offline" status; otherwise the connection is dropped and the broker publishes the will:
+    // either way the manager learns the proplet is gone.
+    if (this.connection?.connected && saidOffline) await this.connection.close();
     else await this.connection?.destroy();
   }
 
