@@ -67,6 +67,12 @@ export class KbsClient {
     return this.cached;
   }
 
+  /** The token held now, if still valid (within the same margin `attest` uses); never attests. */
+  heldToken(): string | null {
+    const margin = this.options.tokenMarginMs ?? 10_000;
+    return this.cached && this.cached.expiresAt - margin > Date.now() ? this.cached.token : null;
+  }
+
   /** Fetches and decrypts `kbs:///repo/type/tag` (or `repo/type/tag`). */
   async getResource(resource: string): Promise<Uint8Array> {
     const path = resourcePath(resource);

@@ -18,6 +18,16 @@ export class PlaintextDigestError extends PropellerError {
  * The proplet's attestation agent: one KBS client per KBS URL (so each keeps its token cache),
  * all binding the same in-memory keys and the same attester.
  */
+const HELD_TOKENS = new WeakMap<object, string>();
+
+/**
+ * The EAR token this proplet held when `unseal` failed with `err` (it had attested to that KBS),
+ * or null: the failure was before or in attestation, so it cannot be attested.
+ */
+export function heldTokenOf(err: unknown): string | null {
+  return typeof err === "object" && err !== null ? (HELD_TOKENS.get(err) ?? null) : null;
+}
+
 export class AttestationAgent {
   /** One client (and its cached token) per KBS; a proplet talks to few, 32 bounds a hostile task list. */
   private readonly clients = new BoundedMap<string, KbsClient>({ maxEntries: 32 });
@@ -58,19 +68,27 @@ export class AttestationAgent {
       throw new PropellerError("tee_mismatch", `the task needs TEE ${spec.tee}, this proplet attests ${this.attester.tee}`);
     }
     const client = this.client(spec.kbsUrl);
-    const identity = await client.getResource(spec.resource);
-    let plaintext: Uint8Array;
     try {
-      plaintext = await decryptWorkload(ciphertext, identity);
-    } finally {
-      identity.fill(0);
+      const identity = await client.getResource(spec.resource);
+      let plaintext: Uint8Array;
+      try {
+        plaintext = await decryptWorkload(ciphertext, identity);
+      } finally {
+        identity.fill(0);
+      }
+      const actual = sha256Digest(plaintext);
+      if (actual !== spec.plaintextDigest) {
+        plaintext.fill(0);
+        throw new PlaintextDigestError(spec.plaintextDigest, actual);
+      }
+      const { token } = await client.attest();
+      return { plaintext, earToken: token };
+    } catch (err) {
+      // Where the failure is seen: if this proplet holds a valid token of that KBS (it attested,
+      // then e.g. the policy refused the resource), the failure can be signed by the attested key.
+      const token = client.heldToken();
+      if (token !== null && typeof err === "object" && err !== null) HELD_TOKENS.set(err, token);
+      throw err;
     }
-    const actual = sha256Digest(plaintext);
-    if (actual !== spec.plaintextDigest) {
-      plaintext.fill(0);
-      throw new PlaintextDigestError(spec.plaintextDigest, actual);
-    }
-    const { token } = await client.attest();
-    return { plaintext, earToken: token };
   }
 }

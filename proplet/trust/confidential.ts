@@ -3,7 +3,7 @@
  * the plaintext to `run`, zero the plaintext when `run` is over. The plaintext exists only in this
  * buffer (and whatever the runtime derives from it in memory); nothing here touches the disk.
  */
-import type { AttestationAgent } from "../../attestation/agent/index.js";
+import { heldTokenOf, type AttestationAgent } from "../../attestation/agent/index.js";
 import { PropellerError, type ConfidentialSpec, type TeeType } from "../../protocol/index.js";
 import { messageOf } from "../../lib/errors.js";
 
@@ -39,7 +39,8 @@ export async function withUnsealed<T>(
     if (signal.aborted) return { ok: false, error: null };
     // Anything not typed by the agent comes from the attester (e.g. tpm2-tools failing).
     const error = err instanceof PropellerError ? err : new PropellerError("attestation_failed", `attesting to the KBS failed: ${messageOf(err)}`);
-    return { ok: false, error, attestation: AFTER_ATTESTATION.has(error.code) ? await heldToken(agent, spec.kbsUrl) : null };
+    const token = AFTER_ATTESTATION.has(error.code) ? heldTokenOf(err) : null;
+    return { ok: false, error, attestation: token !== null ? { tee: agent.tee, earToken: token } : null };
   }
   try {
     if (signal.aborted) return { ok: false, error: null };
@@ -50,17 +51,9 @@ export async function withUnsealed<T>(
 }
 
 /**
- * Failures that usually come after a successful attestation (the token is cached, so asking for it
- * costs nothing). A 403 may also be the attestation itself refused: then asking attests once more
- * (bounded by the client's timeout), fails again, and the failure stays unattested.
+ * Failures that come after a successful attestation: the agent hands back the token it held when
+ * it saw the failure (heldTokenOf), so the failure receipt is attested without asking the KBS again.
+ * A 403 that refused the attestation itself leaves no token: that failure stays unattested.
  */
 const AFTER_ATTESTATION = new Set(["kbs_denied", "kbs_not_found", "kbs_rate_limited", "plaintext_digest_mismatch", "decryption_failed"]);
 
-async function heldToken(agent: AttestationAgent, kbsUrl: string): Promise<RunAttestation | null> {
-  try {
-    const { token } = await agent.client(kbsUrl).attest();
-    return { tee: agent.tee, earToken: token };
-  } catch {
-    return null;
-  }
-}
