@@ -1,6 +1,7 @@
 /**
- * The proplet's MQTT side: presence (status, announce, heartbeat, last will), the dispatch lease
- * (task.start → task.accepted → task.result, kept until task.result-ack), stop, and de-duplication.
+ * The proplet's MQTT side: the connection, presence (status, announce, heartbeat, last will),
+ * inbound validation and de-duplication by message id. The dispatch lease (task.start →
+ * task.accepted → task.result, kept until task.result-ack) and stop are proplet/lease/leases.ts.
  *
  * Decisions (documented here because the manager relies on them):
  * - A `task.start` beyond capacity (maxConcurrency, or the memory offered) is NOT accepted: no
@@ -27,14 +28,10 @@ import { MqttConnection } from "../../mqtt/index.js";
 import {
   MessageDeduplicator,
   Topics,
-  childTraceparent,
   decodeManagerOnline,
   decodeTopicMessage,
   encodeTopicMessage,
   type PropletTopicName,
-  type RunRef,
-  type TaskStart,
-  type TaskStop,
   type TopicMessage,
   type ReceiptSigner,
   type PublicJwk,
@@ -43,13 +40,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "../artifacts/index.js";
 import type { PropletConfig } from "../config.js";
-import { BoundedRunSet, PendingResults, failedReport, resultBody, stoppedReport, type ResultBody } from "../lease/results.js";
-import type { Runtime, RunReport } from "../execute/runtime.js";
-import { runStart, unattestedBasis } from "../lease/run.js";
-import { withReceipt, type ReceiptBasis, type ReceiptStart } from "../trust/receipt.js";
+import { Leases } from "../lease/leases.js";
+import type { Runtime } from "../execute/runtime.js";
 import { FunctionHost } from "../invoke/host.js";
 import { messageOf } from "../../lib/errors.js";
-import { teeSatisfies } from "../../protocol/index.js";
 
 /** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
 export interface PropletTrust {
@@ -73,24 +67,12 @@ export interface PropletCounters {
   resultsDropped: number;
 }
 
-interface ActiveRun {
-  ref: RunRef;
-  memoryBytes: number;
-  controller: AbortController;
-  done: Promise<void>;
-  /** A daemon's URL once it serves (re-announced with every presence). */
-  endpoint?: string;
-  traceparent: string;
-}
-
 export class PropletAgent {
   readonly counters: PropletCounters = { invalidMessages: 0, duplicateMessages: 0, busyRefusals: 0, runsStarted: 0, resultsSent: 0, resultsDropped: 0 };
   private readonly topics: Topics;
   private readonly dedup = new MessageDeduplicator();
-  private readonly runs = new Map<string, ActiveRun>();
-  private readonly results: PendingResults;
-  /** Runs that ended here and were acknowledged (or evicted): never run again. */
-  private readonly ended = new BoundedRunSet();
+  /** The start → result lease of every run (proplet/lease/). */
+  private readonly leases: Leases;
   private readonly sources: ArtifactSources;
   private readonly mqttArtifacts: MqttSource;
   private connection: MqttConnection | undefined;
@@ -113,7 +95,6 @@ export class PropletAgent {
     private readonly trust: PropletTrust,
   ) {
     this.topics = new Topics(config.topicRoot);
-    this.results = new PendingResults(config.pendingResults, { baseMs: config.resultResendMs, maxMs: config.resultResendMaxMs });
     const workDir = config.workDir ?? join(tmpdir(), `propeller-proplet-${config.id}`);
     this.mqttArtifacts = mqttSource({
       ...config.mqttArtifacts,
@@ -130,6 +111,18 @@ export class PropletAgent {
       oci: ociSource({ ...config.oci, cacheDir: config.oci.cacheDir ?? join(workDir, "oci-cache"), logger: log }),
       mqtt: this.mqttArtifacts,
     };
+    this.leases = new Leases({
+      config,
+      runtimes,
+      sources: this.sources,
+      trust,
+      log,
+      counters: this.counters,
+      publish: (name, body) => this.publish(name, body),
+      connected: () => this.connection?.connected === true,
+      stopping: () => this.stopping,
+      duplicate: (messageId) => this.duplicate(messageId),
+    });
     this.functions = new FunctionHost({
       sources: this.sources,
       artifactMaxBytes: config.artifactMaxBytes,
@@ -156,9 +149,9 @@ export class PropletAgent {
     });
     this.connection = connection;
     await Promise.all([
-      this.on(connection, "tasks/start", (m) => this.onStart(m)),
-      this.on(connection, "tasks/stop", (m) => this.onStop(m)),
-      this.on(connection, "tasks/result-ack", (m) => this.onResultAck(m)),
+      this.on(connection, "tasks/start", (m) => this.leases.onStart(m)),
+      this.on(connection, "tasks/stop", (m) => this.leases.onStop(m)),
+      this.on(connection, "tasks/result-ack", (m) => this.leases.onResultAck(m)),
       this.on(connection, "control", (m) => {
         if (m.action === "reannounce") return this.presence("control reannounce");
       }),
@@ -181,7 +174,7 @@ export class PropletAgent {
     await this.presence("started");
 
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.heartbeatIntervalMs);
-    this.resendTimer = setInterval(() => void this.resendResults(false), Math.min(config.resultResendMs, 1000));
+    this.resendTimer = setInterval(() => void this.leases.resendResults(false), Math.min(config.resultResendMs, 1000));
     this.log.info({ propletId: config.id, topicRoot: config.topicRoot, maxConcurrency: config.maxConcurrency }, "proplet online");
   }
 
@@ -190,7 +183,7 @@ export class PropletAgent {
     if (this.stopping) return;
     this.stopping = true;
     this.clearTimers();
-    const running = this.abortAll("the proplet is shutting down");
+    const running = this.leases.abortAll("the proplet is shutting down");
     void this.functions.close();
     let saidOffline = false;
     if (this.connection?.connected) {
@@ -214,7 +207,7 @@ export class PropletAgent {
   async kill(): Promise<void> {
     this.stopping = true;
     this.clearTimers();
-    const running = this.abortAll("the proplet was killed");
+    const running = this.leases.abortAll("the proplet was killed");
     void this.functions.close();
     await this.connection?.destroy();
     await running;
@@ -225,11 +218,6 @@ export class PropletAgent {
     clearInterval(this.resendTimer);
   }
 
-  private async abortAll(reason: string): Promise<void> {
-    const runs = [...this.runs.values()];
-    for (const run of runs) run.controller.abort(reason);
-    await Promise.all(runs.map((r) => r.done));
-  }
 
   // ---- inbound -------------------------------------------------------------------------------
 
@@ -265,173 +253,18 @@ export class PropletAgent {
     return true;
   }
 
-  private async onStart(m: TaskStart): Promise<void> {
-    const ref: RunRef = { taskId: m.taskId, runId: m.runId };
-    const log = this.log.child({ taskId: m.taskId, runId: m.runId });
-    // Idempotent by run id (redelivered leases carry a new messageId).
-    const running = this.runs.get(m.runId);
-    if (running) {
-      log.debug("start for a running run: accepting again");
-      await this.accept(ref, m.traceparent);
-      if (running.endpoint) await this.announceEndpoint(running);
-      return;
-    }
-    const pending = this.results.get(m.runId);
-    if (pending) {
-      log.debug("start for a finished run: resending its result");
-      return this.sendResult(pending);
-    }
-    if (this.ended.has(m.runId)) {
-      log.info("start for a run that already ended here and was acknowledged: ignored");
-      return;
-    }
 
-    const never = this.neverFits(m);
-    if (never) {
-      if (this.duplicate(m.messageId)) return;
-      await this.accept(ref, m.traceparent);
-      return this.finish(m, failedReport(never.code, never.message), unattestedBasis(m, this.trust.identity));
-    }
-    if (!this.hasRoomFor(m)) {
-      // Not accepted, and the messageId is not remembered: the manager's redelivery is welcome.
-      this.counters.busyRefusals++;
-      log.info({ running: this.runs.size, maxConcurrency: this.config.maxConcurrency }, "busy: start not accepted (the manager's lease will redeliver)");
-      return;
-    }
-    if (this.duplicate(m.messageId)) return;
 
-    const controller = new AbortController();
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    this.runs.set(m.runId, { ref, memoryBytes: m.limits.memoryBytes, controller, done, traceparent: m.traceparent });
-    this.counters.runsStarted++;
-    await this.accept(ref, m.traceparent);
-    const onEndpoint = (url: string) => {
-      const active = this.runs.get(m.runId);
-      if (!active) return;
-      active.endpoint = url;
-      void this.announceEndpoint(active);
-    };
-    void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint })
-      .then(({ report, basis }) => this.finish(m, report, basis))
-      .catch((err: unknown) => log.error({ err: messageOf(err) }, "run failed unexpectedly"))
-      .finally(() => {
-        this.runs.delete(m.runId);
-        resolveDone();
-      });
-  }
 
-  /** Reasons a start can never run here (answered with a failed result, not left to redelivery). */
-  private neverFits(m: TaskStart): { code: string; message: string } | undefined {
-    if (!this.runtimes.some((r) => r.kind === m.runtime)) {
-      return { code: "unsupported_runtime", message: `this proplet runs ${this.runtimes.map((r) => r.kind).join(", ")}, not ${m.runtime}` };
-    }
-    if (m.confidential) {
-      const tee = this.trust.attestation?.tee;
-      if (!tee) return { code: "confidential_unsupported", message: `this proplet has no TEE and cannot run confidential workloads (the task needs ${m.confidential.tee})` };
-      if (!teeSatisfies(m.confidential.tee, tee)) return { code: "tee_mismatch", message: `the task needs TEE ${m.confidential.tee}; this proplet attests ${tee}` };
-    }
-    if (m.limits.memoryBytes > this.config.memoryBytes) {
-      return { code: "insufficient_memory", message: `the run asks for ${m.limits.memoryBytes} bytes of memory; this proplet offers ${this.config.memoryBytes}` };
-    }
-    return undefined;
-  }
 
-  private hasRoomFor(m: TaskStart): boolean {
-    if (this.runs.size >= this.config.maxConcurrency) return false;
-    return this.reservedMemory() + m.limits.memoryBytes <= this.config.memoryBytes;
-  }
 
-  private reservedMemory(): number {
-    let sum = 0;
-    for (const r of this.runs.values()) sum += r.memoryBytes;
-    return sum;
-  }
-
-  private async onStop(m: TaskStop): Promise<void> {
-    if (this.duplicate(m.messageId)) return;
-    const run = this.runs.get(m.runId);
-    if (run) {
-      this.log.info({ runId: m.runId, reason: m.reason }, "stopping run");
-      run.controller.abort(m.reason || "stopped by request");
-      return;
-    }
-    const pending = this.results.get(m.runId);
-    if (pending) return this.sendResult(pending);
-    if (this.ended.has(m.runId)) return;
-    this.log.info({ runId: m.runId }, "stop for a run this proplet does not know: answering stopped");
-    return this.finish({ taskId: m.taskId, runId: m.runId, traceparent: m.traceparent }, stoppedReport(m.reason || "stopped before it started"), null);
-  }
-
-  private onResultAck(m: TopicMessage<"tasks/result-ack">): void {
-    if (this.results.remove(m.runId)) this.log.debug({ runId: m.runId }, "result acknowledged");
-    this.ended.add(m.runId);
-  }
 
   // ---- outbound ------------------------------------------------------------------------------
 
-  /**
-   * Builds, signs and stores the result, then sends it. Order matters: the outputs are cut to fit
-   * the MQTT payload first, then the receipt is signed over exactly those fields; the body is not
-   * changed after signing. `basis` is null only for a result that answers no start (a stop for an
-   * unknown run): no nonce to bind, no receipt.
-   */
-  private async finish(m: (ReceiptStart & Pick<TaskStart, "traceparent">) | Pick<TaskStart, "taskId" | "runId" | "traceparent">, report: RunReport, basis: ReceiptBasis | null): Promise<void> {
-    if (this.stopping) return; // killed or shutting down: the run is abandoned, not reported
-    const sign = async (body: ResultBody) => (basis && "receiptNonce" in m ? withReceipt(m, body, basis) : body);
-    let body: ResultBody;
-    let bytes: number;
-    try {
-      body = await sign(resultBody(this.config.id, m, report));
-      bytes = encodeTopicMessage("tasks/result", body).byteLength;
-    } catch (err) {
-      // Never leave the manager without an answer because a result would not encode or sign.
-      this.log.error({ runId: m.runId, err: messageOf(err) }, "result does not fit the protocol; reporting the failure instead");
-      body = await sign(resultBody(this.config.id, m, failedReport("result_invalid", `the run's result could not be sent: ${messageOf(err)}`)));
-      bytes = encodeTopicMessage("tasks/result", body).byteLength;
-    }
-    for (const evicted of this.results.add(body, bytes)) {
-      this.counters.resultsDropped++;
-      this.ended.add(evicted);
-      this.log.error({ runId: evicted }, "pending-results store full: dropped the oldest unacknowledged result");
-    }
-    this.log.info({ runId: m.runId, outcome: report.outcome, code: report.error?.code, attested: basis?.attestation != null }, "run finished");
-    await this.sendResult(body);
-  }
 
-  private async sendResult(body: ResultBody): Promise<void> {
-    if (!this.connection?.connected) return; // resent on reconnect
-    this.results.sent(body.runId);
-    try {
-      await this.publish("tasks/result", body);
-      this.counters.resultsSent++;
-    } catch (err) {
-      this.log.warn({ runId: body.runId, err: messageOf(err) }, "sending a result failed; it will be resent");
-    }
-  }
 
-  /**
-   * A daemon's URL, as a `task.log` on the progress stream: `{"event":"endpoint","url":…}`. Sent
-   * when it starts serving and again with every presence (a restarted manager learns it again).
-   */
-  private async announceEndpoint(run: ActiveRun): Promise<void> {
-    if (!run.endpoint || this.stopping || !this.connection?.connected) return;
-    const data = Buffer.from(JSON.stringify({ event: "endpoint", url: run.endpoint })).toString("base64");
-    await this.publish("tasks/log", { kind: "task.log", propletId: this.config.id, ...run.ref, traceparent: childTraceparent(run.traceparent), seq: 0, stream: "progress", data }).catch((err: unknown) =>
-      this.log.warn({ runId: run.ref.runId, err: messageOf(err) }, "sending a daemon's endpoint failed (resent with the next presence)"),
-    );
-  }
 
-  private async resendResults(all: boolean): Promise<void> {
-    if (this.stopping || !this.connection?.connected) return;
-    for (const body of this.results.due(Date.now(), all)) await this.sendResult(body);
-  }
 
-  private async accept(ref: RunRef, traceparent: string): Promise<void> {
-    await this.publish("tasks/accepted", { kind: "task.accepted", propletId: this.config.id, ...ref, traceparent: childTraceparent(traceparent) }).catch((err: unknown) =>
-      this.log.warn({ runId: ref.runId, err: messageOf(err) }, "sending task.accepted failed (the manager will redeliver)"),
-    );
-  }
 
   /** Online status, announce, and every unacknowledged result: after each connect and on request. */
   private async presence(why: string): Promise<void> {
@@ -452,14 +285,14 @@ export class PropletAgent {
           tee: this.trust.attestation ? { type: this.trust.attestation.tee } : null,
           tags: this.config.tags,
         },
-        running: this.runningRefs(),
+        running: this.leases.runningRefs(),
         identityKey: this.trust.identity.publicJwk as PublicJwk,
       });
     } catch (err) {
       this.log.warn({ err: messageOf(err) }, "announcing failed (retried on the next connect)");
     }
-    for (const run of this.runs.values()) if (run.endpoint) await this.announceEndpoint(run);
-    await this.resendResults(true);
+    await this.leases.announceEndpoints();
+    await this.leases.resendResults(true);
   }
 
   private async heartbeat(): Promise<void> {
@@ -467,16 +300,13 @@ export class PropletAgent {
     await this.publish("heartbeat", {
       kind: "proplet.heartbeat",
       propletId: this.config.id,
-      running: this.runningRefs(),
-      load: { running: this.runs.size, maxConcurrency: this.config.maxConcurrency },
-      freeMemoryBytes: Math.max(0, this.config.memoryBytes - this.reservedMemory()),
+      running: this.leases.runningRefs(),
+      load: { running: this.leases.size, maxConcurrency: this.config.maxConcurrency },
+      freeMemoryBytes: Math.max(0, this.config.memoryBytes - this.leases.reservedMemory()),
       intervalMs: this.config.heartbeatIntervalMs,
     }).catch((err: unknown) => this.log.debug({ err: messageOf(err) }, "heartbeat not sent"));
   }
 
-  private runningRefs(): RunRef[] {
-    return [...this.runs.values()].map((r) => r.ref);
-  }
 
   private async publish<N extends PropletTopicName>(name: N, body: Parameters<typeof encodeTopicMessage<N>>[1]): Promise<void> {
     if (!this.connection) throw new Error("not connected");

@@ -1,0 +1,263 @@
+/**
+ * The dispatch lease of every run on this proplet: task.start → task.accepted → running →
+ * task.result, kept and resent until task.result-ack; stop; de-duplication by run id. The agent
+ * (proplet/agent/) owns the connection and presence and hands validated messages here; this
+ * class publishes through the functions it is given, so it knows nothing of MQTT.
+ *
+ * The rules the manager relies on are listed at the top of proplet/agent/agent.ts.
+ */
+import type { Logger } from "pino";
+import { childTraceparent, encodeTopicMessage, teeSatisfies, type PropletTopicName, type RunRef, type TaskStart, type TaskStop, type TopicMessage } from "../../protocol/index.js";
+import type { ArtifactSources } from "../artifacts/index.js";
+import type { PropletConfig } from "../config.js";
+import type { Runtime, RunReport } from "../execute/runtime.js";
+import { withReceipt, type ReceiptBasis, type ReceiptStart } from "../trust/receipt.js";
+import { messageOf } from "../../lib/errors.js";
+import { BoundedRunSet, PendingResults, failedReport, resultBody, stoppedReport, type ResultBody } from "./results.js";
+import { runStart, unattestedBasis } from "./run.js";
+import type { PropletCounters, PropletTrust } from "../agent/agent.js";
+
+interface ActiveRun {
+  ref: RunRef;
+  memoryBytes: number;
+  controller: AbortController;
+  done: Promise<void>;
+  /** A daemon's URL once it serves (re-announced with every presence). */
+  endpoint?: string;
+  traceparent: string;
+}
+
+/** What the leases need from the agent: a way to publish, and the connection's and shutdown's state. */
+export interface LeaseDeps {
+  config: PropletConfig;
+  runtimes: Runtime[];
+  sources: ArtifactSources;
+  trust: PropletTrust;
+  log: Logger;
+  counters: PropletCounters;
+  publish<N extends PropletTopicName>(name: N, body: Parameters<typeof encodeTopicMessage<N>>[1]): Promise<void>;
+  connected(): boolean;
+  /** True once the proplet is killed or shutting down: nothing more is published about runs. */
+  stopping(): boolean;
+  /** True (and counted) when this message id was seen before. */
+  duplicate(messageId: string): boolean;
+}
+
+export class Leases {
+  private readonly runs = new Map<string, ActiveRun>();
+  private readonly results: PendingResults;
+  /** Runs that ended here and were acknowledged (or evicted): never run again. */
+  private readonly ended = new BoundedRunSet();
+
+  constructor(private readonly deps: LeaseDeps) {
+    this.results = new PendingResults(deps.config.pendingResults, { baseMs: deps.config.resultResendMs, maxMs: deps.config.resultResendMaxMs });
+  }
+
+  /** Runs holding a slot now. */
+  get size(): number {
+    return this.runs.size;
+  }
+
+  /** Every running daemon's endpoint, announced again (with each presence). */
+  async announceEndpoints(): Promise<void> {
+    for (const run of this.runs.values()) if (run.endpoint) await this.announceEndpoint(run);
+  }
+
+  private get config(): PropletConfig {
+    return this.deps.config;
+  }
+  private get log(): Logger {
+    return this.deps.log;
+  }
+  private get trust(): PropletTrust {
+    return this.deps.trust;
+  }
+  private get runtimes(): Runtime[] {
+    return this.deps.runtimes;
+  }
+  private get sources(): ArtifactSources {
+    return this.deps.sources;
+  }
+  private get counters(): PropletCounters {
+    return this.deps.counters;
+  }
+  private publish<N extends PropletTopicName>(name: N, body: Parameters<typeof encodeTopicMessage<N>>[1]): Promise<void> {
+    return this.deps.publish(name, body);
+  }
+
+  async onStart(m: TaskStart): Promise<void> {
+    const ref: RunRef = { taskId: m.taskId, runId: m.runId };
+    const log = this.log.child({ taskId: m.taskId, runId: m.runId });
+    // Idempotent by run id (redelivered leases carry a new messageId).
+    const running = this.runs.get(m.runId);
+    if (running) {
+      log.debug("start for a running run: accepting again");
+      await this.accept(ref, m.traceparent);
+      if (running.endpoint) await this.announceEndpoint(running);
+      return;
+    }
+    const pending = this.results.get(m.runId);
+    if (pending) {
+      log.debug("start for a finished run: resending its result");
+      return this.sendResult(pending);
+    }
+    if (this.ended.has(m.runId)) {
+      log.info("start for a run that already ended here and was acknowledged: ignored");
+      return;
+    }
+
+    const never = this.neverFits(m);
+    if (never) {
+      if (this.deps.duplicate(m.messageId)) return;
+      await this.accept(ref, m.traceparent);
+      return this.finish(m, failedReport(never.code, never.message), unattestedBasis(m, this.trust.identity));
+    }
+    if (!this.hasRoomFor(m)) {
+      // Not accepted, and the messageId is not remembered: the manager's redelivery is welcome.
+      this.counters.busyRefusals++;
+      log.info({ running: this.runs.size, maxConcurrency: this.config.maxConcurrency }, "busy: start not accepted (the manager's lease will redeliver)");
+      return;
+    }
+    if (this.deps.duplicate(m.messageId)) return;
+
+    const controller = new AbortController();
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    this.runs.set(m.runId, { ref, memoryBytes: m.limits.memoryBytes, controller, done, traceparent: m.traceparent });
+    this.counters.runsStarted++;
+    await this.accept(ref, m.traceparent);
+    const onEndpoint = (url: string) => {
+      const active = this.runs.get(m.runId);
+      if (!active) return;
+      active.endpoint = url;
+      void this.announceEndpoint(active);
+    };
+    void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint })
+      .then(({ report, basis }) => this.finish(m, report, basis))
+      .catch((err: unknown) => log.error({ err: messageOf(err) }, "run failed unexpectedly"))
+      .finally(() => {
+        this.runs.delete(m.runId);
+        resolveDone();
+      });
+  }
+
+  /** Reasons a start can never run here (answered with a failed result, not left to redelivery). */
+  private neverFits(m: TaskStart): { code: string; message: string } | undefined {
+    if (!this.runtimes.some((r) => r.kind === m.runtime)) {
+      return { code: "unsupported_runtime", message: `this proplet runs ${this.runtimes.map((r) => r.kind).join(", ")}, not ${m.runtime}` };
+    }
+    if (m.confidential) {
+      const tee = this.trust.attestation?.tee;
+      if (!tee) return { code: "confidential_unsupported", message: `this proplet has no TEE and cannot run confidential workloads (the task needs ${m.confidential.tee})` };
+      if (!teeSatisfies(m.confidential.tee, tee)) return { code: "tee_mismatch", message: `the task needs TEE ${m.confidential.tee}; this proplet attests ${tee}` };
+    }
+    if (m.limits.memoryBytes > this.config.memoryBytes) {
+      return { code: "insufficient_memory", message: `the run asks for ${m.limits.memoryBytes} bytes of memory; this proplet offers ${this.config.memoryBytes}` };
+    }
+    return undefined;
+  }
+
+  private hasRoomFor(m: TaskStart): boolean {
+    if (this.runs.size >= this.config.maxConcurrency) return false;
+    return this.reservedMemory() + m.limits.memoryBytes <= this.config.memoryBytes;
+  }
+
+  reservedMemory(): number {
+    let sum = 0;
+    for (const r of this.runs.values()) sum += r.memoryBytes;
+    return sum;
+  }
+
+  async onStop(m: TaskStop): Promise<void> {
+    if (this.deps.duplicate(m.messageId)) return;
+    const run = this.runs.get(m.runId);
+    if (run) {
+      this.log.info({ runId: m.runId, reason: m.reason }, "stopping run");
+      run.controller.abort(m.reason || "stopped by request");
+      return;
+    }
+    const pending = this.results.get(m.runId);
+    if (pending) return this.sendResult(pending);
+    if (this.ended.has(m.runId)) return;
+    this.log.info({ runId: m.runId }, "stop for a run this proplet does not know: answering stopped");
+    return this.finish({ taskId: m.taskId, runId: m.runId, traceparent: m.traceparent }, stoppedReport(m.reason || "stopped before it started"), null);
+  }
+
+  onResultAck(m: TopicMessage<"tasks/result-ack">): void {
+    if (this.results.remove(m.runId)) this.log.debug({ runId: m.runId }, "result acknowledged");
+    this.ended.add(m.runId);
+  }
+
+  /**
+   * Builds, signs and stores the result, then sends it. Order matters: the outputs are cut to fit
+   * the MQTT payload first, then the receipt is signed over exactly those fields; the body is not
+   * changed after signing. `basis` is null only for a result that answers no start (a stop for an
+   * unknown run): no nonce to bind, no receipt.
+   */
+  private async finish(m: (ReceiptStart & Pick<TaskStart, "traceparent">) | Pick<TaskStart, "taskId" | "runId" | "traceparent">, report: RunReport, basis: ReceiptBasis | null): Promise<void> {
+    if (this.deps.stopping()) return; // killed or shutting down: the run is abandoned, not reported
+    const sign = async (body: ResultBody) => (basis && "receiptNonce" in m ? withReceipt(m, body, basis) : body);
+    let body: ResultBody;
+    let bytes: number;
+    try {
+      body = await sign(resultBody(this.config.id, m, report));
+      bytes = encodeTopicMessage("tasks/result", body).byteLength;
+    } catch (err) {
+      // Never leave the manager without an answer because a result would not encode or sign.
+      this.log.error({ runId: m.runId, err: messageOf(err) }, "result does not fit the protocol; reporting the failure instead");
+      body = await sign(resultBody(this.config.id, m, failedReport("result_invalid", `the run's result could not be sent: ${messageOf(err)}`)));
+      bytes = encodeTopicMessage("tasks/result", body).byteLength;
+    }
+    for (const evicted of this.results.add(body, bytes)) {
+      this.counters.resultsDropped++;
+      this.ended.add(evicted);
+      this.log.error({ runId: evicted }, "pending-results store full: dropped the oldest unacknowledged result");
+    }
+    this.log.info({ runId: m.runId, outcome: report.outcome, code: report.error?.code, attested: basis?.attestation != null }, "run finished");
+    await this.sendResult(body);
+  }
+
+  private async sendResult(body: ResultBody): Promise<void> {
+    if (!this.deps.connected()) return; // resent on reconnect
+    this.results.sent(body.runId);
+    try {
+      await this.publish("tasks/result", body);
+      this.counters.resultsSent++;
+    } catch (err) {
+      this.log.warn({ runId: body.runId, err: messageOf(err) }, "sending a result failed; it will be resent");
+    }
+  }
+
+  /**
+   * A daemon's URL, as a `task.log` on the progress stream: `{"event":"endpoint","url":…}`. Sent
+   * when it starts serving and again with every presence (a restarted manager learns it again).
+   */
+  async announceEndpoint(run: ActiveRun): Promise<void> {
+    if (!run.endpoint || this.deps.stopping() || !this.deps.connected()) return;
+    const data = Buffer.from(JSON.stringify({ event: "endpoint", url: run.endpoint })).toString("base64");
+    await this.publish("tasks/log", { kind: "task.log", propletId: this.config.id, ...run.ref, traceparent: childTraceparent(run.traceparent), seq: 0, stream: "progress", data }).catch((err: unknown) =>
+      this.log.warn({ runId: run.ref.runId, err: messageOf(err) }, "sending a daemon's endpoint failed (resent with the next presence)"),
+    );
+  }
+
+  async resendResults(all: boolean): Promise<void> {
+    if (this.deps.stopping() || !this.deps.connected()) return;
+    for (const body of this.results.due(Date.now(), all)) await this.sendResult(body);
+  }
+
+  private async accept(ref: RunRef, traceparent: string): Promise<void> {
+    await this.publish("tasks/accepted", { kind: "task.accepted", propletId: this.config.id, ...ref, traceparent: childTraceparent(traceparent) }).catch((err: unknown) =>
+      this.log.warn({ runId: ref.runId, err: messageOf(err) }, "sending task.accepted failed (the manager will redeliver)"),
+    );
+  }
+
+  runningRefs(): RunRef[] {
+    return [...this.runs.values()].map((r) => r.ref);
+  }
+
+  async abortAll(reason: string): Promise<void> {
+    const runs = [...this.runs.values()];
+    for (const run of runs) run.controller.abort(reason);
+    await Promise.all(runs.map((r) => r.done));
+  }
+}
