@@ -1,11 +1,16 @@
-import type { Check, TeeType } from "../protocol/index.js";
+import type { TeeType } from "../protocol/index.js";
 
 /**
- * One check a verifier made (protocol/check.ts). Verifiers never stop at the first failure where
- * going on is safe: an operator reading `propeller attestation verify` output should see every
- * check and its outcome.
+ * One check a verifier made. Verifiers never stop at the first failure where going on is safe:
+ * an operator reading `propeller attestation verify` output should see every check and its outcome.
  */
-export type { Check };
+export interface Check {
+  /** Stable, dotted name, e.g. `snp.signature`, `snp.chain.ask`, `tdx.tcb.status`. */
+  name: string;
+  ok: boolean;
+  /** What was found, or why it failed, in words an operator understands. */
+  detail?: string;
+}
 
 /** Claims are flat-ish JSON: hex strings for measurements, numbers for versions, booleans for flags. */
 export type Claims = Record<string, unknown>;

@@ -17,4 +17,3 @@ export * from "./bounded-read.js";
 export * from "./kbs.js";
 export * from "./ear.js";
 export * from "./tees.js";
-export * from "./check.js";

@@ -1,4 +1,4 @@
-import type { Capabilities, ConfidentialSpec, Entrypoint, Grants, DetailedCheck, PublicJwk, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
+import type { Capabilities, ConfidentialSpec, Entrypoint, Grants, PublicJwk, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
 import type { RunState, TaskState } from "./state.js";
 
 export type OnPropletLoss = "fail" | "reschedule";
@@ -124,7 +124,7 @@ export interface ReceiptCheckRecord {
   ok: boolean;
   attested: boolean;
   reason: string;
-  checks: DetailedCheck[];
+  checks: Array<{ name: string; ok: boolean; detail: string }>;
 }
 
 export interface PropletRecord {

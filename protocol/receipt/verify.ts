@@ -14,12 +14,14 @@ import type { Digest } from "../digest.js";
 import { RECEIPT_ALGS, RECEIPT_TYP, ReceiptClaims, type ReceiptClaims as Claims } from "./claims.js";
 import { messageOf } from "../../lib/errors.js";
 import { EAR_ACCEPTED_ALGORITHMS } from "../ear.js";
-import type { DetailedCheck } from "../check.js";
 
 const claimsCheck = TypeCompiler.Compile(ReceiptClaims);
 
-/** One check of a receipt; always with a detail. */
-export type ReceiptCheck = DetailedCheck;
+export interface ReceiptCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
 
 export interface ReceiptExpectations {
   /** Keys of the token issuers (the KBS's JWKS) trusted for attested receipts. */
