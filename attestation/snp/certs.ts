@@ -1,5 +1,4 @@
-// asn1js is the DER parser @peculiar/x509 is built on (the TDX PCK extension parser uses it too).
-import * as asn1js from "asn1js";
+import forge from "node-forge";
 import { EvidenceFormatError } from "../errors.js";
 import type { CheckList } from "../result.js";
 import { AMD_PRODUCTS, AMD_ROOT_PEMS, type AmdProduct } from "../roots/amd/index.js";
@@ -59,37 +58,14 @@ function extensionValue(cert: x509.X509Certificate, oid: string): Buffer | undef
   return ext ? Buffer.from(ext.value) : undefined;
 }
 
-interface DerValue {
-  universal: boolean;
-  tag: number;
-  constructed: boolean;
-  /** The value's content octets. */
-  bytes: Buffer;
-}
-
-const UNIVERSAL = 1;
-const TAG_INTEGER = 2;
-const TAG_OCTET_STRING = 4;
-
-/** One DER value, strict: a definite length and no trailing bytes. */
-function derDecode(value: Buffer, what: string): DerValue {
-  let parsed: ReturnType<typeof asn1js.fromBER>;
+/** DER decoding through node-forge (a dependency already), strict: no trailing bytes. */
+function derDecode(value: Buffer, what: string): forge.asn1.Asn1 {
   try {
-    parsed = asn1js.fromBER(new Uint8Array(value));
+    // strict = true: definite lengths only, and (forge >= 1.3) every byte must be consumed.
+    return forge.asn1.fromDer(forge.util.createBuffer(value.toString("binary")), true);
   } catch (err) {
-    // Most malformed input comes back as offset -1; a few string types throw instead.
     throw new EvidenceFormatError(`${what}: not DER (${messageOf(err)})`);
   }
-  if (parsed.offset === -1 || parsed.offset !== value.byteLength) throw new EvidenceFormatError(`${what}: not DER (${parsed.result.error || "trailing bytes"})`);
-  const block = parsed.result;
-  if (block.lenBlock.isIndefiniteForm) throw new EvidenceFormatError(`${what}: not DER (indefinite length)`);
-  const content = (block.valueBlock as { valueHexView?: Uint8Array }).valueHexView;
-  return {
-    universal: block.idBlock.tagClass === UNIVERSAL,
-    tag: block.idBlock.tagNumber,
-    constructed: block.idBlock.isConstructed,
-    bytes: content ? Buffer.from(content) : Buffer.alloc(0),
-  };
 }
 
 /** An SPL is a DER INTEGER 0..255 (AMD writes e.g. 02 01 44 or 02 02 00 D9). */
@@ -97,11 +73,11 @@ function splValue(cert: x509.X509Certificate, oid: string, what: string): number
   const value = extensionValue(cert, oid);
   if (!value) return undefined;
   const node = derDecode(value, what);
-  if (!node.universal || node.tag !== TAG_INTEGER || node.constructed) {
+  if (node.tagClass !== forge.asn1.Class.UNIVERSAL || node.type !== forge.asn1.Type.INTEGER || typeof node.value !== "string") {
     throw new EvidenceFormatError(`${what}: not an INTEGER`);
   }
-  const n = Number.parseInt(node.bytes.toString("hex") || "0", 16);
-  if (!Number.isInteger(n) || n < 0 || n > 255 || ((node.bytes[0] ?? 0) & 0x80) !== 0) {
+  const n = Number.parseInt(Buffer.from(node.value, "binary").toString("hex") || "0", 16);
+  if (!Number.isInteger(n) || n < 0 || n > 255 || (node.value.charCodeAt(0) & 0x80) !== 0) {
     throw new EvidenceFormatError(`${what}: ${n} is not an SPL (0..255)`);
   }
   return n;
@@ -111,10 +87,10 @@ function stringValue(cert: x509.X509Certificate, oid: string, what: string): str
   const value = extensionValue(cert, oid);
   if (!value) return undefined;
   const node = derDecode(value, what);
-  if (!node.universal || node.constructed) {
+  if (node.tagClass !== forge.asn1.Class.UNIVERSAL || node.constructed || typeof node.value !== "string") {
     throw new EvidenceFormatError(`${what}: not a string`);
   }
-  return node.bytes.toString("utf8");
+  return Buffer.from(node.value, "binary").toString("utf8");
 }
 
 /**
@@ -126,10 +102,10 @@ function hwIdValue(cert: x509.X509Certificate): Buffer | undefined {
   if (!value) return undefined;
   if (value.byteLength === 64 || value.byteLength === 8) return value;
   const node = derDecode(value, "hwID extension");
-  if (!node.universal || node.tag !== TAG_OCTET_STRING || node.constructed) {
+  if (node.tagClass !== forge.asn1.Class.UNIVERSAL || node.type !== forge.asn1.Type.OCTETSTRING || typeof node.value !== "string") {
     throw new EvidenceFormatError("hwID extension: neither 64 raw bytes nor an OCTET STRING");
   }
-  const id = node.bytes;
+  const id = Buffer.from(node.value, "binary");
   if (id.byteLength !== 64 && id.byteLength !== 8) throw new EvidenceFormatError(`hwID is ${id.byteLength} bytes, expected 64 (or 8 for Turin)`);
   return id;
 }
