@@ -16,4 +16,3 @@ export * from "./workload-encryption.js";
 export * from "./bounded-read.js";
 export * from "./kbs.js";
 export * from "./ear.js";
-export * from "./tees.js";

@@ -6,7 +6,6 @@ import type { Attester } from "../attester.js";
 import { KbsClient } from "./kbs-client.js";
 import type { AttestedKeys } from "./keys.js";
 import { BoundedMap } from "../../lib/bounded-map.js";
-import { teeSatisfies } from "../../protocol/tees.js";
 
 export class PlaintextDigestError extends PropellerError {
   constructor(expected: string, actual: string) {
@@ -64,7 +63,7 @@ export class AttestationAgent {
    * Returns the plaintext and the EAR token the release was made under (for the receipt).
    */
   async unseal(ciphertext: Uint8Array, spec: ConfidentialSpec): Promise<{ plaintext: Uint8Array; earToken: string }> {
-    if (!teeSatisfies(spec.tee, this.attester.tee)) {
+    if (spec.tee !== this.attester.tee) {
       throw new PropellerError("tee_mismatch", `the task needs TEE ${spec.tee}, this proplet attests ${this.attester.tee}`);
     }
     const client = this.client(spec.kbsUrl);

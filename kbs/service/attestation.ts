@@ -11,7 +11,6 @@ import { KbsError } from "../errors.js";
 import { KBS_PROTOCOL_VERSION } from "../../protocol/kbs.js";
 import { expectedReportData, runtimeDataHash } from "./report-data.js";
 import { messageOf } from "../../lib/errors.js";
-import { isDevelopmentOnlyTee } from "../../protocol/index.js";
 
 export const VERIFIER_ID = { developer: "propeller-kbs", build: "propeller 0.1.0" } as const;
 
@@ -31,7 +30,7 @@ export async function startSession(ctx: KbsContext, request: { version: string; 
   if (request.version !== KBS_PROTOCOL_VERSION) {
     throw await deny(new KbsError("ProtocolVersion", `KBS protocol version "${request.version.slice(0, 32)}" is not supported; this KBS supports version ${KBS_PROTOCOL_VERSION} only`));
   }
-  if (isDevelopmentOnlyTee(request.tee) && !ctx.config.developmentMode) {
+  if (request.tee === "sample" && !ctx.config.developmentMode) {
     throw await deny(new KbsError("TeeNotAllowed", "the sample TEE has no hardware root of trust and is accepted only when the KBS runs in development mode"));
   }
   try {
@@ -84,7 +83,7 @@ export async function attest(ctx: KbsContext, sessionId: string, body: AttestReq
   if (runtimeData.nonce !== session.nonce) {
     throw await deny(new KbsError("NonceMismatch", "runtime-data nonce is not the nonce this session issued; call /kbs/v0/auth again"), session.tee);
   }
-  if (isDevelopmentOnlyTee(session.tee) && !ctx.config.developmentMode) {
+  if (session.tee === "sample" && !ctx.config.developmentMode) {
     throw await deny(new KbsError("TeeNotAllowed", "the sample TEE is accepted only in development mode"), session.tee);
   }
   try {
