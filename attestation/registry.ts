@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { PropellerError } from "../protocol/errors.js";
 import type { Verifier } from "./verifier.js";
 import { messageOf } from "../lib/errors.js";
+import { attestationTee, verifiableTees } from "./tees.js";
 
 /** No verifier is available for a TEE (not written yet, not built, or its module failed to load). */
 export class UnsupportedTeeError extends PropellerError {
@@ -10,21 +11,9 @@ export class UnsupportedTeeError extends PropellerError {
   }
 }
 
-/**
- * Where each TEE's verifier lives and what its class is called. Loaded by dynamic import, so a
- * verifier that is missing (or broken) makes only its TEE unsupported, never the whole KBS.
- * Each module exports a class `new (options) => Verifier`.
- */
-const MODULES: Record<string, { module: string; exportName: string }> = {
-  sample: { module: "./sample/index.js", exportName: "SampleVerifier" },
-  snp: { module: "./snp/index.js", exportName: "SnpVerifier" },
-  tdx: { module: "./tdx/index.js", exportName: "TdxVerifier" },
-  tpm: { module: "./tpm/index.js", exportName: "TpmVerifier" },
-  "az-snp-vtpm": { module: "./az-snp-vtpm/index.js", exportName: "AzSnpVtpmVerifier" },
-};
-
+/** TEEs with a verifier (attestation/tees.ts), in TEE_TYPES order. */
 export function knownTees(): string[] {
-  return Object.keys(MODULES);
+  return verifiableTees();
 }
 
 type VerifierClass = new (options?: Record<string, unknown>) => Verifier;
@@ -35,11 +24,11 @@ type VerifierClass = new (options?: Record<string, unknown>) => Verifier;
  * instances have a matching `tee`, so a renamed export still loads.
  */
 export async function loadVerifier(tee: string, options: Record<string, unknown> = {}, logger?: Logger): Promise<Verifier> {
-  const entry = Object.prototype.hasOwnProperty.call(MODULES, tee) ? MODULES[tee] : undefined;
+  const entry = attestationTee(tee)?.verifier;
   if (!entry) throw new UnsupportedTeeError(tee, `no verifier is registered (supported: ${knownTees().join(", ")})`);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(entry.module)) as Record<string, unknown>;
+    mod = await entry.load();
   } catch (err) {
     logger?.warn({ tee, err: messageOf(err) }, "verifier module could not be loaded");
     throw new UnsupportedTeeError(tee, `its verifier module is not available (${messageOf(err).split("\n")[0]})`);

@@ -6,6 +6,7 @@ export * from "./limits.js";
 export * from "./trace.js";
 export * from "./topics.js";
 export * from "./messages/common.js";
+export * from "./tees.js";
 export * from "./messages/proplet.js";
 export * from "./messages/task.js";
 export * from "./messages/artifact.js";

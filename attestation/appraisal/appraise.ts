@@ -1,3 +1,4 @@
+import { isDevelopmentOnlyTee } from "../../protocol/index.js";
 import { CheckList, type Check, type VerificationResult } from "../result.js";
 import { AR4SI, statusOf, type EarStatus, type TrustVector } from "../ear/trust-vector.js";
 import { claimEquals, claimNumber, resolvePointer, show } from "./json-pointer.js";
@@ -20,7 +21,7 @@ export interface Appraisal {
   policyId: string;
   /** Every appraisal check, then the verifier's checks (prefixed `verify.`). */
   checks: Check[];
-  /** True when the result rests on a development-only TEE (the sample TEE). */
+  /** True when the result rests on a development-only TEE (protocol/tees.ts: the sample TEE). */
   development: boolean;
 }
 
@@ -33,7 +34,7 @@ export function appraise(input: AppraisalInput): Appraisal {
   const now = input.now ?? new Date();
   const checks = new CheckList();
   const vector: TrustVector = {};
-  const development = input.tee === "sample";
+  const development = isDevelopmentOnlyTee(input.tee);
 
   if ("error" in input.verification) {
     checks.fail("appraisal.verification", `evidence could not be verified: ${input.verification.error}`);
@@ -50,10 +51,10 @@ export function appraise(input: AppraisalInput): Appraisal {
 
   if (development) {
     if (!input.developmentMode) {
-      checks.fail("appraisal.development", "the sample TEE has no hardware root of trust and is accepted only in development mode");
+      checks.fail("appraisal.development", `the ${input.tee} TEE has no hardware root of trust and is accepted only in development mode`);
       vector["hardware"] = AR4SI.contraindicated;
     } else {
-      checks.pass("appraisal.development", "DEVELOPMENT MODE: sample TEE accepted, no hardware root of trust");
+      checks.pass("appraisal.development", `DEVELOPMENT MODE: ${input.tee} TEE accepted, no hardware root of trust`);
       vector["hardware"] = AR4SI.none;
     }
   } else {

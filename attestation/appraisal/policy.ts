@@ -1,5 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { JSON_POINTER_PATTERN } from "./json-pointer.js";
+import { attestationTee } from "../tees.js";
 
 const Pointer = Type.String({ pattern: JSON_POINTER_PATTERN, maxLength: 256 });
 
@@ -32,7 +33,7 @@ export function defaultAttestationPolicy(tee: string): AttestationPolicy {
     id: `propeller/default/${tee}`,
     requireReferenceValues: true,
     debugClaims: DEBUG_CLAIMS,
-    unsafeClaims: tee === "tpm" ? ["/software_tpm"] : [],
+    unsafeClaims: [...(attestationTee(tee)?.unsafeClaims ?? [])],
     minimums: {},
   };
 }

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import type { Check, VerificationResult } from "../../attestation/index.js";
+import { ATTESTATION_TEES, verifiableTees, type Check, type VerificationResult } from "../../attestation/index.js";
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
@@ -19,7 +19,8 @@ interface Report {
   checks: Check[];
 }
 
-const TEES = ["snp", "tdx", "tpm", "az-snp-vtpm", "sample"] as const;
+/** The TEEs with a verifier (attestation/tees.ts), development-only ones last. */
+const TEES: readonly string[] = [...verifiableTees().filter((t) => !ATTESTATION_TEES[t].developmentOnly), ...verifiableTees().filter((t) => ATTESTATION_TEES[t].developmentOnly)];
 
 /**
  * `propeller attestation verify --tee T --evidence FILE [--cert FILE]... [--collateral FILE]...
@@ -48,7 +49,7 @@ export async function attestationCommand(argv: string[], io: Output): Promise<nu
     false,
   );
   const tee = values.tee;
-  if (!tee || !(TEES as readonly string[]).includes(tee)) throw new UsageError(`--tee is one of ${TEES.join(", ")}`);
+  if (!tee || !TEES.includes(tee)) throw new UsageError(`--tee is one of ${TEES.join(", ")}`);
   if (!values.evidence) throw new UsageError("--evidence FILE is required");
   const now = values.at ? new Date(values.at) : new Date();
   if (Number.isNaN(now.getTime())) throw new UsageError(`--at "${values.at}" is not an ISO time (e.g. 2024-01-01T00:00:00Z)`);

@@ -2,7 +2,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { claimEquals, claimNumber, JSON_POINTER_PATTERN, resolvePointer, show } from "../../attestation/appraisal/index.js";
 import { statusAtLeast, type EarStatus } from "../../attestation/ear/index.js";
-import { TEE_TYPES } from "../../protocol/messages/common.js";
+import { TEE_TYPES } from "../../protocol/index.js";
 import { DEBUG_CLAIMS } from "../../attestation/appraisal/index.js";
 import { KbsError } from "../errors.js";
 

@@ -9,7 +9,8 @@ import { Value } from "@sinclair/typebox/value";
 import type { KbsContext } from "../context.js";
 import { KbsError } from "../errors.js";
 import { KBS_PROTOCOL_VERSION } from "../../protocol/kbs.js";
-import { expectedReportData, runtimeDataHash } from "./report-data.js";
+import { expectedReportData, isDevelopmentOnlyTee } from "../../protocol/index.js";
+import { runtimeDataHash } from "./report-data.js";
 import { messageOf } from "../../lib/errors.js";
 
 export const VERIFIER_ID = { developer: "propeller-kbs", build: "propeller 0.1.0" } as const;
@@ -30,8 +31,8 @@ export async function startSession(ctx: KbsContext, request: { version: string; 
   if (request.version !== KBS_PROTOCOL_VERSION) {
     throw await deny(new KbsError("ProtocolVersion", `KBS protocol version "${request.version.slice(0, 32)}" is not supported; this KBS supports version ${KBS_PROTOCOL_VERSION} only`));
   }
-  if (request.tee === "sample" && !ctx.config.developmentMode) {
-    throw await deny(new KbsError("TeeNotAllowed", "the sample TEE has no hardware root of trust and is accepted only when the KBS runs in development mode"));
+  if (isDevelopmentOnlyTee(request.tee) && !ctx.config.developmentMode) {
+    throw await deny(new KbsError("TeeNotAllowed", `the ${request.tee} TEE has no hardware root of trust and is accepted only when the KBS runs in development mode`));
   }
   try {
     await ctx.verifier(request.tee);
@@ -83,8 +84,8 @@ export async function attest(ctx: KbsContext, sessionId: string, body: AttestReq
   if (runtimeData.nonce !== session.nonce) {
     throw await deny(new KbsError("NonceMismatch", "runtime-data nonce is not the nonce this session issued; call /kbs/v0/auth again"), session.tee);
   }
-  if (session.tee === "sample" && !ctx.config.developmentMode) {
-    throw await deny(new KbsError("TeeNotAllowed", "the sample TEE is accepted only in development mode"), session.tee);
+  if (isDevelopmentOnlyTee(session.tee) && !ctx.config.developmentMode) {
+    throw await deny(new KbsError("TeeNotAllowed", `the ${session.tee} TEE is accepted only in development mode`), session.tee);
   }
   try {
     checkTeePubkey(runtimeData["tee-pubkey"]);
@@ -114,7 +115,7 @@ export async function attest(ctx: KbsContext, sessionId: string, body: AttestReq
     audience: ctx.config.audience,
     lifetimeSeconds: ctx.config.tokenLifetimeSeconds,
     jti,
-    verifierId: appraisal.development ? { developer: "propeller-kbs (DEVELOPMENT MODE: sample TEE, no hardware root of trust)", build: VERIFIER_ID.build } : { ...VERIFIER_ID },
+    verifierId: appraisal.development ? { developer: `propeller-kbs (DEVELOPMENT MODE: ${session.tee} TEE, no hardware root of trust)`, build: VERIFIER_ID.build } : { ...VERIFIER_ID },
     status: appraisal.status,
     trustVector: appraisal.trustVector,
     policyId: appraisal.policyId,

@@ -5,6 +5,7 @@ import { encryptToTeeKey, JweKeyError, type ResourceJwe } from "../crypto/jwe.js
 import { KbsError } from "../errors.js";
 import { evaluateResourcePolicy, parseResourcePolicy } from "../policy/resource-policy.js";
 import { messageOf } from "../../lib/errors.js";
+import { isDevelopmentOnlyTee } from "../../protocol/index.js";
 
 export type Credential = { kind: "bearer"; token: string } | { kind: "cookie"; sessionId: string } | { kind: "none" };
 
@@ -56,7 +57,7 @@ export async function releaseResource(ctx: KbsContext, path: string, credential:
       status: submod["ear.status"],
       teeClaims: (annotated[tee] as Record<string, unknown> | undefined) ?? {},
       runtimeData: annotated.runtime_data_claims ?? {},
-      development: claims["propeller.development"] === true || tee === "sample",
+      development: claims["propeller.development"] === true || isDevelopmentOnlyTee(tee),
       developmentMode: ctx.config.developmentMode,
     });
     decisionReasons = decision.reasons;

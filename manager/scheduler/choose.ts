@@ -7,6 +7,7 @@
  * that is not placed gets one answer (the pending reason) plus every proplet's named refusal,
  * counted per check, so an operator sees "3 lack the runtime, 1 is busy" instead of guessing.
  */
+import { teeSatisfies } from "../../protocol/index.js";
 import type { PropletRecord, TaskSpec } from "../tasks/model.js";
 
 export interface Candidate {
@@ -47,7 +48,7 @@ const FEASIBILITY: ReadonlyArray<Check<FeasibilityCheck, PropletRecord>> = [
       return missing.length > 0 ? `lacks tags [${missing.join(", ")}]` : null;
     },
   },
-  { name: "tee", refuse: (spec, p) => (spec.requirements.tee !== null && p.capabilities.tee?.type !== spec.requirements.tee ? `has no ${spec.requirements.tee} TEE` : null) },
+  { name: "tee", refuse: (spec, p) => (spec.requirements.tee !== null && !teeSatisfies(spec.requirements.tee, p.capabilities.tee?.type) ? `has no ${spec.requirements.tee} TEE` : null) },
   {
     name: "memory",
     refuse: (spec, p) =>
