@@ -1,4 +1,4 @@
-import forge from "node-forge";
+import * as asn1js from "asn1js";
 import { EvidenceFormatError } from "../errors.js";
 import type { CheckList } from "../result.js";
 import { AMD_PRODUCTS, AMD_ROOT_PEMS, type AmdProduct } from "../roots/amd/index.js";
@@ -58,14 +58,37 @@ function extensionValue(cert: x509.X509Certificate, oid: string): Buffer | undef
   return ext ? Buffer.from(ext.value) : undefined;
 }
 
-/** DER decoding through node-forge (a dependency already), strict: no trailing bytes. */
-function derDecode(value: Buffer, what: string): forge.asn1.Asn1 {
+/** One decoded DER element: its tag, and the content bytes of a primitive one. */
+interface DerNode {
+  universal: boolean;
+  tag: number;
+  constructed: boolean;
+  /** The content octets (meaningful for a primitive element). */
+  value: Buffer;
+}
+
+const ASN1_UNIVERSAL = 1;
+const ASN1_INTEGER = 2;
+const ASN1_OCTET_STRING = 4;
+
+/** DER decoding through asn1js (@peculiar/x509's own ASN.1 layer), strict: one element, no trailing bytes. */
+function derDecode(value: Buffer, what: string): DerNode {
+  let decoded: ReturnType<typeof asn1js.fromBER>;
   try {
-    // strict = true: definite lengths only, and (forge >= 1.3) every byte must be consumed.
-    return forge.asn1.fromDer(forge.util.createBuffer(value.toString("binary")), true);
+    decoded = asn1js.fromBER(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
   } catch (err) {
     throw new EvidenceFormatError(`${what}: not DER (${messageOf(err)})`);
   }
+  if (decoded.offset === -1) throw new EvidenceFormatError(`${what}: not DER (${decoded.result.error || "unparseable"})`);
+  if (decoded.offset !== value.byteLength) throw new EvidenceFormatError(`${what}: not DER (Unparsed DER bytes remain after ASN.1 parsing.)`);
+  const { idBlock, lenBlock } = decoded.result;
+  if (lenBlock.isIndefiniteForm) throw new EvidenceFormatError(`${what}: not DER (indefinite length)`);
+  return {
+    universal: idBlock.tagClass === ASN1_UNIVERSAL,
+    tag: idBlock.tagNumber,
+    constructed: idBlock.isConstructed,
+    value: Buffer.from(value.subarray(idBlock.blockLength + lenBlock.blockLength)),
+  };
 }
 
 /** An SPL is a DER INTEGER 0..255 (AMD writes e.g. 02 01 44 or 02 02 00 D9). */
@@ -73,11 +96,11 @@ function splValue(cert: x509.X509Certificate, oid: string, what: string): number
   const value = extensionValue(cert, oid);
   if (!value) return undefined;
   const node = derDecode(value, what);
-  if (node.tagClass !== forge.asn1.Class.UNIVERSAL || node.type !== forge.asn1.Type.INTEGER || typeof node.value !== "string") {
+  if (!node.universal || node.tag !== ASN1_INTEGER || node.constructed) {
     throw new EvidenceFormatError(`${what}: not an INTEGER`);
   }
-  const n = Number.parseInt(Buffer.from(node.value, "binary").toString("hex") || "0", 16);
-  if (!Number.isInteger(n) || n < 0 || n > 255 || (node.value.charCodeAt(0) & 0x80) !== 0) {
+  const n = Number.parseInt(node.value.toString("hex") || "0", 16);
+  if (!Number.isInteger(n) || n < 0 || n > 255 || ((node.value[0] ?? 0) & 0x80) !== 0) {
     throw new EvidenceFormatError(`${what}: ${n} is not an SPL (0..255)`);
   }
   return n;
@@ -87,10 +110,10 @@ function stringValue(cert: x509.X509Certificate, oid: string, what: string): str
   const value = extensionValue(cert, oid);
   if (!value) return undefined;
   const node = derDecode(value, what);
-  if (node.tagClass !== forge.asn1.Class.UNIVERSAL || node.constructed || typeof node.value !== "string") {
+  if (!node.universal || node.constructed) {
     throw new EvidenceFormatError(`${what}: not a string`);
   }
-  return Buffer.from(node.value, "binary").toString("utf8");
+  return node.value.toString("utf8");
 }
 
 /**
@@ -102,10 +125,10 @@ function hwIdValue(cert: x509.X509Certificate): Buffer | undefined {
   if (!value) return undefined;
   if (value.byteLength === 64 || value.byteLength === 8) return value;
   const node = derDecode(value, "hwID extension");
-  if (node.tagClass !== forge.asn1.Class.UNIVERSAL || node.type !== forge.asn1.Type.OCTETSTRING || typeof node.value !== "string") {
+  if (!node.universal || node.tag !== ASN1_OCTET_STRING || node.constructed) {
     throw new EvidenceFormatError("hwID extension: neither 64 raw bytes nor an OCTET STRING");
   }
-  const id = Buffer.from(node.value, "binary");
+  const id = node.value;
   if (id.byteLength !== 64 && id.byteLength !== 8) throw new EvidenceFormatError(`hwID is ${id.byteLength} bytes, expected 64 (or 8 for Turin)`);
   return id;
 }

@@ -1,5 +1,5 @@
 import { createPrivateKey, sign as cryptoSign, webcrypto, type KeyObject } from "node:crypto";
-import forge from "node-forge";
+import * as asn1js from "asn1js";
 import type { AmdProduct } from "../../roots/amd/index.js";
 import type { AmdRoots } from "../certs.js";
 import { AMD_OID } from "../certs.js";
@@ -21,12 +21,10 @@ const RSA_PSS = { name: "RSA-PSS", hash: "SHA-384", publicExponent: new Uint8Arr
 const PSS_SIGN = { name: "RSA-PSS", saltLength: 48 } as const;
 const EC = { name: "ECDSA", namedCurve: "P-384" } as const;
 
-function der(node: forge.asn1.Asn1): Buffer {
-  return Buffer.from(forge.asn1.toDer(node).getBytes(), "binary");
-}
-const derInt = (n: number): Buffer => der(forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.INTEGER, false, forge.asn1.integerToDer(n).getBytes()));
-const derIa5 = (s: string): Buffer => der(forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.IA5STRING, false, s));
-const derOctets = (b: Buffer): Buffer => der(forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, b.toString("binary")));
+const der = (node: asn1js.BaseBlock): Buffer => Buffer.from(node.toBER(false));
+const derInt = (n: number): Buffer => der(new asn1js.Integer({ value: n }));
+const derIa5 = (s: string): Buffer => der(new asn1js.IA5String({ value: s }));
+const derOctets = (b: Buffer): Buffer => der(new asn1js.OctetString({ valueHex: new Uint8Array(b) }));
 
 export interface FakeTcb {
   bootloader: number;
