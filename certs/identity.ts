@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { CheckList, type Check } from "../attestation/index.js";
+import { CheckList, type Checked } from "../protocol/index.js";
 import { CertError } from "./errors.js";
 import { isCertKind, type CertKind } from "./kinds.js";
 import { x509 } from "./x509.js";
@@ -74,9 +74,7 @@ export interface VerifyCertificateOptions {
   crl?: string | Uint8Array;
 }
 
-export interface CertificateVerification {
-  ok: boolean;
-  checks: Check[];
+export interface CertificateVerification extends Checked {
   identity: CertificateIdentity | null;
 }
 

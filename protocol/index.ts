@@ -7,6 +7,7 @@ export * from "./trace.js";
 export * from "./topics.js";
 export * from "./messages/common.js";
 export * from "./tees.js";
+export * from "./check.js";
 export * from "./messages/proplet.js";
 export * from "./messages/task.js";
 export * from "./messages/artifact.js";

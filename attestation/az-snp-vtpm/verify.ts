@@ -12,6 +12,7 @@ import { nonceMatches } from "../tpm/verify.js";
 import type { VerifyExpectations } from "../verifier.js";
 import { decodeAzSnpVtpmEvidence } from "./evidence.js";
 import { parseHclReport } from "./hcl.js";
+import type { CheckOutcome } from "../../protocol/index.js";
 
 export interface AzSnpVtpmVerifyOptions {
   roots?: AmdRoots;
@@ -43,7 +44,7 @@ export interface AzSnpVtpmClaims {
 }
 
 /** extraData: exactly the expected bytes (Trustee, e.g. "challenge"), or the fitted report data. */
-function nonceCheck(extraData: Buffer, expected: Uint8Array): { ok: boolean; detail: string } {
+function nonceCheck(extraData: Buffer, expected: Uint8Array): CheckOutcome {
   if (extraData.equals(Buffer.from(expected))) return { ok: true, detail: `extraData (${extraData.byteLength} bytes) equals the expected report data` };
   return nonceMatches(extraData, expected);
 }

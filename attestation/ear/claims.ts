@@ -2,6 +2,7 @@ import type { JWK } from "jose";
 import type { EarStatus, TrustVector } from "./trust-vector.js";
 
 import { EAR_PROFILE } from "../../protocol/ear.js";
+import type { Check } from "../../protocol/check.js";
 export { EAR_PROFILE };
 
 /** The evidence a verifier accepted, as it travels in the token (Trustee's passport-mode path). */
@@ -21,7 +22,7 @@ export interface EarSubmod {
   "ear.appraisal-policy-id": string;
   "ear.veraison.annotated-evidence": AnnotatedEvidence;
   /** Why the status is what it is: the failed or notable checks, in words (not part of EAR proper). */
-  "propeller.appraisal"?: { checks: { name: string; ok: boolean; detail?: string }[]; development?: boolean };
+  "propeller.appraisal"?: { checks: Check[]; development?: boolean };
 }
 
 export interface EarClaims {
@@ -54,7 +55,7 @@ export interface BuildEarInput {
   teeClaims: Record<string, unknown>;
   runtimeData: Record<string, unknown>;
   initData?: Record<string, unknown> | undefined;
-  checks?: { name: string; ok: boolean; detail?: string }[];
+  checks?: Check[];
   development?: boolean;
 }
 

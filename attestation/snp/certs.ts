@@ -5,6 +5,7 @@ import { AMD_PRODUCTS, AMD_ROOT_PEMS, type AmdProduct } from "../roots/amd/index
 import { certFingerprint, commonName, readCertificate, x509 } from "./x509.js";
 import { messageOf } from "../../lib/errors.js";
 import { BoundedMap } from "../../lib/bounded-map.js";
+import type { CheckOutcome } from "../../protocol/index.js";
 
 /**
  * AMD's KDS certificate profile (AMD "Versioned Chip Endorsement Key (VCEK) Certificate and KDS
@@ -256,7 +257,7 @@ async function signedBy(subject: x509.X509Certificate, issuer: x509.X509Certific
   return ok;
 }
 
-function validity(cert: x509.X509Certificate, now: Date): { ok: boolean; detail: string } {
+function validity(cert: x509.X509Certificate, now: Date): CheckOutcome {
   const window = `${cert.notBefore.toISOString()} → ${cert.notAfter.toISOString()}`;
   if (now < cert.notBefore) return { ok: false, detail: `not yet valid at ${now.toISOString()} (valid ${window})` };
   if (now > cert.notAfter) return { ok: false, detail: `expired at ${now.toISOString()} (valid ${window})` };

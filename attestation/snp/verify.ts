@@ -8,6 +8,7 @@ import { bundledAmdRoots, parseVek, verifyAmdChain, type AmdRoots, type ChainCac
 import { formatTcb, parseSnpReport, type SnpReport, type SnpTcb } from "./report.js";
 import { commonName, readCertificates, x509 } from "./x509.js";
 import { messageOf } from "../../lib/errors.js";
+import type { CheckOutcome } from "../../protocol/index.js";
 
 /** Certificates as PEM text (one or several), DER bytes, or already parsed. */
 export type CertInput = string | Uint8Array | x509.X509Certificate;
@@ -184,7 +185,7 @@ function toCerts(input: CertInput | readonly CertInput[] | undefined): x509.X509
 /** KeyObjects of certificates already seen (a parsed VEK passed again skips the SPKI import). */
 const vekKeys = new WeakMap<x509.X509Certificate, KeyObject>();
 
-export function verifyReportSignature(report: SnpReport, vek: x509.X509Certificate): { ok: boolean; detail: string } {
+export function verifyReportSignature(report: SnpReport, vek: x509.X509Certificate): CheckOutcome {
   try {
     let key = vekKeys.get(vek);
     if (!key) {
@@ -199,7 +200,7 @@ export function verifyReportSignature(report: SnpReport, vek: x509.X509Certifica
   }
 }
 
-function tcbMatches(vek: VekInfo, tcb: SnpTcb): { ok: boolean; detail: string } {
+function tcbMatches(vek: VekInfo, tcb: SnpTcb): CheckOutcome {
   const s = vek.spls;
   const diffs: string[] = [];
   if (s.bootloader !== tcb.bootloader) diffs.push(`bootloader ${s.bootloader} ≠ ${tcb.bootloader}`);
@@ -212,7 +213,7 @@ function tcbMatches(vek: VekInfo, tcb: SnpTcb): { ok: boolean; detail: string } 
     : { ok: false, detail: `VEK SPLs differ from REPORTED_TCB ${formatTcb(tcb)}: ${diffs.join(", ")}` };
 }
 
-function chipIdMatches(vek: VekInfo, report: SnpReport, product: AmdProduct): { ok: boolean; detail: string } {
+function chipIdMatches(vek: VekInfo, report: SnpReport, product: AmdProduct): CheckOutcome {
   if (vek.kind === "vlek") return { ok: true, detail: "VLEK: not bound to one chip, CHIP_ID not compared" };
   const hwId = vek.hwId as Buffer;
   if (report.signerInfo.maskChipKey) return { ok: false, detail: "MASK_CHIP_KEY is set, yet the report claims a VCEK signature" };

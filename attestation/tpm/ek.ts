@@ -4,6 +4,7 @@ import * as x509 from "@peculiar/x509";
 import { EvidenceFormatError } from "../errors.js";
 import { TpmConfigError } from "./ak.js";
 import { messageOf } from "../../lib/errors.js";
+import type { CheckOutcome } from "../../protocol/index.js";
 
 // Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -15,9 +16,7 @@ export interface EkRoots {
   intermediates?: ReadonlyArray<string | Uint8Array>;
 }
 
-export interface EkCheck {
-  ok: boolean;
-  detail: string;
+export interface EkCheck extends CheckOutcome {
   subject: string;
   issuer: string;
 }

@@ -3,6 +3,7 @@ import { EvidenceFormatError } from "../errors.js";
 import { TPM_ALG, algName, hashInfo, type TpmHashName } from "./alg.js";
 import { TpmReader } from "./reader.js";
 import { messageOf } from "../../lib/errors.js";
+import type { CheckOutcome } from "../../protocol/index.js";
 
 /** RSA signatures up to 4096-bit keys (TPM2B_PUBLIC_KEY_RSA holds at most MAX_RSA_KEY_BYTES). */
 const MAX_RSA_SIG = 512;
@@ -56,11 +57,8 @@ export function parseSignature(bytes: Uint8Array): TpmtSignature {
   return out;
 }
 
-export interface SignatureCheck {
-  ok: boolean;
-  /** Why it failed, or what was verified, for the check's detail. */
-  detail: string;
-}
+/** Why it failed, or what was verified, for the check's detail. */
+export type SignatureCheck = CheckOutcome;
 
 const CURVE_BYTES: Record<string, number> = { prime256v1: 32, secp384r1: 48, secp521r1: 66 };
 

@@ -9,6 +9,7 @@ import { verifyEkCertificate, type EkRoots, type EkTrust } from "./ek.js";
 import { decodeTpmEvidence } from "./evidence.js";
 import { computePcrDigest } from "./pcrs.js";
 import { parseSignature, verifySignature } from "./signature.js";
+import type { CheckOutcome } from "../../protocol/index.js";
 
 export interface TpmVerifierOptions {
   /**
@@ -65,7 +66,7 @@ const TPM_FIELD = 32;
  *   know the rest of the hash; then the first 32 bytes of extraData must equal it (the same
  *   256-bit binding; the attester chooses all of extraData anyway).
  */
-export function nonceMatches(extraData: Uint8Array, expected: Uint8Array): { ok: boolean; detail: string } {
+export function nonceMatches(extraData: Uint8Array, expected: Uint8Array): CheckOutcome {
   const got = Buffer.from(extraData);
   if (!NONCE_LENGTHS.has(got.byteLength)) {
     return { ok: false, detail: `extraData is ${got.byteLength} bytes; expected 32, 48 or 64` };

@@ -1,4 +1,5 @@
 import type { Capabilities, ConfidentialSpec, Entrypoint, Grants, PublicJwk, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
+import type { ReceiptCheck } from "../../protocol/api/index.js";
 import type { RunState, TaskState } from "./state.js";
 
 export type OnPropletLoss = "fail" | "reschedule";
@@ -120,12 +121,8 @@ export interface RunRecord {
   pinnedProplet: string | null;
 }
 
-export interface ReceiptCheckRecord {
-  ok: boolean;
-  attested: boolean;
-  reason: string;
-  checks: Array<{ name: string; ok: boolean; detail: string }>;
-}
+/** The manager's check of a run's receipt, as stored and as the REST API shows it (protocol/api). */
+export type ReceiptCheckRecord = ReceiptCheck;
 
 export interface PropletRecord {
   id: string;

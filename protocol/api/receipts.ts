@@ -1,12 +1,13 @@
 /** A run's receipt as the REST API shows it: the proplet's compact JWS, and the manager's check of it. */
 import { Type, type Static } from "@sinclair/typebox";
+import { ExplainedCheckSchema } from "../check.js";
 
 /** The manager's check of a run's receipt: a run is completed only when it passed. */
 export const ReceiptCheck = Type.Object({
   ok: Type.Boolean(),
   attested: Type.Boolean(),
   reason: Type.String(),
-  checks: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean(), detail: Type.String() })),
+  checks: Type.Array(ExplainedCheckSchema),
 });
 export type ReceiptCheck = Static<typeof ReceiptCheck>;
 

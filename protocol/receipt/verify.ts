@@ -14,14 +14,12 @@ import type { Digest } from "../digest.js";
 import { RECEIPT_ALGS, RECEIPT_TYP, ReceiptClaims, type ReceiptClaims as Claims } from "./claims.js";
 import { messageOf } from "../../lib/errors.js";
 import { EAR_ACCEPTED_ALGORITHMS } from "../ear.js";
+import type { Checked, ExplainedCheck } from "../check.js";
 
 const claimsCheck = TypeCompiler.Compile(ReceiptClaims);
 
-export interface ReceiptCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
+/** One receipt check (protocol/check.ts): each says what it compared. */
+export type ReceiptCheck = ExplainedCheck;
 
 export interface ReceiptExpectations {
   /** Keys of the token issuers (the KBS's JWKS) trusted for attested receipts. */
@@ -45,10 +43,8 @@ export interface ReceiptExpectations {
   tokenAudience?: string;
 }
 
-export interface ReceiptVerification {
-  ok: boolean;
+export interface ReceiptVerification extends Checked<ReceiptCheck> {
   attested: boolean;
-  checks: ReceiptCheck[];
   claims: Claims | null;
   /** RFC 7638 thumbprint of the key that signed the receipt. */
   signerThumbprint: string | null;
