@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
+import { withTeeAppraisal } from "../appraisal/tee-appraisal.js";
 import { appraiseSnpClaims, type SnpAppraisalPolicy } from "../snp/appraise.js";
 import { ChainCache, type AmdRoots } from "../snp/certs.js";
 import { validateSnpPolicy } from "../snp/config.js";
@@ -31,7 +32,6 @@ export class AzSnpVtpmVerifier implements Verifier {
     const { policy, ...rest } = this.options;
     const result = await verifyAzSnpVtpmEvidence(evidence, expectations, rest);
     if (policy === false) return result;
-    const appraisal = appraiseSnpClaims(result.claims.snp, policy ?? {});
-    return { ...result, ok: result.ok && appraisal.ok, checks: [...result.checks, ...appraisal.checks] };
+    return withTeeAppraisal(result, appraiseSnpClaims(result.claims.snp, policy ?? {}));
   }
 }

@@ -1,4 +1,5 @@
-import { CheckList, type Check } from "../result.js";
+import { CheckList } from "../result.js";
+import type { TeeAppraisal } from "../appraisal/tee-appraisal.js";
 import type { SnpClaims, SnpTcbClaim } from "./verify.js";
 
 /**
@@ -28,10 +29,10 @@ export interface SnpAppraisalPolicy {
   allowedSigningKeys?: ReadonlyArray<"vcek" | "vlek">;
 }
 
-export interface SnpAppraisal {
+/** SNP's policy is pass/fail: affirming when every rule passed, contraindicated otherwise. */
+export interface SnpAppraisal extends TeeAppraisal {
   /** True only when every policy check passed. */
   ok: boolean;
-  checks: Check[];
 }
 
 const normHex = (h: string): string => h.toLowerCase().replace(/[^0-9a-f]/g, "");
@@ -100,7 +101,7 @@ export function appraiseSnpClaims(claims: SnpClaims, policy: SnpAppraisalPolicy 
   allowList("snp.policy.host_data", "HOST_DATA", claims.host_data, policy.allowedHostData);
   allowList("snp.policy.id_key_digest", "ID key digest", claims.id_key_digest, policy.allowedIdKeyDigests);
 
-  return { ok: checks.ok, checks: checks.checks };
+  return { ok: checks.ok, status: checks.ok ? "affirming" : "contraindicated", checks: checks.checks };
 }
 
 function fmt(t: Partial<Omit<SnpTcbClaim, "raw">>): string {

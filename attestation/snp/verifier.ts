@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
 import type { Verifier, VerifyExpectations } from "../verifier.js";
+import { withTeeAppraisal } from "../appraisal/tee-appraisal.js";
 import { appraiseSnpClaims, type SnpAppraisalPolicy } from "./appraise.js";
 import { ChainCache, type AmdRoots } from "./certs.js";
 import { validateSnpPolicy } from "./config.js";
@@ -57,8 +58,6 @@ export class SnpVerifier implements Verifier {
     if (expectations.reportData) opts.reportData = expectations.reportData;
     const result = await verifyParsedSnpReport(report, opts);
     if (this.options.policy === false) return result;
-    const appraisal = appraiseSnpClaims(result.claims, this.options.policy ?? {});
-    const checks = [...result.checks, ...appraisal.checks];
-    return { ...result, ok: result.ok && appraisal.ok, checks };
+    return withTeeAppraisal(result, appraiseSnpClaims(result.claims, this.options.policy ?? {}));
   }
 }

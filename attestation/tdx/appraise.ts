@@ -1,7 +1,8 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { PropellerError } from "../../protocol/errors.js";
-import { CheckList, type Check, type VerificationResult } from "../result.js";
+import { CheckList, type VerificationResult } from "../result.js";
+import { TEE_APPRAISAL_STATUSES, type TeeAppraisal, type TeeAppraisalStatus } from "../appraisal/tee-appraisal.js";
 import { NO_MATCHING_TCB_LEVEL, TCB_STATUSES, type TcbOutcome } from "./tcb.js";
 import type { TdxClaims } from "./verify-quote.js";
 
@@ -28,8 +29,9 @@ import type { TdxClaims } from "./verify-quote.js";
  * Evidence that did not verify (any failed check) is contraindicated whatever its claims.
  */
 
-export const EAR_STATUSES = ["affirming", "warning", "contraindicated"] as const;
-export type EarStatus = (typeof EAR_STATUSES)[number];
+/** A TEE policy's verdict (appraisal/tee-appraisal.ts); the token's own status adds "none". */
+export const EAR_STATUSES = TEE_APPRAISAL_STATUSES;
+export type EarStatus = TeeAppraisalStatus;
 const severity: Record<EarStatus, number> = { affirming: 0, warning: 1, contraindicated: 2 };
 
 export type TcbStatusTable = Record<TcbOutcome, EarStatus>;
@@ -91,10 +93,7 @@ export function validateTdxPolicy(policy: unknown): TdxAppraisalPolicy {
   throw new PolicyError(`TDX appraisal policy is invalid: ${problems.join("; ")}`, { problems });
 }
 
-export interface TdxAppraisal {
-  status: EarStatus;
-  checks: Check[];
-}
+export type TdxAppraisal = TeeAppraisal;
 
 export function appraiseTdx(result: VerificationResult<TdxClaims>, policy: TdxAppraisalPolicy = {}): TdxAppraisal {
   const table: TcbStatusTable = { ...DEFAULT_TCB_STATUS_TABLE, ...(policy.tcbStatus ?? {}) } as TcbStatusTable;

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
 import type { Verifier, VerifyExpectations } from "../verifier.js";
+import { withTeeAppraisal } from "../appraisal/tee-appraisal.js";
 import { appraiseTdx, validateTdxPolicy, type TdxAppraisalPolicy } from "./appraise.js";
 import type { BoundedCache, ChainEntry } from "./chain.js";
 import type { TdxCollateral } from "./collateral.js";
@@ -60,8 +61,7 @@ export class TdxVerifier implements Verifier {
       ...(this.options.logger ? { logger: this.options.logger } : {}),
     });
     const appraisal = appraiseTdx(result, this.policy);
-    const checks = [...result.checks, ...appraisal.checks];
     const claims: TdxVerifierClaims = { ...result.claims, ear_status: appraisal.status, cc_eventlog_present: decoded.ccEventLog !== undefined };
-    return { tee: "tdx", ok: checks.every((c) => c.ok) && appraisal.status !== "contraindicated", claims, checks };
+    return { ...withTeeAppraisal(result, appraisal), claims };
   }
 }

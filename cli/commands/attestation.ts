@@ -79,7 +79,7 @@ export async function attestationCommand(argv: string[], io: Output): Promise<nu
         const verified = await snp.verifySnpReport(decoded.report, { ...(vek ? { vek } : {}), ...(chains.length ? { chains } : {}), now, ...(reportData ? { reportData } : {}) });
         result = verified;
         const a = snp.appraiseSnpClaims(verified.claims, { ...(values["allow-debug"] ? { allowDebug: true } : {}), ...(vmpls.length ? { allowedVmpls: vmpls } : {}) });
-        appraisal = { status: a.ok ? "affirming" : "contraindicated", checks: a.checks };
+        appraisal = { status: a.status, checks: a.checks };
         break;
       }
       case "tdx": {
