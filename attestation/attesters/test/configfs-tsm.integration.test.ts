@@ -11,7 +11,7 @@ import { buildCertTable, decodeSnpEvidence } from "../../snp/evidence.js";
 import { buildFakeReport, createFakeAmd, signFakeReport, type FakeAmd, type FakeVek } from "../../snp/testing/fake.js";
 import { SnpVerifier } from "../../snp/verifier.js";
 import { decodeTdxEvidence } from "../../tdx/evidence.js";
-import { fakeCollateral, fakePki, fakeQuote, FAKE_EPOCH } from "../../tdx/test/fake-dcap.js";
+import { fakeCollateral, fakePki, fakeQuote, FAKE_EPOCH } from "../../tdx/testing/fake-dcap.js";
 import { TdxVerifier } from "../../tdx/verifier.js";
 import { parseTdxQuote } from "../../tdx/quote.js";
 import { probeTsmProvider, readTsmReport, TsmError } from "../configfs-tsm.js";

@@ -6,7 +6,7 @@ import { intelSgxRoot, parseCertificate, pemCertificates, trustAnchorFromPem } f
 import { checkCrl, verifyCollateralDocuments, type TdxCollateral } from "../collateral.js";
 import { classifyCollateralFiles, collateralFromFiles } from "../collateral-files.js";
 import { signedMember, topLevelMembers } from "../signed-json.js";
-import { fakeCollateral, fakeCrl, fakePki, fakeQuote, FAKE_EPOCH, PCK_CA_DN } from "./fake-dcap.js";
+import { fakeCollateral, fakeCrl, fakePki, fakeQuote, FAKE_EPOCH, PCK_CA_DN } from "../testing/fake-dcap.js";
 import { failedNames, TCB_SIGNING_CHAIN } from "./tdx-vectors.js";
 import { parseTdxQuote } from "../quote.js";
 

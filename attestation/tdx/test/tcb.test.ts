@@ -3,7 +3,7 @@ import { describeWithVectors, readVector } from "../../../testing/vectors.js";
 import { appraiseTdx, validateTdxPolicy, PolicyError } from "../appraise.js";
 import { converge, TCB_STATUSES, type TcbStatus } from "../tcb.js";
 import { verifyTdxQuote } from "../verify-quote.js";
-import { fakeCollateral, fakePki, fakeQuote, FAKE_EPOCH, type FakePki } from "./fake-dcap.js";
+import { fakeCollateral, fakePki, fakeQuote, FAKE_EPOCH, type FakePki } from "../testing/fake-dcap.js";
 import { collateralSet, failedNames, QUOTES } from "./tdx-vectors.js";
 
 describeWithVectors("TDX TCB status with Intel collateral (the README's documented outcomes)", () => {

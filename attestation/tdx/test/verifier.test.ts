@@ -8,7 +8,7 @@ import { clearTdxCaches, tdxCacheStats } from "../caches.js";
 import { verifyTdxQuote } from "../verify-quote.js";
 import { TdxVerifier } from "../verifier.js";
 import { parseTdxQuote } from "../quote.js";
-import { fakeCollateral, fakePki, fakeQuote, FAKE_EPOCH } from "./fake-dcap.js";
+import { fakeCollateral, fakePki, fakeQuote, FAKE_EPOCH } from "../testing/fake-dcap.js";
 import { collateralSet, failedNames, QUOTES } from "./tdx-vectors.js";
 
 const silent = pino({ level: "silent" });

@@ -6,7 +6,7 @@ import { BoundedCache, type ChainEntry, intelSgxRoot, trustAnchorFromPem } from 
 import { parseTdxQuote } from "../quote.js";
 import { verifyQuoteSignatures } from "../verify.js";
 import { verifyTdxQuote } from "../verify-quote.js";
-import { fakePki } from "./fake-dcap.js";
+import { fakePki } from "../testing/fake-dcap.js";
 import { collateralSet, failedNames, QUOTES } from "./tdx-vectors.js";
 
 /** Inside every real quote's PCK validity window (the latest PCK starts 2026-01-27). */
