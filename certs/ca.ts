@@ -5,7 +5,7 @@ import type { webcrypto } from "node:crypto";
 import { CertError } from "./errors.js";
 import { CERT_MODE, KEY_MODE, writeFileAtomic } from "./files.js";
 import { generateEcKey, importSigningKey, signingAlgorithm } from "./keys.js";
-import { x509 } from "./x509.js";
+import { x509 } from "../lib/x509.js";
 
 export const CA_CERT_FILE = "ca.pem";
 export const CA_KEY_FILE = "ca.key";

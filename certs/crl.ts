@@ -7,7 +7,7 @@ import { CertError } from "./errors.js";
 import { CERT_MODE, writeFileAtomic } from "./files.js";
 import { parseCertificate, readIdentity } from "./identity.js";
 import { toPem } from "./keys.js";
-import { x509 } from "./x509.js";
+import { x509 } from "../lib/x509.js";
 
 
 const RevokedEntry = Type.Object(

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { CheckList, type Checked } from "../protocol/index.js";
 import { CertError } from "./errors.js";
 import { isCertKind, type CertKind } from "./kinds.js";
-import { x509 } from "./x509.js";
+import { x509 } from "../lib/x509.js";
 import { messageOf } from "../lib/errors.js";
 
 export interface CertificateIdentity {

@@ -5,7 +5,7 @@ import { CertError } from "./errors.js";
 import { CERT_MODE, KEY_MODE, writeFileAtomic } from "./files.js";
 import { generateEcKey } from "./keys.js";
 import { KIND_PROFILES, checkName, type CertKind } from "./kinds.js";
-import { x509 } from "./x509.js";
+import { x509 } from "../lib/x509.js";
 
 export const DEFAULT_LEAF_LIFETIME_DAYS = 365;
 /** Leaves longer than ~2 years are refused: rotation is how a lost key stops mattering. */

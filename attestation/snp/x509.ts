@@ -1,13 +1,8 @@
-// @peculiar/x509 needs reflect-metadata loaded first and a WebCrypto provider; both happen once here
-// so every SNP module imports x509 from this file.
-import "reflect-metadata";
-import { createHash, webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
+// @peculiar/x509 (set up once in lib/x509.ts) and the bounded certificate reading the SNP modules share.
+import { createHash } from "node:crypto";
+import { x509 } from "../../lib/x509.js";
 import { EvidenceFormatError } from "../errors.js";
 import { messageOf } from "../../lib/errors.js";
-
-// Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export { x509 };
 

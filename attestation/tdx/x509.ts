@@ -1,10 +1,5 @@
-// @peculiar/x509 needs reflect-metadata loaded first and a WebCrypto provider; do both once here so
-// every TDX module imports a ready library.
-import "reflect-metadata";
-import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// @peculiar/x509, set up once in lib/x509.ts, with the names the TDX modules use.
+import { x509 } from "../../lib/x509.js";
 
 export const { X509Certificate, X509Crl } = x509;
 export type X509Crl = x509.X509Crl;

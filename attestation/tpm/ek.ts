@@ -1,13 +1,8 @@
-import "reflect-metadata";
-import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
+import { x509 } from "../../lib/x509.js";
 import { EvidenceFormatError } from "../errors.js";
 import { TpmConfigError } from "./ak.js";
 import { messageOf } from "../../lib/errors.js";
 import type { CheckOutcome } from "../../protocol/index.js";
-
-// Node's webcrypto is the provider @peculiar/x509 needs; its type is the DOM `Crypto`, absent from our lib.
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /** Trust anchors for EK certificates: the TPM vendors' roots and, if needed, their intermediates. */
 export interface EkRoots {
