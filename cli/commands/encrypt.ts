@@ -1,6 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { encryptWorkload } from "../../protocol/workload-encryption.js";
-import { KBS_RESOURCE_URI_PREFIX, TEE_TYPES } from "../../protocol/index.js";
+import { isTeeType, KBS_RESOURCE_URI_PREFIX, TEE_TYPES } from "../../protocol/index.js";
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
@@ -49,7 +49,7 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
         throw new UsageError(`--policy ${values.policy} is not JSON: ${messageOf(err)}`);
       }
     } else if (values.tee) {
-      if (!(TEE_TYPES as readonly string[]).includes(values.tee)) throw new UsageError(`--tee is one of ${TEE_TYPES.join(", ")}`);
+      if (!isTeeType(values.tee)) throw new UsageError(`--tee is one of ${TEE_TYPES.join(", ")}`);
       policy = { description: `released to ${values.tee} TEEs whose attestation is affirming`, allowedTees: [values.tee], requiredStatus: "affirming" };
     } else {
       throw new UsageError("the KBS releases nothing without a policy: give --policy FILE or --tee T (e.g. --tee snp)");

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import { TEE_TYPES, type TeeType } from "../../protocol/index.js";
+import { isTeeType, TEE_TYPES, type TeeType } from "../../protocol/index.js";
 import { parse, parsePositiveInt } from "../args.js";
 import { confidentialTaskBody, sealWorkload, verifyRunReceipt } from "../confidential.js";
 import { UsageError } from "../errors.js";
@@ -81,8 +81,8 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   if (values.confidential) {
     kbsUrl = values.kbs ?? clientEnv().kbsUrl;
     if (!kbsUrl) throw new UsageError("--confidential needs the KBS that holds the key: --kbs URL (or PROPELLER_KBS_URL)");
-    if (!values.tee || !(TEE_TYPES as readonly string[]).includes(values.tee)) throw new UsageError(`--confidential needs --tee, one of ${TEE_TYPES.join(", ")}`);
-    const tee = values.tee as TeeType;
+    if (!values.tee || !isTeeType(values.tee)) throw new UsageError(`--confidential needs --tee, one of ${TEE_TYPES.join(", ")}`);
+    const tee: TeeType = values.tee;
     if (!wasm || values.url) throw new UsageError("--confidential takes a local file (the ciphertext travels with the task)");
     const bytes = await readFile(wasm);
     const name = (body.name as string) ?? wasm;
