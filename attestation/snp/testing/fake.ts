@@ -43,6 +43,8 @@ export interface FakeVekOptions {
   hwIdAsOctetString?: boolean;
   notBefore?: Date;
   notAfter?: Date;
+  /** Raw extension values by OID, replacing (or adding) the ones built above: malformed-DER tests. */
+  extensionValues?: Record<string, Buffer>;
 }
 
 export interface FakeVek {
@@ -97,7 +99,7 @@ export async function createFakeAmd(product: AmdProduct = "Milan", validFrom = n
     const kind = o.kind ?? "vcek";
     const spls = o.spls ?? { bootloader: 3, tee: 0, snp: 8, microcode: 115 };
     const keys = (await subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-    const ext = (oid: string, value: Buffer) => new x509.Extension(oid, false, value);
+    const ext = (oid: string, value: Buffer) => new x509.Extension(oid, false, o.extensionValues?.[oid] ?? value);
     const extensions = [
       ext(AMD_OID.structVersion, derInt(1)),
       ext(AMD_OID.productName, derIa5(o.productName ?? (kind === "vcek" ? `${product}-B0` : product))),
@@ -113,6 +115,8 @@ export async function createFakeAmd(product: AmdProduct = "Milan", validFrom = n
     } else {
       extensions.push(ext(AMD_OID.cspId, derIa5("CN=fake-csp.example")));
     }
+    const built = new Set(extensions.map((e) => e.type));
+    for (const [oid, value] of Object.entries(o.extensionValues ?? {})) if (!built.has(oid)) extensions.push(ext(oid, value));
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: (serial++).toString(16).padStart(2, "0"),
       subject: AMD_DN(kind === "vcek" ? "SEV-VCEK" : "SEV-VLEK"),
