@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { sha256Digest, type ConfidentialSpec } from "../../protocol/index.js";
 import { PropellerError } from "../../protocol/errors.js";
+import { teeSatisfies } from "../../protocol/tees.js";
 import { decryptWorkload } from "../../protocol/workload-encryption.js";
 import type { Attester } from "../attester.js";
 import { KbsClient } from "./kbs-client.js";
@@ -63,7 +64,7 @@ export class AttestationAgent {
    * Returns the plaintext and the EAR token the release was made under (for the receipt).
    */
   async unseal(ciphertext: Uint8Array, spec: ConfidentialSpec): Promise<{ plaintext: Uint8Array; earToken: string }> {
-    if (spec.tee !== this.attester.tee) {
+    if (!teeSatisfies(spec.tee, this.attester.tee)) {
       throw new PropellerError("tee_mismatch", `the task needs TEE ${spec.tee}, this proplet attests ${this.attester.tee}`);
     }
     const client = this.client(spec.kbsUrl);
