@@ -696,10 +696,10 @@ static pw_status run(pw_instance *entry, const pw_func *fn, uint64_t *base, pw_e
 
         case 0x8B: sp[-1] = (uint32_t)sp[-1] & 0x7FFFFFFFu; break;
         case 0x8C: sp[-1] = ((uint32_t)sp[-1] ^ 0x80000000u); break;
-        case 0x8D: FUN32(ceilf(a)); break;
-        case 0x8E: FUN32(floorf(a)); break;
-        case 0x8F: FUN32(truncf(a)); break;
-        case 0x90: FUN32(nearbyintf(a)); break;
+        case 0x8D: FUN32(a != a ? a + a : ceilf(a)); break;
+        case 0x8E: FUN32(a != a ? a + a : floorf(a)); break;
+        case 0x8F: FUN32(a != a ? a + a : truncf(a)); break;
+        case 0x90: FUN32(a != a ? a + a : nearbyintf(a)); break;
         case 0x91: FUN32(sqrtf(a)); break;
         case 0x92: FBIN32(BF32(a + b)); break;
         case 0x93: FBIN32(BF32(a - b)); break;
@@ -710,10 +710,10 @@ static pw_status run(pw_instance *entry, const pw_func *fn, uint64_t *base, pw_e
         case 0x98: { uint32_t a = A32, b = B32; sp--; sp[-1] = (a & 0x7FFFFFFFu) | (b & 0x80000000u); break; }
         case 0x99: sp[-1] &= 0x7FFFFFFFFFFFFFFFull; break;
         case 0x9A: sp[-1] ^= 0x8000000000000000ull; break;
-        case 0x9B: FUN64(ceil(a)); break;
-        case 0x9C: FUN64(floor(a)); break;
-        case 0x9D: FUN64(trunc(a)); break;
-        case 0x9E: FUN64(nearbyint(a)); break;
+        case 0x9B: FUN64(a != a ? a + a : ceil(a)); break;
+        case 0x9C: FUN64(a != a ? a + a : floor(a)); break;
+        case 0x9D: FUN64(a != a ? a + a : trunc(a)); break;
+        case 0x9E: FUN64(a != a ? a + a : nearbyint(a)); break;
         case 0x9F: FUN64(sqrt(a)); break;
         case 0xA0: FBIN64(BF64(a + b)); break;
         case 0xA1: FBIN64(BF64(a - b)); break;
