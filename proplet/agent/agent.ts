@@ -23,7 +23,6 @@
  *   attested receipt key.
  */
 import type { Logger } from "pino";
-import type { AttestationAgent } from "../../attestation/agent/index.js";
 import { MqttConnection } from "../../mqtt/index.js";
 import {
   MessageDeduplicator,
@@ -33,7 +32,6 @@ import {
   encodeTopicMessage,
   type PropletTopicName,
   type TopicMessage,
-  type ReceiptSigner,
   type PublicJwk,
 } from "../../protocol/index.js";
 import { tmpdir } from "node:os";
@@ -41,31 +39,15 @@ import { join } from "node:path";
 import { httpSource, inlineSource, mqttSource, ociSource, type ArtifactSources, type MqttSource } from "../artifacts/index.js";
 import type { PropletConfig } from "../config.js";
 import { Leases } from "../lease/leases.js";
+import type { PropletCounters, PropletTrust } from "../lease/types.js";
+
+export type { PropletCounters, PropletTrust } from "../lease/types.js";
 import type { Runtime } from "../execute/runtime.js";
 import { FunctionHost } from "../invoke/host.js";
 import { messageOf } from "../../lib/errors.js";
 
-/** Who signs receipts: the in-memory identity key, and the attestation agent when a TEE is configured. */
-export interface PropletTrust {
-  identity: ReceiptSigner;
-  /** One per proplet: it keeps a KBS client (and its token cache) per KBS URL. */
-  attestation: AttestationAgent | null;
-}
-
 export const PROPLET_SOFTWARE = { name: "propeller-proplet", version: "0.1.0" } as const;
 
-export interface PropletCounters {
-  /** Messages dropped because they failed validation or named another proplet. */
-  invalidMessages: number;
-  /** Messages dropped as repeats (same messageId). */
-  duplicateMessages: number;
-  /** Starts not accepted because the proplet was full (the manager redelivers). */
-  busyRefusals: number;
-  runsStarted: number;
-  resultsSent: number;
-  /** Results evicted from the pending store before their ack (store full). */
-  resultsDropped: number;
-}
 
 export class PropletAgent {
   readonly counters: PropletCounters = { invalidMessages: 0, duplicateMessages: 0, busyRefusals: 0, runsStarted: 0, resultsSent: 0, resultsDropped: 0 };

@@ -15,7 +15,7 @@ import { withReceipt, type ReceiptBasis, type ReceiptStart } from "../trust/rece
 import { messageOf } from "../../lib/errors.js";
 import { BoundedRunSet, PendingResults, failedReport, resultBody, stoppedReport, type ResultBody } from "./results.js";
 import { runStart, unattestedBasis } from "./run.js";
-import type { PropletCounters, PropletTrust } from "../agent/agent.js";
+import type { PropletCounters, PropletTrust } from "./types.js";
 
 interface ActiveRun {
   ref: RunRef;
