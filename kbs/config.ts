@@ -1,9 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TOptional, type TRecord, type TString, type TUnknown } from "@sinclair/typebox";
+import type { TeeType } from "../protocol/index.js";
 import { Value } from "@sinclair/typebox/value";
 import { KbsConfigError } from "./errors.js";
 import { messageOf } from "../lib/errors.js";
+import { verifiableTees } from "../attestation/index.js";
+import { validateTeePolicy } from "../attestation/appraisal/index.js";
 
 export const ADMIN_ROLES = ["admin", "resource-writer", "reader"] as const;
 export type AdminRole = (typeof ADMIN_ROLES)[number];
@@ -21,29 +24,29 @@ const AdminKeySchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** Options handed to each TEE's verifier factory (attestation/registry.ts); each verifier validates its own. */
-const VerifierOptionsSchema = Type.Object(
+/** TPM verifier options, typed here because the KBS checks `acceptAnyAk` against development mode. */
+const TpmVerifierOptionsSchema = Type.Object(
   {
-    tpm: Type.Optional(
-      Type.Object(
-        {
-          /** SHA-256 fingerprints of enrolled TPM attestation keys (the AK allow-list). */
-          trustedAkFingerprints: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 10000 })),
-          /** Development only: accept any AK (claims then say ak_trusted: false). Refused outside development mode. */
-          acceptAnyAk: Type.Optional(Type.Boolean()),
-        },
-        { additionalProperties: true },
-      ),
-    ),
-    /** SnpVerifier options as JSON (e.g. `policy`); the AMD roots are the ones pinned in attestation/roots/amd. */
-    snp: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    /**
-     * TdxVerifier options as JSON (e.g. `policy`, `requireCrls`), plus `collateralDir` (a folder of
-     * Intel collateral files) and `trustAnchorFile` (a PEM replacing the pinned Intel SGX Root CA).
-     */
-    tdx: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    "az-snp-vtpm": Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** SHA-256 fingerprints of enrolled TPM attestation keys (the AK allow-list). */
+    trustedAkFingerprints: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 10000 })),
+    /** Development only: accept any AK (claims then say ak_trusted: false). Refused outside development mode. */
+    acceptAnyAk: Type.Optional(Type.Boolean()),
   },
+  { additionalProperties: true },
+);
+
+/**
+ * Per TEE with a verifier (attestation's TEE table): the options handed to its verifier
+ * (attestation/registry.ts), which validates its own, plus `policy`, the TEE's own appraisal rules
+ * (appraisal/tee-policy.ts; e.g. SNP's `allowedVmpls`, TDX's `tcbStatus`), checked at load. TDX
+ * also takes `collateralDir` (a folder of Intel collateral files) and `trustAnchorFile` (a PEM
+ * replacing the pinned Intel SGX Root CA). The AMD roots are the ones pinned in attestation/roots/amd.
+ */
+const teeOptions = (): TOptional<TRecord<TString, TUnknown>> => Type.Optional(Type.Record(Type.String(), Type.Unknown()));
+// Typed as every TEE so options read type-check; the schema itself has only the verifiable ones.
+const perTeeOptions = Object.fromEntries(verifiableTees().map((tee) => [tee, teeOptions()])) as Record<TeeType, ReturnType<typeof teeOptions>>;
+const VerifierOptionsSchema = Type.Object(
+  { ...perTeeOptions, tpm: Type.Optional(TpmVerifierOptionsSchema) },
   { additionalProperties: false },
 );
 
@@ -198,6 +201,14 @@ export async function resolveKbsConfig(input: KbsConfigInput, env: NodeJS.Proces
       } catch (err) {
         problems.push(`tls.${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
       }
+    }
+  }
+  for (const [tee, options] of Object.entries(candidate.verifiers as Record<string, Record<string, unknown> | undefined>)) {
+    if (options?.policy === undefined) continue;
+    try {
+      validateTeePolicy(tee, options.policy);
+    } catch (err) {
+      problems.push(`verifiers.${tee}.policy: ${messageOf(err)}`);
     }
   }
   if (candidate.verifiers.tpm?.acceptAnyAk === true && !candidate.developmentMode) {

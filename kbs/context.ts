@@ -4,6 +4,7 @@ import type { Verifier } from "../attestation/index.js";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadVerifier, UnsupportedTeeError } from "../attestation/index.js";
+import { validateTeePolicy } from "../attestation/appraisal/index.js";
 import type { KbsConfig } from "./config.js";
 import { Envelope } from "./crypto/envelope.js";
 import { KbsMetrics } from "./metrics.js";
@@ -29,11 +30,17 @@ export interface KbsContext {
   audit: AuditLog;
   metrics: KbsMetrics;
   verifier(tee: string): Promise<Verifier>;
+  /** The TEE's own appraisal rules' policy (`verifiers.<tee>.policy`, validated), or undefined for their defaults. */
+  teePolicy(tee: string): unknown;
 }
 
 export function createContext(config: KbsConfig, db: Database, logger: Logger, verifierOverrides: Partial<Record<string, Verifier>> = {}): KbsContext {
   const envelope = new Envelope(config.masterKey);
   const loaded = new Map<string, Promise<Verifier>>();
+  const teePolicies = new Map<string, unknown>();
+  for (const [tee, options] of Object.entries(config.verifiers as Record<string, Record<string, unknown> | undefined>)) {
+    if (options?.policy !== undefined) teePolicies.set(tee, validateTeePolicy(tee, options.policy));
+  }
   return {
     config,
     db,
@@ -47,6 +54,7 @@ export function createContext(config: KbsConfig, db: Database, logger: Logger, v
       : new SigningKeyStore(db, envelope, config.signingKeyRotationSeconds, config.tokenLifetimeSeconds),
     audit: new AuditLog(db),
     metrics: new KbsMetrics(),
+    teePolicy: (tee) => teePolicies.get(tee),
     verifier(tee) {
       const override = verifierOverrides[tee];
       if (override) return Promise.resolve(override);
@@ -69,6 +77,8 @@ export function createContext(config: KbsConfig, db: Database, logger: Logger, v
  */
 async function verifierOptions(config: KbsConfig, tee: string): Promise<Record<string, unknown>> {
   const options = { ...((config.verifiers as Record<string, unknown>)[tee] as Record<string, unknown> | undefined) };
+  // The policy is the appraisal stage's (teePolicy), not the verifier's.
+  delete options.policy;
   if (tee === "tdx" && typeof options.trustAnchorFile === "string") {
     const file = options.trustAnchorFile;
     delete options.trustAnchorFile;

@@ -4,6 +4,7 @@ import { AR4SI, statusOf, type EarStatus, type TrustVector } from "../ear/trust-
 import { claimEquals, claimNumber, resolvePointer, show } from "./json-pointer.js";
 import type { AttestationPolicy } from "./policy.js";
 import type { ReferenceValue } from "./reference-values.js";
+import { appraiseTeePolicy } from "./tee-policy.js";
 
 export interface AppraisalInput {
   tee: string;
@@ -17,12 +18,28 @@ export interface AppraisalInput {
 
 export interface Appraisal {
   status: EarStatus;
+  /** The claims the token carries: the verifier's, with what the TEE's rules added (TDX's `ear_status`). */
+  claims: Record<string, unknown>;
   trustVector: TrustVector;
   policyId: string;
   /** Every appraisal check, then the verifier's checks (prefixed `verify.`). */
   checks: Check[];
   /** True when the result rests on a development-only TEE (protocol/tees.ts: the sample TEE). */
   development: boolean;
+}
+
+export interface EvidenceAppraisalInput extends AppraisalInput {
+  /** The TEE's own rules' policy (validateTeePolicy); undefined: their deny-by-default defaults. */
+  teePolicy?: unknown;
+}
+
+/**
+ * The appraisal stage for a verifier's result: the TEE's own rules (tee-policy.ts), then policy and
+ * reference values (appraise). What the KBS and `propeller attestation verify` run after a verifier.
+ */
+export function appraiseEvidence(input: EvidenceAppraisalInput): Appraisal {
+  const { teePolicy, ...rest } = input;
+  return appraise("error" in rest.verification ? rest : { ...rest, verification: appraiseTeePolicy(rest.verification, teePolicy) });
 }
 
 /**
@@ -138,6 +155,7 @@ function appraiseReferenceValues(input: AppraisalInput, claims: Record<string, u
 function done(input: AppraisalInput, checks: CheckList, vector: TrustVector, verifierChecks: Check[], development: boolean): Appraisal {
   return {
     status: statusOf(vector),
+    claims: "error" in input.verification ? {} : input.verification.claims,
     trustVector: vector,
     policyId: input.policy.id,
     checks: [...checks.checks, ...verifierChecks.map((c) => ({ ...c, name: `verify.${c.name}` }))],

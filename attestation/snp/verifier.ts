@@ -1,21 +1,12 @@
 import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
 import type { Verifier, VerifyExpectations } from "../verifier.js";
-import { withTeeAppraisal } from "../appraisal/tee-appraisal.js";
-import { appraiseSnpClaims, type SnpAppraisalPolicy } from "./appraise.js";
 import { ChainCache, type AmdRoots } from "./certs.js";
-import { validateSnpPolicy } from "./config.js";
 import { decodeSnpEvidence } from "./evidence.js";
 import { parseSnpReport, type SnpReport } from "./report.js";
 import { verifyParsedSnpReport, type CertInput, type SnpClaims, type SnpVerifyOptions } from "./verify.js";
 
 export interface SnpVerifierOptions {
-  /**
-   * Policy the claims are appraised against after verification; its checks join the result, so
-   * `ok` means "genuine and acceptable". Defaults to the deny-by-default policy (no debug, VMPL 0,
-   * no migration agent). `false` turns appraisal off (for callers that appraise elsewhere).
-   */
-  policy?: SnpAppraisalPolicy | false;
   /** Pinned roots; defaults to attestation/roots/amd. */
   roots?: AmdRoots;
   /** Certificate signature cache (bounded); by default each verifier has its own of 256 entries. */
@@ -30,16 +21,16 @@ export interface SnpVerifierOptions {
 
 /**
  * The `Verifier` for tee "snp": Trustee's SNP `primary_evidence` (attestation_report fields +
- * optional cert_chain) → parse → verify (chain to the pinned ARK, signature, TCB, chip) → appraise.
+ * optional cert_chain) → parse → verify (chain to the pinned ARK, signature, TCB, chip). Whether
+ * the guest is acceptable (debug, VMPL, TCB minimums) is the appraisal stage's (snp/appraise.ts
+ * through appraisal/tee-policy.ts).
  */
 export class SnpVerifier implements Verifier {
   readonly tee = "snp" as const;
   private readonly options: SnpVerifierOptions;
 
   constructor(options: SnpVerifierOptions = {}) {
-    // Checked now, so a bad policy in the configuration fails at start-up, not at the first attestation.
-    const policy = options.policy === undefined || options.policy === false ? options.policy : validateSnpPolicy(options.policy);
-    this.options = { ...options, policy, cache: options.cache ?? new ChainCache(256) };
+    this.options = { ...options, cache: options.cache ?? new ChainCache(256) };
   }
 
   async verify(evidence: unknown, expectations: VerifyExpectations): Promise<VerificationResult<SnpClaims>> {
@@ -56,8 +47,6 @@ export class SnpVerifier implements Verifier {
     if (this.options.logger) opts.logger = this.options.logger;
     if (expectations.now) opts.now = expectations.now;
     if (expectations.reportData) opts.reportData = expectations.reportData;
-    const result = await verifyParsedSnpReport(report, opts);
-    if (this.options.policy === false) return result;
-    return withTeeAppraisal(result, appraiseSnpClaims(result.claims, this.options.policy ?? {}));
+    return verifyParsedSnpReport(report, opts);
   }
 }

@@ -1,8 +1,6 @@
 import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
 import type { Verifier, VerifyExpectations } from "../verifier.js";
-import { withTeeAppraisal } from "../appraisal/tee-appraisal.js";
-import { appraiseTdx, validateTdxPolicy, type TdxAppraisalPolicy } from "./appraise.js";
 import type { BoundedCache, ChainEntry } from "./chain.js";
 import type { TdxCollateral } from "./collateral.js";
 import { decodeTdxEvidence } from "./evidence.js";
@@ -15,7 +13,6 @@ export type TdxCollateralSource = TdxCollateral | ((fmspc: string) => Promise<Td
 
 export interface TdxVerifierOptions {
   collateral: TdxCollateralSource;
-  policy?: TdxAppraisalPolicy;
   /** Defaults to the pinned Intel SGX Root CA. */
   trustAnchorPem?: string;
   requireCrls?: boolean;
@@ -24,23 +21,18 @@ export interface TdxVerifierOptions {
 }
 
 export interface TdxVerifierClaims extends TdxClaims {
-  /** Outcome of appraisal against the configured policy. */
-  ear_status: "affirming" | "warning" | "contraindicated";
   cc_eventlog_present: boolean;
 }
 
 /**
- * The `Verifier` for tee "tdx": Trustee's TDX evidence → verified quote → appraisal. `ok` is true
- * only when every verification check passed and the appraisal is not contraindicated (a "warning"
- * TCB is accepted, with `ear_status: "warning"` in the claims for the token).
+ * The `Verifier` for tee "tdx": Trustee's TDX evidence → verified quote (signatures, PCK chain,
+ * collateral, TCB level). Rating the TCB status and the TD's attributes is the appraisal stage's
+ * (tdx/appraise.ts through appraisal/tee-policy.ts), which adds `ear_status` to the claims.
  */
 export class TdxVerifier implements Verifier {
   readonly tee = "tdx" as const;
-  private readonly policy: TdxAppraisalPolicy;
 
-  constructor(private readonly options: TdxVerifierOptions) {
-    this.policy = validateTdxPolicy(options.policy ?? {});
-  }
+  constructor(private readonly options: TdxVerifierOptions) {}
 
   async verify(evidence: unknown, expectations: VerifyExpectations): Promise<VerificationResult<TdxVerifierClaims>> {
     const decoded = decodeTdxEvidence(evidence);
@@ -60,8 +52,6 @@ export class TdxVerifier implements Verifier {
       ...(this.options.chainCache ? { chainCache: this.options.chainCache } : {}),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
     });
-    const appraisal = appraiseTdx(result, this.policy);
-    const claims: TdxVerifierClaims = { ...result.claims, ear_status: appraisal.status, cc_eventlog_present: decoded.ccEventLog !== undefined };
-    return { ...withTeeAppraisal(result, appraisal), claims };
+    return { ...result, claims: { ...result.claims, cc_eventlog_present: decoded.ccEventLog !== undefined } };
   }
 }

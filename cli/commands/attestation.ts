@@ -105,8 +105,9 @@ export async function attestationCommand(argv: string[], io: Output): Promise<nu
       }
       case "az-snp-vtpm": {
         const { AzSnpVtpmVerifier } = await import("../../attestation/az-snp-vtpm/index.js");
-        const verifier = new AzSnpVtpmVerifier({ policy: { ...(values["allow-debug"] ? { allowDebug: true } : {}), ...(vmpls.length ? { allowedVmpls: vmpls } : {}) } });
-        result = await verifier.verify(parseJson(evidence), { now, ...(reportData ? { reportData } : {}) });
+        const { appraiseTeePolicy, validateTeePolicy } = await import("../../attestation/appraisal/index.js");
+        const policy = validateTeePolicy("az-snp-vtpm", { ...(values["allow-debug"] ? { allowDebug: true } : {}), ...(vmpls.length ? { allowedVmpls: vmpls } : {}) });
+        result = appraiseTeePolicy(await new AzSnpVtpmVerifier().verify(parseJson(evidence), { now, ...(reportData ? { reportData } : {}) }), policy);
         break;
       }
       default: {

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID, createPublicKey } from "node:crypto";
-import { appraise } from "../../attestation/appraisal/index.js";
+import { appraiseEvidence } from "../../attestation/appraisal/index.js";
 import { AttestationPolicySchema, defaultAttestationPolicy, type AttestationPolicy } from "../../attestation/appraisal/index.js";
 import { buildEarClaims } from "../../attestation/ear/index.js";
 import { signEar } from "../../attestation/ear/index.js";
@@ -107,7 +107,7 @@ export async function attest(ctx: KbsContext, sessionId: string, body: AttestReq
   }
   const policy = await attestationPolicy(ctx, session.tee);
   const referenceValues = await ctx.referenceValues.forTee(session.tee);
-  const appraisal = appraise({ tee: session.tee, verification, policy, referenceValues, developmentMode: ctx.config.developmentMode });
+  const appraisal = appraiseEvidence({ tee: session.tee, verification, teePolicy: ctx.teePolicy(session.tee), policy, referenceValues, developmentMode: ctx.config.developmentMode });
 
   const jti = randomUUID();
   const claims = buildEarClaims({
@@ -120,7 +120,7 @@ export async function attest(ctx: KbsContext, sessionId: string, body: AttestReq
     trustVector: appraisal.trustVector,
     policyId: appraisal.policyId,
     tee: session.tee,
-    teeClaims: "error" in verification ? {} : verification.claims,
+    teeClaims: appraisal.claims,
     runtimeData,
     initData: body["init-data"] ? { format: body["init-data"].format, body: body["init-data"].body } : undefined,
     checks: appraisal.checks,

@@ -21,7 +21,7 @@ describe("KBS configuration", () => {
   it("reports every bad value at once", async () => {
     const rsa = generateRsaPem();
     const err = await resolveKbsConfig(
-      { masterKey: "c2hvcnQ=", tokenLifetimeSeconds: 0, databaseUrl: "mysql://x", admin: { keys: [{ id: "a", publicKey: rsa, roles: ["admin"] }] }, verifiers: { tpm: { acceptAnyAk: true } } },
+      { masterKey: "c2hvcnQ=", tokenLifetimeSeconds: 0, databaseUrl: "mysql://x", admin: { keys: [{ id: "a", publicKey: rsa, roles: ["admin"] }] }, verifiers: { tpm: { acceptAnyAk: true }, snp: { policy: { allowedVmpls: [7] } }, tdx: { policy: { allowDebug: "yes" } } } },
       {},
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KbsConfigError);
@@ -31,6 +31,8 @@ describe("KBS configuration", () => {
     expect(problems).toMatch(/databaseUrl/);
     expect(problems).toMatch(/admin keys must be Ed25519 or EC P-256/);
     expect(problems).toMatch(/acceptAnyAk: only allowed in development mode/);
+    expect(problems).toMatch(/verifiers\.snp\.policy: invalid SNP appraisal policy: \/allowedVmpls\/0/);
+    expect(problems).toMatch(/verifiers\.tdx\.policy: TDX appraisal policy is invalid/);
   });
 
   it("requires a master key and says how to make one", async () => {

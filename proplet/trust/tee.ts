@@ -4,8 +4,9 @@
  * either announce a TEE that cannot attest, or hide one).
  */
 import type { Logger } from "pino";
-import type { Attester } from "../../attestation/index.js";
+import { ATTESTATION_TEES, attestationTee, type Attester } from "../../attestation/index.js";
 import { SampleAttester } from "../../attestation/attesters/index.js";
+import { TEE_TYPES, isDevelopmentOnlyTee } from "../../protocol/index.js";
 import { SnpAttester, TdxAttester, TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attestation/attesters/index.js";
 import { messageOf } from "../../lib/errors.js";
 
@@ -21,13 +22,22 @@ export type PropletTeeConfig =
   | { type: "snp"; root?: string; privlevel?: number; timeoutMs?: number }
   | { type: "tdx"; root?: string; timeoutMs?: number };
 
+/** TEEs a proplet can be configured with: those the TEE table gives an attester, in table order. */
+export const CONFIGURABLE_TEES = TEE_TYPES.filter((tee) => ATTESTATION_TEES[tee].attester !== null);
+
+const quoted = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(", ").replace(/, ([^,]*)$/, " or $1");
+
 const TPM_KEYS = new Set(["type", "tcti", "akHandle", "ekHandle", "ak", "pcrCount", "reportDataLength", "includeEkCert", "ekCertNvIndex", "timeoutMs"]);
 
 /** One message per bad value (collected by the config resolver). */
 export function teeConfigProblems(tee: unknown): string[] {
   if (tee === undefined) return [];
-  if (typeof tee !== "object" || tee === null) return ["tee must be an object {type: \"sample\" | \"tpm\", …}"];
+  if (typeof tee !== "object" || tee === null) return [`tee must be an object {type: ${CONFIGURABLE_TEES.map((n) => JSON.stringify(n)).join(" | ")}, …}`];
   const t = tee as Record<string, unknown>;
+  const known = typeof t.type === "string" ? attestationTee(t.type) : undefined;
+  if (known && known.attester === null) {
+    return [`tee.type ${JSON.stringify(t.type)}: a proplet cannot produce its evidence yet (no attester is written); configure one of ${quoted(CONFIGURABLE_TEES)}`];
+  }
   if (t.type === "sample") {
     const extra = Object.keys(t).filter((k) => k !== "type" && k !== "svn");
     const problems = extra.length ? [`tee (sample) has unknown members: ${extra.join(", ")}`] : [];
@@ -64,14 +74,14 @@ export function teeConfigProblems(tee: unknown): string[] {
     if (t.timeoutMs !== undefined && (!Number.isInteger(t.timeoutMs) || (t.timeoutMs as number) < 100 || (t.timeoutMs as number) > 120_000)) problems.push("tee.timeoutMs must be 100 to 120000");
     return problems;
   }
-  return [`tee.type must be "sample", "tpm", "snp" or "tdx", got ${JSON.stringify(t.type)}`];
+  return [`tee.type must be ${quoted(CONFIGURABLE_TEES)}, got ${JSON.stringify(t.type)}`];
 }
 
 export function createAttester(tee: PropletTeeConfig, logger: Logger): Attester {
-  if (tee.type === "sample") {
-    logger.warn("TEE: sample (development only: its evidence is unsigned; only a development-mode KBS accepts it)");
-    return new SampleAttester(tee.svn !== undefined ? { svn: tee.svn } : {});
+  if (isDevelopmentOnlyTee(tee.type)) {
+    logger.warn(`TEE: ${tee.type} (development only: its evidence is unsigned; only a development-mode KBS accepts it)`);
   }
+  if (tee.type === "sample") return new SampleAttester(tee.svn !== undefined ? { svn: tee.svn } : {});
   if (tee.type === "snp") return new SnpAttester({ ...(tee.root ? { root: tee.root } : {}), ...(tee.privlevel !== undefined ? { privlevel: tee.privlevel } : {}), ...(tee.timeoutMs ? { timeoutMs: tee.timeoutMs } : {}), logger });
   if (tee.type === "tdx") return new TdxAttester({ ...(tee.root ? { root: tee.root } : {}), ...(tee.timeoutMs ? { timeoutMs: tee.timeoutMs } : {}), logger });
   const { type: _type, ...options } = tee;

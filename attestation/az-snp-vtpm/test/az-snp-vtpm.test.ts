@@ -6,6 +6,7 @@ import { parseHclReport, HCL_SNP_REPORT_OFFSET, HCL_VAR_DATA_OFFSET } from "../h
 import { decodeAzSnpVtpmEvidence } from "../evidence.js";
 import { verifyAzSnpVtpmEvidence } from "../verify.js";
 import { AzSnpVtpmVerifier } from "../verifier.js";
+import { appraised } from "../../appraisal/testing/appraised.js";
 
 const failed = (r: { checks: { name: string; ok: boolean }[] }): string[] => r.checks.filter((c) => !c.ok).map((c) => c.name);
 const AZ = (f: string) => readVector(`azure-snp-vtpm/trustee/${f}`);
@@ -117,7 +118,7 @@ describeWithVectors("az-snp-vtpm on the real Azure vectors", () => {
   for (const c of CASES) {
     describe(c.name, () => {
       it("verifies at T with the documented nonce and claims, and passes the default SNP policy", async () => {
-        const r = await new AzSnpVtpmVerifier().verify(c.evidence(), { now: T, reportData: c.nonce });
+        const r = await appraised(new AzSnpVtpmVerifier()).verify(c.evidence(), { now: T, reportData: c.nonce });
         expect(failed(r)).toEqual([]);
         expect(r.ok).toBe(true);
         expect(r.tee).toBe("az-snp-vtpm");
@@ -264,7 +265,7 @@ describeWithVectors("az-snp-vtpm on the real Azure vectors", () => {
     for (const e of [{ ...v1, version: 3 }, { ...v1, vcek: "!!" }, { ...v1, extra: 1 }, { ...v1, tpm_quote: { ...(v1.tpm_quote as object), message: "zz" } }, {}, null, []]) {
       expect(() => decodeAzSnpVtpmEvidence(e)).toThrow(EvidenceFormatError);
     }
-    await expect(new AzSnpVtpmVerifier().verify({ ...v1, hcl_report: Buffer.alloc(100).toString("base64url") }, { now: T })).rejects.toBeInstanceOf(EvidenceFormatError);
+    await expect(appraised(new AzSnpVtpmVerifier()).verify({ ...v1, hcl_report: Buffer.alloc(100).toString("base64url") }, { now: T })).rejects.toBeInstanceOf(EvidenceFormatError);
   });
 });
 

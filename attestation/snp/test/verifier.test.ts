@@ -3,6 +3,8 @@ import { describeWithVectors, readVector } from "../../../testing/vectors.js";
 import { EvidenceFormatError } from "../../errors.js";
 import { buildCertTable, decodeSnpEvidence, encodeSnpEvidence, parseCertTable, type SnpEvidenceJson } from "../evidence.js";
 import { SnpVerifier } from "../verifier.js";
+import { validateTeePolicy } from "../../appraisal/tee-policy.js";
+import { appraised } from "../../appraisal/testing/appraised.js";
 import { SNP, T } from "./vectors.js";
 
 const failed = (r: { checks: { name: string; ok: boolean }[] }): string[] => r.checks.filter((c) => !c.ok).map((c) => c.name);
@@ -32,7 +34,7 @@ describeWithVectors("Trustee SNP evidence JSON", () => {
 
   it("SnpVerifier verifies the evidence with the VCEK in cert_chain and appraises it", async () => {
     const evidence = encodeSnpEvidence(SNP.trReport(), { vcek: SNP.trVcek() });
-    const r = await new SnpVerifier().verify(evidence, { now: T.trustee });
+    const r = await appraised(new SnpVerifier()).verify(evidence, { now: T.trustee });
     expect(failed(r)).toEqual([]);
     expect(r.ok).toBe(true);
     expect(r.tee).toBe("snp");
@@ -42,27 +44,27 @@ describeWithVectors("Trustee SNP evidence JSON", () => {
   it("with report data expected, a different nonce fails snp.report_data", async () => {
     const evidence = encodeSnpEvidence(SNP.trReport(), { vcek: SNP.trVcek() });
     const good = Buffer.from("ec6c52d7533cc2c4f45be7849cf112ab82b2009fe7bd43e71ed08c14400ad7e2", "hex");
-    expect((await new SnpVerifier().verify(evidence, { now: T.trustee, reportData: good })).ok).toBe(true);
-    const r = await new SnpVerifier().verify(evidence, { now: T.trustee, reportData: Buffer.alloc(32, 1) });
+    expect((await appraised(new SnpVerifier()).verify(evidence, { now: T.trustee, reportData: good })).ok).toBe(true);
+    const r = await appraised(new SnpVerifier()).verify(evidence, { now: T.trustee, reportData: Buffer.alloc(32, 1) });
     expect(failed(r)).toEqual(["snp.report_data"]);
   });
 
   it("a field changed in the JSON breaks the signature", async () => {
     const evidence = clone(encodeSnpEvidence(SNP.trReport(), { vcek: SNP.trVcek() }));
     evidence.attestation_report.measurement[0] = (evidence.attestation_report.measurement[0]! + 1) & 0xff;
-    const r = await new SnpVerifier().verify(evidence, { now: T.trustee });
+    const r = await appraised(new SnpVerifier()).verify(evidence, { now: T.trustee });
     expect(failed(r)).toEqual(["snp.signature"]);
     const vmpl = clone(encodeSnpEvidence(SNP.trReport(), { vcek: SNP.trVcek() }));
     vmpl.attestation_report.vmpl = 0;
     vmpl.attestation_report.guest_svn = 9;
-    expect(failed(await new SnpVerifier().verify(vmpl, { now: T.trustee }))).toEqual(["snp.signature"]);
+    expect(failed(await appraised(new SnpVerifier()).verify(vmpl, { now: T.trustee }))).toEqual(["snp.signature"]);
   });
 
-  it("the debug report is refused by the default policy, accepted when appraisal is off or debug allowed", async () => {
+  it("the debug report is refused by the default SNP rules, verifies without them, accepted when debug is allowed", async () => {
     const evidence = encodeSnpEvidence(SNP.gsgReport(), { vcek: SNP.gsgVcek() });
-    expect(failed(await new SnpVerifier().verify(evidence, { now: T.gsg }))).toEqual(["snp.policy.debug"]);
-    expect((await new SnpVerifier({ policy: false }).verify(evidence, { now: T.gsg })).ok).toBe(true);
-    expect((await new SnpVerifier({ policy: { allowDebug: true } }).verify(evidence, { now: T.gsg })).ok).toBe(true);
+    expect(failed(await appraised(new SnpVerifier()).verify(evidence, { now: T.gsg }))).toEqual(["snp.policy.debug"]);
+    expect((await new SnpVerifier().verify(evidence, { now: T.gsg })).ok).toBe(true);
+    expect((await appraised(new SnpVerifier(), { allowDebug: true }).verify(evidence, { now: T.gsg })).ok).toBe(true);
   });
 
   it("VLEK evidence with ASVK and ARK in cert_chain: VMPL 1 refused by default, accepted when allowed; expired after 2025-12-10", async () => {
@@ -71,8 +73,8 @@ describeWithVectors("Trustee SNP evidence JSON", () => {
     );
     const evidence = encodeSnpEvidence(SNP.vlekReport(), { vlek: SNP.vlek(), ask: asvk!, ark: ark! });
     expect(evidence.cert_chain?.map((c) => c.cert_type)).toEqual(["VLEK", "ASK", "ARK"]);
-    expect(failed(await new SnpVerifier().verify(evidence, { now: T.vlek }))).toEqual(["snp.policy.vmpl"]);
-    const allowVmpl1 = new SnpVerifier({ policy: { allowedVmpls: [1] } });
+    expect(failed(await appraised(new SnpVerifier()).verify(evidence, { now: T.vlek }))).toEqual(["snp.policy.vmpl"]);
+    const allowVmpl1 = appraised(new SnpVerifier(), { allowedVmpls: [1] });
     expect((await allowVmpl1.verify(evidence, { now: T.vlek })).ok).toBe(true);
     expect(failed(await allowVmpl1.verify(evidence, { now: new Date("2025-12-11T00:00:00Z") }))).toEqual(["snp.validity.vek"]);
   });
@@ -80,8 +82,8 @@ describeWithVectors("Trustee SNP evidence JSON", () => {
   it("evidence without a certificate fails snp.vek unless findVek supplies one", async () => {
     const evidence = encodeSnpEvidence(SNP.trReport());
     expect(evidence.cert_chain).toBeNull();
-    expect(failed(await new SnpVerifier().verify(evidence, { now: T.trustee }))).toEqual(["snp.vek", "snp.signature"]);
-    const withStore = new SnpVerifier({ findVek: async (report) => (report.chipId.toString("hex").startsWith("c38427a3") ? SNP.trVcek() : undefined) });
+    expect(failed(await appraised(new SnpVerifier()).verify(evidence, { now: T.trustee }))).toEqual(["snp.vek", "snp.signature"]);
+    const withStore = appraised(new SnpVerifier({ findVek: async (report) => (report.chipId.toString("hex").startsWith("c38427a3") ? SNP.trVcek() : undefined) }));
     expect((await withStore.verify(evidence, { now: T.trustee })).ok).toBe(true);
   });
 
@@ -139,7 +141,6 @@ describe("extended report certificate table (auxblob)", () => {
 describe("verifier options are validated at construction", () => {
   it("a bad policy throws SnpConfigError; a good one is accepted", async () => {
     const { SnpConfigError } = await import("../config.js");
-    const { AzSnpVtpmVerifier } = await import("../../az-snp-vtpm/verifier.js");
     const bad: unknown[] = [
       { allowDebug: "yes" },
       { allowedVmpls: [4] },
@@ -150,10 +151,10 @@ describe("verifier options are validated at construction", () => {
       { minimumFirmware: "latest" },
     ];
     for (const policy of bad) {
-      expect(() => new SnpVerifier({ policy: policy as never }), JSON.stringify(policy)).toThrow(SnpConfigError);
-      expect(() => new AzSnpVtpmVerifier({ policy: policy as never }), JSON.stringify(policy)).toThrow(SnpConfigError);
+      expect(() => validateTeePolicy("snp", policy), JSON.stringify(policy)).toThrow(SnpConfigError);
+      expect(() => validateTeePolicy("az-snp-vtpm", policy), JSON.stringify(policy)).toThrow(SnpConfigError);
     }
-    expect(new SnpVerifier({ policy: { allowedVmpls: [0, 1], minimumTcb: { snp: 8 }, allowedMeasurements: ["ab".repeat(48)], minimumFirmware: "1.55" } }).tee).toBe("snp");
-    expect(new SnpVerifier({ policy: false }).tee).toBe("snp");
+    expect(validateTeePolicy("snp", { allowedVmpls: [0, 1], minimumTcb: { snp: 8 }, allowedMeasurements: ["ab".repeat(48)], minimumFirmware: "1.55" })).toBeTruthy();
+    expect(() => validateTeePolicy("tpm", {})).toThrow(/no rules of its own/);
   });
 });

@@ -1,5 +1,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
+import { validateTeePolicy } from "../../appraisal/tee-policy.js";
+import { appraised } from "../../appraisal/testing/appraised.js";
 import { describeWithVectors, readVector } from "../../../testing/vectors.js";
 import { EvidenceFormatError } from "../../errors.js";
 import { PolicyError } from "../appraise.js";
@@ -40,14 +42,16 @@ describeWithVectors("TdxVerifier (Trustee evidence → verify → appraise)", ()
   it("tdx_quote_6 with collateral chosen by FMSPC: verified, OutOfDate, so not ok (contraindicated)", async () => {
     const { collateral, now } = collateralSet("trustee-2025");
     const asked: string[] = [];
-    const verifier = new TdxVerifier({
-      collateral: async (fmspc) => {
-        asked.push(fmspc);
-        return fmspc === "00a06d080000" ? collateral : undefined;
-      },
-      requireCrls: false,
-      logger: silent,
-    });
+    const verifier = appraised(
+      new TdxVerifier({
+        collateral: async (fmspc) => {
+          asked.push(fmspc);
+          return fmspc === "00a06d080000" ? collateral : undefined;
+        },
+        requireCrls: false,
+        logger: silent,
+      }),
+    );
     const quote = readVector(QUOTES.q6);
     const r = await verifier.verify(encodeTdxEvidence(quote), { now, reportData: parseTdxQuote(quote).body.reportData });
     expect(asked).toEqual(["00a06d080000"]);
@@ -70,7 +74,7 @@ describeWithVectors("TdxVerifier (Trustee evidence → verify → appraise)", ()
 
   it("a policy that tolerates OutOfDate (warning) accepts it; a wrong nonce still fails", async () => {
     const { collateral, now } = collateralSet("trustee-2025");
-    const verifier = new TdxVerifier({ collateral, requireCrls: false, policy: { tcbStatus: { OutOfDate: "warning" } } });
+    const verifier = appraised(new TdxVerifier({ collateral, requireCrls: false }), { tcbStatus: { OutOfDate: "warning" } });
     const quote = readVector(QUOTES.q6);
     const ok = await verifier.verify(encodeTdxEvidence(quote), { now });
     expect(ok.claims.ear_status).toBe("warning");
@@ -95,8 +99,8 @@ describeWithVectors("TdxVerifier (Trustee evidence → verify → appraise)", ()
     await expect(verifier.verify(encodeTdxEvidence(cut), {})).rejects.toThrow(EvidenceFormatError);
   });
 
-  it("an invalid policy fails at construction", () => {
-    expect(() => new TdxVerifier({ collateral: async () => undefined, policy: { allowDebug: "yes" } as never })).toThrow(PolicyError);
+  it("an invalid policy fails its validation (at start-up)", () => {
+    expect(() => validateTeePolicy("tdx", { allowDebug: "yes" })).toThrow(PolicyError);
   });
 });
 
@@ -137,7 +141,7 @@ describe("TdxVerifier with a fake PKI", () => {
     const pki = await fakePki();
     const reportData = Buffer.alloc(64, 0x5c);
     const q = await fakeQuote(pki, { reportData, version: 5 });
-    const verifier = new TdxVerifier({ collateral: await fakeCollateral(pki), trustAnchorPem: pki.rootPem });
+    const verifier = appraised(new TdxVerifier({ collateral: await fakeCollateral(pki), trustAnchorPem: pki.rootPem }));
     const r = await verifier.verify(encodeTdxEvidence(q.bytes), { now: FAKE_EPOCH, reportData: reportData.subarray(0, 48) });
     // 48 bytes expected vs 64 in the quote: zero-padded comparison fails because the quote has 0x5c there.
     expect(failedNames(r.checks)).toEqual(["tdx.report_data", "tdx.policy.verified"]);
