@@ -172,7 +172,7 @@ export class ComponentRuntime implements Runtime {
       onTimeout: () => report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }),
       onAbort: (signal) => report({ outcome: "stopped", startedAt, error: stoppedError(signal) }),
       onCrash: (crash) => {
-        if (crash.reason === "error") this.options.logger?.warn({ runId: request.runId, err: (crash.cause as Error).message }, "component worker failed");
+        if (crash.reason === "error") this.options.logger?.warn({ runId: request.runId, err: messageOf(crash.cause) }, "component worker failed");
         return report({ outcome: "failed", startedAt, error: { code: crash.code, message: `the workload's ${crash.message}` } });
       },
       // The daemon's front closes before the run's report is delivered.
@@ -235,7 +235,7 @@ export async function transpileInWorker(component: Uint8Array, timeoutMs: number
       failed(
         new PropellerError(
           "transpile_failed",
-          crash.reason === "exit" ? `the transpiler exited (${crash.exitCode}) without a result` : `the transpiler failed: ${(crash.cause as Error).message}`,
+          crash.reason === "exit" ? `the transpiler exited (${crash.exitCode}) without a result` : `the transpiler failed: ${messageOf(crash.cause)}`,
         ),
       ),
     onMessage: (m, run) => run.settle(m.ok ? { ok: true, files: m.files } : failed(new InvalidWasmError(m.message.slice(0, 3000)))),

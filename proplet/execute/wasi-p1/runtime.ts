@@ -111,7 +111,7 @@ export class WasiP1Runtime implements Runtime {
       onTimeout: () => report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }),
       onAbort: (signal) => report({ outcome: "stopped", startedAt, error: stoppedError(signal) }),
       onCrash: (crash) => {
-        if (crash.reason === "error") this.options.logger?.warn({ runId: request.runId, err: (crash.cause as Error).message }, "workload worker failed");
+        if (crash.reason === "error") this.options.logger?.warn({ runId: request.runId, err: messageOf(crash.cause) }, "workload worker failed");
         return report({ outcome: "failed", startedAt, error: { code: crash.code, message: `the workload's ${crash.message}` } });
       },
       onMessage: (m, run) => {
