@@ -45,6 +45,9 @@ export const PROPLET_SERVE_ENV = [
   "PROPELLER_PROPLET_TAGS",
   "PROPELLER_WORK_DIR",
   "PROPELLER_HEALTH_FILE",
+  "PROPELLER_METRICS_PORT",
+  "PROPELLER_METRICS_HOST",
+  "PROPELLER_METRICS_TOKEN_FILE",
   "PROPELLER_LOG_LEVEL",
 ] as const;
 
@@ -252,6 +255,8 @@ export interface PropletServeSettings {
   tags?: string[];
   workDir?: string;
   healthFile?: string;
+  /** GET /metrics on its own port: PROPELLER_METRICS_PORT (unset: off), _HOST, _TOKEN_FILE. */
+  metrics?: { port: number; host?: string; token?: string };
 }
 
 /**
@@ -304,6 +309,13 @@ export async function propletSettingsFromEnv(env: Env): Promise<PropletServeSett
   if (tags?.some((t) => t.length > 64)) r.problems.push("PROPELLER_PROPLET_TAGS: each tag has at most 64 characters");
   const workDir = r.get("PROPELLER_WORK_DIR");
   const healthFile = r.get("PROPELLER_HEALTH_FILE");
+  const metricsHost = r.get("PROPELLER_METRICS_HOST");
+  const metricsToken = (await r.file("PROPELLER_METRICS_TOKEN_FILE"))?.toString("utf8").trim();
+  const metrics =
+    r.get("PROPELLER_METRICS_PORT") === undefined
+      ? undefined
+      : { port: r.port("PROPELLER_METRICS_PORT", 0), ...(metricsHost ? { host: metricsHost } : {}), ...(metricsToken ? { token: metricsToken } : {}) };
+  if (metrics === undefined && (metricsHost || metricsToken)) r.problems.push("PROPELLER_METRICS_HOST / PROPELLER_METRICS_TOKEN_FILE: set PROPELLER_METRICS_PORT too (metrics are off without it)");
   r.done();
   return {
     id: id!,
@@ -313,6 +325,7 @@ export async function propletSettingsFromEnv(env: Env): Promise<PropletServeSett
     ...(tags && tags.length > 0 ? { tags } : {}),
     ...(workDir ? { workDir } : {}),
     ...(healthFile ? { healthFile } : {}),
+    ...(metrics ? { metrics } : {}),
   };
 }
 

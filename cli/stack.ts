@@ -43,6 +43,8 @@ export interface StackOptions {
    * Not with `mqttUrl` (an external broker enforces its own configuration).
    */
   mtls?: { certsDir?: string };
+  /** Serve each proplet's GET /metrics on a free loopback port (RunningProplet.metricsUrl). */
+  propletMetrics?: { token?: string };
   logger: Logger;
 }
 
@@ -133,6 +135,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         mqtt: { url: brokerUrl, ...(clientTls ? { tls: await clientTls(`proplet-${i}`) } : {}) },
         ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
         ...(tee ? { tee } : {}),
+        ...(options.propletMetrics ? { metrics: { port: 0, ...options.propletMetrics } } : {}),
         logger: log.child({ box: "proplet", proplet: `proplet-${i}` }),
       });
       proplets.push(proplet);

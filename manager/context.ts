@@ -3,6 +3,7 @@ import type { Database } from "../db/index.js";
 import type { Topics } from "../protocol/index.js";
 import type { ManagerConfig } from "./config.js";
 import type { Counters } from "./metrics.js";
+import type { ManagerMetrics } from "./telemetry/metrics.js";
 import type { ManagerEvents } from "./events.js";
 
 /** What the manager's parts share: no globals, one object handed down from startManager. */
@@ -10,7 +11,10 @@ export interface ManagerContext {
   config: ManagerConfig;
   db: Database;
   log: Logger;
+  /** The drop and retry counters (GET /health); `metrics.counters`, so they are exported too. */
   counters: Counters;
+  /** The Prometheus export (GET /metrics). */
+  metrics: ManagerMetrics;
   topics: Topics;
   /** Publishes on the manager's MQTT connection (QoS 1); rejects when the broker is unreachable. */
   publish(topic: string, payload: Buffer): Promise<void>;

@@ -15,7 +15,8 @@ import { Authenticator } from "./auth/authenticate.js";
 import { FailureLimiter } from "./auth/failures.js";
 import { Liveness } from "./liveness/liveness.js";
 import { Reconciler } from "./liveness/reconcile.js";
-import { Counters, type CounterName } from "./metrics.js";
+import type { CounterName } from "./metrics.js";
+import { ManagerMetrics, storeMetricsSource } from "./telemetry/metrics.js";
 import { Router } from "./router.js";
 import { ManagerEvents } from "./events.js";
 import { ChunkServer } from "./delivery/chunks.js";
@@ -59,13 +60,15 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     cleanups.push(() => db.close());
 
     const topics = new Topics(config.topicRoot);
-    const counters = new Counters();
+    const metrics = new ManagerMetrics(storeMetricsSource(db), log.child({ component: "metrics" }));
+    const counters = metrics.counters;
     let mqtt: MqttConnection | undefined;
     const ctx: ManagerContext = {
       config,
       db,
       log,
       counters,
+      metrics,
       topics,
       publish: async (topic, payload) => {
         if (!mqtt) throw new Error("MQTT is not connected yet");
@@ -116,6 +119,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     };
     // After every reconnect (subscriptions are back by then): proplets re-announce and resend results.
     connection.onConnect(async () => {
+      metrics.mqttReconnects.inc();
       liveness.resetSilenceBaseline();
       await announceOnline();
     });
@@ -142,6 +146,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         liveness,
         uploads: { db },
         scheduling: { db, workflows, invocations },
+        metrics: () => metrics.expose(),
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

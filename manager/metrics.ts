@@ -1,6 +1,7 @@
 /**
- * Counters of things the manager dropped or retried. Read by tests (RunningManager.counters) and
- * shown on GET /health, so a drop is never silent.
+ * Counters of things the manager dropped or retried. Read by tests (RunningManager.counters),
+ * shown on GET /health and exported on GET /metrics (telemetry/metrics.ts), so a drop is never
+ * silent.
  */
 export const COUNTER_NAMES = [
   /** MQTT payloads that were not JSON or did not match their schema. */
@@ -30,8 +31,12 @@ export type CounterName = (typeof COUNTER_NAMES)[number];
 export class Counters {
   private readonly values = new Map<CounterName, number>(COUNTER_NAMES.map((n) => [n, 0]));
 
+  /** `sink` hears every increment (the Prometheus export). */
+  constructor(private readonly sink?: (name: CounterName, by: number) => void) {}
+
   inc(name: CounterName, by = 1): void {
     this.values.set(name, (this.values.get(name) ?? 0) + by);
+    this.sink?.(name, by);
   }
 
   get(name: CounterName): number {

@@ -42,6 +42,11 @@ export interface PropletConfigInput {
   kbsTimeoutMs?: number;
   /** Where wasi-http daemons listen (default 127.0.0.1; each gets a free port). */
   httpHost?: string;
+  /**
+   * GET /metrics (Prometheus) on a port of its own; off when unset. `host` defaults to 127.0.0.1;
+   * with `token`, a scrape must send `authorization: Bearer <token>`.
+   */
+  metrics?: { port: number; host?: string; token?: string };
   /** Largest request body a wasi-http daemon accepts (default 1 MiB). */
   httpBodyBytes?: number;
   /** Bounds of the on-disk cache of transpiled components (default 64 entries, 512 MiB). */
@@ -107,6 +112,7 @@ export interface PropletConfig {
   kbsTimeoutMs: number;
   httpHost: string;
   httpBodyBytes: number;
+  metrics: { host: string; port: number; token: string | null } | null;
   componentCache: { maxEntries: number; maxBytes: number };
   oci: PropletOciConfig;
   mqttArtifacts: PropletMqttArtifactsConfig;
@@ -165,6 +171,7 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
     tee: input?.tee,
     kbsTimeoutMs: int("kbsTimeoutMs", input?.kbsTimeoutMs, 30_000, 100, 600_000),
     httpHost,
+    metrics: metricsConfig(input?.metrics, int, problems),
     httpBodyBytes: int("httpBodyBytes", input?.httpBodyBytes, 1024 * 1024, 0, 1024 * 1024 * 1024),
     componentCache: {
       maxEntries: int("componentCache.maxEntries", input?.componentCache?.maxEntries, 64, 1, 100_000),
@@ -180,6 +187,25 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
   };
   if (problems.length > 0) throw new PropletConfigError(problems);
   return config;
+}
+
+function metricsConfig(
+  input: PropletConfigInput["metrics"],
+  int: (name: string, value: number | undefined, fallback: number, min: number, max: number) => number,
+  problems: string[],
+): PropletConfig["metrics"] {
+  if (input === undefined) return null;
+  if (typeof input !== "object" || input === null) {
+    problems.push("metrics must be an object {port, host?, token?}");
+    return null;
+  }
+  const host = input.host ?? "127.0.0.1";
+  if (typeof host !== "string" || !/^[A-Za-z0-9.:-]{1,253}$/.test(host)) problems.push(`metrics.host must be a host name or IP address, got ${JSON.stringify(host)}`);
+  const token = input.token ?? null;
+  if (token !== null && (typeof token !== "string" || token.length < 16 || token.length > 512 || /\s/.test(token))) {
+    problems.push("metrics.token must be 16 to 512 characters without spaces (e.g. openssl rand -hex 24)");
+  }
+  return { host, port: int("metrics.port", input.port, 0, 0, 65535), token };
 }
 
 const REGISTRY_HOST = /^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$/;

@@ -26,6 +26,8 @@ export interface RunningProplet {
   counters(): Readonly<PropletCounters>;
   /** Beyond the contract: whether the broker connection is up now (health checks). */
   connected(): boolean;
+  /** Where GET /metrics is served (when `metrics` is configured). */
+  readonly metricsUrl: string | undefined;
 }
 
 export async function startProplet(input: PropletConfigInput): Promise<RunningProplet> {
@@ -74,5 +76,8 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
     },
     counters: () => ({ ...agent.counters }),
     connected: () => !ended && agent.connected,
+    get metricsUrl() {
+      return agent.metricsUrl;
+    },
   };
 }

@@ -44,8 +44,10 @@ export async function propletCommand(argv: string[], io: Output, env: NodeJS.Pro
       ...(settings.tee ? { tee: settings.tee as PropletTeeConfig } : {}),
       ...(settings.tags ? { tags: settings.tags } : {}),
       ...(settings.workDir ? { workDir: settings.workDir } : {}),
+      ...(settings.metrics ? { metrics: settings.metrics } : {}),
       logger: logger.child({ box: "proplet" }),
     });
+    if (proplet.metricsUrl) io.err(`metrics at ${proplet.metricsUrl}`);
     io.out(`proplet ${proplet.id} connected to ${settings.mqtt.url}`);
     const healthFile = settings.healthFile;
     if (healthFile) {

@@ -126,7 +126,8 @@ export class Dispatcher {
     const run = await this.runFor(senderId, msg.taskId, msg.runId, "task.accepted");
     if (!run || run.state !== "scheduled") return; // repeats and late accepts change nothing
     const now = this.ctx.now();
-    await this.ctx.db.transaction((tx) => transitionRun(tx, run, "running", { acceptedAt: now, startedAt: now }, now, { expectedProplet: senderId }));
+    const moved = await this.ctx.db.transaction((tx) => transitionRun(tx, run, "running", { acceptedAt: now, startedAt: now }, now, { expectedProplet: senderId }));
+    if (moved) this.ctx.metrics.dispatchLatency.observe(secondsBetween(run.createdAt, now));
   }
 
   /**
@@ -177,6 +178,9 @@ export class Dispatcher {
           ),
         );
         if (!stored) continue;
+        this.ctx.metrics.receiptChecks.inc({ outcome: receiptCheck.ok ? "valid" : "rejected", attested: String(receiptCheck.attested) });
+        this.ctx.metrics.runsFinished.inc({ outcome });
+        this.ctx.metrics.runLatency.observe({ outcome }, secondsBetween(run.createdAt, now));
         if (!receiptCheck.ok) {
           this.ctx.counters.inc("receiptsRejected");
           this.ctx.log.warn({ runId: run.id, propletId: senderId, reason: receiptCheck.reason }, "receipt rejected: run failed");
@@ -269,3 +273,5 @@ function withOriginalError(reason: string, original: TaskResult["error"]): strin
   const text = original ? `${reason}; the proplet reported ${original.code}: ${original.message}` : reason;
   return text.slice(0, 4096);
 }
+
+const secondsBetween = (from: Date, to: Date): number => Math.max(0, to.getTime() - from.getTime()) / 1000;

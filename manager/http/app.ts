@@ -16,6 +16,7 @@ import { BODY_LIMIT_BYTES, ErrorReply } from "../../protocol/api/index.js";
 import { installErrorHandling } from "./errors.js";
 import { validatorCompiler } from "./validation.js";
 import { healthRoutes, type HealthDeps } from "./routes/health.js";
+import { metricsRoutes, type MetricsDeps } from "./routes/metrics.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { runRoutes } from "./routes/runs.js";
 import { propletRoutes } from "./routes/proplets.js";
@@ -26,7 +27,7 @@ import { workflowRoutes } from "./routes/workflows.js";
 import { functionRoutes } from "./routes/functions.js";
 
 /** What the routes call: the services (and, for uploads and scheduling views, the database). */
-export interface RouteDeps extends HealthDeps {
+export interface RouteDeps extends HealthDeps, MetricsDeps {
   service: TaskService;
   liveness: Liveness;
   uploads?: UploadDeps;
@@ -123,6 +124,7 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   });
   // One encapsulated plugin per resource; the order is the order of paths in the OpenAPI document.
   await app.register(async (scoped) => healthRoutes(scoped, deps));
+  await app.register(async (scoped) => metricsRoutes(scoped, deps));
   await app.register(async (scoped) => taskRoutes(scoped, deps.service));
   await app.register(async (scoped) => runRoutes(scoped, deps.service));
   await app.register(async (scoped) => propletRoutes(scoped, deps));

@@ -61,6 +61,7 @@ export class Liveness {
       await this.requestReannounce(msg.propletId);
       return;
     }
+    this.ctx.metrics.heartbeat(msg.propletId, msg.load, msg.freeMemoryBytes);
     await this.claim(msg.propletId, msg.running);
     this.ctx.events.emit({ type: "proplet.heartbeat", propletId: msg.propletId });
   }
@@ -75,6 +76,7 @@ export class Liveness {
     // Gone for scheduling at once; its runs wait reconcileGraceMs for it to come back and claim
     // them (brokers publish wills on their own shutdown and on session takeover, too).
     if (!(await propletStore.markGone(this.ctx.db, msg.propletId, reason))) return;
+    this.ctx.metrics.propletGone(msg.propletId);
     this.ctx.log.warn({ propletId: msg.propletId }, reason);
     const held = await runStore.activeRuns(this.ctx.db, msg.propletId);
     for (const run of held) this.reconciler.expect(run, reason);
@@ -96,6 +98,7 @@ export class Liveness {
   /** DELETE /proplets/:id: forget it; its runs are handled as if it went away. */
   async remove(propletId: string): Promise<boolean> {
     await propletStore.markGone(this.ctx.db, propletId, "removed");
+    this.ctx.metrics.propletGone(propletId);
     await loseProplet(this.ctx, propletId, `proplet ${propletId} was removed`);
     return propletStore.deleteProplet(this.ctx.db, propletId);
   }
@@ -104,6 +107,7 @@ export class Liveness {
   private async gone(propletId: string, reason: string): Promise<void> {
     // Only the handler that flips alive → gone handles the loss (status and sweep can race).
     if (!(await propletStore.markGone(this.ctx.db, propletId, reason))) return;
+    this.ctx.metrics.propletGone(propletId);
     this.ctx.log.warn({ propletId }, reason);
     const held = await runStore.activeRuns(this.ctx.db, propletId);
     await loseProplet(this.ctx, propletId, reason);

@@ -60,3 +60,9 @@ export async function deleteProplet(db: SqlExecutor, id: string): Promise<boolea
   const { rowCount } = await db.query("DELETE FROM proplets WHERE id = $1", [id]);
   return rowCount > 0;
 }
+
+/** Proplets alive and gone, for the metrics export. */
+export async function countProplets(db: SqlExecutor): Promise<{ alive: number; gone: number }> {
+  const { rows } = await db.query<{ alive: boolean; n: number | string }>("SELECT alive, count(*) AS n FROM proplets GROUP BY alive");
+  return { alive: Number(rows.find((r) => r.alive)?.n ?? 0), gone: Number(rows.find((r) => !r.alive)?.n ?? 0) };
+}

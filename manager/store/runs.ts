@@ -1,6 +1,6 @@
 import type { SqlExecutor } from "../../db/index.js";
 import type { ReceiptCheckRecord, RunRecord, StoredResult, TaskRecord } from "../tasks/model.js";
-import type { RunState } from "../tasks/state.js";
+import { RUN_STATES, type RunState } from "../tasks/state.js";
 import { runFromRow, taskFromRow, type Row } from "./rows.js";
 
 const COLUMNS =
@@ -220,3 +220,25 @@ export async function groupRuns(db: SqlExecutor, groupId: string): Promise<RunRe
   const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM runs WHERE group_id = $1 ORDER BY attempt`, [groupId]);
   return rows.map(runFromRow);
 }
+
+/** Runs per state (every state, zero included), for the metrics export. */
+export async function countRunsByState(db: SqlExecutor): Promise<Record<RunState, number>> {
+  const { rows } = await db.query<{ state: RunState; n: number | string }>("SELECT state, count(*) AS n FROM runs GROUP BY state");
+  const counts = Object.fromEntries(RUN_STATES.map((s) => [s, 0])) as Record<RunState, number>;
+  for (const r of rows) if (r.state in counts) counts[r.state] = Number(r.n);
+  return counts;
+}
+
+/** Queued runs per priority band (low 0–33, normal 34–66, high 67–100), for the metrics export. */
+export async function countQueuedByBand(db: SqlExecutor): Promise<Record<PriorityBand, number>> {
+  const { rows } = await db.query<{ band: PriorityBand; n: number | string }>(
+    `SELECT CASE WHEN t.priority >= 67 THEN 'high' WHEN t.priority >= 34 THEN 'normal' ELSE 'low' END AS band, count(*) AS n
+       FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.state = 'queued' GROUP BY 1`,
+  );
+  const counts: Record<PriorityBand, number> = { low: 0, normal: 0, high: 0 };
+  for (const r of rows) counts[r.band] = Number(r.n);
+  return counts;
+}
+
+export const PRIORITY_BANDS = ["low", "normal", "high"] as const;
+export type PriorityBand = (typeof PRIORITY_BANDS)[number];

@@ -16,7 +16,7 @@ import { ChunkServer, MAX_REQUESTS_PER_PROPLET } from "../delivery/chunks.js";
 import { DELIVERY_CHUNK_BYTES } from "../delivery/location.js";
 import type { ManagerContext } from "../context.js";
 import type { TaskSpec } from "../tasks/model.js";
-import { Counters } from "../metrics.js";
+import { ManagerMetrics, storeMetricsSource } from "../telemetry/metrics.js";
 import { resolveConfig } from "../config.js";
 import { ManagerEvents } from "../events.js";
 
@@ -30,7 +30,7 @@ function server(publish: (topic: string, payload: Buffer) => Promise<void>): Chu
     config: resolveConfig({ databaseUrl: "pglite://memory", mqtt: { url: "mqtt://127.0.0.1:1" } }),
     db,
     log: pino({ level: "silent" }),
-    counters: new Counters(),
+    ...((metrics) => ({ metrics, counters: metrics.counters }))(new ManagerMetrics(storeMetricsSource(db))),
     topics,
     publish,
     events: new ManagerEvents(),

@@ -45,6 +45,8 @@ export type { PropletCounters, PropletTrust } from "../lease/types.js";
 import type { Runtime } from "../execute/runtime.js";
 import { FunctionHost } from "../invoke/host.js";
 import { messageOf } from "../../lib/errors.js";
+import { PropletMetrics } from "../telemetry/metrics.js";
+import { startMetricsServer } from "../telemetry/server.js";
 
 export const PROPLET_SOFTWARE = { name: "propeller-proplet", version: "0.1.0" } as const;
 
@@ -69,6 +71,14 @@ export class PropletAgent {
   private stopping = false;
   /** Warm functions served synchronously (invocations, proplet/invoke/). */
   private readonly functions: FunctionHost;
+  /** The Prometheus export, served when `metrics` is configured. */
+  readonly metrics: PropletMetrics;
+  private metricsServer: { url: string; close(): Promise<void> } | undefined;
+
+  /** Where GET /metrics is served, when it is. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
+  }
 
   constructor(
     private readonly config: PropletConfig,
@@ -93,6 +103,12 @@ export class PropletAgent {
       oci: ociSource({ ...config.oci, cacheDir: config.oci.cacheDir ?? join(workDir, "oci-cache"), logger: log }),
       mqtt: this.mqttArtifacts,
     };
+    this.metrics = new PropletMetrics({
+      counters: this.counters,
+      running: () => this.leases.size,
+      maxConcurrency: config.maxConcurrency,
+      freeMemoryBytes: () => this.freeMemoryBytes(),
+    });
     this.leases = new Leases({
       config,
       runtimes,
@@ -100,6 +116,7 @@ export class PropletAgent {
       trust,
       log,
       counters: this.counters,
+      metrics: this.metrics,
       publish: (name, body) => this.publish(name, body),
       connected: () => this.connection?.connected === true,
       stopping: () => this.stopping,
@@ -151,9 +168,14 @@ export class PropletAgent {
       return this.presence("manager online");
     });
     // After EVERY (re)connect, once the subscriptions are back: online, announce, resend results.
+    connection.onConnect(() => this.metrics.mqttReconnects.inc());
     connection.onConnect(() => this.presence("reconnected"));
     connection.onConnect(() => this.mqttArtifacts.onReconnect());
     await this.presence("started");
+    if (config.metrics) {
+      this.metricsServer = await startMetricsServer({ ...config.metrics, expose: () => this.metrics.expose(), log: this.log });
+      this.log.info({ url: this.metricsServer.url, token: config.metrics.token !== null }, "metrics served");
+    }
 
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.heartbeatIntervalMs);
     this.resendTimer = setInterval(() => void this.leases.resendResults(false), Math.min(config.resultResendMs, 1000));
@@ -198,6 +220,11 @@ export class PropletAgent {
   private clearTimers(): void {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.resendTimer);
+    void this.metricsServer?.close();
+  }
+
+  private freeMemoryBytes(): number {
+    return Math.max(0, this.config.memoryBytes - this.leases.reservedMemory());
   }
 
 
@@ -284,7 +311,7 @@ export class PropletAgent {
       propletId: this.config.id,
       running: this.leases.runningRefs(),
       load: { running: this.leases.size, maxConcurrency: this.config.maxConcurrency },
-      freeMemoryBytes: Math.max(0, this.config.memoryBytes - this.leases.reservedMemory()),
+      freeMemoryBytes: this.freeMemoryBytes(),
       intervalMs: this.config.heartbeatIntervalMs,
     }).catch((err: unknown) => this.log.debug({ err: messageOf(err) }, "heartbeat not sent"));
   }

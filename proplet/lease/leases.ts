@@ -6,6 +6,7 @@
  *
  * The rules the manager relies on are listed at the top of proplet/agent/agent.ts.
  */
+import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { childTraceparent, encodeTopicMessage, teeSatisfies, type PropletTopicName, type RunRef, type TaskStart, type TaskStop, type TopicMessage } from "../../protocol/index.js";
 import type { ArtifactSources } from "../artifacts/index.js";
@@ -15,6 +16,7 @@ import { withReceipt, type ReceiptBasis, type ReceiptStart } from "../trust/rece
 import { messageOf } from "../../lib/errors.js";
 import { BoundedRunSet, PendingResults, failedReport, resultBody, stoppedReport, type ResultBody } from "./results.js";
 import { runStart, unattestedBasis } from "./run.js";
+import type { PropletMetrics } from "../telemetry/metrics.js";
 import type { PropletCounters, PropletTrust } from "./types.js";
 
 interface ActiveRun {
@@ -35,6 +37,8 @@ export interface LeaseDeps {
   trust: PropletTrust;
   log: Logger;
   counters: PropletCounters;
+  /** Run and artifact figures for the Prometheus export (telemetry/). */
+  metrics?: PropletMetrics;
   publish<N extends PropletTopicName>(name: N, body: Parameters<typeof encodeTopicMessage<N>>[1]): Promise<void>;
   connected(): boolean;
   /** True once the proplet is killed or shutting down: nothing more is published about runs. */
@@ -132,8 +136,13 @@ export class Leases {
       active.endpoint = url;
       void this.announceEndpoint(active);
     };
-    void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint })
-      .then(({ report, basis }) => this.finish(m, report, basis))
+    const startedAt = performance.now();
+    const metrics = this.deps.metrics;
+    void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint, ...(metrics ? { metrics } : {}) })
+      .then(({ report, basis }) => {
+        metrics?.runDuration.observe({ runtime: m.runtime, outcome: report.outcome }, (performance.now() - startedAt) / 1000);
+        return this.finish(m, report, basis);
+      })
       .catch((err: unknown) => log.error({ err: messageOf(err) }, "run failed unexpectedly"))
       .finally(() => {
         this.runs.delete(m.runId);

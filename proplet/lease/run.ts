@@ -12,6 +12,7 @@ import { withUnsealed, type RunAttestation } from "../trust/confidential.js";
 import type { ReceiptBasis } from "../trust/receipt.js";
 import type { AttestationAgent } from "../../attestation/agent/index.js";
 import { failedReport, stoppedReport } from "./results.js";
+import type { PropletMetrics } from "../telemetry/metrics.js";
 
 export interface RunStartDeps {
   runtimes: Runtime[];
@@ -21,6 +22,7 @@ export interface RunStartDeps {
   log: Logger;
   /** A daemon serves at this URL. */
   onEndpoint: (url: string) => void;
+  metrics?: Pick<PropletMetrics, "artifactBytes" | "artifactFetchSeconds">;
 }
 
 /** Receipt basis of a run that ran nothing attested: signed by the identity key. */
@@ -42,6 +44,8 @@ export async function runStart(m: TaskStart, signal: AbortSignal, deps: RunStart
   try {
     const t0 = performance.now();
     module = await fetchArtifact(m.artifact, deps.sources, { maxBytes: deps.artifactMaxBytes, signal });
+    deps.metrics?.artifactBytes.inc({ source: m.artifact.location.kind }, module.byteLength);
+    deps.metrics?.artifactFetchSeconds.observe({ source: m.artifact.location.kind }, (performance.now() - t0) / 1000);
     deps.log.debug({ runId: m.runId, source: m.artifact.location.kind, bytes: module.byteLength, ms: Math.round((performance.now() - t0) * 10) / 10 }, "artifact fetched");
   } catch (err) {
     if (signal.aborted) return { report: stoppedReport(signal), basis };

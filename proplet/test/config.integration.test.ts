@@ -38,3 +38,21 @@ describe("proplet tee configuration (explicit, never guessed)", () => {
     expect(problems({ type: "sample", svn: -1, extra: true })).toHaveLength(2);
   });
 });
+
+describe("proplet metrics configuration (off unless asked)", () => {
+  it("is off by default, loopback when configured, and refuses a bad port, host or weak token", () => {
+    expect(resolvePropletConfig(base).metrics).toBeNull();
+    expect(resolvePropletConfig({ ...base, metrics: { port: 9464 } }).metrics).toEqual({ host: "127.0.0.1", port: 9464, token: null });
+    let err: unknown;
+    try {
+      resolvePropletConfig({ ...base, metrics: { port: 70000, host: "bad host", token: "short" } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PropletConfigError);
+    const list = ((err as PropletConfigError).details?.problems as string[]).join("\n");
+    expect(list).toMatch(/metrics\.port must be an integer from 0 to 65535/);
+    expect(list).toMatch(/metrics\.host must be a host name/);
+    expect(list).toMatch(/metrics\.token must be 16 to 512 characters/);
+  });
+});
