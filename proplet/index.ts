@@ -49,6 +49,7 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
     new WasiHttpRuntime(componentOptions),
   ];
   const agent = new PropletAgent({ ...config, workDir }, runtimes, log.child({ propletId: config.id }), { identity, attestation });
+  agent.metrics.addCache("component", () => cache.stats());
   try {
     await agent.start();
   } catch (err) {

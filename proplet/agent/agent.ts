@@ -97,10 +97,11 @@ export class PropletAgent {
         request: (digest, indices) => this.publish("artifacts/request", { kind: "artifact.request", propletId: config.id, digest, indices }),
       },
     });
+    const oci = ociSource({ ...config.oci, cacheDir: config.oci.cacheDir ?? join(workDir, "oci-cache"), logger: log });
     this.sources = {
       inline: inlineSource,
       http: httpSource({ timeoutMs: config.httpTimeoutMs }),
-      oci: ociSource({ ...config.oci, cacheDir: config.oci.cacheDir ?? join(workDir, "oci-cache"), logger: log }),
+      oci,
       mqtt: this.mqttArtifacts,
     };
     this.metrics = new PropletMetrics({
@@ -109,6 +110,7 @@ export class PropletAgent {
       maxConcurrency: config.maxConcurrency,
       freeMemoryBytes: () => this.freeMemoryBytes(),
     });
+    this.metrics.addCache("oci", () => oci.cacheStats());
     this.leases = new Leases({
       config,
       runtimes,

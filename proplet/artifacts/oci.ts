@@ -10,7 +10,7 @@
  * Registry failures keep oci/'s stable codes (oci_unauthorized, oci_manifest_unknown, …).
  */
 import type { Logger } from "pino";
-import { createOciClient, openDiskCache, pullWasm, type ContentCache, type Credentials, type OciClient } from "../../oci/index.js";
+import { createOciClient, openDiskCache, pullWasm, type CacheStats, type ContentCache, type Credentials, type OciClient } from "../../oci/index.js";
 import type { Digest } from "../../protocol/index.js";
 import type { ArtifactSource } from "./source.js";
 
@@ -29,6 +29,8 @@ export interface OciSourceOptions {
 export interface OciSource extends ArtifactSource<"oci"> {
   /** The cache, once opened (for tests and metrics). */
   cache(): Promise<ContentCache>;
+  /** The cache's counters, or null while nothing opened it (a scrape does not create it). */
+  cacheStats(): CacheStats | null;
 }
 
 export function ociSource(options: OciSourceOptions): OciSource {
@@ -40,14 +42,19 @@ export function ociSource(options: OciSourceOptions): OciSource {
     ...(options.logger ? { logger: options.logger } : {}),
   });
   let opened: Promise<ContentCache> | undefined;
+  let ready: ContentCache | undefined;
   const cache = () =>
-    (opened ??= openDiskCache({ dir: options.cacheDir, maxBytes: options.cacheMaxBytes, ...(options.logger ? { logger: options.logger } : {}) }).catch((err: unknown) => {
-      opened = undefined; // try again on the next pull (e.g. the disk was full)
-      throw err;
-    }));
+    (opened ??= openDiskCache({ dir: options.cacheDir, maxBytes: options.cacheMaxBytes, ...(options.logger ? { logger: options.logger } : {}) }).then(
+      (c) => (ready = c),
+      (err: unknown) => {
+        opened = undefined; // try again on the next pull (e.g. the disk was full)
+        throw err;
+      },
+    ));
   return {
     kind: "oci",
     cache,
+    cacheStats: () => ready?.stats() ?? null,
     async fetch(location, { maxBytes, signal, expected }) {
       const store = await cache();
       if (expected) {

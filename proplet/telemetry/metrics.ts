@@ -33,6 +33,7 @@ export class PropletMetrics {
   readonly artifactBytes: Counter<"source">;
   readonly artifactFetchSeconds: Histogram<"source">;
   readonly mqttReconnects: Counter<never>;
+  private readonly caches = new Map<string, () => { hits: number; misses: number } | null>();
 
   constructor(source: PropletGaugeSource) {
     const registers = [this.registry];
@@ -54,7 +55,28 @@ export class PropletMetrics {
     this.runDuration = new Histogram({ name: "propeller_proplet_run_duration_seconds", help: "From accepted to result, by runtime and outcome", labelNames: ["runtime", "outcome"], buckets: DURATION_BUCKETS, registers });
     this.artifactBytes = new Counter({ name: "propeller_proplet_artifact_bytes_total", help: "Artifact bytes fetched, by source (inline, http, oci, mqtt)", labelNames: ["source"], registers });
     this.artifactFetchSeconds = new Histogram({ name: "propeller_proplet_artifact_fetch_seconds", help: "Artifact fetch time, by source", labelNames: ["source"], buckets: DURATION_BUCKETS, registers });
+    const caches = this.caches;
+    new Counter({
+      name: "propeller_proplet_cache_lookups_total",
+      help: "Cache lookups by cache (oci layers, transpiled components) and result (hit or miss)",
+      labelNames: ["cache", "result"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [cache, stats] of caches) {
+          const s = stats();
+          if (!s) continue;
+          this.inc({ cache, result: "hit" }, s.hits);
+          this.inc({ cache, result: "miss" }, s.misses);
+        }
+      },
+    });
     this.mqttReconnects = new Counter({ name: "propeller_proplet_mqtt_reconnects_total", help: "Times the MQTT connection came back after a loss", registers });
+  }
+
+  /** A cache whose hits and misses are exported (`stats` null: not opened yet). */
+  addCache(name: string, stats: () => { hits: number; misses: number } | null): void {
+    this.caches.set(name, stats);
   }
 
   async expose(): Promise<{ contentType: string; body: string }> {

@@ -29,6 +29,12 @@ export class TranspileCache {
   private ready: Promise<void> | undefined;
   /** Serialises writes and evictions (reads need no lock: entries appear by rename). */
   private writing: Promise<void> = Promise.resolve();
+  private readonly counts = { hits: 0, misses: 0 };
+
+  /** Lookups that found a transpiled component, and those that did not (metrics). */
+  stats(): { hits: number; misses: number } {
+    return { ...this.counts };
+  }
 
   constructor(private readonly options: TranspileCacheOptions) {
     this.maxEntries = options.maxEntries ?? 64;
@@ -49,14 +55,19 @@ export class TranspileCache {
     const dir = join(this.options.dir, key);
     try {
       const names = JSON.parse(await readFile(join(dir, "cores.json"), "utf8")) as unknown;
-      if (!Array.isArray(names) || !names.every((n) => typeof n === "string" && CORE_NAME.test(n))) return null;
+      if (!Array.isArray(names) || !names.every((n) => typeof n === "string" && CORE_NAME.test(n))) {
+        this.counts.misses++;
+        return null;
+      }
       const [js, wit] = await Promise.all([readFile(join(dir, "component.js"), "utf8"), readFile(join(dir, "world.wit"), "utf8")]);
       const cores: Record<string, Uint8Array> = {};
       for (const n of names as string[]) cores[n] = new Uint8Array(await readFile(join(dir, n)));
       const now = new Date();
       await utimes(dir, now, now).catch(() => undefined); // recency for eviction
+      this.counts.hits++;
       return { js, wit, cores };
     } catch {
+      this.counts.misses++;
       return null;
     }
   }
