@@ -26,6 +26,8 @@ usage: propeller <command> [options]
   task create <file.wasm> [task options] [--start]
   task list [--state S] [--limit N] [--cursor C]
   task get|start|stop|logs|runs <task-id>
+  task logs <task-id> --follow [--run <run-id>] [--json]
+        print a run's output live as it is written; exits with the run (0 when it completed)
   push <file.wasm|file.age> <registry[:port]/repo:tag> [--insecure] [--username U --password-stdin]
         [--encrypted-for kbs:///r/t/tag --plaintext-digest sha256:…] [--json]
         push a Wasm artifact to an OCI registry; prints its digest reference

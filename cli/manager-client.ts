@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
+import { createParser } from "eventsource-parser";
 import type * as Api from "../protocol/api/index.js";
 import { RemoteError } from "./errors.js";
 import { messageOf } from "../lib/errors.js";
@@ -122,6 +123,60 @@ export class ManagerClient {
     return { response, text };
   }
 
+  /**
+   * Follows a run's live output (Server-Sent Events) until the run ends: `onChunk` hears each chunk
+   * in order; resolves with the run's final state. A dropped connection is resumed from the last
+   * seq seen (Last-Event-ID), up to `maxReconnects` times in a row.
+   */
+  async followLogs(taskId: string, runId: string, onChunk: (c: Api.LogChunk) => void, options: { signal?: AbortSignal; maxReconnects?: number } = {}): Promise<Api.RunState> {
+    const path = `/tasks/${encodeURIComponent(taskId)}/runs/${encodeURIComponent(runId)}/logs?follow=true`;
+    let last = 0;
+    let failures = 0;
+    for (;;) {
+      const headers: Record<string, string> = { accept: "text/event-stream" };
+      if (this.token) headers.authorization = `Bearer ${this.token}`;
+      if (last > 0) headers["last-event-id"] = String(last);
+      let ended: Api.RunState | undefined;
+      try {
+        const response = await fetch(`${this.baseUrl}${path}`, { headers, ...(options.signal ? { signal: options.signal } : {}) });
+        if (!response.ok || !response.body) {
+          const text = await response.text();
+          let message = text.slice(0, 300);
+          try {
+            message = (JSON.parse(text) as Api.ErrorReply).message;
+          } catch {
+            // not JSON: keep the text
+          }
+          throw new RemoteError(`http_${response.status}`, `GET ${path} failed (${response.status}): ${message}`, response.status);
+        }
+        const parser = createParser({
+          onEvent: (e) => {
+            if (e.event === "log") {
+              const chunk = JSON.parse(e.data) as Api.LogChunk;
+              if (chunk.seq <= last) return;
+              last = chunk.seq;
+              failures = 0;
+              onChunk(chunk);
+            } else if (e.event === "end") ended = (JSON.parse(e.data) as Api.LogEnd).state;
+          },
+        });
+        const decoder = new TextDecoder();
+        for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(part, { stream: true }));
+      } catch (err) {
+        if (err instanceof RemoteError && err.status !== undefined && err.status < 500) throw err;
+        if (options.signal?.aborted) throw err;
+        if (++failures > (options.maxReconnects ?? 5)) {
+          throw new RemoteError("unreachable", `lost the log stream from ${this.baseUrl} (${messageOf(err)}); run \`propeller task logs\` again to resume`, undefined);
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** failures)));
+        continue;
+      }
+      if (ended !== undefined) return ended;
+      // The stream closed without an end event (a manager restart): resume.
+      if (++failures > (options.maxReconnects ?? 5)) throw new RemoteError("unreachable", "the log stream kept closing before the run ended; run `propeller task logs` again to resume", undefined);
+    }
+  }
+
   createTask(body: Record<string, unknown>): Promise<Api.Task> {
     return this.request("POST", "/tasks", body);
   }
@@ -139,6 +194,9 @@ export class ManagerClient {
   }
   stopTask(id: string): Promise<Api.Task> {
     return this.request("POST", `/tasks/${encodeURIComponent(id)}/stop`);
+  }
+  run(id: string, runId: string): Promise<Api.Run> {
+    return this.request("GET", `/tasks/${encodeURIComponent(id)}/runs/${encodeURIComponent(runId)}`);
   }
   runs(id: string): Promise<Api.RunList> {
     return this.request("GET", `/tasks/${encodeURIComponent(id)}/runs`);

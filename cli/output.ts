@@ -3,11 +3,14 @@ import type { Run, Task } from "../protocol/api/index.js";
 export interface Output {
   out(text: string): void;
   err(text: string): void;
+  /** Bytes as they are, no newline added (a workload's live output); out/err when absent. */
+  raw?(stream: "stdout" | "stderr", data: Uint8Array): void;
 }
 
 export const consoleOutput: Output = {
   out: (text) => void process.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
   err: (text) => void process.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
+  raw: (stream, data) => void (stream === "stdout" ? process.stdout : process.stderr).write(data),
 };
 
 export function describeRun(run: Run | null): string {

@@ -51,3 +51,10 @@ export class TooManyFailuresError extends PropellerError {
     super("too_many_auth_failures", message);
   }
 }
+
+/** The manager cannot take this request now (a bound is reached); retry later (HTTP 503 with Retry-After). */
+export class ServiceUnavailableError extends PropellerError {
+  constructor(code: "too_many_followers", message: string) {
+    super(code, message);
+  }
+}

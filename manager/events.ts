@@ -7,6 +7,7 @@
  */
 import type { Logger } from "pino";
 import { messageOf } from "../lib/errors.js";
+import type { LogChunk } from "../protocol/api/index.js";
 
 export type ManagerEvent =
   /** Runs were queued: a task was created started, started, or started by cron or a workflow. */
@@ -19,6 +20,8 @@ export type ManagerEvent =
   | { type: "runs.lost"; propletId?: string }
   /** A proplet announced itself (new, back, or after a manager restart). */
   | { type: "proplet.joined"; propletId: string }
+  /** A chunk of a run's live output was stored (log followers). */
+  | { type: "run.log"; runId: string; chunk: LogChunk }
   /** A proplet's heartbeat reported what it runs: capacity may have changed. */
   | { type: "proplet.heartbeat"; propletId: string };
 

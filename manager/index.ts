@@ -27,6 +27,7 @@ import { WorkflowService } from "./workflows/service.js";
 import { InvocationService } from "./invocations/service.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
+import { LogService } from "./logs/service.js";
 import { messageOf } from "../lib/errors.js";
 
 export type { ManagerConfigInput } from "./config.js";
@@ -88,7 +89,8 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const flows = new Advancer(ctx);
     const workflows = new WorkflowService(ctx, service, () => flows.request());
     const invocations = new InvocationService(ctx, topics);
-    const router = new Router(ctx, topics, { liveness, dispatcher, artifacts: chunks, functions: invocations });
+    const logs = new LogService(ctx, dispatcher);
+    const router = new Router(ctx, topics, { liveness, dispatcher, artifacts: chunks, functions: invocations, logs });
 
     const apiKeys = new ApiKeys(db, log.child({ component: "auth" }), ctx.now);
     // Before anything listens: the operator's bootstrap keys must work from the first request.
@@ -147,6 +149,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         uploads: { db },
         scheduling: { db, workflows, invocations },
         metrics: () => metrics.expose(),
+        logs,
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

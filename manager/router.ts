@@ -39,6 +39,8 @@ export interface RouterHandlers {
   dispatcher: Dispatcher;
   artifacts?: ArtifactRequestHandler;
   functions?: FunctionMessageHandler;
+  /** Live output (task.log stdout/stderr), manager/logs. */
+  logs?: { onOutput(senderId: string, msg: TopicMessage<"tasks/log">): Promise<void> };
 }
 
 export class Router {
@@ -104,7 +106,7 @@ export class Router {
     }
     // QoS 1 may deliver twice. Results are exempt: a repeat must be acknowledged again.
     if (name !== "tasks/result" && !this.dedup.firstSeen(msg.messageId)) return;
-    const { liveness, dispatcher, artifacts, functions } = this.handlers;
+    const { liveness, dispatcher, artifacts, functions, logs } = this.handlers;
     try {
       switch (msg.kind) {
         case "proplet.announce":
@@ -122,7 +124,7 @@ export class Router {
         case "task.log":
           this.ctx.log.debug({ runId: msg.runId, stream: msg.stream, seq: msg.seq }, "task log");
           if (msg.stream === "progress") return await dispatcher.onProgress(propletId, msg);
-          return;
+          return await logs?.onOutput(propletId, msg);
         case "function.reply":
           return functions?.onReply(msg);
         case "function.status":

@@ -252,7 +252,8 @@ export class Dispatcher {
    * The run a message from `senderId` refers to. undefined: unknown run; null: known but not this
    * sender's (counted and dropped).
    */
-  private async runFor(senderId: string, taskId: string, runId: string, what: string): Promise<RunRecord | null | undefined> {
+  /** The run a proplet message is about, when that proplet holds it: undefined unknown, null not its run (both counted and logged). */
+  async runFor(senderId: string, taskId: string, runId: string, what: string): Promise<RunRecord | null | undefined> {
     const run = await runStore.getRun(this.ctx.db, runId);
     if (!run || run.taskId !== taskId) {
       this.ctx.counters.inc("unknownRuns");

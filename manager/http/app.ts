@@ -19,6 +19,8 @@ import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { metricsRoutes, type MetricsDeps } from "./routes/metrics.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { runRoutes } from "./routes/runs.js";
+import { logRoutes } from "./routes/logs.js";
+import type { LogService } from "../logs/service.js";
 import { propletRoutes } from "./routes/proplets.js";
 import { apiKeyRoutes } from "./routes/api-keys.js";
 import { artifactRoutes, type UploadDeps } from "./routes/artifacts.js";
@@ -28,6 +30,8 @@ import { functionRoutes } from "./routes/functions.js";
 
 /** What the routes call: the services (and, for uploads and scheduling views, the database). */
 export interface RouteDeps extends HealthDeps, MetricsDeps {
+  /** Live output of runs (GET …/logs); absent in servers without a broker behind them. */
+  logs?: LogService;
   service: TaskService;
   liveness: Liveness;
   uploads?: UploadDeps;
@@ -127,6 +131,10 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   await app.register(async (scoped) => metricsRoutes(scoped, deps));
   await app.register(async (scoped) => taskRoutes(scoped, deps.service));
   await app.register(async (scoped) => runRoutes(scoped, deps.service));
+  if (deps.logs) {
+    const logs = deps.logs;
+    await app.register(async (scoped) => logRoutes(scoped, logs));
+  }
   await app.register(async (scoped) => propletRoutes(scoped, deps));
   await app.register(async (scoped) => apiKeyRoutes(scoped, options.apiKeys));
   const uploads = deps.uploads;

@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyInstance } from "fastify";
 import { DigestError, PropellerError, SchemaError } from "../../protocol/index.js";
 import type { ErrorReply } from "../../protocol/api/index.js";
-import { AuthUnavailableError, ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, TooManyFailuresError, UnauthorizedError } from "../errors.js";
+import { AuthUnavailableError, ServiceUnavailableError, ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, TooManyFailuresError, UnauthorizedError } from "../errors.js";
 import { InvocationError } from "../invocations/service.js";
 
 type ErrorClass = abstract new (...args: never[]) => PropellerError;
@@ -17,6 +17,7 @@ const STATUS_BY_CLASS: ReadonlyArray<readonly [ErrorClass, number]> = [
   [ForbiddenError, 403],
   [TooManyFailuresError, 429],
   [AuthUnavailableError, 503],
+  [ServiceUnavailableError, 503],
   [NotFoundError, 404],
   [ConflictError, 409],
   [InvalidRequestError, 400],
@@ -58,7 +59,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       if (error instanceof UnauthorizedError && error.code === "missing_credentials") reply.header("www-authenticate", `Bearer realm="propeller"`);
       if (error instanceof ForbiddenError) reply.header("www-authenticate", `Bearer realm="propeller", error="insufficient_scope"${error.scope ? `, scope="${error.scope}"` : ""}`);
       if (error instanceof TooManyFailuresError) reply.header("retry-after", String(error.retryAfterSeconds));
-      if (error instanceof AuthUnavailableError) reply.header("retry-after", "5");
+      if (error instanceof AuthUnavailableError || error instanceof ServiceUnavailableError) reply.header("retry-after", "5");
       if (status === 500) request.log.error({ err: error.message, code: error.code }, "request failed");
       const body: ErrorReply = { code: status === 500 ? "internal" : error.code, message: status === 500 ? "internal error" : error.message };
       return reply.status(status).send(body);

@@ -29,6 +29,8 @@ export interface RunRequest {
   secret?: boolean;
   /** A daemon (wasi-http) calls this once it serves, with the URL it is reachable at. */
   onEndpoint?: (url: string) => void;
+  /** Hears the guest's output as it is written, in order, up to the output cap (live logs). */
+  onOutput?: (stream: "stdout" | "stderr", data: Uint8Array) => void;
 }
 
 export interface RunReport {

@@ -16,6 +16,7 @@ import { withReceipt, type ReceiptBasis, type ReceiptStart } from "../trust/rece
 import { messageOf } from "../../lib/errors.js";
 import { BoundedRunSet, PendingResults, failedReport, resultBody, stoppedReport, type ResultBody } from "./results.js";
 import { runStart, unattestedBasis } from "./run.js";
+import { LiveOutput } from "./live-output.js";
 import type { PropletMetrics } from "../telemetry/metrics.js";
 import type { PropletCounters, PropletTrust } from "./types.js";
 
@@ -30,6 +31,9 @@ interface ActiveRun {
 }
 
 /** What the leases need from the agent: a way to publish, and the connection's and shutdown's state. */
+/** Longest wait for the live output's publishes before the result is sent anyway. */
+const LIVE_OUTPUT_WAIT_MS = 5000;
+
 export interface LeaseDeps {
   config: PropletConfig;
   runtimes: Runtime[];
@@ -138,9 +142,21 @@ export class Leases {
     };
     const startedAt = performance.now();
     const metrics = this.deps.metrics;
-    void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint, ...(metrics ? { metrics } : {}) })
-      .then(({ report, basis }) => {
+    const live = new LiveOutput({
+      // Offline, live chunks are skipped (not queued behind the reconnect): the result carries all output.
+      send: async (seq, stream, data) => {
+        if (!this.deps.connected()) return;
+        await this.publish("tasks/log", { kind: "task.log", propletId: this.config.id, ...ref, traceparent: childTraceparent(m.traceparent), seq, stream, data: data.toString("base64") });
+      },
+      onError: (err) => log.debug({ err: messageOf(err) }, "a live output chunk was not sent (the result carries the output)"),
+    });
+    const onOutput = (stream: "stdout" | "stderr", data: Uint8Array) => live.write(stream, data);
+    void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint, onOutput, ...(metrics ? { metrics } : {}) })
+      .then(async ({ report, basis }) => {
         metrics?.runDuration.observe({ runtime: m.runtime, outcome: report.outcome }, (performance.now() - startedAt) / 1000);
+        // Live output first, so a follower sees every line before the run ends.
+        // Bounded: a broker that does not acknowledge must not hold the result back.
+        await Promise.race([live.end(), new Promise<void>((r) => setTimeout(r, LIVE_OUTPUT_WAIT_MS).unref())]);
         return this.finish(m, report, basis);
       })
       .catch((err: unknown) => log.error({ err: messageOf(err) }, "run failed unexpectedly"))

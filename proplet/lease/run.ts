@@ -22,6 +22,8 @@ export interface RunStartDeps {
   log: Logger;
   /** A daemon serves at this URL. */
   onEndpoint: (url: string) => void;
+  /** Hears the guest's output as it is written (live task.log). */
+  onOutput?: (stream: "stdout" | "stderr", data: Uint8Array) => void;
   metrics?: Pick<PropletMetrics, "artifactBytes" | "artifactFetchSeconds">;
 }
 
@@ -67,6 +69,7 @@ export async function runStart(m: TaskStart, signal: AbortSignal, deps: RunStart
       // nothing derived from a confidential workload's plaintext may reach the disk
       secret: Boolean(m.confidential),
       onEndpoint: deps.onEndpoint,
+      ...(deps.onOutput ? { onOutput: deps.onOutput } : {}),
     });
   if (!m.confidential) return { report: await run(module), basis };
 

@@ -14,3 +14,4 @@ export * from "./health.js";
 export * from "./api-keys.js";
 export * from "./workflows.js";
 export * from "./functions.js";
+export * from "./logs.js";

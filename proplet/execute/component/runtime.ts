@@ -66,7 +66,7 @@ export class ComponentRuntime implements Runtime {
   }
 
   async run(request: RunRequest): Promise<RunReport> {
-    const { stdout, stderr, report } = runReporter(request.limits.outputBytes);
+    const { stdout, stderr, report } = runReporter(request.limits.outputBytes, request.onOutput);
     const failed = (err: unknown) => {
       const e = err instanceof PropellerError ? err : new InvalidWasmError(messageOf(err));
       return report({ outcome: "failed", error: { code: e.code, message: e.message.slice(0, 4000) } });

@@ -46,7 +46,7 @@ export class WasiP1Runtime implements Runtime {
   }
 
   async run(request: RunRequest): Promise<RunReport> {
-    const { stdout, stderr, report } = runReporter(request.limits.outputBytes);
+    const { stdout, stderr, report } = runReporter(request.limits.outputBytes, request.onOutput);
     if (request.signal.aborted) return report({ outcome: "stopped", error: stoppedError(request.signal) });
 
     let prepared: Prepared;
