@@ -100,20 +100,27 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 export async function main(argv: string[], io: Output = consoleOutput): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "help" || name === "--help" || name === "-h") {
-    io.out(HELP);
+    // `propeller help run` is `propeller run --help`.
+    if (name === "help" && rest.length > 0) return help(rest, io);
+    if (name) io.out(HELP);
+    else io.err(HELP);
     return name ? 0 : 2;
   }
   const load = COMMANDS[name];
   if (!load) {
-    io.err(`propeller: unknown command "${name}". Run \`propeller help\`.`);
+    io.err(`propeller: unknown command "${name}"; the commands are ${commandNames().join(", ")}. Run \`propeller help\`.`);
     return 2;
   }
+  // --help anywhere before a `--` shows the usage and runs nothing (not even `up`'s stack).
+  if (ownArgs(rest).some((a) => a === "--help" || a === "-h")) return help(argv, io);
   try {
     const command = await load();
     return await command(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.err(`propeller: ${err.message}`);
+      // Every usage error says where the usage is.
+      const hint = /--help|propeller help/.test(err.message) ? "" : ` Run \`propeller ${name} --help\`.`;
+      io.err(`propeller: ${err.message}${/[.!?)]$/.test(err.message) || !hint ? "" : "."}${hint}`);
       return 2;
     }
     if (err instanceof RemoteError || err instanceof PropellerError) {
@@ -123,6 +130,24 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     io.err(`propeller: ${(err as Error).stack ?? String(err)}`);
     return 1;
   }
+}
+
+/** Prints the usage of the command path in `words` (exit 0), or says the command is unknown (exit 2). */
+async function help(words: string[], io: Output): Promise<number> {
+  const { usageFor } = await import("./usage.js");
+  const usage = usageFor(ownArgs(words), HELP, commandNames());
+  if (!usage) {
+    io.err(`propeller: unknown command "${words[0]}"; the commands are ${commandNames().join(", ")}. Run \`propeller help\`.`);
+    return 2;
+  }
+  io.out(usage);
+  return 0;
+}
+
+/** argv before a `--` (what follows it is the guest's, never ours). */
+function ownArgs(argv: string[]): string[] {
+  const end = argv.indexOf("--");
+  return end < 0 ? argv : argv.slice(0, end);
 }
 
 /** The top-level command names (for checks that a deployment only runs commands that exist). */

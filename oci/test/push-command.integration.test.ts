@@ -71,7 +71,7 @@ describe("propeller push", () => {
     [["x.wasm", "localhost:5000/a:1", "--encrypted-for", "kbs:///a/b/c"], /go together/],
     [["x.wasm", "localhost:5000/a:1", "--encrypted-for", "kbs:///a/b/c", "--plaintext-digest", "sha256:zz"], /--plaintext-digest takes/],
     [["/nonexistent/x.wasm", "localhost:5000/a:1"], /cannot read/],
-    [["x.wasm", "localhost:5000/a:1", "--password", "p"], /Unknown option/],
+    [["x.wasm", "localhost:5000/a:1", "--password", "p"], /unknown option --password \(did you mean --password-stdin\?\)/],
   ])("usage error: %j", async (argv, message) => {
     await expect(pushCommand(argv, capture().io)).rejects.toMatchObject({ code: "usage", message: expect.stringMatching(message) });
   });
