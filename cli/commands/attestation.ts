@@ -45,6 +45,8 @@ export async function attestationCommand(argv: string[], io: Output): Promise<nu
       vmpl: { type: "string", multiple: true },
       "trusted-ak": { type: "string", multiple: true },
       "no-crl": { type: "boolean" },
+      // The report is always JSON; accepted so every command takes --json.
+      json: { type: "boolean" },
     },
     false,
   );

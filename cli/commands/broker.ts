@@ -28,6 +28,7 @@ export async function brokerCommand(argv: string[], io: Output): Promise<number>
         "server-cert": { type: "string" },
         "data-dir": { type: "string" },
         user: { type: "string" },
+        json: { type: "boolean" },
       });
       if (positionals.length > 0 || !values.certs || !values.out) throw new UsageError(`broker config needs --certs and --out\n${BROKER_USAGE}`);
       const port = parsePositiveInt("--port", values.port, 8883);
@@ -42,12 +43,16 @@ export async function brokerCommand(argv: string[], io: Output): Promise<number>
         ...(values["data-dir"] !== undefined ? { persistenceDir: values["data-dir"] } : {}),
         ...(values.user !== undefined ? { user: values.user } : {}),
       });
+      if (values.json) {
+        io.out(JSON.stringify({ configPath: written.configPath, aclPath: written.aclPath, persistenceDir: written.persistenceDir }, null, 2));
+        return 0;
+      }
       io.out(`wrote ${written.configPath}\nwrote ${written.aclPath}\npersistence in ${written.persistenceDir}`);
       io.out(`run: mosquitto -c ${written.configPath}  (the certificates and data directory must be readable by the user Mosquitto runs as)`);
       return 0;
     }
     case "passwd": {
-      const { values, positionals } = parse("broker passwd", rest, { file: { type: "string" } });
+      const { values, positionals } = parse("broker passwd", rest, { file: { type: "string" }, json: { type: "boolean" } });
       const [id, ...extra] = positionals;
       if (!id || extra.length > 0 || !values.file) throw new UsageError(`broker passwd takes one proplet id and --file\n${BROKER_USAGE}`);
       if (!isValidPropletId(id) || id === "manager") throw new UsageError(`"${id}" is not a proplet id that can hold credentials`);
@@ -60,7 +65,11 @@ export async function brokerCommand(argv: string[], io: Output): Promise<number>
       const password = generatePassword();
       current[id] = await hashPassword(password);
       await writeFileAtomic(values.file, JSON.stringify(current, null, 2) + "\n", 0o600, true);
-      io.out(`password for ${id} (shown once; store it in the proplet's secret configuration):\n${password}`);
+      if (values.json) io.out(JSON.stringify({ propletId: id, password, file: values.file }));
+      else {
+        io.out(password);
+        io.err(`the password above is for ${id}, shown once: store it in the proplet's secret configuration (${values.file} keeps only its hash)`);
+      }
       return 0;
     }
     default:

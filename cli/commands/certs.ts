@@ -28,6 +28,7 @@ export async function certsCommand(argv: string[], io: Output): Promise<number> 
         name: { type: "string" },
         days: { type: "string" },
         force: { type: "boolean" },
+        json: { type: "boolean" },
       });
       if (positionals.length > 0) throw new UsageError(`certs init takes no arguments\n${CERTS_USAGE}`);
       const dir = certsDir(values.dir);
@@ -36,8 +37,12 @@ export async function certsCommand(argv: string[], io: Output): Promise<number> 
         lifetimeDays: parsePositiveInt("--days", values.days, 3650),
         force: values.force === true,
       });
-      io.out(`CA "${ca.certificate.subject}" valid until ${ca.certificate.notAfter.toISOString()}`);
       const crlPath = await writeCrl(dir);
+      if (values.json) {
+        io.out(JSON.stringify({ subject: ca.certificate.subject, notAfter: ca.certificate.notAfter.toISOString(), certPath: ca.certPath, keyPath: ca.keyPath, crlPath }, null, 2));
+        return 0;
+      }
+      io.out(`CA "${ca.certificate.subject}" valid until ${ca.certificate.notAfter.toISOString()}`);
       io.out(`  ${ca.certPath}\n  ${ca.keyPath} (keep it secret; mode 0600)\n  ${crlPath} (empty revocation list)`);
       return 0;
     }
@@ -47,6 +52,7 @@ export async function certsCommand(argv: string[], io: Output): Promise<number> 
         san: { type: "string", multiple: true },
         days: { type: "string" },
         force: { type: "boolean" },
+        json: { type: "boolean" },
       });
       const [kind, nameArg, ...extra] = positionals;
       if (!kind || !isCertKind(kind)) throw new UsageError(`certs issue: the kind must be one of ${CERT_KINDS.join(", ")}\n${CERTS_USAGE}`);
@@ -58,27 +64,33 @@ export async function certsCommand(argv: string[], io: Output): Promise<number> 
         force: values.force === true,
       });
       const id = readIdentity(issued.certificate);
+      if (values.json) {
+        io.out(JSON.stringify({ kind, commonName: issued.commonName, serialNumber: id.serialNumber, notAfter: id.notAfter.toISOString(), dnsNames: id.dnsNames, ipAddresses: id.ipAddresses, certPath: issued.certPath, keyPath: issued.keyPath, chainPath: issued.chainPath }, null, 2));
+        return 0;
+      }
       io.out(`${kind} certificate CN=${issued.commonName}, serial ${id.serialNumber}, valid until ${id.notAfter.toISOString()}`);
       if (id.dnsNames.length + id.ipAddresses.length > 0) io.out(`  SANs: ${[...id.dnsNames.map((d) => `DNS:${d}`), ...id.ipAddresses.map((i) => `IP:${i}`)].join(", ")}`);
       io.out(`  ${issued.certPath}\n  ${issued.keyPath} (mode 0600)\n  ${issued.chainPath}`);
       return 0;
     }
     case "revoke": {
-      const { values, positionals } = parse("certs revoke", rest, { dir: { type: "string" } });
+      const { values, positionals } = parse("certs revoke", rest, { dir: { type: "string" }, json: { type: "boolean" } });
       if (positionals.length !== 1) throw new UsageError(`certs revoke takes one certificate name\n${CERTS_USAGE}`);
       const revoked = await revoke(certsDir(values.dir), positionals[0]!);
-      io.out(`revoked CN=${revoked.commonName} (serial ${revoked.serial}); ${revoked.crlPath} updated: restart the brokers and servers that load it`);
+      if (values.json) io.out(JSON.stringify(revoked, null, 2));
+      else io.out(`revoked CN=${revoked.commonName} (serial ${revoked.serial}); ${revoked.crlPath} updated: restart the brokers and servers that load it`);
       return 0;
     }
     case "show": {
-      const { positionals } = parse("certs show", rest, {});
+      // Always JSON (--json accepted, so every command takes it).
+      const { positionals } = parse("certs show", rest, { json: { type: "boolean" } });
       if (positionals.length !== 1) throw new UsageError(`certs show takes one certificate file\n${CERTS_USAGE}`);
       const id = readIdentity(await readText(positionals[0]!));
       io.out(JSON.stringify(id, null, 2));
       return 0;
     }
     case "verify": {
-      const { values, positionals } = parse("certs verify", rest, { dir: { type: "string" }, purpose: { type: "string" } });
+      const { values, positionals } = parse("certs verify", rest, { dir: { type: "string" }, purpose: { type: "string" }, json: { type: "boolean" } });
       if (positionals.length !== 1) throw new UsageError(`certs verify takes one certificate file\n${CERTS_USAGE}`);
       const purpose = values.purpose;
       if (purpose !== undefined && purpose !== "serverAuth" && purpose !== "clientAuth") throw new UsageError("--purpose is serverAuth or clientAuth");
@@ -88,8 +100,11 @@ export async function certsCommand(argv: string[], io: Output): Promise<number> 
         ...(purpose ? { purpose } : {}),
         ...(crl ? { crl } : {}),
       });
-      for (const check of result.checks) io.out(`${check.ok ? "✔" : "✘"} ${check.name.padEnd(22)} ${check.detail ?? ""}`);
-      io.out(result.ok ? "certificate verified" : "certificate NOT verified");
+      if (values.json) io.out(JSON.stringify(result, null, 2));
+      else {
+        for (const check of result.checks) io.out(`${check.ok ? "✔" : "✘"} ${check.name.padEnd(22)} ${check.detail ?? ""}`);
+        io.out(result.ok ? "certificate verified" : "certificate NOT verified");
+      }
       return result.ok ? 0 : 1;
     }
     default:

@@ -78,6 +78,7 @@ export async function kbsCommand(argv: string[], io: Output): Promise<number> {
         dev: { type: "boolean" },
         "master-key-file": { type: "string" },
         "log-level": { type: "string" },
+        json: { type: "boolean" },
       }, false);
       const fromFile = values.config ? ((await readJsonFile(values.config, "--config")) as Record<string, unknown>) : {};
       const input = { ...fromFile, ...kbs.kbsConfigFromEnv(process.env) } as Parameters<typeof kbs.resolveKbsConfig>[0];
@@ -96,7 +97,7 @@ export async function kbsCommand(argv: string[], io: Output): Promise<number> {
       const logger = cliLogger(values["log-level"]);
       const running = await kbs.startKbs(input, { logger });
       if (input.developmentMode) io.err("WARNING: the KBS runs in DEVELOPMENT MODE: it accepts the sample TEE, which proves nothing. Never use this for real secrets.");
-      io.out(`KBS listening on ${running.url} (JWKS: ${running.url}/.well-known/jwks.json)`);
+      io.out(values.json ? JSON.stringify({ url: running.url, jwks: `${running.url}/.well-known/jwks.json` }) : `KBS listening on ${running.url} (JWKS: ${running.url}/.well-known/jwks.json)`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
@@ -105,7 +106,7 @@ export async function kbsCommand(argv: string[], io: Output): Promise<number> {
       return 0;
     }
     case "admin-keygen": {
-      const { values } = parse("kbs admin-keygen", rest, { id: { type: "string" }, out: { type: "string" }, alg: { type: "string" } }, false);
+      const { values } = parse("kbs admin-keygen", rest, { id: { type: "string" }, out: { type: "string" }, alg: { type: "string" }, json: { type: "boolean" } }, false);
       const alg = values.alg ?? "EdDSA";
       if (alg !== "EdDSA" && alg !== "ES256") throw new UsageError("--alg is EdDSA or ES256");
       const pair = await kbs.adminKeygen({ ...(values.id ? { id: values.id } : {}), alg });
@@ -118,8 +119,13 @@ export async function kbsCommand(argv: string[], io: Output): Promise<number> {
       });
       await chmod(privatePath, 0o600);
       await writeFile(publicPath, JSON.stringify({ ...pair.publicJwk, kid: pair.id, alg }) + "\n", { mode: 0o644 });
+      const adminKeys = `[{"id":"${pair.id}","publicKey":"file:${publicPath}","roles":["admin"]}]`;
+      if (values.json) {
+        io.out(JSON.stringify({ id: pair.id, alg, privateKeyPath: privatePath, publicKeyPath: publicPath, adminKeysSetting: adminKeys }, null, 2));
+        return 0;
+      }
       io.out(`private key: ${privatePath} (0600; keep it secret)\npublic key:  ${publicPath}`);
-      io.out(`configure the KBS with: PROPELLER_KBS_ADMIN_KEYS='[{"id":"${pair.id}","publicKey":"file:${publicPath}","roles":["admin"]}]'`);
+      io.out(`configure the KBS with: PROPELLER_KBS_ADMIN_KEYS='${adminKeys}'`);
       return 0;
     }
     case "resource": {

@@ -25,6 +25,8 @@ export async function submitAndReport(client: ManagerClient, body: Record<string
     if (run?.result?.stdout) io.out(run.result.stdout);
     // A component export's result (WAVE text) is the run's answer: stdout, like a guest's output.
     if (run?.result?.returnWave) io.out(run.result.returnWave);
+    // So is a core module export's return values (space-separated, as `function invoke` prints them).
+    else if (run?.result?.returnValues?.length) io.out(run.result.returnValues.join(" "));
     if (run?.result?.stderr) io.err(run.result.stderr);
     io.err(describeRun(run));
   }
