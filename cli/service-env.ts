@@ -27,6 +27,7 @@ export const MANAGER_SERVE_ENV = [
   "PROPELLER_HTTP_TLS_CERT_FILE",
   "PROPELLER_HTTP_TLS_KEY_FILE",
   "PROPELLER_BOOTSTRAP_API_KEY_FILE",
+  "PROPELLER_SECRETS_KEY_FILE",
   "PROPELLER_JWT_ISSUER",
   "PROPELLER_JWT_AUDIENCE",
   "PROPELLER_JWT_JWKS_URL",
@@ -197,6 +198,8 @@ export interface ManagerServeSettings {
     bootstrapKeys?: Array<{ name: string; key: string; scopes: Array<"read" | "submit" | "admin"> }>;
     jwt?: { issuer: string; audience: string; jwksUrl?: string };
   };
+  /** Seals task secret values in the database (`ManagerConfigInput.secretsKey`). */
+  secretsKey?: Buffer;
 }
 
 /** The manager's settings from the environment (README, Production); throws ServiceEnvError naming every bad variable. */
@@ -234,6 +237,14 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
     if (r.get("PROPELLER_JWT_JWKS_URL") === undefined) r.problems.push("PROPELLER_JWT_JWKS_URL is required when JWTs are configured (the issuer's public keys)");
     if (issuer !== undefined && audience !== undefined && jwksUrl !== undefined) auth.jwt = { issuer, audience, jwksUrl };
   }
+  // The key that seals task secrets in the database: 32 random bytes, base64, in a file (never in the database).
+  const secretsFile = await r.file("PROPELLER_SECRETS_KEY_FILE");
+  let secretsKey: Buffer | undefined;
+  if (secretsFile) {
+    const text = secretsFile.toString("utf8").trim();
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(text)) r.problems.push(`PROPELLER_SECRETS_KEY_FILE: ${r.get("PROPELLER_SECRETS_KEY_FILE")} does not hold 32 bytes of base64 (create it with \`openssl rand -base64 32\`)`);
+    else secretsKey = Buffer.from(text, "base64");
+  }
   if (!auth.bootstrapKeys && !auth.jwt) {
     r.problems.push("no credential can reach the manager's API: set PROPELLER_BOOTSTRAP_API_KEY_FILE (a key from `propeller apikey generate`) and/or PROPELLER_JWT_ISSUER, _AUDIENCE, _JWKS_URL");
   }
@@ -244,6 +255,7 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
     ...(topicRoot !== undefined ? { topicRoot } : {}),
     http: { host, port, ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}) },
     auth,
+    ...(secretsKey ? { secretsKey } : {}),
   };
 }
 

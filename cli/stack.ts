@@ -30,6 +30,14 @@ export interface StackOptions {
   kbs?: boolean;
   kbsPort?: number;
   /**
+   * Where the development KBS keeps what it stores (default: in memory, with a fresh master key and
+   * admin key): `propeller up` passes its state directory's, so keys stored before a restart are
+   * still released after it.
+   */
+  kbsState?: { databaseUrl: string; masterKey: string; adminKey?: JWK };
+  /** The manager's key for task secrets at rest (default: one that lives only in this process). */
+  secretsKey?: Buffer;
+  /**
    * The TEE the proplets attest with. Default: the sample TEE when the development KBS runs
    * (development only: it proves nothing), none otherwise.
    */
@@ -110,7 +118,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     }
 
     let kbs: StackKbs | null = null;
-    if (options.kbs) kbs = await startDevelopmentKbs(options.kbsPort ?? 0, log, cleanups);
+    if (options.kbs) kbs = await startDevelopmentKbs(options.kbsPort ?? 0, log, cleanups, options.kbsState);
 
     // A fresh admin key each start; only its hash reaches the database (a persistent data dir keeps
     // the old ones, which the operator can list and revoke).
@@ -122,6 +130,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
       http: { host: options.managerHost ?? "127.0.0.1", port: options.managerPort ?? 0 },
       logger: log.child({ box: "manager" }),
+      ...(options.secretsKey ? { secretsKey: options.secretsKey } : {}),
     });
     cleanups.push(() => manager.close());
     await retireOldBootstrapKeys(manager.url, managerToken, log);
@@ -197,14 +206,17 @@ async function readClientTls(certsDir: string): Promise<(name: string) => Promis
  * memory, a fresh master key and admin key pair. The sample TEE has no reference values, so its
  * appraisal policy does not require them; resource policies still require `affirming`.
  */
-async function startDevelopmentKbs(port: number, log: Logger, cleanups: Array<() => Promise<void>>): Promise<StackKbs> {
+async function startDevelopmentKbs(port: number, log: Logger, cleanups: Array<() => Promise<void>>, state?: StackOptions["kbsState"]): Promise<StackKbs> {
   const kbsModule = await import("../kbs/index.js");
-  const admin = await kbsModule.adminKeygen({ id: "stack-admin", alg: "EdDSA" });
+  const admin = state?.adminKey?.kid !== undefined
+    ? { id: String(state.adminKey.kid), alg: String(state.adminKey.alg ?? "EdDSA"), privateJwk: state.adminKey, publicJwk: publicHalf(state.adminKey) }
+    : await kbsModule.adminKeygen({ id: "stack-admin", alg: "EdDSA" });
   const kbs = await kbsModule.startKbs(
     {
       listen: { host: "127.0.0.1", port },
       developmentMode: true,
-      masterKey: randomBytes(32).toString("base64"),
+      masterKey: state?.masterKey ?? randomBytes(32).toString("base64"),
+      ...(state ? { databaseUrl: state.databaseUrl } : {}),
       admin: { keys: [{ id: admin.id, publicKey: admin.publicJwk as Record<string, unknown>, roles: ["admin"] }] },
     },
     { logger: log.child({ box: "kbs" }) },
@@ -212,10 +224,17 @@ async function startDevelopmentKbs(port: number, log: Logger, cleanups: Array<()
   cleanups.push(() => kbs.close());
   log.warn({ box: "kbs", url: kbs.url }, "KBS in DEVELOPMENT MODE: it accepts the sample TEE, which proves nothing; never use it for real secrets");
   const adminKey: JWK = { ...admin.privateJwk, kid: admin.id, alg: admin.alg };
+
   await kbsModule.setAttestationPolicy(
     { url: kbs.url, token: () => kbsModule.mintAdminToken(adminKey, { keyId: admin.id, subject: "stack" }) },
     "sample",
     { id: "development-sample", requireReferenceValues: false },
   );
   return { url: kbs.url, adminKey };
+}
+
+/** The public members of an OKP or EC private JWK. */
+function publicHalf(jwk: JWK): JWK {
+  const { kty, crv, x, y } = jwk;
+  return { kty, ...(crv ? { crv } : {}), ...(x ? { x } : {}), ...(y ? { y } : {}) } as JWK;
 }

@@ -64,6 +64,12 @@ export interface ManagerConfigInput {
   logger?: Logger;
   /** Artifact delivery: registries the manager reads to pin OCI references (manager/delivery/). */
   delivery?: DeliveryConfigInput;
+  /**
+   * The key (32 bytes, or their base64) that seals task secret values in the database. Keep it out
+   * of the database (a file: PROPELLER_SECRETS_KEY_FILE). Absent: a key that lives only in this
+   * process, so tasks with secrets cannot start after a restart (said at start).
+   */
+  secretsKey?: Buffer | string;
 }
 
 export interface ManagerConfig {
@@ -82,6 +88,8 @@ export interface ManagerConfig {
   cronMisfireMs: number;
   logger: Logger;
   delivery: DeliveryConfig;
+  /** 32 bytes; null: none configured (a per-process key is made at start). */
+  secretsKey: Buffer | null;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -158,6 +166,14 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
   const maxDeliveries = int("maxDeliveries", 1, 1000);
   const reconcileGraceMs = int("reconcileGraceMs", 0, 3_600_000);
   const delivery = resolveDeliveryConfig(input.delivery, problems);
+  let secretsKey: Buffer | null = null;
+  if (input.secretsKey !== undefined) {
+    const raw = input.secretsKey;
+    const bytes = Buffer.isBuffer(raw) ? raw : typeof raw === "string" && /^[A-Za-z0-9+/]{43}=$/.test(raw.trim()) ? Buffer.from(raw.trim(), "base64") : null;
+    // Never echo the key, only its type and size.
+    if (!bytes || bytes.length !== 32) problems.push(`secretsKey: must be 32 bytes, or their base64 (\`openssl rand -base64 32\`) (got ${Buffer.isBuffer(raw) ? `${raw.length} bytes` : typeof raw})`);
+    else secretsKey = Buffer.from(bytes);
+  }
   const priorityAgingMs = int("priorityAgingMs", 1, 86_400_000);
   const cronMisfireMs = int("cronMisfireMs", 100, 86_400_000);
   const placement = input.placement ?? CONFIG_DEFAULTS.placement;
@@ -182,6 +198,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     cronMisfireMs,
     logger: input.logger ?? createLogger("propeller-manager"),
     delivery,
+    secretsKey,
   };
 }
 

@@ -5,6 +5,7 @@ import type { ManagerConfig } from "./config.js";
 import type { Counters } from "./metrics.js";
 import type { ManagerMetrics } from "./telemetry/metrics.js";
 import type { ManagerEvents } from "./events.js";
+import type { SecretBox } from "./tasks/secrets.js";
 
 /** What the manager's parts share: no globals, one object handed down from startManager. */
 export interface ManagerContext {
@@ -27,4 +28,6 @@ export interface ManagerContext {
    * progress). In memory only: proplets report them again with every presence.
    */
   endpoints: Map<string, string>;
+  /** Seals task secret values for the database and opens them for a task.start (tasks/secrets.ts). */
+  secrets: SecretBox;
 }

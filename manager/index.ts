@@ -28,6 +28,8 @@ import { InvocationService } from "./invocations/service.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
 import { LogService } from "./logs/service.js";
+import { secretBox } from "./tasks/secrets.js";
+import { randomBytes } from "node:crypto";
 import { messageOf } from "../lib/errors.js";
 
 export type { ManagerConfigInput } from "./config.js";
@@ -78,7 +80,11 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       events: new ManagerEvents(log),
       now: () => new Date(),
       endpoints: new Map(),
+      secrets: secretBox(config.secretsKey ?? randomBytes(32)),
     };
+    if (!config.secretsKey) {
+      log.warn("no secrets key configured (PROPELLER_SECRETS_KEY_FILE): task secret values are sealed with a key that lives only in this process, so a task with secretEnv cannot start after a restart until its secretEnv is set again");
+    }
     const dispatcher = new Dispatcher(ctx);
     const reconciler = new Reconciler(ctx, (run, reason) => dispatcher.stop(run, reason));
     const liveness = new Liveness(ctx, dispatcher, reconciler);

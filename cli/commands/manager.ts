@@ -35,6 +35,7 @@ export async function managerCommand(argv: string[], io: Output, env: NodeJS.Pro
     ...(settings.topicRoot !== undefined ? { topicRoot: settings.topicRoot } : {}),
     http: settings.http,
     auth: settings.auth,
+    ...(settings.secretsKey ? { secretsKey: settings.secretsKey } : {}),
     logger,
   };
   const stop = untilSignal();

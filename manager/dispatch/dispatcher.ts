@@ -15,6 +15,7 @@ import { runEnv, type ReceiptCheckRecord, type RunRecord, type StoredResult, typ
 import { isActiveRun } from "../tasks/state.js";
 import { managerResult, transitionRun } from "../tasks/transitions.js";
 import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
+import { openSpec } from "../tasks/secrets.js";
 import { messageOf } from "../../lib/errors.js";
 
 const SWEEP_BATCH = 200;
@@ -59,7 +60,8 @@ export class Dispatcher {
       if (spec.artifact.location === "inline" && !bytes) {
         throw new PropellerError("artifact_missing", `inline artifact ${spec.artifact.digest} is not in the store`);
       }
-      payload = startMessage(propletId, run.taskId, spec, run, bytes);
+      // The one place secret values are opened: into the task.start, and nowhere else.
+      payload = startMessage(propletId, run.taskId, openSpec(spec, run.taskId, this.ctx.secrets), run, bytes);
     } catch (err) {
       // The message can never be built: retrying would not help.
       await this.failRun(run, "dispatch_failed", `could not build task.start: ${messageOf(err)}`);
@@ -205,7 +207,13 @@ export class Dispatcher {
     const task = await taskStore.getTask(this.ctx.db, run.taskId);
     const proplet = await propletStore.getProplet(this.ctx.db, senderId);
     if (!task) return { ok: false, attested: false, reason: "the run's task no longer exists", checks: [] };
-    const spec = task.spec;
+    let spec: TaskSpec;
+    try {
+      // The receipt binds the environment the run got, secret values included.
+      spec = openSpec(task.spec, run.taskId, this.ctx.secrets);
+    } catch (err) {
+      return { ok: false, attested: false, reason: messageOf(err), checks: [] };
+    }
     const check = await checkReceipt(
       {
         receipt: msg.receipt,

@@ -1,6 +1,7 @@
 import type { Capabilities, ConfidentialSpec, Entrypoint, Grants, PublicJwk, RunError, RunLimits, RuntimeKind, TeeType } from "../../protocol/index.js";
 import type { ReceiptCheck } from "../../protocol/api/index.js";
 import type { RunState, TaskState } from "./state.js";
+import type { SealedSecretEnv } from "./secrets.js";
 
 export type OnPropletLoss = "fail" | "reschedule";
 
@@ -25,8 +26,13 @@ export interface TaskSpec {
   entrypoint: Entrypoint;
   args: string[];
   env: Record<string, string>;
-  /** Secret variables: sent to the proplet with `env`, never returned by the API or logged. Absent on older rows. */
+  /**
+   * Secret variables in the clear: only while a request is checked or a task.start is built, and on
+   * rows written before secrets were sealed. Never returned by the API or logged.
+   */
   secretEnv?: Record<string, string>;
+  /** Secret variables as stored: sealed with the manager's secrets key (tasks/secrets.ts). */
+  sealedSecretEnv?: SealedSecretEnv | null;
   /** base64 */
   stdin: string;
   limits: RunLimits;
@@ -137,7 +143,10 @@ export interface PropletRecord {
   identityKey: PublicJwk | null;
 }
 
-/** The environment a run is dispatched with: `env` and the secret variables (names never overlap). */
+/**
+ * The environment a run is dispatched with: `env` and the secret variables (names never overlap).
+ * Give it an opened spec (tasks/secrets.ts openSpec): sealed values are not in it.
+ */
 export function runEnv(spec: Pick<TaskSpec, "env" | "secretEnv">): Record<string, string> {
   return spec.secretEnv ? { ...spec.env, ...spec.secretEnv } : spec.env;
 }

@@ -11,6 +11,7 @@ import type { Task, TaskCreate, TaskPatch, Run } from "../../protocol/api/index.
 import * as propletStore from "../store/proplets.js";
 import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
+import { openSpec, sealSpec } from "./secrets.js";
 import { createArtifactDelivery, type ArtifactDelivery, type CheckedArtifact } from "../delivery/index.js";
 import type { RunRecord, TaskRecord, TaskSpec } from "./model.js";
 import { IllegalTransitionError, TASK_RULES, isActiveRun, type TaskState } from "./state.js";
@@ -36,12 +37,14 @@ export class TaskService {
 
   async create(input: TaskCreate): Promise<Task> {
     const artifact = await this.delivery.accept(this.ctx.db, input.artifact);
-    const spec = buildSpec(input, artifact);
-    checkSecretEnv(spec);
-    this.delivery.checkFitsOneStart(spec, artifact);
+    const plain = buildSpec(input, artifact);
+    checkSecretEnv(plain);
+    this.delivery.checkFitsOneStart(plain, artifact);
     const now = this.ctx.now();
-    const nextTickAt = checkScheduling(spec, now);
+    const nextTickAt = checkScheduling(plain, now);
     const id = randomUUID();
+    // Checked in the clear, stored sealed: the row never holds a secret value.
+    const spec = sealSpec(plain, id, this.ctx.secrets);
     const task = await this.ctx.db.transaction(async (tx) => {
       await this.delivery.keep(tx, artifact);
       const created = await taskStore.insertTask(tx, { id, name: input.name, spec, now, nextTickAt });
@@ -116,10 +119,14 @@ export class TaskService {
       if (!TASK_RULES.canUpdate(current.state)) {
         throw new IllegalTransitionError("task", id, current.state, current.state, `a ${current.state} task cannot be changed; stop it first`);
       }
-      const spec = mergeSpec(current.spec, patch, artifact);
-      checkSecretEnv(spec);
-    this.delivery.checkFitsOneStart(spec, artifact);
-      const nextTickAt = checkScheduling(spec, now);
+      // New secret values replace the old ones whole; otherwise the stored ones are opened so the
+      // merged task is checked (size included) as it will be sent.
+      const base = patch.secretEnv !== undefined ? { ...current.spec, secretEnv: {}, sealedSecretEnv: null } : openSpec(current.spec, id, this.ctx.secrets);
+      const plain = mergeSpec(base, patch, artifact);
+      checkSecretEnv(plain);
+      this.delivery.checkFitsOneStart(plain, artifact);
+      const nextTickAt = checkScheduling(plain, now);
+      const spec = sealSpec(plain, id, this.ctx.secrets);
       if (artifact) await this.delivery.keep(tx, artifact);
       // A changed schedule starts counting from now; an unchanged one keeps its next tick.
       const tick = patch.schedule !== undefined ? nextTickAt : undefined;

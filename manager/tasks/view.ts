@@ -1,4 +1,5 @@
 /** Records → the REST representations (docs/api.md). */
+import { secretEnvNames } from "./secrets.js";
 import type { Proplet, Run, Task } from "../../protocol/api/index.js";
 import type { PropletRecord, RunRecord, TaskRecord } from "./model.js";
 import { isActiveRun } from "./state.js";
@@ -53,7 +54,7 @@ export function taskView(task: TaskRecord, latestRun: RunRecord | null, endpoint
     entrypoint: s.entrypoint,
     args: s.args,
     env: s.env,
-    secretEnvNames: Object.keys(s.secretEnv ?? {}).sort(),
+    secretEnvNames: secretEnvNames(s),
     stdin: s.stdin,
     limits: s.limits,
     target: s.target,

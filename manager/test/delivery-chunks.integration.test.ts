@@ -19,6 +19,7 @@ import type { TaskSpec } from "../tasks/model.js";
 import { ManagerMetrics, storeMetricsSource } from "../telemetry/metrics.js";
 import { resolveConfig } from "../config.js";
 import { ManagerEvents } from "../events.js";
+import { secretBox } from "../tasks/secrets.js";
 
 let db: Database;
 const topics = new Topics("chunks-test/v1");
@@ -36,6 +37,7 @@ function server(publish: (topic: string, payload: Buffer) => Promise<void>): Chu
     events: new ManagerEvents(),
     now: () => new Date(),
     endpoints: new Map(),
+    secrets: secretBox(randomBytes(32)),
   };
   return new ChunkServer(ctx);
 }
