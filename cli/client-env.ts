@@ -10,6 +10,7 @@ export const CLIENT_ENV = {
   kbsAdminToken: "PROPELLER_KBS_ADMIN_TOKEN",
   kbsAdminKey: "PROPELLER_KBS_ADMIN_KEY",
   certsDir: "PROPELLER_CERTS_DIR",
+  stateDir: "PROPELLER_STATE_DIR",
 } as const;
 
 export type ClientSettings = { -readonly [K in keyof typeof CLIENT_ENV]?: string };

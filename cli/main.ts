@@ -6,8 +6,11 @@ export const HELP = `propeller — attested execution for WebAssembly
 
 usage: propeller <command> [options]
 
-  up [--proplets N] [--port P] [--mqtt URL] [--database URL | --data-dir DIR] [--no-kbs] [--kbs-port P]
-        start broker, database, manager, a development KBS and N proplets in one process (embedded defaults)
+  up [--state-dir D | --ephemeral] [--proplets N] [--port P] [--mqtt URL] [--database URL] [--no-kbs] [--kbs-port P]
+        start broker, database, manager, a development KBS and N proplets in one process (embedded defaults);
+        everything it keeps (database, keys, admin token) is in the state directory, so a restart keeps tasks,
+        schedules and history: --state-dir, else PROPELLER_STATE_DIR, else $XDG_STATE_HOME/propeller or
+        ~/.local/state/propeller (--ephemeral: a temporary one, removed at exit)
         --mtls [--certs DIR]: the embedded broker requires client certificates (a throwaway PKI unless DIR) and enforces the ACL
   demo  run the example workloads end to end on the embedded defaults
   run <file.wasm> [guest args...] [--export NAME --input N...] [--env K=V] [--secret-env NAME] [--stdin FILE|-]
@@ -69,8 +72,10 @@ usage: propeller <command> [options]
   function list | get|delete <name>
   function invoke <name> [--input N]... [--deadline MS]   prints the return values; exit 1 when it failed
 
-Common options: --manager URL (or PROPELLER_MANAGER_URL; default http://127.0.0.1:7070),
---token T (or PROPELLER_TOKEN, else .propeller/manager-token as \`propeller up\` writes it), --json.
+Common options: --manager URL (or PROPELLER_MANAGER_URL; else the manager \`propeller up\` runs from the state
+directory; else http://127.0.0.1:7070), --token T (or PROPELLER_TOKEN; else the token \`up\` wrote, sent only to
+that manager), --state-dir D (or PROPELLER_STATE_DIR), --json (machine-readable output on stdout).
+Results go to stdout, progress and diagnostics to stderr. \`propeller <command> --help\` for each command.
 `;
 
 type Command = (argv: string[], io: Output) => Promise<number>;
@@ -120,7 +125,7 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     if (err instanceof UsageError) {
       // Every usage error says where the usage is.
       const hint = /--help|propeller help/.test(err.message) ? "" : ` Run \`propeller ${name} --help\`.`;
-      io.err(`propeller: ${err.message}${/[.!?)]$/.test(err.message) || !hint ? "" : "."}${hint}`);
+      io.err(`propeller: ${err.message}${/[.!?]$/.test(err.message) || !hint ? "" : "."}${hint}`);
       return 2;
     }
     if (err instanceof RemoteError || err instanceof PropellerError) {

@@ -1,10 +1,10 @@
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { createParser } from "eventsource-parser";
 import type * as Api from "../protocol/api/index.js";
 import { RemoteError } from "./errors.js";
 import { messageOf } from "../lib/errors.js";
 import { clientEnv } from "./client-env.js";
+import { readSmallFile, readStackInfo, STATE_FILES, stateDirFrom } from "./state-dir.js";
 
 export const DEFAULT_MANAGER_URL = "http://127.0.0.1:7070";
 
@@ -24,35 +24,77 @@ export interface ClientOptions {
   /** Bearer credential, when the manager requires one. */
   token?: string;
   timeoutMs?: number;
+  /** What to tell the user when the manager cannot be reached (how to start it or point to it). */
+  unreachableHint?: string;
+  /** Where the token came from (a flag, a variable, a file), named when the manager refuses it. */
+  tokenSource?: string;
 }
 
-/** Where `propeller up` writes the manager token, relative to the working directory. */
+/** Where `propeller up` wrote the manager token before it had a state directory (read as a last resort). */
 export const MANAGER_TOKEN_FILE = join(".propeller", "manager-token");
-const MAX_TOKEN_FILE_BYTES = 16 * 1024;
 
 /**
  * The bearer credential for the manager: `--token`, else PROPELLER_TOKEN, else the file `propeller up`
- * wrote (`.propeller/manager-token`) when it exists; undefined when there is none.
+ * wrote, when it exists; undefined when there is none.
  */
 export function resolveManagerToken(explicit?: string, file: string = MANAGER_TOKEN_FILE): string | undefined {
   if (explicit) return explicit;
   const fromEnv = clientEnv().token;
   if (fromEnv) return fromEnv;
-  let fd: number;
+  let text: string | undefined;
   try {
-    fd = openSync(file, "r");
+    text = readSmallFile(file);
+  } catch (err) {
+    throw new RemoteError("bad_token_file", `${messageOf(err)}, or pass --token`, undefined);
+  }
+  return text?.trim() || undefined;
+}
+
+/** Where a client's manager URL and token come from: flags, the environment, the state directory `up` wrote. */
+export interface ResolvedConnection {
+  baseUrl: string;
+  token?: string;
+  /** How to get this manager going again, for the "cannot reach" message. */
+  unreachableHint: string;
+  /** Where the token came from, for the "refused" message. */
+  tokenSource: string;
+}
+
+/**
+ * --manager, else PROPELLER_MANAGER_URL, else the URL in the state directory's stack.json, else the
+ * default. The state directory's token is sent only to the manager that wrote it (the URL in
+ * stack.json): a token of a local stack never goes to a manager named by a flag.
+ */
+export function resolveConnection(values: { manager?: string; token?: string; "state-dir"?: string }): ResolvedConnection {
+  const env = clientEnv();
+  const stateDir = stateDirFrom(values["state-dir"]);
+  let info: ReturnType<typeof readStackInfo>;
+  try {
+    info = readStackInfo(stateDir);
   } catch {
-    return undefined;
+    info = undefined;
   }
-  try {
-    const size = fstatSync(fd).size;
-    if (size > MAX_TOKEN_FILE_BYTES) throw new RemoteError("bad_token_file", `${file} is ${size} bytes, not a token; delete it or pass --token`, undefined);
-    const buffer = Buffer.alloc(size);
-    readSync(fd, buffer, 0, size, 0);
-    return buffer.toString("utf8").trim() || undefined;
-  } finally {
-    closeSync(fd);
+  const baseUrl = (values.manager ?? env.managerUrl ?? info?.managerUrl ?? DEFAULT_MANAGER_URL).replace(/\/+$/, "");
+  const fromState = info !== undefined && info.managerUrl.replace(/\/+$/, "") === baseUrl;
+  const explicit = values.token ?? env.token;
+  let token: string | undefined;
+  let tokenSource = values.token ? "--token" : "PROPELLER_TOKEN";
+  if (explicit) token = explicit;
+  else if (fromState) {
+    token = resolveManagerToken(undefined, join(stateDir, STATE_FILES.managerToken));
+    tokenSource = join(stateDir, STATE_FILES.managerToken);
   }
+  if (!token) {
+    token = resolveManagerToken(undefined, MANAGER_TOKEN_FILE);
+    tokenSource = MANAGER_TOKEN_FILE;
+  }
+  const dirFlag = values["state-dir"] ? ` --state-dir ${stateDir}` : "";
+  const unreachableHint = fromState
+    ? `the manager \`propeller up\` started with state in ${stateDir} is not running: start it again with \`propeller up${dirFlag}\``
+    : values.manager || env.managerUrl
+      ? `is it running there? (the URL came from ${values.manager ? "--manager" : "PROPELLER_MANAGER_URL"})`
+      : `start one with \`propeller up\` (state in ${stateDir}), or point to one with --manager URL / PROPELLER_MANAGER_URL`;
+  return { baseUrl, ...(token ? { token } : {}), unreachableHint, tokenSource };
 }
 
 /** A small typed client for the manager's REST API, with a timeout on every call. */
@@ -60,11 +102,15 @@ export class ManagerClient {
   readonly baseUrl: string;
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
+  private readonly unreachableHint: string;
+  private readonly tokenSource: string;
 
   constructor(options: ClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? DEFAULT_MANAGER_URL).replace(/\/+$/, "");
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.unreachableHint = options.unreachableHint ?? "is it running? (`propeller up`, or set --manager / PROPELLER_MANAGER_URL)";
+    this.tokenSource = options.tokenSource ?? "--token / PROPELLER_TOKEN";
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -92,7 +138,7 @@ export class ManagerClient {
       const reason = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : messageOf(err);
       throw new RemoteError(
         "unreachable",
-        `cannot reach the manager at ${this.baseUrl} (${reason}); is it running? (\`propeller up\`, or set --manager / PROPELLER_MANAGER_URL)`,
+        `cannot reach the manager at ${this.baseUrl} (${reason}); ${this.unreachableHint}`,
         undefined,
       );
     }
@@ -108,8 +154,8 @@ export class ManagerClient {
       const hint =
         response.status === 401
           ? this.token
-            ? " (the token was refused: check --token / PROPELLER_TOKEN / .propeller/manager-token)"
-            : " (pass --token, set PROPELLER_TOKEN, or run where `propeller up` wrote .propeller/manager-token)"
+            ? ` (the token from ${this.tokenSource} was refused: a token of an earlier \`propeller up\` start is revoked at the next start; pass a valid --token or PROPELLER_TOKEN)`
+            : " (no token: pass --token or set PROPELLER_TOKEN; a manager started by `propeller up` is found with its token through its state directory, --state-dir or PROPELLER_STATE_DIR)"
           : "";
       throw new RemoteError(
         error?.code ?? `http_${response.status}`,

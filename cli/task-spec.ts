@@ -65,6 +65,8 @@ export interface TaskFlagValues {
   tz?: string;
   missed?: string;
   broadcast?: boolean;
+  /** `run --confidential`: an age file is then the expected input. */
+  confidential?: boolean;
 }
 
 /** A task body, and the bytes to `PUT /artifacts/{digest}` before creating it (`--delivery mqtt`). */
@@ -105,12 +107,7 @@ export async function buildTaskBody(wasmPath: string | undefined, flags: TaskFla
     defaultName = flags.url.split("/").pop() ?? "task";
   } else {
     if (!wasmPath) throw new UsageError("missing the Wasm file (or --url URL --digest sha256:…, or --oci REF)");
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(wasmPath);
-    } catch (err) {
-      throw new UsageError(`cannot read ${wasmPath}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
-    }
+    const bytes = await readWasmFile(wasmPath, flags.confidential === true);
     const digest = sha256Digest(bytes);
     if (flags.digest && flags.digest !== digest) {
       throw new UsageError(`${wasmPath} has digest ${digest}, not the --digest given (${flags.digest})`);
@@ -283,6 +280,35 @@ function secretEnvFromProcess(names: string[]): Record<string, string> {
     secret[name] = value;
   }
   return secret;
+}
+
+const WASM_MAGIC = "\0asm";
+const AGE_MAGIC = "age-encryption.org/v1";
+
+/**
+ * The workload file, read and recognised before anything is sent: a path that is not there, a
+ * directory, or a file that is not WebAssembly (nor, with --confidential, an age file) is the
+ * user's mistake, said here with what to give instead rather than as a failed run later.
+ */
+export async function readWasmFile(path: string, confidential = false): Promise<Buffer> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : (code ?? messageOf(err));
+    throw new UsageError(`cannot read ${path}: ${why}; give the path of a compiled .wasm file (for example examples/hello/hello.wasm)`);
+  }
+  const head = bytes.subarray(0, AGE_MAGIC.length).toString("latin1");
+  if (head.startsWith(WASM_MAGIC)) return bytes;
+  if (head === AGE_MAGIC) {
+    if (confidential) return bytes;
+    throw new UsageError(`${path} is an age-encrypted workload: run it with --confidential --kbs URL --tee T --resource kbs:///… --plaintext-digest sha256:… (as \`propeller encrypt\` printed them)`);
+  }
+  const text = /^[\x09\x0a\x0d\x20-\x7e]*$/.test(bytes.subarray(0, 64).toString("latin1")) && bytes.length > 0;
+  throw new UsageError(
+    `${path} is not a WebAssembly module (it does not start with \\0asm${text ? "; it looks like text — a .wat file must be compiled first, e.g. with wat2wasm" : ""}); give a .wasm file built for wasm32-wasi (e.g. examples/hello/hello.wasm)`,
+  );
 }
 
 /** `--input` values: integers (as decimal strings past 2^53, as the API takes them) or floats. */

@@ -1,10 +1,8 @@
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
-import { clientFrom } from "./task.js";
+import { CLIENT_FLAGS, clientFrom } from "./task.js";
 import { API_SCOPES, type ApiScope } from "../../protocol/api/index.js";
-
-const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "string" }, json: { type: "boolean" } } as const;
 
 /**
  * `propeller apikey generate|create|list|revoke`: `generate` prints a fresh key offline (for a

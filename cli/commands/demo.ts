@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,18 +34,28 @@ interface Step {
  * step fails.
  */
 export async function demoCommand(argv: string[], io: Output): Promise<number> {
-  const { values } = parse("demo", argv, { "log-level": { type: "string" } }, false);
-  const logger = cliLogger(values["log-level"] ?? "warn");
-  io.out("Propeller demo: embedded broker (aedes), embedded database (PGlite), manager, KBS, 2 proplets");
-  io.out("(the KBS runs in DEVELOPMENT mode and the proplets attest with the sample TEE, which proves nothing:");
-  io.out(" the same path runs with real TPM / SNP / TDX attesters and verifiers in production)\n");
-  const stack = await startStack({ proplets: 2, logger, kbs: true });
+  const { values } = parse("demo", argv, { "log-level": { type: "string" }, "log-file": { type: "string" }, json: { type: "boolean" } }, false);
+  // The readable output is the steps; the boxes' logs (warnings included: the demo provokes
+  // failures on purpose) go to a file, named at the end.
+  const scratch = await mkdtemp(join(tmpdir(), "propeller-demo-"));
+  const logFile = values["log-file"] ?? join(tmpdir(), `propeller-demo-${new Date().toISOString().replace(/[:.]/g, "-")}.log`);
+  const logger = cliLogger(values["log-level"] ?? "info", logFile);
+  const say = (text: string) => {
+    if (!values.json) io.out(text);
+  };
+  say("Propeller demo: embedded broker (aedes), embedded database (PGlite), manager, KBS, 2 proplets");
+  say("(the KBS runs in DEVELOPMENT mode and the proplets attest with the sample TEE, which proves nothing:");
+  say(" the same path runs with real TPM / SNP / TDX attesters and verifiers in production)\n");
+  // Our own database folder, so the last step can read what was stored after the stack closed.
+  const dbDir = join(scratch, "manager-db");
+  const databaseUrl = `pglite://${dbDir}`;
+  const stack = await startStack({ proplets: 2, logger, kbs: true, databaseUrl, secretsKey: randomBytes(32) });
   const kbsModule = await import("../../kbs/index.js");
   const kbs = stack.kbs!;
   const admin = { url: kbs.url, token: () => kbsModule.mintAdminToken(kbs.adminKey, { keyId: String(kbs.adminKey.kid), subject: "demo" }) };
-  const scratch = await mkdtemp(join(tmpdir(), "propeller-demo-"));
   let sealed: SealedWorkload | undefined;
   let confidentialTask: Task | undefined;
+  const secretValue = `+0000000042-demo-secret-${randomBytes(8).toString("hex")}`;
   const client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
   let failed = 0;
 
@@ -182,7 +193,8 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
         const lines: string[] = [];
         const code = await main(["receipt", "verify", join(scratch, "receipt.jws"), "--jwks", join(scratch, "jwks.json"), "--expect-workload", sealed.plaintextDigest, "--expect-output", join(scratch, "stdout.txt")], { out: (t) => void lines.push(t), err: (t) => void lines.push(t) });
         if (code !== 0) throw new Error(lines.join("\n"));
-        return lines.filter((l) => l.startsWith("✔")).map((l) => l.replace(/\s+/g, " ").slice(0, 60)).join("\n     ");
+        // Each check on its own line, whole (name, then what was checked).
+        return lines.filter((l) => l.startsWith("✔")).map((l) => l.replace(/^✔ (\S+)\s+/, "✔ $1: ")).join("\n     ");
       },
     },
     {
@@ -201,18 +213,84 @@ export async function demoCommand(argv: string[], io: Output): Promise<number> {
     },
   );
 
-  for (const [i, step] of steps.entries()) {
+  steps.push({
+    title: "a secret env value reaches the guest; the manager stores it sealed and never shows it",
+    run: async () => {
+      // hello exits with atoi(EXIT_CODE): 42 proves the guest read the value.
+      const created = await client.createTask({ name: "secret", artifact: await inline("hello/hello.wasm"), secretEnv: { EXIT_CODE: secretValue }, start: true });
+      const task = await client.waitForFinish(created.id, 60_000);
+      const code = task.latestRun?.result?.exitCode;
+      if (code !== 42) throw new Error(`the guest exited ${code}, not 42 from its secret EXIT_CODE`);
+      if (JSON.stringify(task).includes(secretValue)) throw new Error("the task view shows the secret value");
+      return `exit code 42 from EXIT_CODE; the task shows only its name (secretEnvNames ${JSON.stringify(task.secretEnvNames)})`;
+    },
+  });
+
+  const report: Array<{ title: string; ok: boolean; detail: string; ms: number }> = [];
+  const runStep = async (i: number, step: Step) => {
     const started = Date.now();
     try {
       const detail = await step.run();
-      io.out(`✔ ${i + 1}. ${step.title}\n     ${detail} (${Date.now() - started} ms)`);
+      report.push({ title: step.title, ok: true, detail, ms: Date.now() - started });
+      say(`✔ ${i + 1}. ${step.title}\n     ${detail} (${Date.now() - started} ms)`);
     } catch (err) {
       failed++;
-      io.out(`✘ ${i + 1}. ${step.title}\n     ${messageOf(err)}`);
+      report.push({ title: step.title, ok: false, detail: messageOf(err), ms: Date.now() - started });
+      say(`✘ ${i + 1}. ${step.title}\n     ${messageOf(err)}`);
     }
-  }
+  };
+  for (const [i, step] of steps.entries()) await runStep(i, step);
   await stack.close();
+  // After the stack closed: what it left at rest, read back from its database folder.
+  await runStep(steps.length, {
+    title: "nothing secret at rest: the database holds no secret value, workload key or API token in plaintext",
+    run: () => scanAtRest(databaseUrl, dbDir, [secretValue.slice(12), stack.managerToken]),
+  });
   await rm(scratch, { recursive: true, force: true });
-  io.out(failed === 0 ? "\ndemo succeeded" : `\ndemo FAILED: ${failed} step(s) failed`);
+  if (values.json) io.out(JSON.stringify({ ok: failed === 0, steps: report, logFile }, null, 2));
+  else {
+    io.out(failed === 0 ? "\ndemo succeeded" : `\ndemo FAILED: ${failed} step(s) failed`);
+    io.out(`logs: ${logFile}`);
+  }
   return failed === 0 ? 0 : 1;
 }
+
+/** An age X25519 identity as text: a workload key in the clear. */
+const AGE_IDENTITY = "AGE-SECRET-KEY-1";
+
+/**
+ * Every row of every table as text (what any SQL client sees, decompressed), and every file of the
+ * database folder as bytes: none may hold a secret value, an age identity or the API token.
+ */
+async function scanAtRest(databaseUrl: string, dir: string, secrets: string[]): Promise<string> {
+  const { openDatabase } = await import("../../db/index.js");
+  const db = await openDatabase(databaseUrl);
+  let rows = "";
+  let tables = 0;
+  try {
+    const list = await db.query<{ schemaname: string; tablename: string }>("SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')");
+    for (const t of list.rows) {
+      tables++;
+      const r = await db.query<{ row: string }>(`SELECT row_to_json(x)::text AS row FROM "${t.schemaname}"."${t.tablename}" x`);
+      rows += r.rows.map((x) => x.row).join("\n") + "\n";
+    }
+  } finally {
+    await db.close();
+  }
+  if (!rows.includes("sealedSecretEnv")) throw new Error("the scan did not find the sealed task it looks for");
+  let files = 0;
+  let bytes = 0;
+  const needles = [...secrets, AGE_IDENTITY].map((n) => Buffer.from(n));
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const content = await readFile(join(entry.parentPath, entry.name));
+    files++;
+    bytes += content.length;
+    if (needles.some((n) => content.includes(n))) found.push(join(entry.parentPath, entry.name));
+  }
+  const inRows = [...secrets, AGE_IDENTITY].filter((n) => rows.includes(n)).length;
+  if (inRows > 0 || found.length > 0) throw new Error(`plaintext found at rest: ${inRows} in rows, in files ${found.join(", ")}`);
+  return `${tables} tables (${rows.length} bytes as text) and ${files} files (${bytes} bytes) scanned: none holds them`;
+}
+

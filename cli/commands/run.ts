@@ -10,7 +10,7 @@ import { describeRun, type Output } from "../output.js";
 import { TASK_FLAGS, prepareTask } from "../task-spec.js";
 import { untilSignal } from "../signals.js";
 import { adminConnection } from "./kbs.js";
-import { clientFrom } from "./task.js";
+import { CLIENT_FLAGS, clientFrom } from "./task.js";
 import { clientEnv } from "../client-env.js";
 
 /** Creates and starts a task, waits for its result and prints it; exit 0 only when it completed. */
@@ -46,9 +46,7 @@ const AGE_HEADER = "age-encryption.org/v1";
 export async function runCommand(argv: string[], io: Output): Promise<number> {
   const { values, positionals } = parse("run", argv, {
     ...TASK_FLAGS,
-    manager: { type: "string" },
-    token: { type: "string" },
-    json: { type: "boolean" },
+    ...CLIENT_FLAGS,
     wait: { type: "string" },
     confidential: { type: "boolean" },
     kbs: { type: "string" },

@@ -1,18 +1,15 @@
 import { parse } from "../args.js";
 import { UsageError } from "../errors.js";
-import { ManagerClient, resolveManagerToken } from "../manager-client.js";
+import { ManagerClient, resolveConnection } from "../manager-client.js";
 import { describeRun, describeScheduling, taskLine, type Output } from "../output.js";
 import { TASK_FLAGS, prepareTask } from "../task-spec.js";
-import { clientEnv } from "../client-env.js";
 
-const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "string" }, json: { type: "boolean" } } as const;
+/** The options of every command that talks to the manager. */
+export const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "string" }, "state-dir": { type: "string" }, json: { type: "boolean" } } as const;
 
-export function clientFrom(values: { manager?: string; token?: string }): ManagerClient {
-  const token = resolveManagerToken(values.token);
-  return new ManagerClient({
-    baseUrl: values.manager ?? clientEnv().managerUrl,
-    ...(token ? { token } : {}),
-  });
+/** A client for the manager the flags, the environment or `propeller up`'s state directory name. */
+export function clientFrom(values: { manager?: string; token?: string; "state-dir"?: string }): ManagerClient {
+  return new ManagerClient(resolveConnection(values));
 }
 
 /** `propeller task create|start|get|list|stop|logs|runs` */

@@ -4,9 +4,9 @@ import { loadWorkflowSpec } from "../flow-spec.js";
 import type { ManagerClient } from "../manager-client.js";
 import type { FlowKind, Workflow, WorkflowNode } from "../../protocol/api/index.js";
 import type { Output } from "../output.js";
-import { clientFrom } from "./task.js";
+import { CLIENT_FLAGS, clientFrom } from "./task.js";
 
-export const CLIENT_FLAGS = { manager: { type: "string" }, token: { type: "string" }, json: { type: "boolean" } } as const;
+export { CLIENT_FLAGS };
 const FLOW_TERMINAL = new Set(["completed", "failed", "stopped"]);
 const DEFAULT_WAIT_MS = 120_000;
 
