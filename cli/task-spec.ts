@@ -305,7 +305,7 @@ export async function readWasmFile(path: string, confidential = false): Promise<
     if (confidential) return bytes;
     throw new UsageError(`${path} is an age-encrypted workload: run it with --confidential --kbs URL --tee T --resource kbs:///… --plaintext-digest sha256:… (as \`propeller encrypt\` printed them)`);
   }
-  const text = /^[\x09\x0a\x0d\x20-\x7e]*$/.test(bytes.subarray(0, 64).toString("latin1")) && bytes.length > 0;
+  const text = bytes.length > 0 && [...bytes.subarray(0, 64)].every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127));
   throw new UsageError(
     `${path} is not a WebAssembly module (it does not start with \\0asm${text ? "; it looks like text — a .wat file must be compiled first, e.g. with wat2wasm" : ""}); give a .wasm file built for wasm32-wasi (e.g. examples/hello/hello.wasm)`,
   );
