@@ -92,7 +92,7 @@ export function resolveConnection(values: { manager?: string; token?: string; "s
   const unreachableHint = fromState
     ? `the manager \`propeller up\` started with state in ${stateDir} is not running: start it again with \`propeller up${dirFlag}\``
     : values.manager || env.managerUrl
-      ? `is it running there? (the URL came from ${values.manager ? "--manager" : "PROPELLER_MANAGER_URL"})`
+      ? `is it running there? Start one with \`propeller up\`, or correct ${values.manager ? "--manager" : "PROPELLER_MANAGER_URL"}`
       : `start one with \`propeller up\` (state in ${stateDir}), or point to one with --manager URL / PROPELLER_MANAGER_URL`;
   return { baseUrl, ...(token ? { token } : {}), unreachableHint, tokenSource };
 }
