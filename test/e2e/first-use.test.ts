@@ -6,12 +6,14 @@
  * and every command finds the manager and token it wrote.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLES_DIR, REPO_ROOT } from "../../testing/paths.js";
 import { freePort } from "../../testing/net.js";
+import { openDatabase } from "../../db/index.js";
 
 const BIN = join(REPO_ROOT, "bin", "propeller.js");
 /** What an error message names as the next step: a command to run, or what to give or change. */
@@ -114,8 +116,8 @@ describe("first use", () => {
 
   it("up keeps its state in one directory; every command finds the manager there; a restart keeps tasks and schedules", async () => {
     const state = join(home, "state");
-    const first = await up(["--state-dir", state, "--port", "0", "--kbs-port", "0", "--proplets", "1", "--no-kbs", "--json"], /\}\n/);
-    const info = JSON.parse(first.out()) as { stateDir: string; managerUrl: string; tokenFile: string };
+    const first = await up(["--state-dir", state, "--port", "0", "--kbs-port", "0", "--proplets", "1", "--json"], /\}\n/);
+    const info = JSON.parse(first.out()) as { stateDir: string; managerUrl: string; tokenFile: string; kbsUrl: string; kbsAdminKeyFile: string };
     expect(info.stateDir).toBe(state);
     expect(info.tokenFile).toBe(join(state, "manager-token"));
 
@@ -125,12 +127,24 @@ describe("first use", () => {
     expect(JSON.parse(list.out)).toMatchObject({ items: [] });
     const viaEnv = { PROPELLER_STATE_DIR: state };
 
+    // A secret env value, read from the user's environment: the guest exits with atoi(EXIT_CODE).
+    const secret = `+0000000042-first-use-${randomBytes(8).toString("hex")}`;
+    const withSecret = await propeller(["run", join(EXAMPLES_DIR, "hello", "hello.wasm"), "--secret-env", "EXIT_CODE"], { ...viaEnv, EXIT_CODE: secret });
+    expect(withSecret.code).toBe(42);
+    expect(withSecret.out + withSecret.err).not.toContain(secret.slice(12));
+
+    // A confidential run: the CLI encrypts the module, stores its key in up's KBS, sends ciphertext only.
+    const kbsEnv = { ...viaEnv, PROPELLER_KBS_URL: info.kbsUrl, PROPELLER_KBS_ADMIN_KEY: info.kbsAdminKeyFile };
+    const sealed = await propeller(["run", join(EXAMPLES_DIR, "primes", "primes.wasm"), "1000", "--confidential", "--tee", "sample"], kbsEnv);
+    expect(sealed.code, sealed.err).toBe(0);
+    expect(sealed.out).toContain("168 primes");
+
     // The result (an export's return value) is stdout, alone; progress and the receipt on stderr.
-    const add = await propeller(["run", join(EXAMPLES_DIR, "add", "add.wasm"), "--export", "add", "--input", "40", "--input", "2"], viaEnv);
-    expect(add.code).toBe(0);
-    expect(add.out).toBe("42\n");
-    expect(add.err).toMatch(/completed, on proplet-1, returned \[42\]/);
-    expect(add.err).not.toMatch(/^\{"level"/m);
+    const addRun = await propeller(["run", join(EXAMPLES_DIR, "add", "add.wasm"), "--export", "add", "--input", "40", "--input", "2"], viaEnv);
+    expect(addRun.code).toBe(0);
+    expect(addRun.out).toBe("42\n");
+    expect(addRun.err).toMatch(/completed, on proplet-1, returned \[42\]/);
+    expect(addRun.err).not.toMatch(/^\{"level"/m);
 
     const cron = await propeller(["task", "create", join(EXAMPLES_DIR, "hello", "hello.wasm"), "--name", "nightly", "--cron", "0 3 * * *", "--json"], viaEnv);
     expect(cron.code).toBe(0);
@@ -155,11 +169,43 @@ describe("first use", () => {
     expect(again.out()).not.toMatch(/^\{/m);
     const after = await propeller(["task", "list", "--json"], viaEnv);
     const names = (JSON.parse(after.out) as { items: Array<{ name: string }> }).items.map((t) => t.name).sort();
-    expect(names).toEqual(["add.wasm", "nightly"]);
+    expect(names).toEqual(["add.wasm", "hello.wasm", "nightly", "primes.wasm"]);
     const kept = await propeller(["task", "get", cronTask.id, "--json"], viaEnv);
     expect(JSON.parse(kept.out)).toMatchObject({ schedule: { cron: "0 3 * * *" } });
     const runs = await propeller(["task", "runs", (JSON.parse(after.out) as { items: Array<{ id: string; name: string }> }).items.find((t) => t.name === "add.wasm")!.id], viaEnv);
     expect(runs.out).toMatch(/completed, on proplet-1, returned \[42\]/);
     expect(await stop(again.child)).toBe(0);
+
+    // At rest, in the whole state directory (its files as bytes, and both databases read back as
+    // text): no secret value, no age identity (a workload key), no plaintext of the confidential module.
+    const primes = await readFile(join(EXAMPLES_DIR, "primes", "primes.wasm"));
+    const chunk = primes.subarray(primes.length >> 1, (primes.length >> 1) + 64);
+    const needles = [Buffer.from(secret.slice(12)), Buffer.from("AGE-SECRET-KEY-1"), chunk];
+    const textNeedles = [secret.slice(12), "AGE-SECRET-KEY-1", chunk.toString("hex"), chunk.toString("base64").slice(4, 60)];
+    let files = 0;
+    for (const entry of await readdir(state, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const content = await readFile(join(entry.parentPath, entry.name));
+      files++;
+      for (const n of needles) expect(content.includes(n), `${join(entry.parentPath, entry.name)} holds a secret`).toBe(false);
+    }
+    expect(files).toBeGreaterThan(100);
+    let rows = "";
+    for (const db of ["manager-db", "kbs-db"]) {
+      const open = await openDatabase(`pglite://${join(state, db)}`);
+      try {
+        const tables = await open.query<{ schemaname: string; tablename: string }>("SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')");
+        for (const t of tables.rows) rows += (await open.query<{ row: string }>(`SELECT row_to_json(x)::text AS row FROM "${t.schemaname}"."${t.tablename}" x`)).rows.map((r) => r.row).join("\n");
+      } finally {
+        await open.close();
+      }
+    }
+    // What the scan must see: the sealed task, the confidential task, the KBS resource.
+    expect(rows).toContain("sealedSecretEnv");
+    expect(rows).toContain("kbs:///propeller/workload/");
+    // And it would see a module's bytes: the plain add.wasm run earlier is stored, and found.
+    const add = await readFile(join(EXAMPLES_DIR, "add", "add.wasm"));
+    expect(rows).toContain(add.subarray(add.length >> 1, (add.length >> 1) + 32).toString("hex"));
+    for (const n of textNeedles) expect(rows.includes(n), `a database holds ${n.slice(0, 12)}…`).toBe(false);
   }, 240_000);
 });
