@@ -7,7 +7,7 @@ import { untilSignal } from "../signals.js";
 import type { ManagerConfigInput } from "../../manager/index.js";
 
 export const MANAGER_USAGE = `usage:
-  propeller manager serve [--log-level L]
+  propeller manager serve [--log-level L] [--json]
         run the manager until SIGTERM/SIGINT, configured by the environment:
         ${MANAGER_SERVE_ENV.join(", ")}
         (files for keys and secrets: *_FILE; see README "Production")`;
@@ -20,7 +20,7 @@ export async function managerCommand(argv: string[], io: Output, env: NodeJS.Pro
     return 0;
   }
   if (sub !== "serve") throw new UsageError(`unknown manager command "${sub ?? ""}"\n${MANAGER_USAGE}`);
-  const { values } = parse("manager serve", rest, { "log-level": { type: "string" }, help: { type: "boolean", short: "h" } }, false);
+  const { values } = parse("manager serve", rest, { "log-level": { type: "string" }, help: { type: "boolean", short: "h" }, json: { type: "boolean" } }, false);
   if (values.help) {
     io.out(MANAGER_USAGE);
     return 0;
@@ -46,7 +46,7 @@ export async function managerCommand(argv: string[], io: Output, env: NodeJS.Pro
       await manager.close();
       throw new ServiceEnvError(["PROPELLER_HTTP_TLS_CERT_FILE: this manager cannot serve HTTPS; refusing to serve plain HTTP instead"]);
     }
-    io.out(`manager listening on ${manager.url}`);
+    io.out(values.json ? JSON.stringify({ url: manager.url }) : `manager listening on ${manager.url}`);
     const signal = await stop.signal;
     logger.info({ signal }, "shutting down");
     await manager.close();

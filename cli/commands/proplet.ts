@@ -9,7 +9,7 @@ import { untilSignal } from "../signals.js";
 import { messageOf } from "../../lib/errors.js";
 
 export const PROPLET_USAGE = `usage:
-  propeller proplet serve [--log-level L]
+  propeller proplet serve [--log-level L] [--json]
         run one proplet until SIGTERM/SIGINT, configured by the environment:
         ${PROPLET_SERVE_ENV.join(", ")}
         its id is the CN of its client certificate (PROPELLER_MQTT_CERT_FILE); PROPELLER_PROPLET_ID, if set, must match`;
@@ -25,7 +25,7 @@ export async function propletCommand(argv: string[], io: Output, env: NodeJS.Pro
     return 0;
   }
   if (sub !== "serve") throw new UsageError(`unknown proplet command "${sub ?? ""}"\n${PROPLET_USAGE}`);
-  const { values } = parse("proplet serve", rest, { "log-level": { type: "string" }, help: { type: "boolean", short: "h" } }, false);
+  const { values } = parse("proplet serve", rest, { "log-level": { type: "string" }, help: { type: "boolean", short: "h" }, json: { type: "boolean" } }, false);
   if (values.help) {
     io.out(PROPLET_USAGE);
     return 0;
@@ -47,8 +47,11 @@ export async function propletCommand(argv: string[], io: Output, env: NodeJS.Pro
       ...(settings.metrics ? { metrics: settings.metrics } : {}),
       logger: logger.child({ box: "proplet" }),
     });
-    if (proplet.metricsUrl) io.err(`metrics at ${proplet.metricsUrl}`);
-    io.out(`proplet ${proplet.id} connected to ${settings.mqtt.url}`);
+    io.out(
+      values.json
+        ? JSON.stringify({ id: proplet.id, mqttUrl: settings.mqtt.url, ...(proplet.metricsUrl ? { metricsUrl: proplet.metricsUrl } : {}) })
+        : `proplet ${proplet.id} connected to ${settings.mqtt.url}${proplet.metricsUrl ? `; metrics at ${proplet.metricsUrl}` : ""}`,
+    );
     const healthFile = settings.healthFile;
     if (healthFile) {
       // For a container health check: the file's mtime is fresh while the proplet is connected to
