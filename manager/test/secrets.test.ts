@@ -1,7 +1,7 @@
 /** Task secrets at rest: sealed per task, opened only with the same key and the same task id. */
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { openSpec, sealSpec, secretBox, secretEnvNames } from "../tasks/secrets.js";
+import { openSpec, sealSpec, secretBox, secretEnvNames, type SealedSecretEnv } from "../tasks/secrets.js";
 import { resolveConfig } from "../config.js";
 
 const env = { API_TOKEN: "sk-live-abc123", EXIT_CODE: "42" };
@@ -9,21 +9,22 @@ const env = { API_TOKEN: "sk-live-abc123", EXIT_CODE: "42" };
 describe("secret env sealing", () => {
   it("the sealed spec holds names and ciphertext only; opening it gives the values back", () => {
     const box = secretBox(randomBytes(32));
-    const sealed = sealSpec({ env: { A: "1" }, secretEnv: env }, "task-1", box);
+    type Spec = { env?: Record<string, string>; secretEnv?: Record<string, string>; sealedSecretEnv?: SealedSecretEnv | null };
+    const sealed = sealSpec<Spec>({ env: { A: "1" }, secretEnv: env }, "task-1", box);
     expect(sealed.secretEnv).toBeUndefined();
     expect(JSON.stringify(sealed)).not.toContain("sk-live-abc123");
     expect(sealed.sealedSecretEnv).toMatchObject({ v: 1, names: ["API_TOKEN", "EXIT_CODE"], kid: box.kid });
     expect(secretEnvNames(sealed)).toEqual(["API_TOKEN", "EXIT_CODE"]);
     expect(openSpec(sealed, "task-1", box).secretEnv).toEqual(env);
     // Fresh nonce each time: the same values never give the same ciphertext.
-    expect(sealSpec({ secretEnv: env }, "task-1", box).sealedSecretEnv!.ct).not.toBe(sealed.sealedSecretEnv!.ct);
+    expect(sealSpec<Spec>({ secretEnv: env }, "task-1", box).sealedSecretEnv!.ct).not.toBe(sealed.sealedSecretEnv!.ct);
     // No secrets: nothing sealed, nothing to open.
-    expect(sealSpec({ secretEnv: {} }, "t", box).sealedSecretEnv).toBeNull();
+    expect(sealSpec<Spec>({ secretEnv: {} }, "t", box).sealedSecretEnv).toBeNull();
   });
 
   it("another task id, another key, or an altered byte: refused with the reason", () => {
     const box = secretBox(randomBytes(32));
-    const sealed = sealSpec({ secretEnv: env }, "task-1", box);
+    const sealed = sealSpec<{ secretEnv?: Record<string, string>; sealedSecretEnv?: SealedSecretEnv | null }>({ secretEnv: env }, "task-1", box);
     expect(() => openSpec(sealed, "task-2", box)).toThrow(/does not open \(altered, or moved from another task\)/);
     const other = secretBox(randomBytes(32));
     expect(() => openSpec(sealed, "task-1", other)).toThrow(new RegExp(`sealed with secrets key ${box.kid}, and this manager has key ${other.kid}`));

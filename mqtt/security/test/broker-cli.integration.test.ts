@@ -101,7 +101,9 @@ describe("propeller broker (CLI)", () => {
     expect(await brokerCommand(["passwd", "p7", "--file", file], first.io)).toBe(0);
     const second = capture();
     expect(await brokerCommand(["passwd", "p8", "--file", file], second.io)).toBe(0);
-    const password = first.out.join("\n").trim().split("\n").pop()!;
+    // The password alone is the result (stdout, written first); the advice follows on stderr.
+    const password = first.out[0]!.trim();
+    expect(first.out[1]).toMatch(/for p7, shown once/);
     const raw = await readFile(file, "utf8");
     expect(raw).not.toContain(password);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
