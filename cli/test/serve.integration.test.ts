@@ -252,7 +252,7 @@ describe("propeller up --mtls", () => {
     const c = capture();
     const port = await freePort();
     const running = upCommand(["--mtls", "--no-kbs", "--proplets", "1", "--port", String(port), "--state-dir", state, "--log-level", process.env.PROPELLER_TEST_LOG ?? "silent"], c.io);
-    // Two PGlite starts and a PKI: slow on a loaded 2-core machine.
+    // A PGlite start and a PKI: slow on a loaded 2-core machine.
     await waitFor(() => c.out.some((l) => l.startsWith("try:")), 90_000, "up started");
     expect(c.out.join("\n")).toMatch(/broker {4}mqtts:\/\/127\.0\.0\.1:\d+/);
     expect(c.out.join("\n")).toMatch(/mTLS: client certificates from .* required, ACL enforced \(throwaway development PKI\)/);
