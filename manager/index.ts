@@ -28,7 +28,7 @@ import { InvocationService } from "./invocations/service.js";
 import { openManagerDatabase } from "./store/open.js";
 import { TaskService } from "./tasks/service.js";
 import { LogService } from "./logs/service.js";
-import { secretBox } from "./tasks/secrets.js";
+import { sealPlainSecretRows, secretBox } from "./tasks/secrets.js";
 import { randomBytes } from "node:crypto";
 import { messageOf } from "../lib/errors.js";
 
@@ -82,6 +82,10 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       endpoints: new Map(),
       secrets: secretBox(config.secretsKey ?? randomBytes(32)),
     };
+    // Rows written before secret values were sealed: sealed now, before anything reads them.
+    const resealed = await sealPlainSecretRows(db, ctx.secrets);
+    if (resealed.sealed > 0) log.info({ tasks: resealed.sealed }, "sealed the secret env values older task rows held in the clear");
+    for (const s of resealed.skipped) log.error({ taskId: s.id, err: s.reason }, "a task row still holds secret env values in the clear: it could not be sealed");
     if (!config.secretsKey) {
       log.warn("no secrets key configured (PROPELLER_SECRETS_KEY_FILE): task secret values are sealed with a key that lives only in this process, so a task with secretEnv cannot start after a restart until its secretEnv is set again");
     }

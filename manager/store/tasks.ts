@@ -124,3 +124,17 @@ export async function getNextTick(db: SqlExecutor, id: string): Promise<Date | n
   const v = rows[0]?.next_tick_at;
   return v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
 }
+
+/** Tasks whose spec still holds secret values in the clear (rows written before they were sealed). */
+export async function tasksWithPlainSecrets(db: SqlExecutor, limit: number): Promise<Array<{ id: string; spec: TaskSpec }>> {
+  const { rows } = await db.query<{ id: string; spec: unknown }>(
+    `SELECT id, spec FROM tasks WHERE spec ? 'secretEnv' AND jsonb_typeof(spec->'secretEnv') = 'object' AND spec->'secretEnv' <> '{}'::jsonb ORDER BY seq LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => ({ id: r.id, spec: (typeof r.spec === "string" ? JSON.parse(r.spec) : r.spec) as TaskSpec }));
+}
+
+/** Replaces a spec as it is (no other column changes): for sealing an older row's secrets in place. */
+export async function replaceSpec(db: SqlExecutor, id: string, spec: TaskSpec): Promise<void> {
+  await db.query("UPDATE tasks SET spec = $2::jsonb WHERE id = $1", [id, JSON.stringify(spec)]);
+}

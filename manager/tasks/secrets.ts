@@ -12,7 +12,9 @@
  * only to an attested proplet.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import type { Database } from "../../db/index.js";
 import { PropellerError } from "../../protocol/errors.js";
+import * as taskStore from "../store/tasks.js";
 
 /** What a task row holds instead of the values. */
 export interface SealedSecretEnv {
@@ -98,4 +100,27 @@ export function openSpec<S extends SpecSecrets>(spec: S, taskId: string, box: Se
   const sealed = spec.sealedSecretEnv;
   if (!sealed) return spec;
   return { ...spec, secretEnv: { ...(spec.secretEnv ?? {}), ...box.open(taskId, sealed) }, sealedSecretEnv: null };
+}
+
+/**
+ * Seals, in place, the secret values of rows written before secrets were sealed, so none stays in
+ * the clear once a manager with a secrets key has started. A row that cannot be sealed (its sealed
+ * part is under another key) is left as it is and reported. Returns what it sealed and skipped.
+ */
+export async function sealPlainSecretRows(db: Database, box: SecretBox): Promise<{ sealed: number; skipped: Array<{ id: string; reason: string }> }> {
+  let sealed = 0;
+  const skipped: Array<{ id: string; reason: string }> = [];
+  for (;;) {
+    const batch = (await taskStore.tasksWithPlainSecrets(db, 100 + skipped.length)).filter((r) => !skipped.some((s) => s.id === r.id));
+    if (batch.length === 0) return { sealed, skipped };
+    for (const { id, spec } of batch) {
+      try {
+        // Values already sealed on the row (a mixed row) are kept; the plain ones join them.
+        await taskStore.replaceSpec(db, id, sealSpec(openSpec(spec, id, box), id, box));
+        sealed++;
+      } catch (err) {
+        skipped.push({ id, reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
 }

@@ -25,7 +25,8 @@ const run = promisify(execFile);
 const SECRET_EXIT = `+0000000042-${randomBytes(9).toString("hex")}`;
 const SECRET_TOKEN = `sk-live-${randomBytes(12).toString("hex")}`;
 const SECRET_PATCHED = `+0000000042-patched-${randomBytes(9).toString("hex")}`;
-const SECRETS = [SECRET_EXIT, SECRET_TOKEN, SECRET_PATCHED];
+const SECRET_LEGACY = `+0000000042-legacy-${randomBytes(9).toString("hex")}`;
+const SECRETS = [SECRET_EXIT, SECRET_TOKEN, SECRET_PATCHED, SECRET_LEGACY];
 
 describe("secret env values at rest (PostgreSQL)", () => {
   const lines: string[] = [];
@@ -94,11 +95,26 @@ describe("secret env values at rest (PostgreSQL)", () => {
       responses.push(await response.text());
     }
 
-    // Restart with the same key: the stored task starts again and its guest still gets the value.
+    // A row as a manager before sealing wrote it: secret values in the clear in the spec.
+    const legacy = await call<T>(first.client, "POST", "/tasks", { name: "legacy", artifact });
+    const pgc = new pg.Client({ connectionString: db.url });
+    await pgc.connect();
+    try {
+      await pgc.query(`UPDATE tasks SET spec = (spec - 'sealedSecretEnv') || jsonb_build_object('secretEnv', jsonb_build_object('EXIT_CODE', $2::text)) WHERE id = $1`, [legacy.id, SECRET_LEGACY]);
+      expect((await pgc.query("SELECT spec::text AS s FROM tasks WHERE id = $1", [legacy.id])).rows[0].s).toContain(SECRET_LEGACY);
+    } finally {
+      await pgc.end();
+    }
+
+    // Restart with the same key: the older row is sealed at start; the stored tasks start again and
+    // their guests still get the values.
     await first.s.close();
     stack = undefined;
     const second = await startWith(key);
     stack = second.s;
+    expect(lines.join("")).toContain("sealed the secret env values older task rows held in the clear");
+    await call(second.client, "POST", `/tasks/${legacy.id}/start`);
+    expect((await second.client.waitForFinish(legacy.id, 30_000)).latestRun!.result!.exitCode).toBe(42);
     await call(second.client, "POST", `/tasks/${created.id}/start`);
     const again = await second.client.waitForFinish(created.id, 30_000);
     expect(again.latestRun!.result!.exitCode).toBe(42);
