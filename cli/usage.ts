@@ -124,9 +124,20 @@ ${KBS_CONN}`,
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
   verify a result receipt offline; prints every check; exit 1 on any failure`,
   certs: CERTS_USAGE,
+  ...Object.fromEntries(["init", "issue", "revoke", "show", "verify"].map((sub) => [`certs ${sub}`, `${CERTS_USAGE}\n(--json: the result as JSON)`])),
   broker: BROKER_USAGE,
+  "broker config": `${BROKER_USAGE}\n(--json: the paths written, as JSON)`,
+  "broker passwd": `${BROKER_USAGE}\n(the password alone on stdout; --json: {propletId, password, file})`,
   manager: MANAGER_USAGE,
+  "manager serve": MANAGER_USAGE,
   proplet: PROPLET_USAGE,
+  "proplet serve": PROPLET_USAGE,
+  "receipt verify": "",
+  "attestation verify": "",
+  "apikey generate": `usage: propeller apikey generate [--json]\n  print a fresh API key, offline (for a bootstrap key file such as PROPELLER_BOOTSTRAP_API_KEY_FILE)`,
+  "apikey create": `usage: propeller apikey create --name N --scopes read,submit[,admin] [client options]\n  create an API key (needs an admin credential); the key is printed once, on stdout\n\nclient options:\n${CLIENT}`,
+  "apikey list": `usage: propeller apikey list [client options]\n\nclient options:\n${CLIENT}`,
+  "apikey revoke": `usage: propeller apikey revoke <key-id> [client options]\n\nclient options:\n${CLIENT}`,
   apikey: `usage: propeller apikey <generate|create|list|revoke> ...
   propeller apikey generate [--json]                          a fresh API key, offline (for a bootstrap key file)
   propeller apikey create --name N --scopes read,submit[,admin] [client options]   prints the key once
@@ -166,6 +177,9 @@ ${CLIENT}`,
   "function delete": `usage: propeller function delete <name> [client options]\n\nclient options:\n${CLIENT}`,
   "function invoke": `usage: propeller function invoke <name> [--input N]... [--deadline MS] [client options]\n  prints the return values; exit 1 when it failed\n\nclient options:\n${CLIENT}`,
 };
+
+USAGE["receipt verify"] = USAGE.receipt!;
+USAGE["attestation verify"] = USAGE.attestation!;
 
 /**
  * The command's lines of the overview: the line naming it (two spaces, the name, a space) and the

@@ -67,6 +67,18 @@ describe("--help", () => {
   });
 });
 
+/** Command paths that run something: no other path extends them. */
+const leaves = Object.keys(USAGE).filter((k) => !Object.keys(USAGE).some((o) => o.startsWith(`${k} `)));
+
+describe("--json everywhere", () => {
+  // The option tables themselves answer: an unknown option's error lists every valid one.
+  it.each(leaves)("propeller %s takes --json", async (path) => {
+    const r = await cli([...path.split(" "), "--json", "--no-such-option"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown option --no-such-option; valid options: .*--json/);
+  });
+});
+
 describe("wrong flags and commands", () => {
   it("an unknown option names the nearest valid one, lists them all and points to --help", async () => {
     const r = await cli(["run", "app.wasm", "--tiemout", "5"]);
