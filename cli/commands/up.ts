@@ -91,6 +91,8 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
       secretsKey: Buffer.from(await stateKey(stateDir, STATE_FILES.secretsKey), "base64"),
       ...(values.mtls ? { mtls: values.certs ? { certsDir: values.certs } : {} } : {}),
       logger,
+    }).catch((err: unknown) => {
+      throw portInUse(err, managerPort, kbsPort) ?? err;
     });
     const tokenPath = await writeManagerToken(stateDir, stack.managerToken);
     if (stack.kbs) await writePrivateFile(adminKeyPath, JSON.stringify(stack.kbs.adminKey) + "\n");
@@ -137,6 +139,14 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
     await release();
     if (values.ephemeral) await rm(stateDir, { recursive: true, force: true });
   }
+}
+
+/** A port another program holds, said as the user's choice to make (not a stack trace). */
+function portInUse(err: unknown, managerPort: number, kbsPort: number): UsageError | undefined {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (e?.code !== "EADDRINUSE") return undefined;
+  const flag = e.port === kbsPort && e.port !== managerPort ? "--kbs-port" : "--port";
+  return new UsageError(`port ${e.port ?? "?"} on ${e.address ?? "127.0.0.1"} is already in use (another \`propeller up\`, or another program): stop it, or choose another with ${flag} P (0: any free port)`);
 }
 
 /** A TCP port, 0 meaning any free one (stack.json then says which). */

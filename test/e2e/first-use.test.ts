@@ -7,6 +7,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createServer, type AddressInfo } from "node:net";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -113,6 +114,20 @@ describe("first use", () => {
     expect(r.err).toContain(`cannot reach the manager at ${url}`);
     expect(r.err).toMatch(/Start one with `propeller up`, or correct PROPELLER_MANAGER_URL/);
   });
+
+  it("up on a port another program holds: says which and how to choose another", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await propeller(["up", "--ephemeral", "--port", String(port), "--no-kbs", "--proplets", "1"]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`port ${port} on 127.0.0.1 is already in use (another \`propeller up\`, or another program): stop it, or choose another with --port P`);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    } finally {
+      server.close();
+    }
+  }, 120_000);
 
   it("up keeps its state in one directory; every command finds the manager there; a restart keeps tasks and schedules", async () => {
     const state = join(home, "state");
