@@ -132,6 +132,13 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
       io.err(`propeller: ${err.message}`);
       return 1;
     }
+    // A failed system call (a file, a port, a permission) is the environment, not a bug: its message
+    // names the path or address; a stack trace would only hide it.
+    const sys = err as NodeJS.ErrnoException;
+    if (typeof sys?.syscall === "string" && typeof sys.code === "string") {
+      io.err(`propeller: ${sys.message}${sys.code === "EACCES" || sys.code === "EPERM" ? " (check the permissions, or choose another directory, e.g. with --state-dir)" : ""}`);
+      return 1;
+    }
     io.err(`propeller: ${(err as Error).stack ?? String(err)}`);
     return 1;
   }

@@ -3,6 +3,9 @@
  * nothing. The list comes from the command table (and the usage table's subcommands), so a command
  * added later is covered without touching this file.
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { commandNames, HELP, main } from "../main.js";
 import { USAGE } from "../usage.js";
@@ -107,5 +110,17 @@ describe("wrong flags and commands", () => {
     const top = await cli(["frob"]);
     expect(top.code).toBe(2);
     expect(top.err).toMatch(/unknown command "frob"; the commands are up, demo, run/);
+  });
+
+  it("a failed system call (here: a state directory under a file) is its message, not a stack trace", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "propeller-sys-"));
+    try {
+      await writeFile(join(dir, "file"), "");
+      const r = await cli(["up", "--state-dir", join(dir, "file", "state")]);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/^propeller: ENOTDIR: not a directory, mkdir '.*file\/state'$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
