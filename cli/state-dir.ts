@@ -154,3 +154,18 @@ export async function lockStateDir(stateDir: string): Promise<() => Promise<void
   }
   throw new StateDirBusyError(`cannot lock ${stateDir} (${path} keeps coming back); is another \`propeller up\` starting?`);
 }
+
+/**
+ * The development KBS `propeller up` runs from this state directory, and its admin key file: what
+ * `encrypt`, `kbs …` and `run --confidential` use when neither a flag nor a variable names a KBS.
+ */
+export function stackKbs(stateDirFlag?: string): { url: string; adminKeyFile: string } | undefined {
+  const dir = stateDirFrom(stateDirFlag);
+  let info: StackInfo | undefined;
+  try {
+    info = readStackInfo(dir);
+  } catch {
+    return undefined;
+  }
+  return info?.kbsUrl ? { url: info.kbsUrl, adminKeyFile: join(dir, STATE_FILES.kbsAdminKey) } : undefined;
+}

@@ -42,6 +42,7 @@ const FLOW_SHARED = (kind: string): Record<string, string> => ({
 });
 
 const KBS_CONN = `  --kbs URL (or PROPELLER_KBS_URL)   --admin-key FILE (or PROPELLER_KBS_ADMIN_KEY) | --admin-token T (or PROPELLER_KBS_ADMIN_TOKEN)
+  (else the development KBS \`propeller up\` runs, and its admin key, from --state-dir / PROPELLER_STATE_DIR)
   --json`;
 
 export const USAGE: Record<string, string> = {
@@ -67,7 +68,8 @@ export const USAGE: Record<string, string> = {
   and verify its receipt; the exit code is the guest's
 
   --wait MS        how long to wait for the result (default 120000)
-  --confidential   encrypt a plain module (its key goes to the KBS) or send a .age file as is; needs --kbs and --tee
+  --confidential   encrypt a plain module (its key goes to the KBS) or send a .age file as is; needs --tee T and a KBS:
+                   --kbs URL / PROPELLER_KBS_URL, else the one \`propeller up\` runs (with its admin key)
   --receipt-out F  write the run's receipt (compact JWS) to F
 
 ${TASK_OPTIONS}

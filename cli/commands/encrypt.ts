@@ -27,6 +27,7 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
     "admin-key": { type: "string" },
     "admin-token": { type: "string" },
     "identity-out": { type: "string" },
+    "state-dir": { type: "string" },
     force: { type: "boolean" },
     json: { type: "boolean" },
   });
@@ -70,10 +71,12 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
   const enc = await encryptWorkload(plaintext);
 
   let resource: string | undefined;
+  let kbsUrl: string | null = null;
   if (toKbs) {
     // Store the key (and its policy) first: a ciphertext whose key never reached the KBS is useless.
     const kbs = await import("../../kbs/index.js");
     const conn = await adminConnection(values);
+    kbsUrl = conn.url;
     const parsedPolicy = kbs.parseResourcePolicy(policy);
     if (!values.force) await refuseExistingResource(conn, kbs.adminResourcePath(values.resource!));
     await kbs.putResource(conn, values.resource!, Buffer.from(enc.identity));
@@ -90,7 +93,7 @@ export async function encryptCommand(argv: string[], io: Output): Promise<number
     throw new UsageError(err.code === "EEXIST" ? `${out} exists; use --out or --force` : `cannot write ${out}: ${err.message}`);
   });
 
-  const summary = { ciphertext: out, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, recipient: enc.recipient, resource: resource ?? null, kbs: toKbs ? (values.kbs ?? clientEnv().kbsUrl) : null };
+  const summary = { ciphertext: out, plaintextDigest: enc.plaintextDigest, ciphertextDigest: enc.ciphertextDigest, recipient: enc.recipient, resource: resource ?? null, kbs: kbsUrl };
   if (values.json) io.out(JSON.stringify(summary, null, 2));
   else {
     io.out(`wrote ${out}`);

@@ -7,11 +7,13 @@ import { cliLogger } from "../logger.js";
 import type { Output } from "../output.js";
 import { messageOf } from "../../lib/errors.js";
 import { clientEnv } from "../client-env.js";
+import { stackKbs } from "../state-dir.js";
 
 const CONN_FLAGS = {
   kbs: { type: "string" },
   "admin-key": { type: "string" },
   "admin-token": { type: "string" },
+  "state-dir": { type: "string" },
   json: { type: "boolean" },
 } as const;
 
@@ -23,14 +25,16 @@ const kbsModule = (): Promise<KbsModule> => import("../../kbs/index.js");
  * --admin-token / PROPELLER_KBS_ADMIN_TOKEN or --admin-key FILE / PROPELLER_KBS_ADMIN_KEY
  * (a private JWK from `propeller kbs admin-keygen`; a short-lived token is minted per call).
  */
-export async function adminConnection(values: { kbs?: string; "admin-key"?: string; "admin-token"?: string }) {
+export async function adminConnection(values: { kbs?: string; "admin-key"?: string; "admin-token"?: string; "state-dir"?: string }) {
   const { mintAdminToken } = await kbsModule();
   const env = clientEnv();
-  const url = values.kbs ?? env.kbsUrl;
-  if (!url) throw new UsageError("which KBS? give --kbs URL or set PROPELLER_KBS_URL");
+  // Else the development KBS of `propeller up`, with its admin key (only for that KBS).
+  const local = stackKbs(values["state-dir"]);
+  const url = values.kbs ?? env.kbsUrl ?? local?.url;
+  if (!url) throw new UsageError("which KBS? give --kbs URL or set PROPELLER_KBS_URL (or start one with `propeller up`)");
   const token = values["admin-token"] ?? env.kbsAdminToken;
   if (token) return { url, token };
-  const keyFile = values["admin-key"] ?? env.kbsAdminKey;
+  const keyFile = values["admin-key"] ?? env.kbsAdminKey ?? (local && local.url === url ? local.adminKeyFile : undefined);
   if (!keyFile) throw new UsageError("the KBS admin API needs a credential: --admin-key FILE (from `propeller kbs admin-keygen`) or --admin-token T");
   let jwk: JWK;
   try {

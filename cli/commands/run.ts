@@ -12,6 +12,7 @@ import { untilSignal } from "../signals.js";
 import { adminConnection } from "./kbs.js";
 import { CLIENT_FLAGS, clientFrom } from "./task.js";
 import { clientEnv } from "../client-env.js";
+import { stackKbs } from "../state-dir.js";
 
 /** Creates and starts a task, waits for its result and prints it; exit 0 only when it completed. */
 export async function submitAndReport(client: ManagerClient, body: Record<string, unknown>, waitMs: number, io: Output, json = false): Promise<{ task: Task; code: number }> {
@@ -79,8 +80,8 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   // An OCI reference without --digest: the manager pins it; the task then names the layer's digest.
   let workloadDigest = (body.artifact as { digest?: string }).digest;
   if (values.confidential) {
-    kbsUrl = values.kbs ?? clientEnv().kbsUrl;
-    if (!kbsUrl) throw new UsageError("--confidential needs the KBS that holds the key: --kbs URL (or PROPELLER_KBS_URL)");
+    kbsUrl = values.kbs ?? clientEnv().kbsUrl ?? stackKbs(values["state-dir"])?.url;
+    if (!kbsUrl) throw new UsageError("--confidential needs the KBS that holds the key: --kbs URL (or PROPELLER_KBS_URL, or the one `propeller up` runs)");
     if (!values.tee || !isTeeType(values.tee)) throw new UsageError(`--confidential needs --tee, one of ${TEE_TYPES.join(", ")}`);
     const tee: TeeType = values.tee;
     if (!wasm || values.url) throw new UsageError("--confidential takes a local file (the ciphertext travels with the task)");

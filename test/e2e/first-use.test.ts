@@ -148,9 +148,10 @@ describe("first use", () => {
     expect(withSecret.code).toBe(42);
     expect(withSecret.out + withSecret.err).not.toContain(secret.slice(12));
 
-    // A confidential run: the CLI encrypts the module, stores its key in up's KBS, sends ciphertext only.
-    const kbsEnv = { ...viaEnv, PROPELLER_KBS_URL: info.kbsUrl, PROPELLER_KBS_ADMIN_KEY: info.kbsAdminKeyFile };
-    const sealed = await propeller(["run", join(EXAMPLES_DIR, "primes", "primes.wasm"), "1000", "--confidential", "--tee", "sample"], kbsEnv);
+    // A confidential run: the CLI encrypts the module, stores its key in up's KBS (found, with its
+    // admin key, through the state directory too), sends ciphertext only.
+    expect(info.kbsAdminKeyFile).toBe(join(state, "kbs-admin.key.jwk"));
+    const sealed = await propeller(["run", join(EXAMPLES_DIR, "primes", "primes.wasm"), "1000", "--confidential", "--tee", "sample"], viaEnv);
     expect(sealed.code, sealed.err).toBe(0);
     expect(sealed.out).toContain("168 primes");
 
