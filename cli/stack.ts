@@ -64,7 +64,7 @@ export interface StackKbs {
 
 export interface Stack {
   managerUrl: string;
-  /** The bootstrap admin API key of this stack's manager (`propeller up` writes it to .propeller/manager-token). */
+  /** The bootstrap admin API key of this stack's manager (`propeller up` writes it to its state directory's manager-token). */
   managerToken: string;
   brokerUrl: string;
   databaseUrl: string;
