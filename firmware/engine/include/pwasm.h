@@ -160,7 +160,13 @@ pw_status pw_call(pw_instance *inst, const char *export_name, const pw_value *ar
                   uint32_t nargs, pw_value *results, uint32_t max_results,
                   uint32_t *nresults, pw_error *err);
 
+/* The _n forms take the name's length: Wasm names may contain NUL bytes. */
+pw_status pw_call_n(pw_instance *inst, const char *export_name, size_t name_len, const pw_value *args,
+                    uint32_t nargs, pw_value *results, uint32_t max_results, uint32_t *nresults,
+                    pw_error *err);
+
 pw_status pw_get_export(const pw_instance *inst, const char *name, pw_extern *out);
+pw_status pw_get_export_n(const pw_instance *inst, const char *name, size_t name_len, pw_extern *out);
 uint32_t pw_export_count(const pw_instance *inst);
 const char *pw_export_at(const pw_instance *inst, uint32_t i, pw_extern *out);
 

@@ -324,8 +324,13 @@ static void export_extern(const pw_instance *inst, const pw_export *e, pw_extern
 
 pw_status pw_get_export(const pw_instance *inst, const char *name, pw_extern *out)
 {
+    return pw_get_export_n(inst, name, strlen(name), out);
+}
+
+/* Wasm names are byte strings and may hold NUL bytes, hence the length. */
+pw_status pw_get_export_n(const pw_instance *inst, const char *name, size_t n, pw_extern *out)
+{
     uint32_t i;
-    size_t n = strlen(name);
     for (i = 0; i < inst->mod->nexports; i++) {
         const pw_export *e = &inst->mod->exports[i];
         if (e->len == n && memcmp(e->name, name, n) == 0) {
@@ -348,13 +353,19 @@ const char *pw_export_at(const pw_instance *inst, uint32_t i, pw_extern *out)
 pw_status pw_call(pw_instance *inst, const char *name, const pw_value *args, uint32_t nargs, pw_value *results,
                   uint32_t max_results, uint32_t *nresults, pw_error *err)
 {
+    return pw_call_n(inst, name, strlen(name), args, nargs, results, max_results, nresults, err);
+}
+
+pw_status pw_call_n(pw_instance *inst, const char *name, size_t name_len, const pw_value *args, uint32_t nargs,
+                    pw_value *results, uint32_t max_results, uint32_t *nresults, pw_error *err)
+{
     pw_extern ext;
     const pw_functype *ft;
     uint32_t k;
     pw_status st;
     if (err) { err->status = PW_OK; err->trap = PW_TRAP_NONE; err->offset = 0; err->msg[0] = 0; }
     if (nresults) *nresults = 0;
-    if (pw_get_export(inst, name, &ext) != PW_OK || ext.kind != PW_EXTERN_FUNC)
+    if (pw_get_export_n(inst, name, name_len, &ext) != PW_OK || ext.kind != PW_EXTERN_FUNC)
         return fail(err, PW_ERR_NOT_FOUND, "no exported function of that name");
     ft = ext.of.func->type;
     if (nargs != ft->np || max_results < ft->nr) return fail(err, PW_ERR_ARGS, "wrong number of arguments or results");

@@ -222,6 +222,41 @@ static int rd_limits(rd *r, uint32_t *min, uint32_t *max, int *has_max, int is_m
     return 1;
 }
 
+/* A constant expression longer than one instruction is valid only with the
+ * Wasm 3.0 extended-const feature (i32/i64 add, sub, mul). Type-check the rest
+ * on a small stack so that a module valid under extended-const is reported as
+ * unsupported by name and anything else as invalid. */
+static int more_constexpr(rd *r, const pw_module *m, uint32_t nglobals_visible, uint8_t want, uint8_t first,
+                          uint8_t op)
+{
+    uint8_t stack[16];
+    uint32_t sp = 0, depth = 0;
+    stack[sp++] = first;
+    for (;;) {
+        uint8_t t;
+        if (op == 0x0B) break;
+        if (++depth > 256) return invalid(r, "constant expression too long");
+        if (op == 0x41) { int32_t v; TRY(rd_s32(r, &v)); t = 0x7F; }
+        else if (op == 0x42) { int64_t v; TRY(rd_s64(r, &v)); t = 0x7E; }
+        else if (op == 0x23) {
+            uint32_t g;
+            TRY(rd_u32(r, &g));
+            if (g >= nglobals_visible) return invalid(r, "unknown global");
+            if (m->globals[g].mut) return invalid(r, "constant expression required");
+            t = m->globals[g].type;
+        } else if (op == 0x6A || op == 0x6B || op == 0x6C || op == 0x7C || op == 0x7D || op == 0x7E) {
+            t = op <= 0x6C ? 0x7F : 0x7E;
+            if (sp < 2 || stack[sp - 1] != t || stack[sp - 2] != t) return invalid(r, "type mismatch");
+            sp -= 2;
+        } else return invalid(r, "constant expression required");
+        if (sp >= sizeof stack) return invalid(r, "constant expression too deep");
+        stack[sp++] = t;
+        TRY(rd_byte(r, &op));
+    }
+    if (sp != 1 || stack[0] != want) return invalid(r, "type mismatch");
+    return unsupported(r, "extended constant expressions");
+}
+
 static int rd_constexpr(rd *r, const pw_module *m, uint32_t nglobals_visible, uint8_t want, pw_constexpr *ce)
 {
     uint8_t op, end;
@@ -244,15 +279,10 @@ static int rd_constexpr(rd *r, const pw_module *m, uint32_t nglobals_visible, ui
     case 0xFD: return unsupported(r, "simd (opcode 0xfd)");
     case 0x0B: return invalid(r, "type mismatch (empty constant expression)");
     default:
-        if (op >= 0x6A && op <= 0x7E) return unsupported(r, "extended constant expressions");
         return invalid(r, "constant expression required");
     }
     TRY(rd_byte(r, &end));
-    if (end != 0x0B) {
-        if (end == 0x6A || end == 0x6B || end == 0x6C || end == 0x7C || end == 0x7D || end == 0x7E)
-            return unsupported(r, "extended constant expressions");
-        return invalid(r, "constant expression required");
-    }
+    if (end != 0x0B) return more_constexpr(r, m, nglobals_visible, want, ce->type, end);
     if (ce->type != want) return invalid(r, "type mismatch");
     return 1;
 }

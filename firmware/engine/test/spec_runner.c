@@ -24,6 +24,32 @@ static int nregions;
 static struct { char name[128]; pw_instance *inst; char skip[160]; } named[MAX_INST];
 static int nnamed;
 
+/* register names whose module was skipped: importers are skipped too */
+static struct { char name[128]; char why[160]; } skipped_reg[256];
+static int nskipped_reg;
+
+/* Registered instances. A module skipped later may have imported one and
+ * changed its memory, table or globals (data/elem segments, start), so
+ * actions on instances registered before a skipped module are skipped too. */
+static struct { pw_instance *inst; char taint[160]; } reg_inst[256];
+static int nreg_inst;
+
+static void taint_registered(const char *why)
+{
+    int i;
+    for (i = 0; i < nreg_inst; i++)
+        if (!reg_inst[i].taint[0])
+            snprintf(reg_inst[i].taint, sizeof reg_inst[i].taint, "shares state with a skipped module: %.120s", why);
+}
+
+static const char *tainted(const pw_instance *inst)
+{
+    int i;
+    for (i = 0; i < nreg_inst; i++)
+        if (reg_inst[i].inst == inst && reg_inst[i].taint[0]) return reg_inst[i].taint;
+    return NULL;
+}
+
 static pw_pool modpool, regpool, hostpool;
 static uint8_t *modbuf, *regbuf, *hostbuf;
 static pw_imports *registry;
@@ -113,6 +139,68 @@ static uint8_t *read_file(const char *path, size_t *len)
 
 static char dir[1024];
 
+/* JSON strings from cJSON are NUL-terminated, but Wasm names may contain NUL.
+ * Before parsing, main() turns each \u0000 escape into the byte 0xFF (never
+ * produced by wast2json, which writes UTF-8); this maps it back. */
+static size_t field_name(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n < cap; s++) out[n++] = (*s == (char)0xFF) ? 0 : *s;
+    return n;
+}
+
+static void mark_nul_escapes(char *json)
+{
+    char *r = json, *w = json;
+    while (*r) {
+        if (r[0] == '\\' && r[1] == 'u' && !strncmp(r + 2, "0000", 4)) { *w++ = (char)0xFF; r += 6; }
+        else if (r[0] == '\\' && r[1]) { *w++ = *r++; *w++ = *r++; }
+        else *w++ = *r++;
+    }
+    *w = 0;
+}
+
+/* The pre-pass (test/wast_prepass.mjs) replaces a module wast2json cannot
+ * parse with an empty module carrying a custom section "propeller-skip"
+ * whose payload is the reason; such a module is skipped by that name. */
+static int skip_marker(const char *filename, char *why, size_t cap)
+{
+    static const char tag[] = "propeller-skip";
+    char path[2048];
+    size_t len, i;
+    uint8_t *b;
+    int found = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, filename);
+    b = read_file(path, &len);
+    if (!b) return 0;
+    for (i = 8; i + sizeof tag - 1 <= len && i < 16; i++)
+        if (!memcmp(b + i, tag, sizeof tag - 1)) {
+            size_t k = i + sizeof tag - 1, n = len - k;
+            if (n >= cap) n = cap - 1;
+            memcpy(why, b + k, n);
+            why[n] = 0;
+            found = 1;
+            break;
+        }
+    free(b);
+    return found;
+}
+
+/* If a link error names an import from a register name whose module was
+ * skipped, the reason to skip instead of fail. */
+static const char *skipped_import(const pw_error *err)
+{
+    static const char pre[] = "unknown import: ";
+    int i;
+    if (err->status != PW_ERR_LINK || strncmp(err->msg, pre, sizeof pre - 1)) return NULL;
+    for (i = 0; i < nskipped_reg; i++) {
+        size_t n = strlen(skipped_reg[i].name);
+        const char *m = err->msg + sizeof pre - 1;
+        if (!strncmp(m, skipped_reg[i].name, n) && m[n] == '.') return skipped_reg[i].why;
+    }
+    return NULL;
+}
+
 static pw_status load_module(const char *filename, pw_module **m, pw_error *err)
 {
     char path[2048];
@@ -198,14 +286,19 @@ static pw_status do_action(const cJSON *action, int line, pw_value *res, uint32_
     pw_instance *inst = lookup(action, &why);
     *skipped = 0;
     if (!inst) { skip(line, why); *skipped = 1; return PW_ERR_ARGS; }
+    if (tainted(inst)) { skip(line, tainted(inst)); *skipped = 1; return PW_ERR_ARGS; }
     if (!strcmp(type->valuestring, "invoke")) {
         pw_value args[16];
         uint32_t nargs;
+        char name[512];
+        size_t n = field_name(field->valuestring, name, sizeof name);
         if (!parse_values(cJSON_GetObjectItem(action, "args"), args, &nargs, &why)) { skip(line, why); *skipped = 1; return PW_ERR_ARGS; }
-        return pw_call(inst, field->valuestring, args, nargs, res, 16, nres, err);
+        return pw_call_n(inst, name, n, args, nargs, res, 16, nres, err);
     } else {
         pw_extern e;
-        if (pw_get_export(inst, field->valuestring, &e) != PW_OK || e.kind != PW_EXTERN_GLOBAL) {
+        char name[512];
+        size_t n = field_name(field->valuestring, name, sizeof name);
+        if (pw_get_export_n(inst, name, n, &e) != PW_OK || e.kind != PW_EXTERN_GLOBAL) {
             snprintf(err->msg, sizeof err->msg, "no global export");
             return PW_ERR_NOT_FOUND;
         }
@@ -268,15 +361,23 @@ static void run_command(const cJSON *c)
         if (cJSON_IsString(mt) && !strcmp(mt->valuestring, "text")) {
             snprintf(current_skip, sizeof current_skip, "text-format module (no text parser)");
             skip(line, current_skip);
+        } else if (skip_marker(fn->valuestring, current_skip, sizeof current_skip)) {
+            skip(line, current_skip);
+            taint_registered(current_skip);
         } else {
             st = load_module(fn->valuestring, &m, &err);
             if (st == PW_ERR_UNSUPPORTED) {
                 snprintf(current_skip, sizeof current_skip, "%s", err.msg);
                 skip(line, current_skip);
+                taint_registered(current_skip);
             } else if (st != PW_OK) {
                 snprintf(current_skip, sizeof current_skip, "module failed to load");
                 failf(line, "module load failed: %s (%s)", err.msg, pw_status_name(st));
-            } else if ((st = instantiate(m, &inst, &err)) != PW_OK) {
+            } else if ((st = instantiate(m, &inst, &err)) != PW_OK && skipped_import(&err)) {
+                snprintf(current_skip, sizeof current_skip, "%s", skipped_import(&err));
+                skip(line, current_skip);
+                taint_registered(current_skip);
+            } else if (st != PW_OK) {
                 snprintf(current_skip, sizeof current_skip, "module failed to instantiate");
                 failf(line, "instantiate failed: %s (%s)", err.msg, pw_status_name(st));
             } else {
@@ -296,9 +397,19 @@ static void run_command(const cJSON *c)
         uint32_t i;
         inst = lookup(c, &why);
         if (!inst) {
-            /* still record the name so importers skip rather than fail */
+            /* record the name so importers skip rather than fail */
+            if (nskipped_reg < (int)(sizeof skipped_reg / sizeof skipped_reg[0])) {
+                snprintf(skipped_reg[nskipped_reg].name, sizeof skipped_reg[0].name, "%s", as->valuestring);
+                snprintf(skipped_reg[nskipped_reg].why, sizeof skipped_reg[0].why, "%s", why);
+                nskipped_reg++;
+            }
             skip(line, why);
             return;
+        }
+        if (nreg_inst < (int)(sizeof reg_inst / sizeof reg_inst[0])) {
+            reg_inst[nreg_inst].inst = inst;
+            reg_inst[nreg_inst].taint[0] = 0;
+            nreg_inst++;
         }
         for (i = 0; i < pw_export_count(inst); i++) {
             pw_extern e;
@@ -340,10 +451,12 @@ static void run_command(const cJSON *c)
         npass++;
     } else if (!strcmp(type, "assert_unlinkable") || !strcmp(type, "assert_uninstantiable")) {
         if (cJSON_IsString(mt) && !strcmp(mt->valuestring, "text")) { skip(line, "text-format module (no text parser)"); return; }
+        if (skip_marker(fn->valuestring, buf, sizeof buf)) { skip(line, buf); taint_registered(buf); return; }
         st = load_module(fn->valuestring, &m, &err);
-        if (st == PW_ERR_UNSUPPORTED) { skip(line, err.msg); return; }
+        if (st == PW_ERR_UNSUPPORTED) { skip(line, err.msg); taint_registered(err.msg); return; }
         if (st != PW_OK) { failf(line, "load failed: %s%s", err.msg, NULL); return; }
         st = instantiate(m, &inst, &err);
+        if (st != PW_OK && skipped_import(&err)) { skip(line, skipped_import(&err)); taint_registered(skipped_import(&err)); return; }
         if (st == PW_OK) { failf(line, "%s: instantiation succeeded (expected \"%s\")", type, text->valuestring); return; }
         if (!strcmp(type, "assert_uninstantiable") && st != PW_ERR_TRAP) { failf(line, "expected a trap, got: %s%s", err.msg, NULL); return; }
         npass++;
@@ -353,12 +466,34 @@ static void run_command(const cJSON *c)
     }
 }
 
+/* X.dropped beside X.json lists the commands the pre-pass removed because
+ * wast2json cannot parse them (post-MVP syntax): "line<TAB>reason" each. */
+static void read_dropped(const char *json_path)
+{
+    char path[2048], line[512];
+    size_t n = strlen(json_path);
+    FILE *f;
+    if (n < 5 || strcmp(json_path + n - 5, ".json")) return;
+    snprintf(path, sizeof path, "%.*s.dropped", (int)(n - 5), json_path);
+    f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        if (!tab) continue;
+        skip(atoi(line), tab + 1);
+    }
+    fclose(f);
+}
+
 static void reset_file(void)
 {
     int i;
     for (i = 0; i < nregions; i++) munmap(regions[i], REGION);
     nregions = 0;
     nnamed = 0;
+    nskipped_reg = 0;
+    nreg_inst = 0;
     current = NULL;
     current_skip[0] = 0;
     pw_pool_init(&modpool, modbuf, 256u << 20);
@@ -387,6 +522,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "-v")) { verbose = 1; continue; }
         json = (char *)read_file(argv[i], &len);
         if (!json) { printf("%s: cannot read\n", argv[i]); files_failed++; continue; }
+        mark_nul_escapes(json);
         root = cJSON_Parse(json);
         free(json);
         if (!root) { printf("%s: bad JSON\n", argv[i]); files_failed++; continue; }
@@ -399,6 +535,7 @@ int main(int argc, char **argv)
         reset_file();
         cmds = cJSON_GetObjectItem(root, "commands");
         cJSON_ArrayForEach(c, cmds) run_command(c);
+        read_dropped(argv[i]);
         printf("%-28s pass %5d  fail %4d  skip %4d\n", curfile, npass, nfail, nskip);
         for (k = 0; k < nreasons; k++) printf("    skipped %4d: %s\n", reasons[k].count, reasons[k].text);
         tp += npass; tf += nfail; ts += nskip;
