@@ -167,6 +167,9 @@ pw_status pw_call_n(pw_instance *inst, const char *export_name, size_t name_len,
 
 pw_status pw_get_export(const pw_instance *inst, const char *name, pw_extern *out);
 pw_status pw_get_export_n(const pw_instance *inst, const char *name, size_t name_len, pw_extern *out);
+/* A function's parameter and result types (pw_valtype), at most cap of each. */
+pw_status pw_func_signature(const pw_func *f, uint8_t *params, uint32_t *np, uint8_t *results, uint32_t *nr,
+                            uint32_t cap);
 uint32_t pw_export_count(const pw_instance *inst);
 const char *pw_export_at(const pw_instance *inst, uint32_t i, pw_extern *out);
 

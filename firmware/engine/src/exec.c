@@ -341,6 +341,18 @@ pw_status pw_get_export_n(const pw_instance *inst, const char *name, size_t n, p
     return PW_ERR_NOT_FOUND;
 }
 
+pw_status pw_func_signature(const pw_func *f, uint8_t *params, uint32_t *np, uint8_t *results, uint32_t *nr,
+                            uint32_t cap)
+{
+    const pw_functype *t = f->type;
+    if (t->np > cap || t->nr > cap) return PW_ERR_LIMIT;
+    memcpy(params, t->t, t->np);
+    memcpy(results, t->t + t->np, t->nr);
+    *np = t->np;
+    *nr = t->nr;
+    return PW_OK;
+}
+
 uint32_t pw_export_count(const pw_instance *inst) { return inst->mod->nexports; }
 
 const char *pw_export_at(const pw_instance *inst, uint32_t i, pw_extern *out)
