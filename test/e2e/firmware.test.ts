@@ -4,6 +4,8 @@
  * passes and protocol/'s verifier accepts with the announced identity key; a chunked module larger
  * than one chunk; a trap; a runaway loop stopped by fuel; a memory bomb refused. Every message
  * the C proplet published during the run is fed through protocol/'s codec (the TS schemas).
+ * Then over mTLS: the embedded broker requiring client certificates and enforcing the ACL, the C
+ * proplet using a certificate issued by the project's CA code, as is.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -17,6 +19,7 @@ import { startStack, type Stack } from "../../cli/stack.js";
 import { ManagerClient } from "../../cli/manager-client.js";
 import { PROPLET_PUBLISHES, decodeTopicMessage, sha256Digest, verifyReceipt, type PropletTopicName, type PublicJwk } from "../../protocol/index.js";
 import { uniqueTopicRoot, waitFor } from "../../testing/net.js";
+import { createTestPki, type TestPki } from "../../testing/tls.js";
 import { EXAMPLES_DIR, REPO_ROOT } from "../../testing/paths.js";
 import { uniqueWasm } from "./delivery-helpers.js";
 import { runToEnd, waitForProplets } from "./helpers.js";
@@ -43,6 +46,21 @@ async function wat(text: string): Promise<Buffer> {
   } finally {
     m.destroy();
   }
+}
+
+/** Starts the C proplet; resolves once it is live on the manager. */
+function startCProplet(env: Record<string, string>): { proc: ChildProcess; stderr: () => string } {
+  let err = "";
+  const proc = spawn(BINARY, [], { env: { ...process.env, ASAN_OPTIONS: "detect_leaks=1", ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  return { proc, stderr: () => err };
+}
+
+async function stopCProplet(proc: ChildProcess | undefined): Promise<void> {
+  if (!proc || proc.exitCode !== null) return;
+  const exited = new Promise((r) => proc.once("exit", r));
+  proc.kill("SIGTERM");
+  await exited;
 }
 
 const inline = (bytes: Buffer) => ({ digest: sha256Digest(bytes), inline: bytes.toString("base64") });
@@ -164,5 +182,55 @@ describe("the C proplet against the real manager (embedded stack)", () => {
     }
     expect([...kinds].sort()).toEqual(["artifact.request", "proplet.announce", "proplet.heartbeat", "proplet.status", "task.accepted", "task.result"]);
     expect(stderr).not.toMatch(/ERROR: (Address|Undefined)Sanitizer|runtime error/);
+  });
+});
+
+describe("the C proplet over mTLS (embedded broker with client certificates and the ACL)", () => {
+  let stack: Stack;
+  let pki: TestPki;
+  let client: ManagerClient;
+  let c: { proc: ChildProcess; stderr: () => string } | undefined;
+  let dir: string;
+
+  beforeAll(async () => {
+    buildFirmware();
+    pki = await createTestPki({ proplets: ["c-mtls"] });
+    const topicRoot = uniqueTopicRoot();
+    stack = await startStack({ proplets: 0, logger, topicRoot, mtls: { certsDir: pki.dir } });
+    client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
+    dir = await mkdtemp(join(tmpdir(), "propeller-c-mtls-"));
+    c = startCProplet({
+      PROPELLER_MQTT_URL: stack.brokerUrl,
+      PROPELLER_MQTT_CA_FILE: join(pki.dir, "ca.pem"),
+      PROPELLER_MQTT_CERT_FILE: join(pki.dir, "c-mtls.pem"),
+      PROPELLER_MQTT_KEY_FILE: join(pki.dir, "c-mtls.key"),
+      PROPELLER_PROPLET_ID: "c-mtls",
+      PROPELLER_TOPIC_ROOT: topicRoot,
+      PROPELLER_IDENTITY_FILE: join(dir, "identity.key"),
+    });
+    await waitForProplets(client, 1).catch((err: unknown) => {
+      throw new Error(`${String(err)}; the C proplet said:\n${c!.stderr()}`);
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await stopCProplet(c?.proc);
+    await stack?.close();
+    await pki?.dispose();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs an export call with a receipt the manager accepts", async () => {
+    expect(stack.brokerUrl).toMatch(/^mqtts:/);
+    const task = await runToEnd(client, {
+      name: "c-mtls-add",
+      artifact: inline(await readFile(join(EXAMPLES_DIR, "add/add.wasm"))),
+      entrypoint: { kind: "export", name: "add", inputs: [40, 2] },
+      limits: { memoryBytes: 131072, timeoutMs: 5000 },
+      target: "c-mtls",
+    });
+    expect(task.state).toBe("completed");
+    expect(task.latestRun!.result!.returnValues).toEqual([42]);
+    expect(task.latestRun!.receiptCheck).toMatchObject({ ok: true });
   });
 });
