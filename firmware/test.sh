@@ -46,3 +46,26 @@ find "$vectors" -maxdepth 1 -name '*.wast' -print0 | sort -z |
 
 echo "== firmware: spec runner"
 "$build/engine/spec_runner" "$work"/*/*.json
+
+# Fuzzing for a bounded time (FUZZ_SECONDS per target, default 15): the Wasm loader and the
+# message path (parser, lease, chunk assembler), from the kept corpus in firmware/fuzz/corpus
+# (read only: what the run finds goes to a temporary directory).
+seconds="${FUZZ_SECONDS:-15}"
+if ! command -v clang >/dev/null; then
+  [ "${CI:-}" = "true" ] && { echo "firmware/test.sh: clang is needed for the fuzz targets" >&2; exit 1; }
+  echo "== firmware: clang not installed: fuzzing SKIPPED"
+  exit 0
+fi
+echo "== firmware: libFuzzer, ${seconds} s per target"
+fuzz_build="$here/build/fuzz"
+fgen=()
+command -v ninja >/dev/null && [ ! -f "$fuzz_build/CMakeCache.txt" ] && fgen=(-G Ninja)
+CC=clang cmake -S "$here" -B "$fuzz_build" -DPW_FUZZ=ON "${fgen[@]}" >/dev/null
+cmake --build "$fuzz_build" -j2 --target fuzz_load fuzz_message
+for target in load message; do
+  mkdir -p "$work/fuzz-$target"
+  "$fuzz_build/fuzz/fuzz_$target" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$work/fuzz-$target/" "$work/fuzz-$target" "$here/fuzz/corpus/$target" 2>"$work/fuzz-$target.log" ||
+    { tail -40 "$work/fuzz-$target.log"; echo "firmware/test.sh: fuzz_$target found a failure" >&2; exit 1; }
+  grep -E "^stat::number_of_executed_units|^Done" "$work/fuzz-$target.log" | sed "s/^/  fuzz_$target: /"
+done
