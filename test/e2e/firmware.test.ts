@@ -56,11 +56,13 @@ function startCProplet(env: Record<string, string>): { proc: ChildProcess; stder
   return { proc, stderr: () => err };
 }
 
-async function stopCProplet(proc: ChildProcess | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null) return;
-  const exited = new Promise((r) => proc.once("exit", r));
+/** SIGTERM: a graceful stop (offline status, DISCONNECT); the exit code (LeakSanitizer makes a leak non-zero). */
+async function stopCProplet(proc: ChildProcess | undefined): Promise<number | null> {
+  if (!proc) return null;
+  if (proc.exitCode !== null) return proc.exitCode;
+  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
   proc.kill("SIGTERM");
-  await exited;
+  return exited;
 }
 
 const inline = (bytes: Buffer) => ({ digest: sha256Digest(bytes), inline: bytes.toString("base64") });
@@ -68,9 +70,8 @@ const inline = (bytes: Buffer) => ({ digest: sha256Digest(bytes), inline: bytes.
 describe("the C proplet against the real manager (embedded stack)", () => {
   let stack: Stack;
   let client: ManagerClient;
-  let proc: ChildProcess;
+  let c: { proc: ChildProcess; stderr: () => string } | undefined;
   let dir: string;
-  let stderr = "";
   let capture: mqtt.MqttClient;
   const published: Array<{ name: PropletTopicName; payload: Buffer }> = [];
   const target = { target: ID };
@@ -89,34 +90,25 @@ describe("the C proplet against the real manager (embedded stack)", () => {
       if (PROPLET_PUBLISHES.includes(name)) published.push({ name, payload: Buffer.from(payload) });
     });
     dir = await mkdtemp(join(tmpdir(), "propeller-c-proplet-"));
-    proc = spawn(BINARY, [], {
-      env: {
-        ...process.env,
-        PROPELLER_MQTT_URL: stack.brokerUrl,
-        PROPELLER_PROPLET_ID: ID,
-        PROPELLER_TOPIC_ROOT: topicRoot,
-        PROPELLER_IDENTITY_FILE: join(dir, "identity.key"),
-        PROPELLER_SLOT_BYTES: String(2 * 1024 * 1024),
-        PROPELLER_ARTIFACT_MAX_BYTES: String(600 * 1024),
-        PROPELLER_HEARTBEAT_MS: "1000",
-        PROPELLER_PROPLET_TAGS: "mcu",
-        ASAN_OPTIONS: "detect_leaks=1",
-      },
-      stdio: ["ignore", "ignore", "pipe"],
+    c = startCProplet({
+      PROPELLER_MQTT_URL: stack.brokerUrl,
+      PROPELLER_PROPLET_ID: ID,
+      PROPELLER_TOPIC_ROOT: topicRoot,
+      PROPELLER_IDENTITY_FILE: join(dir, "identity.key"),
+      PROPELLER_SLOT_BYTES: String(2 * 1024 * 1024),
+      PROPELLER_ARTIFACT_MAX_BYTES: String(600 * 1024),
+      PROPELLER_HEARTBEAT_MS: "1000",
+      PROPELLER_PROPLET_TAGS: "mcu",
     });
-    proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     await waitForProplets(client, 1);
   }, 180_000);
 
   afterAll(async () => {
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGTERM");
-      await exited;
-    }
+    const code = await stopCProplet(c?.proc);
     await capture?.endAsync();
     await stack?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
+    expect(code, `the C proplet's exit code (stderr:\n${c?.stderr().slice(-2000)})`).toBe(0);
   });
 
   it("calls an export; the manager's receipt check and protocol's verifier accept the receipt", async () => {
@@ -181,7 +173,7 @@ describe("the C proplet against the real manager (embedded stack)", () => {
       kinds.add(decoded.kind);
     }
     expect([...kinds].sort()).toEqual(["artifact.request", "proplet.announce", "proplet.heartbeat", "proplet.status", "task.accepted", "task.result"]);
-    expect(stderr).not.toMatch(/ERROR: (Address|Undefined)Sanitizer|runtime error/);
+    expect(c!.stderr()).not.toMatch(/ERROR: (Address|Undefined)Sanitizer|runtime error/);
   });
 });
 
