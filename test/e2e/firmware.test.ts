@@ -8,6 +8,7 @@
  * proplet using a certificate issued by the project's CA code, as is.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +33,9 @@ const ID = "c-proplet-1";
 
 /** Builds the firmware once (the same build firmware/test.sh makes). */
 function buildFirmware(): void {
-  const configure = spawnSync("cmake", ["-S", FIRMWARE, "-B", BUILD, "-DPW_SANITIZE=ON"], { encoding: "utf8" });
+  // Ninja when there is no build folder yet (a fresh CI machine may have no make); else its own generator.
+  const ninja = !existsSync(join(BUILD, "CMakeCache.txt")) && spawnSync("ninja", ["--version"]).status === 0;
+  const configure = spawnSync("cmake", ["-S", FIRMWARE, "-B", BUILD, "-DPW_SANITIZE=ON", ...(ninja ? ["-G", "Ninja"] : [])], { encoding: "utf8" });
   if (configure.status !== 0) throw new Error(`cmake configure failed:\n${configure.stdout}\n${configure.stderr}`);
   const build = spawnSync("cmake", ["--build", BUILD, "-j2", "--target", "propeller-proplet-c"], { encoding: "utf8" });
   if (build.status !== 0) throw new Error(`firmware build failed:\n${build.stdout}\n${build.stderr}`);
