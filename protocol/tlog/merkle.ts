@@ -190,7 +190,7 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Uint8A
   if (leaf.length !== HASH_SIZE) throw new TlogProofError(`leaf hash is ${leaf.length} bytes, not ${HASH_SIZE}`);
   let fn = index;
   let sn = size - 1;
-  let r = Buffer.from(leaf);
+  let r: Buffer = Buffer.from(leaf);
   for (const p of proof) {
     if (sn === 0) throw new TlogProofError(`proof has ${proof.length} hashes, more than a tree of size ${size} needs`);
     if (fn % 2 === 1 || fn === sn) {
@@ -247,8 +247,8 @@ export function verifyConsistency(size1: number, size2: number, root1: Uint8Arra
     fn = (fn - 1) / 2;
     sn = Math.floor(sn / 2);
   }
-  let fr = path[0]!;
-  let sr = path[0]!;
+  let fr: Buffer = path[0]!;
+  let sr: Buffer = path[0]!;
   for (const c of path.slice(1)) {
     if (sn === 0) return fail(`proof has ${proof.length} hashes, more than sizes ${size1}→${size2} need`);
     if (fn % 2 === 1 || fn === sn) {
