@@ -13,6 +13,7 @@ import { isScope, type Scope } from "./auth/scopes.js";
 import type { JwtSettings } from "./auth/jwt.js";
 import type { FailureLimitSettings } from "./auth/failures.js";
 import { resolveDeliveryConfig, type DeliveryConfig, type DeliveryConfigInput } from "./delivery/config.js";
+import { resolveLogConfig, type LogConfig, type LogConfigInput } from "./tlog/config.js";
 
 export interface MqttSettings {
   url: string;
@@ -70,6 +71,8 @@ export interface ManagerConfigInput {
    * process, so tasks with secrets cannot start after a restart (said at start).
    */
   secretsKey?: Buffer | string;
+  /** The transparency log of receipts (manager/tlog/, docs/transparency.md). */
+  log?: LogConfigInput;
 }
 
 export interface ManagerConfig {
@@ -90,6 +93,7 @@ export interface ManagerConfig {
   delivery: DeliveryConfig;
   /** 32 bytes; null: none configured (a per-process key is made at start). */
   secretsKey: Buffer | null;
+  log: LogConfig;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -174,6 +178,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     if (!bytes || bytes.length !== 32) problems.push(`secretsKey: must be 32 bytes, or their base64 (\`openssl rand -base64 32\`) (got ${Buffer.isBuffer(raw) ? `${raw.length} bytes` : typeof raw})`);
     else secretsKey = Buffer.from(bytes);
   }
+  const log = resolveLogConfig(input.log, problems);
   const priorityAgingMs = int("priorityAgingMs", 1, 86_400_000);
   const cronMisfireMs = int("cronMisfireMs", 100, 86_400_000);
   const placement = input.placement ?? CONFIG_DEFAULTS.placement;
@@ -199,6 +204,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     logger: input.logger ?? createLogger("propeller-manager"),
     delivery,
     secretsKey,
+    log,
   };
 }
 

@@ -31,6 +31,7 @@ import { LogService } from "./logs/service.js";
 import { sealPlainSecretRows, secretBox } from "./tasks/secrets.js";
 import { randomBytes } from "node:crypto";
 import { messageOf } from "../lib/errors.js";
+import { TransparencyLog } from "./tlog/log.js";
 
 export type { ManagerConfigInput } from "./config.js";
 export { resolveConfig } from "./config.js";
@@ -109,6 +110,11 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
 
     await reconciler.begin();
 
+    // Before results are heard: receipts stored while no manager ran are queued and appended now.
+    const transparency = new TransparencyLog({ db, log: log.child({ component: "tlog" }), config: config.log, events: ctx.events, now: ctx.now, onError: () => counters.inc("handlerErrors") });
+    await transparency.start();
+    cleanups.push(() => transparency.close());
+
     const connection = await MqttConnection.connect({
       url: config.mqtt.url,
       // `<identity>:<suffix>` (identity "manager", the CN of its client certificate): brokers that bind client ids to identities accept it.
@@ -160,6 +166,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         scheduling: { db, workflows, invocations },
         metrics: () => metrics.expose(),
         logs,
+        transparency: { log: transparency, publicRead: config.log.publicRead },
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

@@ -25,6 +25,8 @@ export const COUNTER_NAMES = [
   /** Errors while handling a message or a timer (logged). */
   "handlerErrors",
   "receiptsRejected",
+  /** Verified receipts too large for a transparency log entry (64 KiB), so not logged. */
+  "receiptsUnlogged",
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 

@@ -17,6 +17,7 @@ import { managerResult, transitionRun } from "../tasks/transitions.js";
 import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
 import { openSpec } from "../tasks/secrets.js";
 import { messageOf } from "../../lib/errors.js";
+import { TransparencyLog } from "../tlog/log.js";
 
 const SWEEP_BATCH = 200;
 /** task.start messages of one pass in flight at once. */
@@ -163,8 +164,9 @@ export class Dispatcher {
         // is failed with the names and reasons of the failed checks (docs/receipts.md).
         const receiptCheck = await this.checkReceipt(run, senderId, msg);
         const outcome = receiptCheck.ok ? msg.outcome : "failed";
-        const stored = await this.ctx.db.transaction((tx) =>
-          transitionRun(
+        let unlogged = false;
+        const stored = await this.ctx.db.transaction(async (tx) => {
+          const moved = await transitionRun(
             tx,
             run,
             outcome,
@@ -177,12 +179,20 @@ export class Dispatcher {
             },
             now,
             { expectedProplet: senderId },
-          ),
-        );
+          );
+          // Queued for the transparency log in the same transaction: a crash cannot store the run
+          // and lose its log entry.
+          if (moved && receiptCheck.ok && msg.receipt) unlogged = !(await TransparencyLog.enqueue(tx, run.id, msg.receipt));
+          return moved;
+        });
         if (!stored) continue;
         this.ctx.metrics.receiptChecks.inc({ outcome: receiptCheck.ok ? "valid" : "rejected", attested: String(receiptCheck.attested) });
         this.ctx.metrics.runsFinished.inc({ outcome });
         this.ctx.metrics.runLatency.observe({ outcome }, secondsBetween(run.createdAt, now));
+        if (unlogged) {
+          this.ctx.counters.inc("receiptsUnlogged");
+          this.ctx.log.warn({ runId: run.id }, "receipt too large for a log entry (64 KiB): not in the transparency log");
+        }
         if (!receiptCheck.ok) {
           this.ctx.counters.inc("receiptsRejected");
           this.ctx.log.warn({ runId: run.id, propletId: senderId, reason: receiptCheck.reason }, "receipt rejected: run failed");

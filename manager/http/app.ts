@@ -27,6 +27,7 @@ import { artifactRoutes, type UploadDeps } from "./routes/artifacts.js";
 import { taskSchedulingRoutes } from "./routes/task-scheduling.js";
 import { workflowRoutes } from "./routes/workflows.js";
 import { functionRoutes } from "./routes/functions.js";
+import { logRoutes, type LogRouteDeps } from "./routes/log.js";
 
 /** What the routes call: the services (and, for uploads and scheduling views, the database). */
 export interface RouteDeps extends HealthDeps, MetricsDeps {
@@ -36,6 +37,7 @@ export interface RouteDeps extends HealthDeps, MetricsDeps {
   liveness: Liveness;
   uploads?: UploadDeps;
   scheduling?: SchedulingRouteDeps;
+  transparency?: LogRouteDeps;
 }
 
 export interface SchedulingRouteDeps {
@@ -145,6 +147,8 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
     await app.register(async (scoped) => workflowRoutes(scoped, scheduling.workflows));
     await app.register(async (scoped) => functionRoutes(scoped, scheduling.invocations));
   }
+  const transparency = deps.transparency;
+  if (transparency) await app.register(async (scoped) => logRoutes(scoped, transparency));
   app.get("/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () => app.swagger());
   if (options.extraRoutes) await options.extraRoutes(app);
   return { app, routes: table };

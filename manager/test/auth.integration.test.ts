@@ -189,7 +189,7 @@ describe("REST API authentication", () => {
     await backing?.close();
   });
 
-  it("guards every route the server registered except GET /health (from the server's own route table)", async () => {
+  it("guards every route the server registered except GET /health and the log's public reads (from the server's own route table)", async () => {
     const routes = h.manager.routes;
     // The table is the server's: it has the routes this test never names, e.g. the API key routes.
     expect(routes.length).toBeGreaterThanOrEqual(20);
@@ -197,7 +197,10 @@ describe("REST API authentication", () => {
     // Every route reads a bounded body: the API key routes a small one, the rest the server's limit.
     for (const r of routes) expect(r.bodyLimit, `${r.method} ${r.url}`).toBeLessThanOrEqual(BODY_LIMIT_BYTES);
     expect(routes.find((r) => r.method === "POST" && r.url === "/apikeys")!.bodyLimit).toBe(4096);
-    expect(routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort()).toEqual(["GET /health", "HEAD /health"].filter((n) => routes.some((r) => `${r.method} ${r.url}` === n)));
+    // Public: health, and the transparency log's reads (log.publicRead, default true; docs/transparency.md).
+    const PUBLIC = ["GET /health", "HEAD /health", ...["checkpoint", "key", "tile/*", "proof/inclusion", "proof/consistency"].flatMap((p) => [`GET /log/${p}`, `HEAD /log/${p}`])];
+    expect(routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort()).toEqual(PUBLIC.filter((n) => routes.some((r) => `${r.method} ${r.url}` === n)).sort());
+    expect(routes.some((r) => r.url === "/log/checkpoint" && r.public)).toBe(true);
     const send = sendOver(h.manager.url);
     const problems: string[] = [];
     for (const route of routes.filter((r) => !r.public)) {

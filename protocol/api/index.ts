@@ -15,3 +15,4 @@ export * from "./api-keys.js";
 export * from "./workflows.js";
 export * from "./functions.js";
 export * from "./logs.js";
+export * from "./log.js";

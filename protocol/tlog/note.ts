@@ -233,6 +233,23 @@ export function signatureLine(signer: NoteSigner, text: string | Buffer): string
   return `\u2014 ${signer.name} ${Buffer.concat([id, signer.sign(Buffer.from(text))]).toString("base64")}\n`;
 }
 
+export function formatSignature(sig: NoteSignature): string {
+  const id = Buffer.alloc(4);
+  id.writeUInt32BE(sig.keyId);
+  return `\u2014 ${sig.name} ${Buffer.concat([id, sig.signature]).toString("base64")}\n`;
+}
+
+/**
+ * `note` with `added` signatures: each replaces an existing signature of the same key (name and
+ * key ID), or is appended. The text is unchanged (the caller checked the signatures cover it).
+ */
+export function mergeSignatures(note: string, added: readonly NoteSignature[]): string {
+  const parsed = parseNote(note);
+  const same = (a: NoteSignature, b: NoteSignature) => a.name === b.name && a.keyId === b.keyId;
+  const kept = parsed.signatures.filter((s) => !added.some((a) => same(a, s)));
+  return `${parsed.text}\n${[...kept, ...added].map(formatSignature).join("")}`;
+}
+
 /** Signs `text` (which must end in a newline) with each signer. */
 export function signNote(text: string, signers: readonly NoteSigner[]): string {
   if (!text.endsWith("\n")) throw new NoteError("note_malformed", "note text must end in a newline");
