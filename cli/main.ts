@@ -56,6 +56,16 @@ usage: propeller <command> [options]
   receipt verify <receipt.jws> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
         verify a result receipt offline; prints every check; exit 1 on any failure
+        --log <URL prefix|checkpoint file> --log-key KEY [--proof bundle.json] [--witness KEY... --quorum N]:
+        also check the receipt is in the transparency log (a checkpoint file needs --proof)
+  log verify-proof <proof.json> [--log-key KEY] [--witness KEY... --quorum N] [--json]
+        check one inclusion or consistency proof bundle offline; exit 0 holds, 1 not (says why)
+  log monitor --log URL --log-key KEY --state FILE [--workload sha256:…] [--proplet ID] [--full] [--watch MS]
+        follow the log: each checkpoint must extend the last one (fork, rollback and rewritten entries are
+        printed as evidence, exit 1); every entry is re-hashed; lists the receipts of a workload or proplet
+  log witness --log URL --log-key KEY --key FILE --state FILE [--no-submit]
+        cosign the log's checkpoint (C2SP cosignature/v1) after checking it extends the last one cosigned
+  log keygen --name NAME [--witness]            a log (or witness) signer key and its verifier key
   manager serve    run the manager (production), configured by PROPELLER_* variables (\`propeller manager --help\`)
   proplet serve    run one proplet (production); its id is its client certificate's CN (\`propeller proplet --help\`)
   apikey generate [--json]                      print a fresh API key offline (for a bootstrap key file)
@@ -99,6 +109,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   workflow: async () => (await import("./commands/workflow.js")).workflowCommand,
   job: async () => (await import("./commands/job.js")).jobCommand,
   function: async () => (await import("./commands/function.js")).functionCommand,
+  log: async () => (await import("./commands/log.js")).logCommand,
 };
 
 /** Runs the CLI; returns the exit code. Errors become one clear line on stderr. */
