@@ -101,7 +101,7 @@ describe("propeller log monitor, witness and receipt verify --log against real m
     expect(online.out).toMatch(/✔ log.proof.inclusion/);
     expect(online.out).toMatch(/✔ log.checkpoint/);
 
-    const bundle = await (await fetch(`${url(a)}/proof/inclusion?runId=${r.runId}`)).json();
+    const bundle = (await (await fetch(`${url(a)}/proof/inclusion?runId=${r.runId}`)).json()) as { checkpoint: string };
     await writeFile(join(dir, "proof.json"), JSON.stringify(bundle));
     await writeFile(join(dir, "checkpoint"), bundle.checkpoint);
     const offline = await run(["receipt", "verify", jws, "--allow-unattested", "--log", join(dir, "checkpoint"), "--proof", join(dir, "proof.json"), "--log-key", LOG_KEY.verifierKey]);
