@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   components: async () => (await import("./components.js")).benchComponents,
   delivery: async () => (await import("./delivery.js")).benchDelivery,
   scheduling: async () => (await import("./scheduling.js")).benchScheduling,
+  tlog: async () => (await import("./tlog.js")).benchTlog,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);
