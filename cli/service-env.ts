@@ -31,6 +31,8 @@ export const MANAGER_SERVE_ENV = [
   "PROPELLER_JWT_ISSUER",
   "PROPELLER_JWT_AUDIENCE",
   "PROPELLER_JWT_JWKS_URL",
+  "PROPELLER_TLOG_SIGNER_KEY_FILE",
+  "PROPELLER_TLOG_WITNESSES",
   "PROPELLER_LOG_LEVEL",
 ] as const;
 
@@ -200,6 +202,8 @@ export interface ManagerServeSettings {
   };
   /** Seals task secret values in the database (`ManagerConfigInput.secretsKey`). */
   secretsKey?: Buffer;
+  /** `ManagerConfigInput.log` (manager/tlog/config.ts): the transparency log's key and witnesses. */
+  log?: { signerKey?: string; witnesses?: string[] };
 }
 
 /** The manager's settings from the environment (README, Production); throws ServiceEnvError naming every bad variable. */
@@ -248,6 +252,13 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
   if (!auth.bootstrapKeys && !auth.jwt) {
     r.problems.push("no credential can reach the manager's API: set PROPELLER_BOOTSTRAP_API_KEY_FILE (a key from `propeller apikey generate`) and/or PROPELLER_JWT_ISSUER, _AUDIENCE, _JWKS_URL");
   }
+  // The log's signer key from a file (never echoed; the manager checks its shape); witnesses'
+  // verifier keys, comma-separated (public keys, so a variable is fine).
+  const log: NonNullable<ManagerServeSettings["log"]> = {};
+  const tlogKey = await r.file("PROPELLER_TLOG_SIGNER_KEY_FILE");
+  if (tlogKey) log.signerKey = tlogKey.toString("utf8").trim();
+  const witnesses = r.get("PROPELLER_TLOG_WITNESSES");
+  if (witnesses !== undefined && witnesses.trim() !== "") log.witnesses = witnesses.split(",").map((w) => w.trim()).filter((w) => w !== "");
   r.done();
   return {
     databaseUrl: dbPassword ? withPassword(databaseUrl!, dbPassword) : databaseUrl!,
@@ -256,6 +267,7 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
     http: { host, port, ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}) },
     auth,
     ...(secretsKey ? { secretsKey } : {}),
+    ...(Object.keys(log).length > 0 ? { log } : {}),
   };
 }
 

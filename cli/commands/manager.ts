@@ -36,6 +36,7 @@ export async function managerCommand(argv: string[], io: Output, env: NodeJS.Pro
     http: settings.http,
     auth: settings.auth,
     ...(settings.secretsKey ? { secretsKey: settings.secretsKey } : {}),
+    ...(settings.log ? { log: settings.log } : {}),
     logger,
   };
   const stop = untilSignal();
