@@ -19,7 +19,7 @@ import { healthRoutes, type HealthDeps } from "./routes/health.js";
 import { metricsRoutes, type MetricsDeps } from "./routes/metrics.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { runRoutes } from "./routes/runs.js";
-import { logRoutes } from "./routes/logs.js";
+import { runLogRoutes } from "./routes/logs.js";
 import type { LogService } from "../logs/service.js";
 import { propletRoutes } from "./routes/proplets.js";
 import { apiKeyRoutes } from "./routes/api-keys.js";
@@ -135,7 +135,7 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   await app.register(async (scoped) => runRoutes(scoped, deps.service));
   if (deps.logs) {
     const logs = deps.logs;
-    await app.register(async (scoped) => logRoutes(scoped, logs));
+    await app.register(async (scoped) => runLogRoutes(scoped, logs));
   }
   await app.register(async (scoped) => propletRoutes(scoped, deps));
   await app.register(async (scoped) => apiKeyRoutes(scoped, options.apiKeys));

@@ -11,7 +11,7 @@ import { READ, errors } from "./common.js";
 
 const KEEPALIVE_MS = 15_000;
 
-export async function logRoutes(app: FastifyInstance, logs: LogService): Promise<void> {
+export async function runLogRoutes(app: FastifyInstance, logs: LogService): Promise<void> {
   app.get<{ Params: RunParams; Querystring: LogQuery }>(
     "/tasks/:id/runs/:runId/logs",
     {
