@@ -33,3 +33,8 @@ export type CosignatureReply = Static<typeof CosignatureReply>;
 
 export const CHECKPOINT_MEDIA_TYPE = "text/plain; charset=utf-8";
 export const TILE_MEDIA_TYPE = "application/octet-stream";
+
+/** GET /log/checkpoint and /log/key reply with text (a C2SP signed note; a note verifier key). */
+export const LogText = Type.String({ description: "text/plain: a C2SP signed note, or a verifier key line" });
+/** GET /log/tile/… replies with the tile's or entry bundle's bytes (C2SP tlog-tiles). */
+export const TileBytes = Type.String({ format: "binary", description: "application/octet-stream" });

@@ -6,7 +6,7 @@
  * and ids, no inputs or outputs) and hashes.
  */
 import type { FastifyContextConfig, FastifyInstance } from "fastify";
-import { CHECKPOINT_MEDIA_TYPE, ConsistencyBundle, ConsistencyQuery, CosignatureBody, CosignatureReply, InclusionBundle, InclusionQuery, LOG_PREFIX, TILE_MEDIA_TYPE } from "../../../protocol/api/index.js";
+import { CHECKPOINT_MEDIA_TYPE, ConsistencyBundle, ConsistencyQuery, CosignatureBody, CosignatureReply, InclusionBundle, InclusionQuery, LOG_PREFIX, LogText, TILE_MEDIA_TYPE, TileBytes } from "../../../protocol/api/index.js";
 import { parseTilePath, TILE_WIDTH } from "../../../protocol/tlog/index.js";
 import type { TransparencyLog } from "../../tlog/log.js";
 import { NotFoundError } from "../../errors.js";
@@ -17,15 +17,13 @@ export interface LogRouteDeps {
   publicRead: boolean;
 }
 
-const TEXT = { type: "string" } as const;
-
 export async function logRoutes(app: FastifyInstance, deps: LogRouteDeps): Promise<void> {
   const read = (deps.publicRead ? { public: true } : READ) as FastifyContextConfig;
   const open = deps.publicRead ? { security: [] } : {};
 
   app.get(
     `${LOG_PREFIX}/checkpoint`,
-    { config: read, schema: { tags: ["log"], ...open, response: { 200: TEXT, ...errors(404) } } },
+    { config: read, schema: { tags: ["log"], ...open, response: { 200: LogText, ...errors(404) } } },
     async (_req, reply) => {
       const cp = await deps.log.latestCheckpoint();
       // Mutable: clients must not cache it for long.
@@ -33,13 +31,14 @@ export async function logRoutes(app: FastifyInstance, deps: LogRouteDeps): Promi
     },
   );
 
-  app.get(`${LOG_PREFIX}/key`, { config: read, schema: { tags: ["log"], ...open, response: { 200: TEXT } } }, async (_req, reply) =>
+  app.get(`${LOG_PREFIX}/key`, { config: read, schema: { tags: ["log"], ...open, response: { 200: LogText } } }, async (_req, reply) =>
     reply.type(CHECKPOINT_MEDIA_TYPE).send(`${deps.log.verifierKey}\n`),
   );
 
   app.get<{ Params: { "*": string } }>(
     `${LOG_PREFIX}/tile/*`,
-    { config: read, schema: { tags: ["log"], ...open, response: { 200: { type: "string", format: "binary" }, ...errors(404) } } },
+    // Hidden from the OpenAPI document: a wildcard path it cannot express (the layout is C2SP tlog-tiles, docs/transparency.md).
+    { config: read, schema: { hide: true, tags: ["log"], ...open, response: { 200: TileBytes, ...errors(404) } } },
     async (req, reply) => {
       const rest = req.params["*"];
       const ref = rest.length <= 64 ? parseTilePath(rest) : null;
