@@ -14,6 +14,7 @@ import * as taskStore from "../store/tasks.js";
 import { openSpec, sealSpec } from "./secrets.js";
 import { createArtifactDelivery, type ArtifactDelivery, type CheckedArtifact } from "../delivery/index.js";
 import type { RunRecord, TaskRecord, TaskSpec } from "./model.js";
+import { logIndexesOf } from "../tlog/store.js";
 import { IllegalTransitionError, TASK_RULES, isActiveRun, type TaskState } from "./state.js";
 import { transitionRun } from "./transitions.js";
 import { startTaskRuns } from "../scheduler/start.js";
@@ -198,20 +199,26 @@ export class TaskService {
 
   async runs(id: string): Promise<Run[]> {
     await this.mustGet(this.ctx.db, id);
-    return (await runStore.listRuns(this.ctx.db, id)).map((r) => runView(r, this.ctx.endpoints.get(r.id)));
+    return this.withLogIndex(await runStore.listRuns(this.ctx.db, id));
+  }
+
+  /** Run views with their receipts' transparency-log indexes (one query for all of them). */
+  private async withLogIndex(runs: RunRecord[]): Promise<Run[]> {
+    const indexes = await logIndexesOf(this.ctx.db, runs.filter((r) => r.receipt !== null).map((r) => r.id));
+    return runs.map((r) => ({ ...runView(r, this.ctx.endpoints.get(r.id)), logIndex: indexes.get(r.id) ?? null }));
   }
 
   async run(id: string, runId: string): Promise<Run> {
     const run = await runStore.getRun(this.ctx.db, runId);
     if (!run || run.taskId !== id) throw new NotFoundError("run_not_found", `task ${id} has no run ${runId}`);
-    return runView(run, this.ctx.endpoints.get(run.id));
+    return (await this.withLogIndex([run]))[0]!;
   }
 
   async result(id: string): Promise<Run> {
     await this.mustGet(this.ctx.db, id);
     const run = await runStore.latestFinishedRun(this.ctx.db, id);
     if (!run) throw new NotFoundError("no_result", `task ${id} has no finished run yet`);
-    return runView(run, this.ctx.endpoints.get(run.id));
+    return (await this.withLogIndex([run]))[0]!;
   }
 
   async proplets(): Promise<Proplet[]> {

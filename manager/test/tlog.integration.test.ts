@@ -50,6 +50,9 @@ for (const deployment of DEPLOYMENTS) {
       // The entry is the receipt the manager serves for the run.
       const receipt = await h.api("GET", `/tasks/${good.id}/runs/${s1.runId}`);
       expect(bundle.kind === "inclusion" && Buffer.from(bundle.entry!, "base64").toString()).toBe(receipt.body.receipt);
+      // The stored run names its place in the log; the rejected one has none.
+      expect(receipt.body.logIndex).toBe(bundle.kind === "inclusion" ? bundle.leafIdx : -1);
+      expect((await h.api("GET", `/tasks/${bad.id}/runs/${s2.runId}`)).body.logIndex).toBeNull();
 
       expect((await anon(`/log/proof/inclusion?runId=${s2.runId}`)).status).toBe(404);
       const cpRes = await anon("/log/checkpoint");

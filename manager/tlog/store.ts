@@ -193,3 +193,10 @@ export async function loadOrCreateKey(db: SqlExecutor, origin: string, seed: Buf
   const { rows } = await db.query<{ origin: string; seed: unknown }>("SELECT origin, seed FROM tlog_key WHERE id = 1");
   return { origin: rows[0]!.origin, seed: buf(rows[0]!.seed) };
 }
+
+/** Log indexes of the given runs' receipts (runs not in the log yet are absent). */
+export async function logIndexesOf(db: SqlExecutor, runIds: readonly string[]): Promise<Map<string, number>> {
+  if (runIds.length === 0) return new Map();
+  const { rows } = await db.query<{ run_id: string; idx: number | string }>("SELECT run_id, idx FROM tlog_entries WHERE run_id = ANY($1::text[])", [runIds]);
+  return new Map(rows.map((r) => [r.run_id, Number(r.idx)]));
+}

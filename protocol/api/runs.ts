@@ -42,6 +42,11 @@ export const Run = Type.Object({
   endpoint: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** The manager's check of that receipt: a run is completed only when it passed. */
   receiptCheck: Type.Union([ReceiptCheck, Type.Null()]),
+  /**
+   * Where the receipt stands in the transparency log (GET /log/proof/inclusion?runId= proves it),
+   * once appended; on the run routes (GET …/runs, …/runs/{runId}, …/results) only.
+   */
+  logIndex: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
 });
 export type Run = Static<typeof Run>;
 
