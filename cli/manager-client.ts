@@ -6,6 +6,9 @@ import { messageOf } from "../lib/errors.js";
 import { clientEnv } from "./client-env.js";
 import { readSmallFile, readStackInfo, STATE_FILES, stateDirFrom } from "./state-dir.js";
 
+/** A followed log stream silent this long is taken for dead and resumed (the manager pings every 15 s). */
+const FOLLOW_IDLE_MS = 45_000;
+
 export const DEFAULT_MANAGER_URL = "http://127.0.0.1:7070";
 
 // The manager's REST shapes are protocol/api's: the same TypeBox schemas the manager validates
@@ -183,8 +186,17 @@ export class ManagerClient {
       if (this.token) headers.authorization = `Bearer ${this.token}`;
       if (last > 0) headers["last-event-id"] = String(last);
       let ended: Api.RunState | undefined;
+      // Bounded silence: the manager sends a comment every 15 s, so a stream quiet for longer is
+      // dead (a network that dropped it without a reset) and is resumed.
+      const idle = new AbortController();
+      let idleTimer = setTimeout(() => idle.abort(), FOLLOW_IDLE_MS);
+      const touch = () => {
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => idle.abort(), FOLLOW_IDLE_MS);
+      };
+      const signal = options.signal ? AbortSignal.any([options.signal, idle.signal]) : idle.signal;
       try {
-        const response = await fetch(`${this.baseUrl}${path}`, { headers, ...(options.signal ? { signal: options.signal } : {}) });
+        const response = await fetch(`${this.baseUrl}${path}`, { headers, signal });
         if (!response.ok || !response.body) {
           const text = await response.text();
           let message = text.slice(0, 300);
@@ -207,7 +219,10 @@ export class ManagerClient {
           },
         });
         const decoder = new TextDecoder();
-        for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(part, { stream: true }));
+        for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) {
+          touch();
+          parser.feed(decoder.decode(part, { stream: true }));
+        }
       } catch (err) {
         if (err instanceof RemoteError && err.status !== undefined && err.status < 500) throw err;
         if (options.signal?.aborted) throw err;
@@ -216,6 +231,8 @@ export class ManagerClient {
         }
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** failures)));
         continue;
+      } finally {
+        clearTimeout(idleTimer);
       }
       if (ended !== undefined) return ended;
       // The stream closed without an end event (a manager restart): resume.

@@ -32,4 +32,6 @@ export const LIMITS = {
   maxArtifactChunkBytes: 1024 * 1024,
   maxChunksPerRequest: 64,
   tags: 64,
+  /** Largest `data` (decoded bytes) of one task.log message. */
+  taskLogDataBytes: 64 * 1024,
 } as const;

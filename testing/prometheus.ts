@@ -3,11 +3,11 @@
  * targets, queried through its HTTP API. Skipped with a message when it is not installed, except
  * under CI=true, where that is a failure (.ci/run installs it).
  */
+import { describeWhen } from "./describe-when.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "vitest";
 import { stopChildProcess } from "../lib/supervisor.js";
 import { freePort, waitFor } from "./net.js";
 import { messageOf } from "../lib/errors.js";
@@ -36,17 +36,12 @@ export function prometheusAvailable(): boolean {
 }
 
 export function describeWithPrometheus(name: string, fn: () => void): void {
-  if (prometheusAvailable()) describe(name, fn);
-  else if (process.env.CI === "true") {
-    describe(name, () => {
-      it("has prometheus installed", () => {
-        throw new Error("prometheus not found; CI must install the Debian package prometheus");
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": prometheus is not installed (apt-get install prometheus)`);
-    describe.skip(name, fn);
-  }
+  describeWhen(
+    name,
+    prometheusAvailable(),
+    { test: "has prometheus installed", why: "prometheus not found; CI must install the Debian package prometheus", skip: "prometheus is not installed (apt-get install prometheus)" },
+    fn,
+  );
 }
 
 export async function startPrometheus(targets: readonly ScrapeTarget[], scrapeIntervalSeconds = 1): Promise<PrometheusServer> {

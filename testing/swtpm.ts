@@ -1,3 +1,4 @@
+import { describeWhen } from "./describe-when.js";
 import { stopProcess } from "./process.js";
 import { canConnect } from "./net.js";
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -6,7 +7,6 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { describe, it } from "vitest";
 
 const execFileAsync = promisify(execFile);
 
@@ -46,18 +46,12 @@ export function swtpmAvailable(): boolean {
  * except under CI=true, where a missing swtpm is a failure (.ci/run installs it).
  */
 export function describeWithSwtpm(name: string, fn: () => void): void {
-  if (swtpmAvailable()) {
-    describe(name, fn);
-  } else if (process.env.CI === "true") {
-    describe(name, () => {
-      it("has swtpm and tpm2-tools installed", () => {
-        throw new Error("swtpm / tpm2-tools not found; CI must install swtpm swtpm-tools tpm2-tools");
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": swtpm or tpm2-tools is not installed`);
-    describe.skip(name, fn);
-  }
+  describeWhen(
+    name,
+    swtpmAvailable(),
+    { test: "has swtpm and tpm2-tools installed", why: "swtpm / tpm2-tools not found; CI must install swtpm swtpm-tools tpm2-tools", skip: "swtpm or tpm2-tools is not installed" },
+    fn,
+  );
 }
 
 /**

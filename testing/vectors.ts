@@ -1,6 +1,6 @@
+import { describeWhen } from "./describe-when.js";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { describe, it } from "vitest";
 import { REPO_ROOT } from "./paths.js";
 
 /**
@@ -24,16 +24,10 @@ export function readVector(relative: string): Buffer {
 
 /** `describe` for suites that read the vectors. */
 export function describeWithVectors(name: string, fn: () => void): void {
-  if (vectorsAvailable()) {
-    describe(name, fn);
-  } else if (process.env.CI === "true") {
-    describe(name, () => {
-      it("has the shared attestation vectors", () => {
-        throw new Error(`attestation vectors not found at ${VECTORS_DIR}; CI must have ../shared/vectors`);
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": attestation vectors not found at ${VECTORS_DIR}`);
-    describe.skip(name, fn);
-  }
+  describeWhen(
+    name,
+    vectorsAvailable(),
+    { test: "has the shared attestation vectors", why: `attestation vectors not found at ${VECTORS_DIR}; CI must have ../shared/vectors`, skip: `attestation vectors not found at ${VECTORS_DIR}` },
+    fn,
+  );
 }

@@ -5,7 +5,7 @@
  * another manager on the same database may be the one that stores the result, by a slow poll.
  */
 import type { TaskLog } from "../../protocol/index.js";
-import { LOG_BYTES_PER_RUN_MAX, LOG_PAGE_MAX, type LogChunk } from "../../protocol/api/index.js";
+import { LOG_BYTES_PER_RUN_MAX, LOG_PAGE_MAX, LOG_SEQ_MAX, type LogChunk } from "../../protocol/api/index.js";
 import { BoundedMap } from "../../lib/bounded-map.js";
 import type { ManagerContext } from "../context.js";
 import { NotFoundError, ServiceUnavailableError } from "../errors.js";
@@ -45,7 +45,12 @@ export class LogService {
   async onOutput(senderId: string, msg: TaskLog): Promise<void> {
     if (msg.stream === "progress") return;
     const run = await this.runs.runFor(senderId, msg.taskId, msg.runId, "task.log");
-    if (!run || !isActiveRun(run.state) || msg.seq < 1) return;
+    if (!run || !isActiveRun(run.state)) return;
+    if (msg.seq < 1 || msg.seq > LOG_SEQ_MAX) {
+      this.ctx.counters.inc("malformedMessages");
+      this.ctx.log.warn({ runId: run.id, seq: msg.seq }, `task.log seq out of range (1 to ${LOG_SEQ_MAX}); dropped`);
+      return;
+    }
     const data = Buffer.from(msg.data, "base64");
     const before = this.stored.get(run.id) ?? (await logStore.logBytes(this.ctx.db, run.id));
     if (before + data.byteLength > LOG_BYTES_PER_RUN_MAX) {

@@ -177,6 +177,9 @@ export class PropletAgent {
     if (config.metrics) {
       this.metricsServer = await startMetricsServer({ ...config.metrics, expose: () => this.metrics.expose(), log: this.log });
       this.log.info({ url: this.metricsServer.url, token: config.metrics.token !== null }, "metrics served");
+      if (config.metrics.token === null && !["127.0.0.1", "::1", "localhost"].includes(config.metrics.host)) {
+        this.log.warn({ url: this.metricsServer.url }, "metrics are served beyond loopback without a token: anyone who reaches the port reads the proplet's load; set metrics.token (PROPELLER_METRICS_TOKEN_FILE)");
+      }
     }
 
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.heartbeatIntervalMs);

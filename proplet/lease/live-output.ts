@@ -1,13 +1,15 @@
 /**
  * A run's output as it is written, streamed as `task.log` messages (stream stdout or stderr) while
  * the run runs. In order (one publish at a time, `seq` from 1), lossless up to the output cap (the
- * runtime hands over only what it keeps), and bounded: chunks written close together are sent as
- * one message at most every FLUSH_MS, each at most MESSAGE_DATA_BYTES. The final result still
+ * runtime hands over only what it keeps), and bounded: what is written within FLUSH_MS is sent
+ * together (consecutive writes of one stream joined), each message at most MESSAGE_DATA_BYTES. The final result still
  * carries the captured output; live lines are a view, not the record.
  */
+import { LIMITS } from "../../protocol/index.js";
+
 export const FLUSH_MS = 100;
-/** Under the protocol's 64 KiB task.log data bound. */
-export const MESSAGE_DATA_BYTES = 48 * 1024;
+/** The protocol's bound on one task.log's data. */
+export const MESSAGE_DATA_BYTES = LIMITS.taskLogDataBytes;
 
 export type OutputStream = "stdout" | "stderr";
 

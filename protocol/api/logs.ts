@@ -7,6 +7,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { RunState } from "./runs.js";
 import { Time } from "./common.js";
+import { LIMITS } from "../limits.js";
 
 export const LogChunk = Type.Object({
   seq: Type.Integer({ minimum: 1 }),
@@ -28,10 +29,13 @@ export type LogList = Static<typeof LogList>;
 export const LogEnd = Type.Object({ state: RunState });
 export type LogEnd = Static<typeof LogEnd>;
 
+/** Largest seq accepted (a PostgreSQL INTEGER). */
+export const LOG_SEQ_MAX = 2_147_483_647;
+
 export const LogQuery = Type.Object(
   {
     follow: Type.Optional(Type.Boolean({ description: "stream as text/event-stream until the run ends" })),
-    after: Type.Optional(Type.Integer({ minimum: 0, description: "only chunks with a greater seq" })),
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: LOG_SEQ_MAX, description: "only chunks with a greater seq" })),
   },
   { additionalProperties: false },
 );
@@ -39,5 +43,5 @@ export type LogQuery = Static<typeof LogQuery>;
 
 /** Chunks returned by one non-following read, and replayed at the start of a follow. */
 export const LOG_PAGE_MAX = 1000;
-/** Live output kept per run (beyond it chunks are dropped and the result is the record). */
-export const LOG_BYTES_PER_RUN_MAX = 16 * 1024 * 1024;
+/** Live output kept per run: both streams at their largest cap (beyond it the result is the record). */
+export const LOG_BYTES_PER_RUN_MAX = 2 * LIMITS.maxOutputBytes;

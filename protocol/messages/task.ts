@@ -215,6 +215,6 @@ export const TaskLog = message("task.log", {
   runId: Id,
   seq: Type.Integer({ minimum: 0 }),
   stream: Type.Union([Type.Literal("stdout"), Type.Literal("stderr"), Type.Literal("progress")]),
-  data: Base64(64 * 1024),
+  data: Base64(LIMITS.taskLogDataBytes),
 });
 export type TaskLog = Static<typeof TaskLog>;

@@ -96,5 +96,15 @@ describe("live task output", () => {
     expect((await fetch(`${stack.managerUrl}/tasks/${taskId}/runs/nope/logs?follow=true`, { headers: auth })).status).toBe(404);
     expect((await fetch(`${stack.managerUrl}/tasks/${taskId}/runs/nope/logs`)).status).toBe(401);
     await expect(client.followLogs(taskId, "nope", () => undefined)).rejects.toThrow(/404/);
+    // Out-of-range or malformed positions are refused or ignored, never a server error.
+    const t = await client.getTask(taskId);
+    const runPath = `${stack.managerUrl}/tasks/${taskId}/runs/${t.latestRun!.id}/logs`;
+    expect((await fetch(`${runPath}?after=99999999999`, { headers: auth })).status).toBe(400);
+    expect((await fetch(`${runPath}?after=-1`, { headers: auth })).status).toBe(400);
+    for (const id of ["abc", "99999999999999999999", "-5"]) {
+      const r = await fetch(`${runPath}?follow=true`, { headers: { ...auth, "last-event-id": id } });
+      expect(r.status, id).toBe(200);
+      expect(await r.text()).toMatch(/event: end/);
+    }
   });
 });

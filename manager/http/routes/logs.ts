@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { LogService } from "../../logs/service.js";
-import { LogList, LogQuery, RunParams } from "../../../protocol/api/index.js";
+import { LOG_SEQ_MAX, LogList, LogQuery, RunParams } from "../../../protocol/api/index.js";
 import { READ, errors } from "./common.js";
 
 const KEEPALIVE_MS = 15_000;
@@ -25,8 +25,10 @@ export async function runLogRoutes(app: FastifyInstance, logs: LogService): Prom
       },
     },
     async (req, reply) => {
-      const resumeFrom = Number(req.headers["last-event-id"]);
-      const after = Number.isInteger(resumeFrom) && resumeFrom >= 0 ? Math.max(resumeFrom, req.query.after ?? 0) : (req.query.after ?? 0);
+      // Last-Event-ID is the seq of the last event the client saw; anything else in it is ignored.
+      const header = req.headers["last-event-id"];
+      const resumeFrom = typeof header === "string" && /^\d{1,10}$/.test(header) ? Math.min(Number(header), LOG_SEQ_MAX) : 0;
+      const after = Math.max(resumeFrom, req.query.after ?? 0);
       if (!req.query.follow) return logs.list(req.params.id, req.params.runId, after);
 
       const abort = new AbortController();
