@@ -1,6 +1,7 @@
 /** The transparency log's REST routes under /log (docs/transparency.md). */
 import { Type, type Static } from "@sinclair/typebox";
 import { ConsistencyBundle, InclusionBundle } from "../tlog/bundle.js";
+import { Id } from "../messages/common.js";
 
 export { ConsistencyBundle, InclusionBundle };
 
@@ -11,7 +12,8 @@ const Size = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const InclusionQuery = Type.Object(
   {
-    runId: Type.String({ minLength: 1, maxLength: 200, pattern: "^[A-Za-z0-9._-]+$" }),
+    /** A run id, the same grammar as everywhere (messages/common.ts `Id`). */
+    runId: Id,
     /** A checkpointed size (default: the latest checkpoint). */
     treeSize: Type.Optional(Size),
   },
