@@ -46,6 +46,7 @@ export class InvocationService {
   private rr = 0;
   /** Ready placements per function, briefly cached: a burst of invocations reads the database once. */
   private readonly cache = new Map<string, { at: number; fn: store.FunctionRecord; targets: string[] }>();
+  private readonly lookups = new Map<string, Promise<{ fn: store.FunctionRecord; placements: store.PlacementRecord[] }>>();
 
   constructor(
     private readonly ctx: ManagerContext,
@@ -143,8 +144,7 @@ export class InvocationService {
       if (cached && Date.now() - cached.at < 1000 && cached.targets.length > 0) {
         return { fn: cached.fn, propletId: cached.targets[this.rr++ % cached.targets.length]! };
       }
-      const fn = await this.mustGet(name);
-      const placements = await this.livePlacements(fn);
+      const { fn, placements } = await this.lookup(name);
       const ready = placements.filter((p) => p.state === "ready").map((p) => p.propletId);
       if (ready.length > 0) {
         this.cache.set(name, { at: Date.now(), fn, targets: ready });
@@ -159,6 +159,21 @@ export class InvocationService {
       if (Date.now() >= deadline) throw new InvocationError(504, "deadline_exceeded", `function ${name} has no warm instance yet (deploying)`);
       await this.waitReady(fn.id, Math.min(deadline - Date.now(), 1000));
     }
+  }
+
+  /**
+   * The function and its live placements, read once for every caller that asks while a read is in
+   * flight: a burst of invocations on a cold cache is one set of queries, not one per call.
+   */
+  private lookup(name: string): Promise<{ fn: store.FunctionRecord; placements: store.PlacementRecord[] }> {
+    const inFlight = this.lookups.get(name);
+    if (inFlight) return inFlight;
+    const read = (async () => {
+      const fn = await this.mustGet(name);
+      return { fn, placements: await this.livePlacements(fn) };
+    })().finally(() => this.lookups.delete(name));
+    this.lookups.set(name, read);
+    return read;
   }
 
   /** Placements of the current generation whose proplet is alive and has not restarted since. */

@@ -51,6 +51,8 @@ export class Liveness {
       now,
     });
     if (!wasAlive) this.ctx.log.info({ propletId: msg.propletId, capabilities: msg.capabilities }, "proplet online");
+    // Its series exist from the moment it joins, not from its first heartbeat a period later.
+    this.ctx.metrics.heartbeat(msg.propletId, { running: msg.running.length, maxConcurrency: msg.capabilities.maxConcurrency });
     await this.claim(msg.propletId, msg.running);
     this.ctx.events.emit({ type: "proplet.joined", propletId: msg.propletId });
   }

@@ -114,12 +114,12 @@ export function bearer(token: string | null = ADMIN_KEY): Record<string, string>
   return token === null ? {} : { authorization: `Bearer ${token}` };
 }
 
-export async function api<T>(base: string, method: string, path: string, body?: unknown, token: string | null = ADMIN_KEY): Promise<{ status: number; body: T }> {
+export async function api<T>(base: string, method: string, path: string, body?: unknown, token: string | null = ADMIN_KEY, timeoutMs = 15_000): Promise<{ status: number; body: T }> {
   const response = await fetch(`${base}${path}`, {
     method,
     headers: { ...bearer(token), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
     ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await response.text();
   return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };

@@ -78,22 +78,36 @@ describeWithPrometheus("manager metrics scraped by a real Prometheus", () => {
   it("Prometheus scrapes it and answers queries over runs, latency, queue depth and the fleet", async () => {
     const p = prometheus!;
     await waitFor(async () => (await p.targets()).find((t) => t.job === "propeller-manager" && t.health === "up"), 20_000, "the manager target up");
-    const value = async (q: string) => {
-      const r = await waitFor(async () => (await p.query(q))[0], 20_000, q);
-      return Number(r.value[1]);
+    // A sample is read once it holds the awaited figure (or at the deadline, whatever it holds):
+    // Prometheus scrapes on its own clock, so the first sample may predate the last heartbeat.
+    const value = async (q: string, expected?: number) => {
+      let last: number | undefined;
+      try {
+        const sample = await waitFor(async () => {
+          const r = (await p.query(q))[0];
+          if (!r) return undefined;
+          last = Number(r.value[1]);
+          // Boxed: waitFor waits on a falsy answer, and 0 is a figure here.
+          return expected === undefined || last === expected ? { value: last } : undefined;
+        }, 20_000, q);
+        return sample.value;
+      } catch (err) {
+        if (last === undefined) throw err;
+        return last;
+      }
     };
-    expect(await value('propeller_runs{state="completed"}')).toBe(TASKS);
-    expect(await value('propeller_runs_finished_total{outcome="completed"}')).toBe(TASKS);
-    expect(await value("propeller_dispatch_latency_seconds_count")).toBe(TASKS);
-    expect(await value('sum(propeller_receipt_checks_total{outcome="valid"})')).toBe(TASKS);
-    expect(await value('propeller_proplets{alive="true"}')).toBe(2);
-    expect(await value("sum(propeller_queue_depth)")).toBe(0);
-    expect(await value("count(propeller_fleet_max_concurrency)")).toBe(2);
-    expect(await value("propeller_manager_malformed_messages_total")).toBe(0);
+    expect(await value('propeller_runs{state="completed"}', TASKS)).toBe(TASKS);
+    expect(await value('propeller_runs_finished_total{outcome="completed"}', TASKS)).toBe(TASKS);
+    expect(await value("propeller_dispatch_latency_seconds_count", TASKS)).toBe(TASKS);
+    expect(await value('sum(propeller_receipt_checks_total{outcome="valid"})', TASKS)).toBe(TASKS);
+    expect(await value('propeller_proplets{alive="true"}', 2)).toBe(2);
+    expect(await value("sum(propeller_queue_depth)", 0)).toBe(0);
+    expect(await value("count(propeller_fleet_max_concurrency)", 2)).toBe(2);
+    expect(await value("propeller_manager_malformed_messages_total", 0)).toBe(0);
     await waitFor(async () => (await p.targets()).filter((t) => t.job === "propeller-proplet" && t.health === "up").length === 2 || undefined, 20_000, "both proplet targets up");
-    expect(await value("sum(propeller_proplet_runs_started_total)")).toBe(TASKS);
+    expect(await value("sum(propeller_proplet_runs_started_total)", TASKS)).toBe(TASKS);
     expect(await value('sum(propeller_proplet_artifact_bytes_total{source="inline"})')).toBeGreaterThan(0);
-    expect(await value('sum(propeller_proplet_run_duration_seconds_count{outcome="completed"})')).toBe(TASKS);
+    expect(await value('sum(propeller_proplet_run_duration_seconds_count{outcome="completed"})', TASKS)).toBe(TASKS);
     const p50 = await value("histogram_quantile(0.5, sum by (le) (propeller_run_latency_seconds_bucket))");
     expect(p50).toBeGreaterThan(0);
     expect(p50).toBeLessThan(30);
