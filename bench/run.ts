@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   delivery: async () => (await import("./delivery.js")).benchDelivery,
   scheduling: async () => (await import("./scheduling.js")).benchScheduling,
   tlog: async () => (await import("./tlog.js")).benchTlog,
+  "fl-secagg": async () => (await import("./fl-secagg.js")).benchFlSecAgg,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);
