@@ -1,9 +1,11 @@
 /**
  * The broker interop suite: the same end-to-end checks on the four MQTT brokers users run
  * Propeller on — Mosquitto (the machine's), aedes (embedded), RabbitMQ (its MQTT plugin) and NATS
- * (its MQTT gateway on JetStream) — each with real proplets and PostgreSQL: an export call with its
- * receipt checked, a WASI command's output, a warm function, and a proplet that vanishes without a
- * DISCONNECT (the broker's will marks it gone; its run is rescheduled on the other proplet).
+ * (its MQTT gateway on JetStream) — each with real proplets, PostgreSQL and a development KBS: an
+ * export call with its receipt checked, a WASI command's output, a confidential task (attested key
+ * release, attested receipt), an artifact delivered in chunks over MQTT, a warm function, and a
+ * proplet that vanishes without a DISCONNECT (the broker's will marks it gone; its run is
+ * rescheduled on the other proplet).
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import pino from "pino";
@@ -14,6 +16,13 @@ import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { RABBITMQ_MQTT_PORT, natsServerAvailable, rabbitMqttAvailable, startPrivateNats, type PrivateNats } from "../../testing/brokers.js";
 import { describeWhen } from "../../testing/describe-when.js";
 import { uniqueTopicRoot, waitFor } from "../../testing/net.js";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { sealWorkload, confidentialTaskBody } from "../../cli/confidential.js";
+import { mintAdminToken } from "../../kbs/index.js";
+import { sha256Digest } from "../../protocol/index.js";
+import { EXAMPLES_DIR } from "../../testing/paths.js";
+import { uniqueWasm } from "./delivery-helpers.js";
 import { exampleArtifact, runToEnd, waitForProplets } from "./helpers.js";
 
 const logger = pino({ level: process.env.PROPELLER_TEST_LOG ?? "silent" });
@@ -58,7 +67,7 @@ for (const broker of CASES) {
       const started = await broker.start();
       release = started.dispose;
       testDb = await createTestDatabase();
-      stack = await startStack({ proplets: 2, logger, ...(started.url ? { mqttUrl: started.url } : {}), databaseUrl: testDb.url, topicRoot: uniqueTopicRoot() });
+      stack = await startStack({ proplets: 2, logger, kbs: true, ...(started.url ? { mqttUrl: started.url } : {}), databaseUrl: testDb.url, topicRoot: uniqueTopicRoot() });
       client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
       await waitForProplets(client, 2, 30_000);
     }, 60_000);
@@ -81,6 +90,27 @@ for (const broker of CASES) {
       expect(task.latestRun!.result!.stdout).toContain(broker.name);
       expect(task.latestRun!.result!.stdout).toContain("through the broker");
     });
+
+    it("runs a confidential task: attested key release, attested receipt", async () => {
+      const kbs = stack.kbs!;
+      const admin = { url: kbs.url, token: () => mintAdminToken(kbs.adminKey, { keyId: String(kbs.adminKey.kid), subject: "brokers-test" }) };
+      const sealed = await sealWorkload(await readFile(join(EXAMPLES_DIR, "hello", "hello.wasm")), admin, "brokers/workload/hello", "sample");
+      const task = await runToEnd(client, {
+        ...confidentialTaskBody("sealed hello", sealed.ciphertext, { kbsUrl: kbs.url, resource: sealed.resource, plaintextDigest: sealed.plaintextDigest, tee: "sample" }, { args: ["sealed"] }),
+      }, 60_000);
+      expect(task.state).toBe("completed");
+      expect(task.latestRun!.result!.stdout).toContain("sealed");
+      expect(task.latestRun!.receiptCheck).toMatchObject({ ok: true, attested: true });
+    }, 90_000);
+
+    it("delivers an artifact in chunks over MQTT", async () => {
+      const bytes = uniqueWasm(await readFile(join(EXAMPLES_DIR, "hello", "hello.wasm")), "brokers", 700 * 1024);
+      const put = await fetch(`${stack.managerUrl}/artifacts/${sha256Digest(bytes)}`, { method: "PUT", headers: { "content-type": "application/wasm", authorization: `Bearer ${stack.managerToken}` }, body: bytes });
+      expect(put.status).toBe(201);
+      const task = await runToEnd(client, { name: "chunked", artifact: { digest: sha256Digest(bytes), delivery: "mqtt" }, args: ["in chunks"] }, 60_000);
+      expect(task.state).toBe("completed");
+      expect(task.latestRun!.result!.stdout).toContain("in chunks");
+    }, 90_000);
 
     it("serves a warm function's invocations", async () => {
       await client.createFunction({ name: "add", artifact: await exampleArtifact("add/add.wasm"), export: "add", instances: 2 });
