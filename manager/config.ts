@@ -14,6 +14,7 @@ import type { JwtSettings } from "./auth/jwt.js";
 import type { FailureLimitSettings } from "./auth/failures.js";
 import { resolveDeliveryConfig, type DeliveryConfig, type DeliveryConfigInput } from "./delivery/config.js";
 import { resolveLogConfig, type LogConfig, type LogConfigInput } from "./tlog/config.js";
+import { resolveUiConfig, type UiConfig, type UiConfigInput } from "./ui/config.js";
 
 export interface MqttSettings {
   url: string;
@@ -73,6 +74,8 @@ export interface ManagerConfigInput {
   secretsKey?: Buffer | string;
   /** The transparency log of receipts (manager/tlog/, docs/transparency.md). */
   log?: LogConfigInput;
+  /** The operator dashboard at /ui (manager/ui/, docs/dashboard.md). */
+  ui?: UiConfigInput;
 }
 
 export interface ManagerConfig {
@@ -94,6 +97,7 @@ export interface ManagerConfig {
   /** 32 bytes; null: none configured (a per-process key is made at start). */
   secretsKey: Buffer | null;
   log: LogConfig;
+  ui: UiConfig;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -179,6 +183,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     else secretsKey = Buffer.from(bytes);
   }
   const log = resolveLogConfig(input.log, problems);
+  const ui = resolveUiConfig(input.ui, problems);
   const priorityAgingMs = int("priorityAgingMs", 1, 86_400_000);
   const cronMisfireMs = int("cronMisfireMs", 100, 86_400_000);
   const placement = input.placement ?? CONFIG_DEFAULTS.placement;
@@ -205,6 +210,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     delivery,
     secretsKey,
     log,
+    ui,
   };
 }
 

@@ -28,6 +28,7 @@ import { taskSchedulingRoutes } from "./routes/task-scheduling.js";
 import { workflowRoutes } from "./routes/workflows.js";
 import { functionRoutes } from "./routes/functions.js";
 import { logRoutes, type LogRouteDeps } from "./routes/log.js";
+import { uiRoutes, type UiOptions } from "../ui/routes.js";
 
 /** What the routes call: the services (and, for uploads and scheduling views, the database). */
 export interface RouteDeps extends HealthDeps, MetricsDeps {
@@ -38,6 +39,8 @@ export interface RouteDeps extends HealthDeps, MetricsDeps {
   uploads?: UploadDeps;
   scheduling?: SchedulingRouteDeps;
   transparency?: LogRouteDeps;
+  /** The operator dashboard (HTML at /ui, not part of the API document); absent: not served. */
+  ui?: Pick<UiOptions, "kbs">;
 }
 
 export interface SchedulingRouteDeps {
@@ -149,6 +152,7 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   }
   const transparency = deps.transparency;
   if (transparency) await app.register(async (scoped) => logRoutes(scoped, transparency));
+  if (deps.ui) await app.register(async (scoped) => uiRoutes(scoped, { ...deps.ui, gate: options.gate, secure: Boolean(options.tls) }));
   app.get("/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () => app.swagger());
   if (options.extraRoutes) await options.extraRoutes(app);
   return { app, routes: table };

@@ -1,0 +1,60 @@
+/** Fleet: every proplet with its TEE, attestation state, load, memory, last heartbeat and liveness. */
+import type { Proplet, Task } from "../../../protocol/api/index.js";
+import { html, type Html } from "../html.js";
+import { bytes, stateBadge, when } from "../layout.js";
+
+export interface Attestation {
+  runId: string;
+  taskId: string;
+  at: string | null;
+  ok: boolean;
+}
+
+/**
+ * Each proplet's latest attested receipt among the given tasks' latest runs: the manager keeps no
+ * per-proplet attestation record, so "attested" here means a receipt whose token the manager
+ * checked (ok or not), and the page says which run it was.
+ */
+export function attestationsOf(tasks: readonly Task[]): Map<string, Attestation> {
+  const out = new Map<string, Attestation>();
+  for (const t of tasks) {
+    const run = t.latestRun;
+    if (!run?.propletId || !run.receiptCheck?.attested) continue;
+    const prev = out.get(run.propletId);
+    if (prev && (prev.at ?? "") >= (run.finishedAt ?? "")) continue;
+    out.set(run.propletId, { runId: run.id, taskId: t.id, at: run.finishedAt, ok: run.receiptCheck.ok });
+  }
+  return out;
+}
+
+/** `propeller_fleet_free_memory_bytes{proplet="…"} N` lines of the manager's /metrics, by proplet id. */
+export function freeMemoryOf(metricsText: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const line = /^propeller_fleet_free_memory_bytes\{proplet="((?:[^"\\]|\\.)*)"\} ([0-9.eE+-]+)$/;
+  for (const l of metricsText.split("\n")) {
+    const m = line.exec(l);
+    if (m) out.set(m[1]!.replace(/\\(.)/g, (_s, c: string) => (c === "n" ? "\n" : c)), Number(m[2]));
+  }
+  return out;
+}
+
+export function fleetPage(proplets: readonly Proplet[], attested: Map<string, Attestation>, freeMemory: Map<string, number>): Html {
+  if (proplets.length === 0) return html`<p class="empty">No proplet has announced itself yet.</p>`;
+  const alive = proplets.filter((p) => p.alive).length;
+  return html`<p class="summary"><strong>${alive}</strong> of ${proplets.length} proplets alive.</p>
+<table id="fleet"><thead><tr><th>Proplet</th><th>Liveness</th><th>TEE</th><th>Attestation</th><th>Load</th><th>Memory (free / offered)</th><th>Runtimes</th><th>Tags</th><th>Last heartbeat</th><th>Connected</th></tr></thead><tbody>
+${proplets.map((p) => {
+  const a = attested.get(p.id);
+  const tee = p.capabilities.tee?.type ?? null;
+  const load = p.capabilities.maxConcurrency > 0 ? Math.round((100 * p.running) / p.capabilities.maxConcurrency) : 0;
+  const attestation = !tee
+    ? html`<span class="muted">no TEE</span>`
+    : a
+      ? html`<a href="/ui/tasks/${encodeURIComponent(a.taskId)}/runs/${encodeURIComponent(a.runId)}">${a.ok ? "attested" : "attestation failed"}</a> ${when(a.at)}`
+      : html`<span class="muted">no attested run yet</span>`;
+  return html`<tr data-proplet="${p.id}"><td><strong>${p.name}</strong><br><code>${p.id}</code></td><td>${stateBadge(p.alive ? "alive" : "offline")}</td><td>${tee ?? "—"}</td><td>${attestation}</td>
+<td><meter min="0" max="100" value="${load}" title="${p.running} of ${p.capabilities.maxConcurrency} slots"></meter> ${p.running}/${p.capabilities.maxConcurrency}</td>
+<td>${bytes(freeMemory.get(p.id))} / ${bytes(p.capabilities.memoryBytes)}</td><td>${p.capabilities.runtimes.join(", ")}</td><td>${p.capabilities.tags.join(", ")}</td><td>${when(p.lastSeenAt)}</td><td>${when(p.connectedAt)}</td></tr>`;
+})}
+</tbody></table>`;
+}

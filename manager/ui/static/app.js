@@ -1,0 +1,59 @@
+// The dashboard's only script (served from /ui/static, no inline script anywhere): it follows a
+// run's live output through the dashboard's logs stream and reloads the page when the run ends, so
+// its result and receipt appear. Output is added as text nodes, never as HTML.
+"use strict";
+
+(function () {
+  const log = document.getElementById("log");
+  if (!log) return;
+  const stream = log.getAttribute("data-stream");
+  const state = log.getAttribute("data-state") || "";
+  const status = document.getElementById("log-state");
+  const active = ["queued", "scheduled", "running"].indexOf(state) >= 0;
+  const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
+  let cleared = false;
+
+  function say(text) {
+    if (status) status.textContent = text;
+  }
+  function append(chunk) {
+    if (!cleared) {
+      log.textContent = "";
+      cleared = true;
+    }
+    const bytes = Uint8Array.from(atob(chunk.data), (c) => c.charCodeAt(0));
+    const span = document.createElement("span");
+    span.className = chunk.stream === "stderr" ? "stderr" : "stdout";
+    span.textContent = decoder[chunk.stream === "stderr" ? "stderr" : "stdout"].decode(bytes, { stream: true });
+    log.appendChild(span);
+    log.setAttribute("data-chunks", String(Number(log.getAttribute("data-chunks") || "0") + 1));
+  }
+
+  if (!active) {
+    // A finished run: the stored output once, no stream.
+    fetch(stream.replace(/\/stream$/, ""), { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status))))
+      .then((list) => {
+        if (list.items.length === 0) log.textContent = "(no live output was stored for this run)";
+        list.items.forEach(append);
+        say("run " + list.state);
+      })
+      .catch((err) => say("could not read the output: " + err.message));
+    return;
+  }
+
+  say("following…");
+  const source = new EventSource(stream);
+  source.addEventListener("log", (e) => append(JSON.parse(e.data)));
+  source.addEventListener("end", (e) => {
+    source.close();
+    const end = JSON.parse(e.data);
+    say("run " + end.state + " — reloading for the result and receipt");
+    log.setAttribute("data-ended", end.state);
+    setTimeout(() => window.location.reload(), 800);
+  });
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) say("the output stream closed");
+    else say("reconnecting…");
+  };
+})();
