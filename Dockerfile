@@ -32,6 +32,8 @@ COPY --from=build /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
 COPY bin/ bin/
 COPY migrations/ migrations/
+# The dashboard's stylesheet and script (manager/ui/routes.ts finds them from dist/).
+COPY manager/ui/static/ manager/ui/static/
 RUN ln -s /app/bin/propeller.js /usr/local/bin/propeller
 # The services never need root; the one-shot `certs` service runs as root (user: "0") only to
 # hand each key to the user that reads it.

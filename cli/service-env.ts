@@ -7,6 +7,7 @@
  * Rules: secrets and keys come from files (`*_FILE`), never from the variable itself, and are never
  * printed; every bad variable is named, all at once, in one line.
  */
+import type { JsonWebKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { PropellerError } from "../protocol/errors.js";
 import { isValidPropletId } from "../protocol/topics.js";
@@ -33,6 +34,11 @@ export const MANAGER_SERVE_ENV = [
   "PROPELLER_JWT_JWKS_URL",
   "PROPELLER_TLOG_SIGNER_KEY_FILE",
   "PROPELLER_TLOG_WITNESSES",
+  "PROPELLER_UI",
+  "PROPELLER_UI_KBS_URL",
+  "PROPELLER_UI_KBS_ADMIN_KEY_FILE",
+  "PROPELLER_UI_KBS_ADMIN_KEY_ID",
+  "PROPELLER_UI_KBS_ADMIN_TOKEN_FILE",
   "PROPELLER_LOG_LEVEL",
 ] as const;
 
@@ -204,6 +210,8 @@ export interface ManagerServeSettings {
   secretsKey?: Buffer;
   /** `ManagerConfigInput.log` (manager/tlog/config.ts): the transparency log's key and witnesses. */
   log?: { signerKey?: string; witnesses?: string[] };
+  /** `ManagerConfigInput.ui` (manager/ui/config.ts): the dashboard, and the KBS whose audit it shows. */
+  ui?: { enabled?: boolean; kbs?: { url: string; token?: string; key?: { id: string; pem?: string; jwk?: JsonWebKey } } };
 }
 
 /** The manager's settings from the environment (README, Production); throws ServiceEnvError naming every bad variable. */
@@ -259,6 +267,7 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
   if (tlogKey) log.signerKey = tlogKey.toString("utf8").trim();
   const witnesses = r.get("PROPELLER_TLOG_WITNESSES");
   if (witnesses !== undefined && witnesses.trim() !== "") log.witnesses = witnesses.split(",").map((w) => w.trim()).filter((w) => w !== "");
+  const ui = await readUi(r);
   r.done();
   return {
     databaseUrl: dbPassword ? withPassword(databaseUrl!, dbPassword) : databaseUrl!,
@@ -268,7 +277,42 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
     auth,
     ...(secretsKey ? { secretsKey } : {}),
     ...(Object.keys(log).length > 0 ? { log } : {}),
+    ...(ui ? { ui } : {}),
   };
+}
+
+/**
+ * The dashboard: PROPELLER_UI=off turns it off; PROPELLER_UI_KBS_URL with an admin key file (PEM
+ * or JWK, and PROPELLER_UI_KBS_ADMIN_KEY_ID, its id in the KBS config; best a key with only the
+ * reader role) or a token file shows that KBS's audit log.
+ */
+async function readUi(r: EnvReader): Promise<ManagerServeSettings["ui"]> {
+  const flag = r.get("PROPELLER_UI");
+  if (flag !== undefined && !["on", "off"].includes(flag)) r.problems.push(`PROPELLER_UI: "${flag}" is not on or off`);
+  const url = r.url("PROPELLER_UI_KBS_URL", /^https?:\/\/[^\s]+$/, "an http(s):// URL of the KBS");
+  const keyFile = await r.file("PROPELLER_UI_KBS_ADMIN_KEY_FILE");
+  const keyId = r.get("PROPELLER_UI_KBS_ADMIN_KEY_ID");
+  const tokenFile = await r.file("PROPELLER_UI_KBS_ADMIN_TOKEN_FILE");
+  let kbs: NonNullable<ManagerServeSettings["ui"]>["kbs"];
+  if (url !== undefined) {
+    if (keyFile) {
+      const text = keyFile.toString("utf8").trim();
+      let jwk: (JsonWebKey & { kid?: string }) | undefined;
+      if (text.startsWith("{")) {
+        try {
+          jwk = JSON.parse(text) as JsonWebKey & { kid?: string };
+        } catch {
+          r.problems.push(`PROPELLER_UI_KBS_ADMIN_KEY_FILE: ${r.get("PROPELLER_UI_KBS_ADMIN_KEY_FILE")} is neither a PEM key nor JSON (a JWK)`);
+        }
+      }
+      const id = keyId ?? jwk?.kid;
+      if (!id) r.problems.push("PROPELLER_UI_KBS_ADMIN_KEY_ID is required with an admin key file (the key's id in the KBS config) unless the JWK has a kid");
+      else kbs = { url, key: { id, ...(jwk ? { jwk } : { pem: text }) } };
+    } else if (tokenFile) kbs = { url, token: tokenFile.toString("utf8").trim() };
+    else r.problems.push("PROPELLER_UI_KBS_URL needs PROPELLER_UI_KBS_ADMIN_KEY_FILE (an admin key; best one with only the reader role) or PROPELLER_UI_KBS_ADMIN_TOKEN_FILE");
+  } else if (keyFile || tokenFile) r.problems.push("PROPELLER_UI_KBS_ADMIN_KEY_FILE / _TOKEN_FILE need PROPELLER_UI_KBS_URL");
+  if (flag === undefined && !kbs) return undefined;
+  return { ...(flag !== undefined ? { enabled: flag === "on" } : {}), ...(kbs ? { kbs } : {}) };
 }
 
 export interface PropletServeSettings {

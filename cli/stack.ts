@@ -6,7 +6,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from "../mqtt/index.js";
 import { secureEmbeddedBrokerOptions } from "../mqtt/security/index.js";
 import { generateApiKey, startManager } from "../manager/index.js";
 import { startProplet, type PropletTeeConfig } from "../proplet/index.js";
-import { randomBytes } from "node:crypto";
+import { randomBytes, type JsonWebKey } from "node:crypto";
 import type { JWK } from "jose";
 import { messageOf } from "../lib/errors.js";
 
@@ -131,6 +131,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       http: { host: options.managerHost ?? "127.0.0.1", port: options.managerPort ?? 0 },
       logger: log.child({ box: "manager" }),
       ...(options.secretsKey ? { secretsKey: options.secretsKey } : {}),
+      // The dashboard shows the development KBS's audit log (with the stack's own admin key).
+      ...(kbs ? { ui: { kbs: { url: kbs.url, key: { id: String(kbs.adminKey.kid), jwk: kbs.adminKey as JsonWebKey } } } } : {}),
     });
     cleanups.push(() => manager.close());
     await retireOldBootstrapKeys(manager.url, managerToken, log);

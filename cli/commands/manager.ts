@@ -37,6 +37,7 @@ export async function managerCommand(argv: string[], io: Output, env: NodeJS.Pro
     auth: settings.auth,
     ...(settings.secretsKey ? { secretsKey: settings.secretsKey } : {}),
     ...(settings.log ? { log: settings.log } : {}),
+    ...(settings.ui ? { ui: settings.ui } : {}),
     logger,
   };
   const stop = untilSignal();

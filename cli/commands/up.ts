@@ -114,6 +114,7 @@ export async function upCommand(argv: string[], io: Output): Promise<number> {
       );
     } else {
       io.out(`manager   ${stack.managerUrl}   (OpenAPI: ${stack.managerUrl}/openapi.json)`);
+      io.out(`dashboard ${stack.managerUrl}/ui   (sign in with an API key, e.g. the manager-token file)`);
       io.out(`broker    ${stack.brokerUrl}${values.mqtt ? "" : "   (embedded aedes)"}`);
       if (stack.certsDir) io.out(`          mTLS: client certificates from ${stack.certsDir} required, ACL enforced${values.certs ? "" : " (throwaway development PKI)"}`);
       io.out(`database  ${stack.databaseUrl.startsWith("pglite://") ? `${stack.databaseUrl}   (embedded PGlite)` : "PostgreSQL"}`);

@@ -203,6 +203,10 @@ describeWhen(
           return !(await teeRow.locator("td").nth(5).textContent())!.startsWith("—");
         }, 15_000, "free memory from a heartbeat");
         await shot(page, "fleet-attested");
+        // The README's picture (docs/img/dashboard-fleet.png is a copy): small, the fleet table only.
+        await page.setViewportSize({ width: 1100, height: 300 });
+        await page.screenshot({ path: join(ARTIFACTS, "readme-fleet.png"), fullPage: true });
+        await page.setViewportSize({ width: 1280, height: 800 });
 
         // A runaway task the read key will fail to stop.
         const loop = await api<{ id: string }>(manager.url, "POST", "/tasks", submitKey, { name: "runaway", artifact: await wat("loop"), limits: { timeoutMs: 120_000 }, start: true });
