@@ -254,8 +254,10 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
   });
   app.get<{ Params: { id: string; runId: string } }>("/ui/tasks/:id/runs/:runId/logs/stream", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {
     const s = session(request);
+    // The browser going away ends the upstream follow (and frees its follower slot).
     const abort = new AbortController();
     request.raw.on("close", () => abort.abort());
+    reply.raw.on("close", () => abort.abort());
     const last = request.headers["last-event-id"];
     const upstream = await s.api.stream(`/tasks/${seg(request.params.id)}/runs/${seg(request.params.runId)}/logs?follow=true`, abort.signal, typeof last === "string" ? last : undefined);
     if (upstream.status !== 200 || !upstream.contentType.startsWith("text/event-stream")) {

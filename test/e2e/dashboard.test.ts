@@ -169,6 +169,8 @@ describeWhen(
         await shot(page, "task");
         // Its run: output streams in while it runs, then the page reloads with result and receipt.
         await page.click("#runs a");
+        // The run was still going when its page opened: the output below comes from the live stream.
+        expect(["queued", "scheduled", "running"]).toContain(await page.getAttribute("#log", "data-state"));
         // Locators, not page functions: the page's CSP refuses eval, which waitForFunction needs.
         await page.locator("#log", { hasText: "tick" }).waitFor({ timeout: 20_000 });
         await page.waitForSelector("#receipt-verdict", { timeout: 30_000 });
