@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import wabt from "wabt";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { main } from "../../cli/main.js";
 import { startManager, type RunningManager } from "../../manager/index.js";
@@ -68,15 +68,22 @@ describeWhen(
     let submitKey: string;
     let readKey: string;
     let loopTaskId: string;
+    const problems: string[] = [];
 
     const shot = async (page: Page, name: string) => {
       await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
     };
     const signIn = async (context: BrowserContext, key: string): Promise<Page> => {
       const page = await context.newPage();
+      // Checked after each test: no script ran from page data, and no page broke its own CSP.
       page.on("dialog", (d) => {
-        throw new Error(`a dialog opened (script ran from page data?): ${d.message()}`);
+        problems.push(`a dialog opened: ${d.message()}`);
+        void d.dismiss();
       });
+      page.on("console", (m) => {
+        if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
+      });
+      page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
       await page.goto(`${manager.url}/ui`);
       expect(page.url()).toMatch(/\/ui\/login$/);
       await page.fill("#credential", key);
@@ -137,6 +144,9 @@ describeWhen(
       browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
       cleanups.push(() => browser.close());
     }, 120_000);
+    afterEach(() => {
+      expect(problems.splice(0)).toEqual([]);
+    });
     afterAll(async () => {
       for (const c of cleanups.reverse()) await c().catch(() => undefined);
     });
