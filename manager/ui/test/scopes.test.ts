@@ -47,6 +47,7 @@ const task = (id: string, state: string) => ({
 describe("dashboard actions and scopes", () => {
   let app: FastifyInstance;
   const calls: string[] = [];
+  let followers = 0;
 
   beforeAll(async () => {
     const apiKeys = {
@@ -64,7 +65,18 @@ describe("dashboard actions and scopes", () => {
       stop: async (id: string) => (calls.push(`stop ${id}`), task(id, "stopped")),
       waitSettled: async () => undefined,
     };
-    const deps = { service, liveness: {}, health: async () => ({ status: "ok", database: "ok", mqtt: "ok", counters: {} }), ui: { kbs: null } } as unknown as RouteDeps;
+    // The live output: one chunk, then it waits until its follower goes away.
+    const logs = {
+      list: async () => ({ items: [], state: "running" }),
+      follow: async (_id: string, _run: string, _after: number, follower: { chunk(c: unknown): void }, signal: AbortSignal, start: () => void) => {
+        start();
+        follower.chunk({ seq: 1, stream: "stdout", data: Buffer.from("hello\n").toString("base64"), at: "2026-01-01T00:00:00.000Z" });
+        followers++;
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+        followers--;
+      },
+    };
+    const deps = { service, logs, liveness: {}, health: async () => ({ status: "ok", database: "ok", mqtt: "ok", counters: {} }), ui: { kbs: null } } as unknown as RouteDeps;
     const gate = { authenticator: new Authenticator(apiKeys, null), failures: new FailureLimiter({ max: 1000, windowMs: 60_000 }) };
     ({ app } = await buildHttpApp(deps, pino({ level: "silent" }), { gate, apiKeys }));
     await app.ready();
@@ -120,6 +132,27 @@ describe("dashboard actions and scopes", () => {
     expect(good.statusCode).toBe(303);
     expect(String(good.headers["set-cookie"])).toMatch(/^propeller_ui=.+; Max-Age=28800; Path=\/ui; HttpOnly; SameSite=Strict$/);
     expect(calls).toEqual([]);
+  });
+
+  it("live output: the REST API's event stream, relayed under /ui; the follow ends when the browser leaves", async () => {
+    const leave = new AbortController();
+    const reply = await app.inject({ method: "GET", url: "/ui/tasks/t1/runs/run1/logs/stream", headers: { cookie: `${SESSION_COOKIE}=${READ_KEY}` }, payloadAsStream: true, signal: leave.signal });
+    expect(reply.statusCode).toBe(200);
+    expect(reply.headers["content-type"]).toMatch(/^text\/event-stream/);
+    expect(reply.headers["content-security-policy"]).toMatch(/default-src 'self'/);
+    const stream = reply.stream();
+    let text = "";
+    for await (const chunk of stream) {
+      text += String(chunk);
+      if (text.includes("event: log")) break;
+    }
+    expect(text).toMatch(/event: log\nid: 1\ndata: \{"seq":1,"stream":"stdout"/);
+    expect(followers).toBe(1);
+    leave.abort();
+    for (let i = 0; i < 100 && followers > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(followers).toBe(0);
+    // Without a session there is no stream.
+    expect((await app.inject({ method: "GET", url: "/ui/tasks/t1/runs/run1/logs/stream" })).statusCode).toBe(303);
   });
 
   it("every dashboard response carries the CSP, static files included; the script is a file, not inline", async () => {
