@@ -192,7 +192,9 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
     const state = request.query.state || undefined;
     const q = new URLSearchParams({ limit: "100", ...(state ? { state } : {}), ...(request.query.cursor ? { cursor: request.query.cursor } : {}) });
     const list = await s.api.get<TaskList>(`/tasks?${q}`);
-    return send(reply, "Tasks", s, tasksPage(s.viewer, list.items, { ...(state ? { state } : {}) }, list.nextCursor), "/ui/tasks");
+    // The REST API has no pending-reason filter: this one narrows the page of 100 it returned.
+    const pending = request.query.pending?.trim().slice(0, 200) || undefined;
+    return send(reply, "Tasks", s, tasksPage(s.viewer, list.items, { ...(state ? { state } : {}), ...(pending ? { pending } : {}) }, list.nextCursor), "/ui/tasks");
   });
 
   app.post<{ Body: Record<string, unknown> }>("/ui/tasks", { config: PUBLIC, schema: HIDDEN, bodyLimit: FORM_LIMIT_BYTES }, async (request, reply) => {

@@ -225,6 +225,14 @@ describeWhen(
         loopTaskId = loop.id;
         await waitFor(async () => (await api<{ latestRun: { state: string } | null }>(manager.url, "GET", `/tasks/${loop.id}`, submitKey)).latestRun?.state === "running", 15_000, "loop running");
 
+        // A task no proplet can take waits with a reason; the Tasks page filters on it.
+        const waiting = await api<{ id: string }>(manager.url, "POST", "/tasks", submitKey, { name: "needs snp", artifact: await wat("ticker"), requirements: { tee: "snp" }, start: true });
+        await waitFor(async () => (await api<{ pendingReason: string | null }>(manager.url, "GET", `/tasks/${waiting.id}`, submitKey)).pendingReason, 15_000, "pending reason");
+        await page.goto(`${manager.url}/ui/tasks?pending=*`);
+        expect(await page.locator("#tasks tbody tr").count()).toBe(1);
+        expect(await page.textContent("#tasks")).toContain("needs snp");
+        await shot(page, "tasks-pending");
+
         // Workflows as a graph, cron, functions, KBS audit.
         await api(manager.url, "POST", "/workflows", submitKey, {
           name: "diamond",

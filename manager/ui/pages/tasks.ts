@@ -13,11 +13,20 @@ export function taskActions(viewer: Viewer, t: Task): Html {
   return actionButton(viewer, `${base}/start`, run ? "Re-run" : "Start");
 }
 
-export function tasksPage(viewer: Viewer, tasks: readonly Task[], filter: { state?: string }, nextCursor: string | null): Html {
-  const next = nextCursor ? `/ui/tasks?${new URLSearchParams({ ...(filter.state ? { state: filter.state } : {}), cursor: nextCursor })}` : null;
-  return html`<form class="filter" method="get" action="/ui/tasks"><label>State <select name="state"><option value="">any</option>${TASK_STATE_VALUES.map((s) => html`<option value="${s}"${filter.state === s ? html` selected` : ""}>${s}</option>`)}</select></label> <button type="submit">Filter</button></form>
-${tasks.length === 0 ? html`<p class="empty">No tasks${filter.state ? html` in state ${filter.state}` : ""}.</p>` : html`<table id="tasks"><thead><tr><th>Task</th><th>State</th><th>Pending reason</th><th>Latest run</th><th>Proplet</th><th>Receipt</th><th>Updated</th><th></th></tr></thead><tbody>
-${tasks.map((t) => {
+/** Tasks whose pending reason contains `text` (case-insensitive); "*" keeps every task that has one. */
+export function withPendingReason(tasks: readonly Task[], text: string | undefined): readonly Task[] {
+  if (!text) return tasks;
+  const needle = text.toLowerCase();
+  return tasks.filter((t) => t.pendingReason !== null && (needle === "*" || t.pendingReason.toLowerCase().includes(needle)));
+}
+
+export function tasksPage(viewer: Viewer, tasks: readonly Task[], filter: { state?: string; pending?: string }, nextCursor: string | null): Html {
+  const next = nextCursor ? `/ui/tasks?${new URLSearchParams({ ...(filter.state ? { state: filter.state } : {}), ...(filter.pending ? { pending: filter.pending } : {}), cursor: nextCursor })}` : null;
+  const shown = withPendingReason(tasks, filter.pending);
+  return html`<form class="filter" method="get" action="/ui/tasks"><label>State <select name="state"><option value="">any</option>${TASK_STATE_VALUES.map((s) => html`<option value="${s}"${filter.state === s ? html` selected` : ""}>${s}</option>`)}</select></label>
+<label>Pending reason <input type="search" name="pending" value="${filter.pending ?? ""}" maxlength="200" placeholder="contains… (* = any)"></label> <button type="submit">Filter</button></form>
+${shown.length === 0 ? html`<p class="empty">No tasks${filter.state ? html` in state ${filter.state}` : ""}${filter.pending ? html` with a pending reason matching “${filter.pending}”` : ""}${filter.pending && tasks.length > 0 ? " on this page" : ""}.</p>` : html`<table id="tasks"><thead><tr><th>Task</th><th>State</th><th>Pending reason</th><th>Latest run</th><th>Proplet</th><th>Receipt</th><th>Updated</th><th></th></tr></thead><tbody>
+${shown.map((t) => {
   const run = t.latestRun;
   return html`<tr data-task="${t.id}"><td><a href="/ui/tasks/${seg(t.id)}">${t.name}</a><br><code>${t.id}</code></td><td>${stateBadge(t.state)}</td><td>${t.pendingReason ?? ""}</td>
 <td>${run ? html`<a href="/ui/tasks/${seg(t.id)}/runs/${seg(run.id)}">#${run.attempt}</a> ${stateBadge(run.state)}` : html`<span class="muted">never run</span>`}</td><td>${run?.propletId ? html`<code>${run.propletId}</code>` : ""}</td>

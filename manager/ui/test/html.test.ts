@@ -4,6 +4,7 @@ import { escapeHtml, html, uiHref } from "../html.js";
 import { fleetPage, freeMemoryOf } from "../pages/fleet.js";
 import { graphSvg, layers } from "../pages/workflows.js";
 import { decodeToken } from "../pages/run.js";
+import { withPendingReason } from "../pages/tasks.js";
 import type { Proplet, Workflow } from "../../../protocol/api/index.js";
 
 const HOSTILE = [
@@ -100,6 +101,14 @@ describe("pages escape what they show", () => {
   it("workflow graph: a dependency cycle ends instead of recursing forever", () => {
     const node = (name: string, dependsOn: string[]) => ({ name, dependsOn }) as unknown as Workflow["nodes"][number];
     expect(layers([node("a", ["b"]), node("b", ["a"])]).size).toBe(2);
+  });
+
+  it("tasks: the pending-reason filter matches case-insensitively, * keeps every task that waits for a reason", () => {
+    const t = (id: string, pendingReason: string | null) => ({ id, pendingReason }) as unknown as Parameters<typeof withPendingReason>[0][number];
+    const tasks = [t("a", "no proplet offers TEE snp"), t("b", null), t("c", "waiting for a slot")];
+    expect(withPendingReason(tasks, undefined).map((x) => x.id)).toEqual(["a", "b", "c"]);
+    expect(withPendingReason(tasks, "*").map((x) => x.id)).toEqual(["a", "c"]);
+    expect(withPendingReason(tasks, "TEE").map((x) => x.id)).toEqual(["a"]);
   });
 
   it("a token that is not a JWS is reported, not thrown", () => {
