@@ -19,7 +19,7 @@ import type { Principal } from "../auth/authenticate.js";
 import { grants } from "../auth/scopes.js";
 import { TooManyFailuresError, UnauthorizedError } from "../errors.js";
 import { ApiError, UiApi } from "./api.js";
-import { html, seg, type Html } from "./html.js";
+import { html, seg, uiHref, type Html } from "./html.js";
 import { page, flash, type Viewer } from "./layout.js";
 import { KbsAudit, type KbsAuditSettings } from "./kbs.js";
 import { MAX_CREDENTIAL_CHARS, SESSION_COOKIE, csrfMatches, csrfToken, sameOrigin, securityHeaders, sessionCookieOptions } from "./security.js";
@@ -141,7 +141,9 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
   }
 
   function toLogin(request: FastifyRequest, reply: FastifyReply, message: string | undefined) {
-    if (request.method === "GET" && !message) return reply.redirect("/ui/login", 303);
+    // Back to this page after signing in (a link followed from elsewhere arrives without the
+    // SameSite=Strict cookie): only a /ui path, never another site.
+    if (request.method === "GET" && !message) return reply.redirect(`/ui/login?${new URLSearchParams({ next: nextPath(request.url) })}`, 303);
     return reply.code(401).type("text/html; charset=utf-8").send(page("Sign in", null, loginPage(message ?? "Sign in first.")));
   }
 
@@ -158,21 +160,23 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
     return reply.header("cache-control", "no-cache").type(asset.type).send(asset.body);
   });
   app.get("/ui", { config: PUBLIC, schema: HIDDEN }, async (_request, reply) => reply.redirect("/ui/fleet", 303));
-  app.get("/ui/login", { config: PUBLIC, schema: HIDDEN }, async (_request, reply) => reply.type("text/html; charset=utf-8").send(page("Sign in", null, loginPage(undefined))));
+  app.get<{ Querystring: Record<string, string | undefined> }>("/ui/login", { config: PUBLIC, schema: HIDDEN }, async (request, reply) =>
+    reply.type("text/html; charset=utf-8").send(page("Sign in", null, loginPage(undefined, nextPath(request.query.next)))),
+  );
   app.post<{ Body: Record<string, unknown> }>("/ui/login", { config: PUBLIC, schema: HIDDEN, bodyLimit: 16 * 1024 }, async (request, reply) => {
     const credential = typeof request.body?.credential === "string" ? request.body.credential.trim() : "";
     if (credential === "" || credential.length > MAX_CREDENTIAL_CHARS || !/^[\x21-\x7e]+$/.test(credential)) {
-      return reply.code(400).type("text/html; charset=utf-8").send(page("Sign in", null, loginPage(`Paste an API key or token (printable characters, at most ${MAX_CREDENTIAL_CHARS}).`)));
+      return reply.code(400).type("text/html; charset=utf-8").send(page("Sign in", null, loginPage(`Paste an API key or token (printable characters, at most ${MAX_CREDENTIAL_CHARS}).`, nextPath(request.body?.next))));
     }
     try {
       await authenticate(request, credential);
     } catch (err) {
       if (err instanceof UnauthorizedError || err instanceof TooManyFailuresError) {
-        return reply.code(err instanceof TooManyFailuresError ? 429 : 401).type("text/html; charset=utf-8").send(page("Sign in", null, loginPage(err.message)));
+        return reply.code(err instanceof TooManyFailuresError ? 429 : 401).type("text/html; charset=utf-8").send(page("Sign in", null, loginPage(err.message, nextPath(request.body?.next))));
       }
       throw err;
     }
-    return reply.setCookie(SESSION_COOKIE, credential, cookieOptions).redirect("/ui/fleet", 303);
+    return reply.setCookie(SESSION_COOKIE, credential, cookieOptions).redirect(nextPath(request.body?.next), 303);
   });
   app.post("/ui/logout", { config: PUBLIC, schema: HIDDEN }, async (_request, reply) => reply.clearCookie(SESSION_COOKIE, { path: "/ui" }).redirect("/ui/login", 303));
 
@@ -317,6 +321,13 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
     }
     return send(reply, "KBS audit", s, kbsPage({ configured: true, url: kbs.settings.url, entries, error, event }), "/ui/kbs");
   });
+}
+
+/** A dashboard page to return to: a /ui path (not the sign-in page itself), else the fleet. */
+export function nextPath(value: unknown): string {
+  if (typeof value !== "string" || value.length > 2000 || value.startsWith("/ui/login")) return "/ui/fleet";
+  const path = uiHref(value);
+  return path === "#" || path === "/ui" ? "/ui/fleet" : path;
 }
 
 function sortProplets(items: readonly Proplet[]): Proplet[] {

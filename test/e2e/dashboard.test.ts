@@ -85,7 +85,7 @@ describeWhen(
       });
       page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
       await page.goto(`${manager.url}/ui`);
-      expect(page.url()).toMatch(/\/ui\/login$/);
+      expect(page.url()).toMatch(/\/ui\/login\?next=/);
       await page.fill("#credential", key);
       await Promise.all([page.waitForURL(/\/ui\/fleet$/), page.click("button[type=submit]")]);
       return page;
@@ -296,8 +296,12 @@ describeWhen(
         await shot(page, "task-stopped");
         // Signing out ends the session: the next page goes to the sign-in form.
         await Promise.all([page.waitForURL(/\/ui\/login$/), page.click("nav button:has-text('Sign out')")]);
-        await page.goto(`${manager.url}/ui/fleet`);
-        expect(page.url()).toMatch(/\/ui\/login$/);
+        await page.goto(`${manager.url}/ui/tasks/${loopTaskId}`);
+        expect(page.url()).toMatch(/\/ui\/login\?next=/);
+        // Signing in again returns to the page that was asked for.
+        await page.fill("#credential", readKey);
+        await Promise.all([page.waitForURL(new RegExp(`/ui/tasks/${loopTaskId}$`)), page.click("button[type=submit]")]);
+        await Promise.all([page.waitForURL(/\/ui\/login$/), page.click("nav button:has-text('Sign out')")]);
         await shot(page, "login");
       } finally {
         await context2.close();

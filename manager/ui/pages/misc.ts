@@ -44,9 +44,9 @@ function text(v: unknown): string {
   return v === null || v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v);
 }
 
-export function loginPage(message: string | undefined): Html {
+export function loginPage(message: string | undefined, next = "/ui/fleet"): Html {
   return html`${message ? html`<p class="flash error" role="alert">${message}</p>` : ""}
-<form class="login" method="post" action="/ui/login"><label for="credential">API key</label>
+<form class="login" method="post" action="/ui/login"><input type="hidden" name="next" value="${next}"><label for="credential">API key</label>
 <input id="credential" name="credential" type="password" autocomplete="off" required maxlength="3500" placeholder="prop_…"><button type="submit">Sign in</button></form>
 <p class="muted">Paste an API key (<code>propeller apikey create</code>) or a token from the configured issuer. A key with the <code>read</code> scope sees everything; <code>submit</code> can also start, stop and re-run. The key is kept in an HttpOnly cookie for this browser session only.</p>`;
 }

@@ -123,7 +123,7 @@ describe("dashboard actions and scopes", () => {
   it("without a session: pages redirect to sign-in, actions are 401, a bad key is refused at sign-in", async () => {
     const page = await app.inject({ method: "GET", url: "/ui/tasks" });
     expect(page.statusCode).toBe(303);
-    expect(page.headers.location).toBe("/ui/login");
+    expect(page.headers.location).toBe("/ui/login?next=%2Fui%2Ftasks");
     expect((await post(null, "/ui/tasks/t1/stop", {})).statusCode).toBe(401);
     const bad = await post(null, "/ui/login", { credential: "prop_nope0000000000_nopenopenopenopenopenopenope00" });
     expect(bad.statusCode).toBe(401);
@@ -131,6 +131,12 @@ describe("dashboard actions and scopes", () => {
     const good = await post(null, "/ui/login", { credential: SUBMIT_KEY });
     expect(good.statusCode).toBe(303);
     expect(String(good.headers["set-cookie"])).toMatch(/^propeller_ui=.+; Max-Age=28800; Path=\/ui; HttpOnly; SameSite=Strict$/);
+    // Back to the page asked for, never to another site.
+    expect((await post(null, "/ui/login", { credential: SUBMIT_KEY, next: "/ui/tasks/t1" })).headers.location).toBe("/ui/tasks/t1");
+    for (const next of ["https://evil.example/ui/", "//evil.example/ui", "/ui/login?next=x", "javascript:alert(1)"]) {
+      expect((await post(null, "/ui/login", { credential: SUBMIT_KEY, next })).headers.location, next).toBe("/ui/fleet");
+    }
+    expect((await app.inject({ method: "GET", url: "/ui/login?next=%2Fui%2Fcron" })).body).toContain('name="next" value="/ui/cron"');
     expect(calls).toEqual([]);
   });
 
