@@ -167,7 +167,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         metrics: () => metrics.expose(),
         logs,
         transparency: { log: transparency, publicRead: config.log.publicRead },
-        ...(config.ui.enabled ? { ui: { kbs: config.ui.kbs } } : {}),
+        ...(config.ui.enabled ? { ui: { kbs: config.ui.kbs, db } } : {}),
         health: async () => {
           const database = await Promise.race([
             db.query("SELECT 1").then(() => "ok" as const, () => "unavailable" as const),

@@ -40,7 +40,7 @@ export interface RouteDeps extends HealthDeps, MetricsDeps {
   scheduling?: SchedulingRouteDeps;
   transparency?: LogRouteDeps;
   /** The operator dashboard (HTML at /ui, not part of the API document); absent: not served. */
-  ui?: Pick<UiOptions, "kbs">;
+  ui?: Pick<UiOptions, "kbs" | "db">;
 }
 
 export interface SchedulingRouteDeps {

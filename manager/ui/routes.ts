@@ -22,8 +22,10 @@ import { ApiError, UiApi } from "./api.js";
 import { html, seg, uiHref, type Html } from "./html.js";
 import { page, flash, type Viewer } from "./layout.js";
 import { KbsAudit, type KbsAuditSettings } from "./kbs.js";
+import { latestAttestations, scheduledTaskIds } from "./store.js";
+import type { SqlExecutor } from "../../db/index.js";
 import { MAX_CREDENTIAL_CHARS, SESSION_COOKIE, csrfMatches, csrfToken, sameOrigin, securityHeaders, sessionCookieOptions } from "./security.js";
-import { attestationsOf, fleetPage, freeMemoryOf } from "./pages/fleet.js";
+import { fleetPage, freeMemoryOf } from "./pages/fleet.js";
 import { taskPage, tasksPage } from "./pages/tasks.js";
 import { runPage } from "./pages/run.js";
 import { workflowPage, workflowsPage } from "./pages/workflows.js";
@@ -31,6 +33,8 @@ import { AUDIT_EVENTS, cronPage, functionsPage, kbsPage, loginPage } from "./pag
 
 export interface UiOptions {
   gate: Gate;
+  /** The manager's database, for the two bounded reads the REST API has no route for (store.ts). */
+  db?: SqlExecutor | null;
   /** Secure cookies (the manager serves TLS). */
   secure: boolean;
   kbs?: KbsAuditSettings | null;
@@ -51,8 +55,6 @@ declare module "fastify" {
 
 /** Form bodies (sign-in, a task's JSON): small. */
 const FORM_LIMIT_BYTES = 256 * 1024;
-/** Tasks the fleet and cron pages look through. */
-const SCAN_TASKS = 500;
 
 /** Where the static files are: beside this file in the source tree, or from dist/ back to it. */
 function staticDir(): string {
@@ -147,6 +149,10 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
     return reply.code(401).type("text/html; charset=utf-8").send(page("Sign in", null, loginPage(message ?? "Sign in first.")));
   }
 
+  // For what is read other than through the REST API (store.ts, the KBS): the scope every page needs.
+  const requireRead = (s: Session) => {
+    if (!grants(s.principal.scopes, "read")) throw new ApiError(403, "insufficient_scope", `this page needs the "read" scope; this credential has ${s.principal.scopes.join(", ") || "none"}`);
+  };
   const session = (request: FastifyRequest): Session => {
     if (!request.uiSession) throw new UnauthorizedError("missing_credentials", "not signed in");
     return request.uiSession;
@@ -183,20 +189,18 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
   // --- pages ----------------------------------------------------------------------------------
   app.get("/ui/fleet", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {
     const s = session(request);
-    const [proplets, tasks, metrics] = await Promise.all([
-      s.api.get<PropletList>("/proplets"),
-      s.api.get<TaskList>(`/tasks?limit=${SCAN_TASKS}`),
-      s.api.get<string>("/metrics").catch(() => ""),
-    ]);
-    return send(reply, "Fleet", s, fleetPage(sortProplets(proplets.items), attestationsOf(tasks.items), freeMemoryOf(typeof metrics === "string" ? metrics : "")), "/ui/fleet");
+    const proplets = await s.api.get<PropletList>("/proplets");
+    requireRead(s);
+    const [attested, metrics] = await Promise.all([options.db ? latestAttestations(options.db) : new Map(), s.api.get<string>("/metrics").catch(() => "")]);
+    return send(reply, "Fleet", s, fleetPage(sortProplets(proplets.items), attested, freeMemoryOf(typeof metrics === "string" ? metrics : "")), "/ui/fleet");
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>("/ui/tasks", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {
     const s = session(request);
     const state = request.query.state || undefined;
-    const q = new URLSearchParams({ limit: "100", ...(state ? { state } : {}), ...(request.query.cursor ? { cursor: request.query.cursor } : {}) });
+    const q = new URLSearchParams({ limit: "50", ...(state ? { state } : {}), ...(request.query.cursor ? { cursor: request.query.cursor } : {}) });
     const list = await s.api.get<TaskList>(`/tasks?${q}`);
-    // The REST API has no pending-reason filter: this one narrows the page of 100 it returned.
+    // The REST API has no pending-reason filter: this one narrows the page of 50 it returned.
     const pending = request.query.pending?.trim().slice(0, 200) || undefined;
     return send(reply, "Tasks", s, tasksPage(s.viewer, list.items, { ...(state ? { state } : {}), ...(pending ? { pending } : {}) }, list.nextCursor), "/ui/tasks");
   });
@@ -293,10 +297,13 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
 
   app.get("/ui/cron", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {
     const s = session(request);
-    const list = await s.api.get<TaskList>(`/tasks?limit=${SCAN_TASKS}`);
-    const scheduled = list.items.filter((t) => t.schedule);
-    const rows = await Promise.all(scheduled.map(async (task) => ({ task, schedule: await s.api.find<ScheduleState>(`/tasks/${seg(task.id)}/schedule`) })));
-    return send(reply, "Cron schedules", s, cronPage(rows, list.items.length, list.nextCursor === null), "/ui/cron");
+    requireRead(s);
+    if (!options.db) return send(reply, "Cron schedules", s, html`<p class="empty">Not available on this server (no database behind the dashboard).</p>`, "/ui/cron");
+    const { ids, more } = await scheduledTaskIds(options.db);
+    // Each through the REST API, with this session's key; a task deleted meanwhile is left out.
+    const rows = await Promise.all(ids.map(async (id) => ({ task: await s.api.find<Task>(`/tasks/${seg(id)}`), schedule: await s.api.find<ScheduleState>(`/tasks/${seg(id)}/schedule`) })));
+    const found = rows.filter((r): r is { task: Task; schedule: ScheduleState | null } => r.task !== null);
+    return send(reply, "Cron schedules", s, cronPage(found, more), "/ui/cron");
   });
 
   app.get("/ui/functions", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {
@@ -307,8 +314,7 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
 
   app.get<{ Querystring: Record<string, string | undefined> }>("/ui/kbs", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {
     const s = session(request);
-    // Not a REST read, so the scope is checked here: the keys that may read everything else.
-    if (!grants(s.principal.scopes, "read")) throw new ApiError(403, "insufficient_scope", `the KBS audit needs the "read" scope; this credential has ${s.principal.scopes.join(", ") || "none"}`);
+    requireRead(s);
     if (!kbs) return send(reply, "KBS audit", s, kbsPage({ configured: false }), "/ui/kbs");
     const event = (AUDIT_EVENTS as readonly string[]).includes(request.query.event ?? "") ? request.query.event : undefined;
     let entries = null;

@@ -1,30 +1,14 @@
 /** Fleet: every proplet with its TEE, attestation state, load, memory, last heartbeat and liveness. */
-import type { Proplet, Task } from "../../../protocol/api/index.js";
+import type { Proplet } from "../../../protocol/api/index.js";
 import { html, type Html } from "../html.js";
 import { bytes, stateBadge, when } from "../layout.js";
 
+/** A proplet's latest attested receipt, as the manager checked it (store.ts reads it). */
 export interface Attestation {
   runId: string;
   taskId: string;
   at: string | null;
   ok: boolean;
-}
-
-/**
- * Each proplet's latest attested receipt among the given tasks' latest runs: the manager keeps no
- * per-proplet attestation record, so "attested" here means a receipt whose token the manager
- * checked (ok or not), and the page says which run it was.
- */
-export function attestationsOf(tasks: readonly Task[]): Map<string, Attestation> {
-  const out = new Map<string, Attestation>();
-  for (const t of tasks) {
-    const run = t.latestRun;
-    if (!run?.propletId || !run.receiptCheck?.attested) continue;
-    const prev = out.get(run.propletId);
-    if (prev && (prev.at ?? "") >= (run.finishedAt ?? "")) continue;
-    out.set(run.propletId, { runId: run.id, taskId: t.id, at: run.finishedAt, ok: run.receiptCheck.ok });
-  }
-  return out;
 }
 
 /** `propeller_fleet_free_memory_bytes{proplet="…"} N` lines of the manager's /metrics, by proplet id. */

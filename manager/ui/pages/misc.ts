@@ -3,8 +3,8 @@ import type { FunctionView, ScheduleState, Task } from "../../../protocol/api/in
 import { html, seg, type Html } from "../html.js";
 import { stateBadge, when } from "../layout.js";
 
-export function cronPage(rows: ReadonlyArray<{ task: Task; schedule: ScheduleState | null }>, scanned: number, complete: boolean): Html {
-  const note = html`<p class="muted">Scheduled tasks among the ${scanned} most recent tasks${complete ? "" : " (older tasks not shown)"}.</p>`;
+export function cronPage(rows: ReadonlyArray<{ task: Task; schedule: ScheduleState | null }>, more: boolean): Html {
+  const note = html`<p class="muted">Tasks with a cron schedule, soonest tick first${more ? ` (the first ${rows.length} shown)` : ""}.</p>`;
   if (rows.length === 0) return html`${note}<p class="empty">No task has a cron schedule.</p>`;
   return html`${note}<table id="cron"><thead><tr><th>Task</th><th>Cron</th><th>Time zone</th><th>Missed ticks</th><th>Next tick (UTC)</th><th>Last run</th></tr></thead><tbody>
 ${rows.map(({ task: t, schedule: s }) => html`<tr><td><a href="/ui/tasks/${seg(t.id)}">${t.name}</a></td><td><code>${t.schedule?.cron ?? ""}</code></td><td>${t.schedule?.timeZone ?? ""}</td><td>${t.schedule?.missed ?? ""}</td><td>${when(s?.nextTickAt)}</td><td>${t.latestRun ? html`${stateBadge(t.latestRun.state)} ${when(t.latestRun.finishedAt ?? t.latestRun.createdAt)}` : html`<span class="muted">never</span>`}</td></tr>`)}</tbody></table>`;
