@@ -23,9 +23,9 @@ export function freeMemoryOf(metricsText: string): Map<string, number> {
 }
 
 export function fleetPage(proplets: readonly Proplet[], attested: Map<string, Attestation>, freeMemory: Map<string, number>): Html {
-  if (proplets.length === 0) return html`<p class="empty">No proplet has announced itself yet.</p>`;
+  if (proplets.length === 0) return html`<p class="empty" data-refresh="15">No proplet has announced itself yet.</p>`;
   const alive = proplets.filter((p) => p.alive).length;
-  return html`<p class="summary"><strong>${alive}</strong> of ${proplets.length} proplets alive.</p>
+  return html`<p class="summary" data-refresh="15"><strong>${alive}</strong> of ${proplets.length} proplets alive <span class="muted">(refreshed every 15 s)</span>.</p>
 <table id="fleet"><thead><tr><th>Proplet</th><th>Liveness</th><th>TEE</th><th>Attestation</th><th>Load</th><th>Memory (free / offered)</th><th>Runtimes</th><th>Tags</th><th>Last heartbeat</th><th>Connected</th></tr></thead><tbody>
 ${proplets.map((p) => {
   const a = attested.get(p.id);

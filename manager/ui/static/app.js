@@ -1,7 +1,19 @@
-// The dashboard's only script (served from /ui/static, no inline script anywhere): it follows a
-// run's live output through the dashboard's logs stream and reloads the page when the run ends, so
-// its result and receipt appear. Output is added as text nodes, never as HTML.
+// The dashboard's only script (served from /ui/static, no inline script anywhere): it reloads the
+// fleet page every 15 s, and follows a run's live output through the dashboard's logs stream,
+// reloading the page when the run ends so its result and receipt appear. Output is added as text
+// nodes, never as HTML.
 "use strict";
+
+(function () {
+  // Pages that show live state (the fleet) ask to be reloaded every few seconds while visible.
+  const refresh = document.querySelector("[data-refresh]");
+  if (refresh) {
+    const seconds = Math.max(5, Number(refresh.getAttribute("data-refresh")) || 15);
+    setInterval(() => {
+      if (document.visibilityState === "visible") window.location.reload();
+    }, seconds * 1000);
+  }
+})();
 
 (function () {
   const log = document.getElementById("log");
