@@ -74,7 +74,8 @@ export function mutatedJson(samples: readonly unknown[]): fc.Arbitrary<unknown> 
   const edit = fc.record({ path: fc.array(fc.nat(), { minLength: 0, maxLength: 4 }), value: replacement, op: fc.constantFrom("replace", "delete", "add") });
   return fc.tuple(fc.constantFrom(...samples), fc.array(edit, { minLength: 1, maxLength: 3 })).map(([sample, edits]) => {
     const doc = structuredClone(sample) as Json;
-    for (const e of edits) applyEdit(doc, e.path, e.op, e.value as Json);
+    // A fresh copy per edit: fast-check may hand out one object twice, and two references to it could make a cycle.
+    for (const e of edits) applyEdit(doc, e.path, e.op, structuredClone(e.value) as Json);
     return doc;
   });
 }

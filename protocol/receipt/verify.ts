@@ -94,7 +94,14 @@ export async function verifyReceipt(jws: string, expect: ReceiptExpectations = {
   if (!add("receipt.header", headerOk, headerOk ? `alg ${header.alg}, key in header` : `expected typ ${RECEIPT_TYP}, alg ES256 or EdDSA and a public jwk; got typ ${String(header.typ)}, alg ${String(header.alg)}`)) {
     return done(null, false, null);
   }
-  const signerThumbprint = await calculateJwkThumbprint(jwk!);
+  let signerThumbprint: string;
+  try {
+    signerThumbprint = await calculateJwkThumbprint(jwk!);
+  } catch (err) {
+    // A header key that is not a valid public JWK (found by fuzz/: jose throws its own JWKInvalid).
+    add("receipt.header", false, `the key in the header is not a valid public JWK: ${messageOf(err)}`);
+    return done(null, false, null);
+  }
 
   // 2. Signature by the key in the header.
   let payload: Uint8Array;
