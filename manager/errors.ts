@@ -2,7 +2,7 @@ import { PropellerError } from "../protocol/errors.js";
 
 /** A task, run or proplet that does not exist (HTTP 404). */
 export class NotFoundError extends PropellerError {
-  constructor(code: "task_not_found" | "run_not_found" | "proplet_not_found" | "no_result" | "no_receipt" | "api_key_not_found" | "workflow_not_found" | "job_not_found" | "function_not_found" | "log_not_found", message: string) {
+  constructor(code: "task_not_found" | "run_not_found" | "proplet_not_found" | "no_result" | "no_receipt" | "api_key_not_found" | "workflow_not_found" | "job_not_found" | "function_not_found" | "log_not_found" | "experiment_not_found" | "model_not_found", message: string) {
     super(code, message);
   }
 }

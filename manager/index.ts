@@ -32,6 +32,8 @@ import { sealPlainSecretRows, secretBox } from "./tasks/secrets.js";
 import { randomBytes } from "node:crypto";
 import { messageOf } from "../lib/errors.js";
 import { TransparencyLog } from "./tlog/log.js";
+import { FlAdvancer } from "./fl/advancer.js";
+import { FlService } from "./fl/service.js";
 
 export type { ManagerConfigInput } from "./config.js";
 export { resolveConfig } from "./config.js";
@@ -99,6 +101,8 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const service = new TaskService(ctx);
     const flows = new Advancer(ctx);
     const workflows = new WorkflowService(ctx, service, () => flows.request());
+    const flAdvancer = new FlAdvancer(ctx, service);
+    const fl = new FlService(ctx, () => flAdvancer.request());
     const invocations = new InvocationService(ctx, topics);
     const logs = new LogService(ctx, dispatcher);
     const router = new Router(ctx, topics, { liveness, dispatcher, artifacts: chunks, functions: invocations, logs });
@@ -146,6 +150,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const sched = scheduler;
     cleanups.push(() => sched.close());
     cleanups.push(() => flows.close());
+    cleanups.push(() => flAdvancer.close());
     const ticker = startTicker(ctx, async () => {
       await dispatcher.sweepOverdue();
       // While the manager itself cannot hear the broker, silence proves nothing about proplets.
@@ -154,6 +159,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       await sweepCron(ctx);
       sched.request();
       flows.request();
+      flAdvancer.request();
     });
     cleanups.push(() => ticker.stop());
     sched.request();
@@ -166,6 +172,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
         scheduling: { db, workflows, invocations },
         metrics: () => metrics.expose(),
         logs,
+        fl,
         transparency: { log: transparency, publicRead: config.log.publicRead },
         ...(config.ui.enabled ? { ui: { kbs: config.ui.kbs, db } } : {}),
         health: async () => {

@@ -18,3 +18,4 @@ export * from "./workload-encryption.js";
 export * from "./bounded-read.js";
 export * from "./kbs.js";
 export * from "./ear.js";
+export * from "./fl.js";

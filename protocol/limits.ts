@@ -34,4 +34,12 @@ export const LIMITS = {
   tags: 64,
   /** Largest `data` (decoded bytes) of one task.log message. */
   taskLogDataBytes: 64 * 1024,
+  /** Federated learning (docs/fl.md): parameters of one model, its encoded size (it is a run's stdin), one update's size (a run's stdout). */
+  flMaxParams: 32_768,
+  flModelBytes: 1024 * 1024,
+  flUpdateBytes: 1024 * 1024,
+  flMaxParticipants: 100,
+  flMaxRounds: 1000,
+  /** Longest round deadline: one day. */
+  flMaxRoundDeadlineMs: 24 * 60 * 60 * 1000,
 } as const;

@@ -29,6 +29,8 @@ import { workflowRoutes } from "./routes/workflows.js";
 import { functionRoutes } from "./routes/functions.js";
 import { logRoutes, type LogRouteDeps } from "./routes/log.js";
 import { uiRoutes, type UiOptions } from "../ui/routes.js";
+import { flRoutes } from "./routes/fl.js";
+import type { FlService } from "../fl/service.js";
 
 /** What the routes call: the services (and, for uploads and scheduling views, the database). */
 export interface RouteDeps extends HealthDeps, MetricsDeps {
@@ -41,6 +43,8 @@ export interface RouteDeps extends HealthDeps, MetricsDeps {
   transparency?: LogRouteDeps;
   /** The operator dashboard (HTML at /ui, not part of the API document); absent: not served. */
   ui?: Pick<UiOptions, "kbs" | "db">;
+  /** Federated learning experiments (/fl/…). */
+  fl?: FlService;
 }
 
 export interface SchedulingRouteDeps {
@@ -153,6 +157,8 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   const transparency = deps.transparency;
   if (transparency) await app.register(async (scoped) => logRoutes(scoped, transparency));
   if (deps.ui) await app.register(async (scoped) => uiRoutes(scoped, { ...deps.ui, gate: options.gate, secure: Boolean(options.tls) }));
+  const fl = deps.fl;
+  if (fl) await app.register(async (scoped) => flRoutes(scoped, fl));
   app.get("/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () => app.swagger());
   if (options.extraRoutes) await options.extraRoutes(app);
   return { app, routes: table };

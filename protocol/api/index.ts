@@ -16,3 +16,4 @@ export * from "./workflows.js";
 export * from "./functions.js";
 export * from "./logs.js";
 export * from "./log.js";
+export * from "./fl.js";

@@ -1,0 +1,34 @@
+/** Runs federated-learning advancement when a run ends and on every tick (deadlines); one pass at a time. */
+import type { ManagerContext } from "../context.js";
+import { CoalescedPass } from "../coalesced-pass.js";
+import type { TaskService } from "../tasks/service.js";
+import { messageOf } from "../../lib/errors.js";
+import type { ManagerEventType } from "../events.js";
+import { advanceExperiments } from "./advance.js";
+
+const WAKES_ON = ["run.finished", "task.stopped", "runs.lost"] as const satisfies readonly ManagerEventType[];
+
+export class FlAdvancer {
+  private readonly passes: CoalescedPass;
+  private readonly unsubscribe: () => void;
+
+  constructor(ctx: ManagerContext, tasks: TaskService) {
+    this.unsubscribe = ctx.events.on(WAKES_ON, () => this.request());
+    this.passes = new CoalescedPass(
+      () => advanceExperiments(ctx, tasks).then(() => false),
+      (err) => {
+        ctx.counters.inc("handlerErrors");
+        ctx.log.error({ err: messageOf(err) }, "federated learning advancement failed");
+      },
+    );
+  }
+
+  request(): void {
+    this.passes.request();
+  }
+
+  close(): Promise<void> {
+    this.unsubscribe();
+    return this.passes.close();
+  }
+}
