@@ -323,6 +323,37 @@ export class ManagerClient {
     return this.request("POST", `/functions/${encodeURIComponent(name)}/invoke`, body);
   }
 
+  // ---- federated learning (`propeller fl`) ----
+  createExperiment(body: Record<string, unknown>): Promise<Api.FlExperiment> {
+    return this.request("POST", "/fl/experiments", body);
+  }
+  startExperiment(id: string): Promise<Api.FlExperiment> {
+    return this.request("POST", `/fl/experiments/${encodeURIComponent(id)}/start`);
+  }
+  getExperiment(id: string): Promise<Api.FlExperiment> {
+    return this.request("GET", `/fl/experiments/${encodeURIComponent(id)}`);
+  }
+  listExperiments(query: Unchecked<Api.FlExperimentListQuery> = {}): Promise<Api.FlExperimentList> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return this.request("GET", `/fl/experiments${qs ? `?${qs}` : ""}`);
+  }
+  getModel(id: string, version: number): Promise<Api.FlModelVersion> {
+    return this.request("GET", `/fl/experiments/${encodeURIComponent(id)}/models/${version}`);
+  }
+  /** Polls until the experiment is completed, failed or stopped (or `timeoutMs` passes). */
+  async waitForExperiment(id: string, timeoutMs: number, onProgress?: (e: Api.FlExperiment) => void): Promise<Api.FlExperiment> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const e = await this.getExperiment(id);
+      onProgress?.(e);
+      if (e.state === "completed" || e.state === "failed" || e.state === "stopped") return e;
+      if (Date.now() > deadline) throw new Error(`experiment ${id} still ${e.state} (round ${e.currentRound}) after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   /** Polls until the task's latest run is finished (or `timeoutMs` passes). */
   async waitForFinish(id: string, timeoutMs: number, onProgress?: (task: Api.Task) => void, maxPollMs = 500): Promise<Api.Task> {
     const deadline = Date.now() + timeoutMs;

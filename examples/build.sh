@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")"
 # Optional output directory (the test that checks the committed .wasm files builds into a temp dir).
 OUT="${1:-.}"
-mkdir -p "$OUT/hello" "$OUT/primes" "$OUT/add"
+mkdir -p "$OUT/hello" "$OUT/primes" "$OUT/add" "$OUT/fl"
 CC="${CC:-clang}"
 # clang runs binaryen's wasm-opt after linking whenever one is on PATH (npm packages such as jco
 # bring one into node_modules/.bin): the output would then depend on who runs the script. Keep the
@@ -25,4 +25,6 @@ CFLAGS="--target=wasm32-wasi -O2 -Wl,--strip-all"
 "$CC" $CFLAGS -o "$OUT/primes/primes.wasm" primes/primes.c
 # A library module: no _start, only the exported functions.
 "$CC" $CFLAGS -nostartfiles -Wl,--no-entry -o "$OUT/add/add.wasm" add/add.c
-echo "built in $OUT: hello/hello.wasm primes/primes.wasm add/add.wasm"
+# The federated learning training client (docs/fl.md).
+"$CC" $CFLAGS -o "$OUT/fl/logreg.wasm" fl/logreg.c
+echo "built in $OUT: hello/hello.wasm primes/primes.wasm add/add.wasm fl/logreg.wasm"

@@ -8,6 +8,7 @@
 // - hello-http/hello-http.wasm: a wasi:http proxy in WAT against jco's bundled WASI 0.2.12 WIT;
 // - notes/notes.wasm (preview1 core module, WAT) and notes/notes.component.wasm (the same wrapped
 //   as a preview2 command): writes and reads a file in the first granted directory.
+// - fl/logreg.component.wasm: examples/fl/logreg.wasm (the federated learning client) wrapped the same way.
 // The built files are committed (a few KiB each); the test that checks them rebuilds into a temp dir.
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -59,6 +60,8 @@ for (const [path, build] of [
   ["hello-http/hello-http.wasm", helloHttp],
   ["notes/notes.wasm", notesCore],
   ["notes/notes.component.wasm", async () => wrapCommand(await notesCore())],
+  // The federated learning client as a component: its data directory can then be granted read-only.
+  ["fl/logreg.component.wasm", async () => wrapCommand(readFileSync(join(here, "..", "fl", "logreg.wasm")))],
 ]) {
   const bytes = await build();
   mkdirSync(dirname(join(out, path)), { recursive: true });

@@ -214,6 +214,7 @@ async function openTask(ctx: ManagerContext, tasks: TaskService, o: Opening): Pr
   const task = await tasks.create({
     name: `fl/${exp.id}/r${o.round}/${o.propletId}`,
     artifact: spec.workload,
+    runtime: spec.runtime ?? "component",
     args: spec.args,
     env: { ...spec.env, FL_EXPERIMENT: exp.id, FL_ROUND: String(o.round), FL_MODEL_DIGEST: base.digest },
     // The global model of the previous round, delivered as the run's input (its digest is in the

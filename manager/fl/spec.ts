@@ -8,6 +8,7 @@ export type Participants =
 
 export interface FlExperimentSpec {
   workload: ArtifactInput;
+  runtime: "wasi-p1" | "component";
   workloadDigest: string;
   confidential: ConfidentialSpec | null;
   shape: number[];
@@ -39,6 +40,7 @@ export function specOf(input: FlExperimentCreate, workloadDigest: string): FlExp
         };
   return {
     workload: input.workload,
+    runtime: input.runtime ?? "component",
     workloadDigest,
     confidential: input.confidential ?? null,
     shape: input.model.shape,

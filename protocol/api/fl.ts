@@ -18,6 +18,8 @@ export const FlExperimentCreate = Type.Object(
     name: Name,
     /** The training client (a WASI command): reads the global model on stdin, writes its update on stdout. */
     workload: ArtifactInput,
+    /** How the workload runs (default component: a preview2 command, so the data directory is granted read-only). */
+    runtime: Type.Optional(Type.Union([Type.Literal("wasi-p1"), Type.Literal("component")])),
     /** Initial global model (version 0); `digest`, when given, must equal the digest of its canonical encoding. */
     model: Type.Object({ shape: Shape, weights: Weights, digest: Type.Optional(Digest) }, { additionalProperties: false }),
     rounds: Type.Integer({ minimum: 1, maximum: LIMITS.flMaxRounds }),
