@@ -77,6 +77,10 @@ usage: propeller <command> [options]
   workflow wait <id> [--timeout MS]            prints each node's state; exit 0 only when completed
   job create --name N --mode parallel|sequential <a.wasm> <b.wasm>... [--start]   each file one task
   job list|get|start|stop|wait ...             as for workflows
+  fl create <spec.json|-> [--start]           a federated learning experiment: the fields of POST /fl/experiments
+        ("wasm": "file.wasm" relative to the spec for the workload); docs/fl.md
+  fl list [--state S] | status|start <id> | wait <id> [--timeout MS] | model <id> [--version N]
+  fl demo [--rounds N] [--proplets N]          FedAvg on the embedded stack; prints the test accuracy per round
   function deploy <file.wasm> --name N --export E [--instances K] [--replicas R] [--memory B] [--tag T]
         a warm function: kept instantiated on proplets, called synchronously
   function list | get|delete <name>
@@ -109,6 +113,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   workflow: async () => (await import("./commands/workflow.js")).workflowCommand,
   job: async () => (await import("./commands/job.js")).jobCommand,
   function: async () => (await import("./commands/function.js")).functionCommand,
+  fl: async () => (await import("./commands/fl.js")).flCommand,
   log: async () => (await import("./commands/log.js")).logCommand,
 };
 
