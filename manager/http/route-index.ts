@@ -34,7 +34,7 @@ export async function documentedRoutes(): Promise<{ routes: RouteEntry[]; openap
     throw new Error("a documentation-only app has no services");
   };
   const never = new Proxy({}, { get: (_target, key) => (key === "then" ? undefined : fail) });
-  const deps = { service: never, liveness: never, health: () => Promise.reject(new Error("unused")), uploads: { db: never }, scheduling: { db: never, workflows: never, invocations: never }, metrics: fail, logs: never, transparency: { log: never, publicRead: true } } as unknown as RouteDeps;
+  const deps = { service: never, liveness: never, health: () => Promise.reject(new Error("unused")), uploads: { db: never }, scheduling: { db: never, workflows: never, invocations: never }, metrics: fail, logs: never, transparency: { log: never, publicRead: true }, fl: never } as unknown as RouteDeps;
   const options = { gate: { authenticator: never, failures: never }, apiKeys: never } as unknown as HttpOptions;
   const { app, routes } = await buildHttpApp(deps, pino({ level: "silent" }), options);
   try {
