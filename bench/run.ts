@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   scheduling: async () => (await import("./scheduling.js")).benchScheduling,
   tlog: async () => (await import("./tlog.js")).benchTlog,
   "fl-secagg": async () => (await import("./fl-secagg.js")).benchFlSecAgg,
+  fl: async () => (await import("./fl.js")).benchFl,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);
