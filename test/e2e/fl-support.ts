@@ -27,6 +27,8 @@ export interface FlSetup {
   manager: Awaited<ReturnType<typeof startManager>>;
   proplets: Array<Awaited<ReturnType<typeof startProplet>>>;
   restartManager(): Promise<void>;
+  /** A second manager on the same database and broker (as a second process would be). */
+  addManager(): Promise<Awaited<ReturnType<typeof startManager>>>;
 }
 
 export async function flSetup(cleanups: Array<() => Promise<unknown>>, options: { proplets?: number; heartbeatTimeoutMs?: number } = {}): Promise<FlSetup> {
@@ -78,6 +80,11 @@ export async function flSetup(cleanups: Array<() => Promise<unknown>>, options: 
       state.manager = await startManager({ ...managerConfig, http: { port: 0 } });
       cleanups.push(() => state.manager.close());
       setup.client = new ManagerClient({ baseUrl: state.manager.url, token: E2E_ADMIN_KEY });
+    },
+    async addManager() {
+      const other = await startManager({ ...managerConfig, http: { port: 0 } });
+      cleanups.push(() => other.close());
+      return other;
     },
   };
   await waitForProplets(setup.client, count);

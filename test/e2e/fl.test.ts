@@ -14,6 +14,8 @@ import { accuracy } from "../../cli/fl-data.js";
 import { describeWhen } from "../../testing/describe-when.js";
 import { waitFor } from "../../testing/net.js";
 import { DATASET_AVAILABLE, experimentBody, flSetup, type FlSetup } from "./fl-support.js";
+import { ManagerClient } from "../../cli/manager-client.js";
+import { E2E_ADMIN_KEY } from "./helpers.js";
 import type { FlExperiment } from "../../protocol/api/index.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -141,6 +143,20 @@ describeWhen(
       expect(new Set(names).size).toBe(names.length);
       expect(names).toHaveLength(15);
       for (const round of exp.roundList!) expect(round.accepted).toBe(3);
+    }, TIMEOUT_MS);
+
+    it("two managers on one database advance one experiment: every round runs once, each participant's run once", async () => {
+      const s = await flSetup(cleanups);
+      const second = await s.addManager();
+      const created = await s.client.createExperiment({ ...(await experimentBody({ rounds: 5 })), start: true });
+      const done = await s.client.waitForExperiment(created.id, 180_000);
+      expect(done.state, done.reason ?? "").toBe("completed");
+      const exp = await new ManagerClient({ baseUrl: second.url, token: E2E_ADMIN_KEY }).getExperiment(created.id);
+      expect(exp.roundList!.map((r) => [r.round, r.state, r.accepted])).toEqual([1, 2, 3, 4, 5].map((r) => [r, "completed", 3]));
+      const tasks = await s.client.listTasks({ limit: 500 });
+      const names = tasks.items.map((t) => t.name).filter((n) => n.startsWith(`fl/${created.id}/`));
+      expect(names.sort()).toEqual([1, 2, 3, 4, 5].flatMap((r) => ["p1", "p2", "p3"].map((p) => `fl/${created.id}/r${r}/${p}`)).sort());
+      for (const t of tasks.items.filter((x) => x.name.startsWith(`fl/${created.id}/`))) expect((await s.client.runs(t.id)).items).toHaveLength(1);
     }, TIMEOUT_MS);
 
     it("a participant killed mid-experiment: its round closes at the deadline with k of n, and later rounds go on without it", async () => {
