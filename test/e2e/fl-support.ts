@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { startManager } from "../../manager/index.js";
-import { startProplet } from "../../proplet/index.js";
+import { startProplet, type PropletTeeConfig } from "../../proplet/index.js";
 import { ManagerClient } from "../../cli/manager-client.js";
 import { BREAST_CANCER_CSV, federatedSplit, loadBreastCancer, shardCsv, type FederatedSplit } from "../../cli/fl-data.js";
 import { createTestDatabase } from "../../testing/postgres.js";
@@ -31,7 +31,10 @@ export interface FlSetup {
   addManager(): Promise<Awaited<ReturnType<typeof startManager>>>;
 }
 
-export async function flSetup(cleanups: Array<() => Promise<unknown>>, options: { proplets?: number; heartbeatTimeoutMs?: number } = {}): Promise<FlSetup> {
+export async function flSetup(
+  cleanups: Array<() => Promise<unknown>>,
+  options: { proplets?: number; heartbeatTimeoutMs?: number; tee?: (i: number) => PropletTeeConfig | undefined } = {},
+): Promise<FlSetup> {
   const count = options.proplets ?? 3;
   const { data, raw } = await loadBreastCancer();
   const split = federatedSplit(data, count);
@@ -60,7 +63,8 @@ export async function flSetup(cleanups: Array<() => Promise<unknown>>, options: 
     cleanups.push(() => rm(workDir, { recursive: true, force: true }));
     await mkdir(join(workDir, "volumes", VOLUME), { recursive: true });
     await writeFile(join(workDir, "volumes", VOLUME, "shard.csv"), shardCsv(split.shards[i - 1]!));
-    const p = await startProplet({ id: `p${i}`, mqtt: { url: TEST_MQTT_URL }, topicRoot, workDir, heartbeatIntervalMs: 500, logger: pino({ level: "silent" }) });
+    const tee = options.tee?.(i);
+    const p = await startProplet({ id: `p${i}`, mqtt: { url: TEST_MQTT_URL }, topicRoot, workDir, heartbeatIntervalMs: 500, ...(tee ? { tee } : {}), logger: pino({ level: "silent" }) });
     cleanups.push(() => p.close());
     proplets.push(p);
   }

@@ -8,6 +8,12 @@
  * training data.
  */
 import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import pino from "pino";
+import { sha256Digest } from "../../protocol/index.js";
+import { createTestDatabase } from "../../testing/postgres.js";
+import { EXAMPLES_DIR } from "../../testing/paths.js";
 import { afterEach, expect, it } from "vitest";
 import pg from "pg";
 import { accuracy } from "../../cli/fl-data.js";
@@ -207,6 +213,51 @@ describeWhen(
       expect(r2.accepted).toBe(2);
       expect((await s.client.getModel(exp.id, 2)).updates.map((u) => u.propletId)).toEqual(["p1", "p3"]);
       expect(exp.roundList!.find((r) => r.round === 3)!.accepted).toBe(3);
+    }, TIMEOUT_MS);
+
+    it("an attested experiment: a sealed workload released by the KBS to sample-TEE proplets; every update's receipt attested; a proplet without the TEE refused", async () => {
+      const { randomBytes } = await import("node:crypto");
+      const { adminKeygen, mintAdminToken, setAttestationPolicy, startKbs } = await import("../../kbs/index.js");
+      const { sealWorkload } = await import("../../cli/confidential.js");
+      const kbsDb = await createTestDatabase("e2e_fl_kbs");
+      cleanups.push(() => kbsDb.drop());
+      const admin = await adminKeygen({ id: "ops" });
+      const kbs = await startKbs(
+        { listen: { host: "127.0.0.1", port: 0 }, databaseUrl: kbsDb.url, masterKey: randomBytes(32).toString("base64"), developmentMode: true, admin: { keys: [{ id: "ops", publicKey: admin.publicJwk as Record<string, unknown>, roles: ["admin"] }] } } as Parameters<typeof startKbs>[0],
+        { logger: pino({ level: "silent" }) },
+      );
+      cleanups.push(() => kbs.close());
+      const kbsAdmin = { url: kbs.url, token: () => mintAdminToken({ ...admin.privateJwk, kid: "ops" }, { keyId: "ops" }) };
+      await setAttestationPolicy(kbsAdmin, "sample", { id: "e2e/sample", requireReferenceValues: false, unsafeClaims: [] });
+      // p1 and p2 attest with the sample TEE (development only); p3 has no TEE.
+      const s = await flSetup(cleanups, { tee: (i) => (i < 3 ? { type: "sample" } : undefined) });
+      const plain = await readFile(join(EXAMPLES_DIR, "components", "fl", "logreg.component.wasm"));
+      const sealed = await sealWorkload(plain, kbsAdmin, "fl/keys/logreg", "sample");
+      const confidential = { kbsUrl: kbs.url, resource: sealed.resource, plaintextDigest: sealed.plaintextDigest, tee: "sample" };
+      const workload = { digest: sha256Digest(sealed.ciphertext), inline: Buffer.from(sealed.ciphertext).toString("base64") };
+
+      const refused = await s.client.createExperiment({ ...(await experimentBody()), workload, confidential, attested: true });
+      await expect(s.client.startExperiment(refused.id)).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/p3 \(TEE none\)/) });
+
+      const created = await s.client.createExperiment({ ...(await experimentBody({ rounds: 2, k: 2, participants: { proplets: ["p1", "p2"] } })), workload, confidential, attested: true, start: true });
+      const done = await s.client.waitForExperiment(created.id, 180_000);
+      const exp = await s.client.getExperiment(created.id);
+      expect(done.state, `${done.reason}: ${JSON.stringify(exp.roundList?.flatMap((r) => r.updates.map((u) => u.reason)))}`).toBe("completed");
+      expect(exp.attested).toBe(true);
+      expect(exp.workloadDigest).toBe(sealed.plaintextDigest);
+      for (const r of exp.roundList!) {
+        expect(r.accepted).toBe(2);
+        for (const u of r.updates) {
+          expect(u.attested).toBe(true);
+          // The receipt, verified offline, names the update the aggregator used.
+          const task = await s.client.getTask(u.taskId!);
+          const receipt = await s.client.receipt(task.id, task.latestRun!.id);
+          const claims = JSON.parse(Buffer.from(receipt.split(".")[1]!, "base64url").toString("utf8")) as { attested: boolean; tee: string; output: { stdout: string } };
+          expect(claims).toMatchObject({ attested: true, tee: "sample" });
+          expect(claims.output.stdout).toBe(u.digest);
+        }
+        expect((await s.client.getModel(exp.id, r.round)).updates.map((u) => u.digest)).toEqual(r.updates.map((u) => u.digest));
+      }
     }, TIMEOUT_MS);
 
     it("refuses what it cannot honour: attested experiments with unattested participants, secagg, bad models", async () => {
