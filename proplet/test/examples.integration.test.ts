@@ -25,7 +25,7 @@ describe.skipIf(!hasClang())("examples", () => {
     const out = await mkdtemp(join(tmpdir(), "propeller-examples-"));
     try {
       execFileSync(join(EXAMPLES_DIR, "build.sh"), [out], { stdio: "pipe", timeout: 60_000 });
-      for (const file of ["hello/hello.wasm", "primes/primes.wasm", "add/add.wasm"]) {
+      for (const file of ["hello/hello.wasm", "primes/primes.wasm", "add/add.wasm", "fl/logreg.wasm"]) {
         const built = await readFile(join(out, file));
         const committed = await readFile(join(EXAMPLES_DIR, file));
         expect(sha256Digest(committed), `${file} is stale: run examples/build.sh`).toBe(sha256Digest(built));
@@ -41,7 +41,7 @@ describe("example components", () => {
     const out = await mkdtemp(join(tmpdir(), "propeller-example-components-"));
     try {
       execFileSync(process.execPath, [join(EXAMPLES_DIR, "components", "build.mjs"), out], { stdio: "pipe", timeout: 120_000 });
-      for (const file of ["hello-p2/hello.component.wasm", "calc/calc.wasm", "hello-http/hello-http.wasm", "notes/notes.wasm", "notes/notes.component.wasm"]) {
+      for (const file of ["hello-p2/hello.component.wasm", "calc/calc.wasm", "hello-http/hello-http.wasm", "notes/notes.wasm", "notes/notes.component.wasm", "fl/logreg.component.wasm"]) {
         const built = await readFile(join(out, file));
         const committed = await readFile(join(EXAMPLES_DIR, "components", file));
         expect(sha256Digest(committed), `components/${file} is stale: run node examples/components/build.mjs`).toBe(sha256Digest(built));

@@ -135,6 +135,46 @@ describeWhen(
       expect(stored).toContain(exp.latestModel.digest);
     }, TIMEOUT_MS);
 
+    it("the CLI drives an experiment from a spec file; a selector with a fraction invites a rotating k of n", async () => {
+      const { main } = await import("../../cli/main.js");
+      const { mkdtemp, writeFile, rm } = await import("node:fs/promises");
+      const { tmpdir } = await import("node:os");
+      const s = await flSetup(cleanups);
+      const dir = await mkdtemp(join(tmpdir(), "fl-cli-"));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const spec = {
+        name: "cli-selector",
+        wasm: join(EXAMPLES_DIR, "components", "fl", "logreg.component.wasm"),
+        model: { shape: [31] },
+        rounds: 3,
+        participants: { selector: {}, min: 3, fraction: 0.6 },
+        k: 2,
+        roundDeadlineMs: 30_000,
+        args: ["--epochs", "1"],
+        data: { volume: "fl-data" },
+      };
+      await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
+      const run = async (argv: string[]) => {
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await main([...argv, "--manager", s.manager.url, "--token", E2E_ADMIN_KEY], { out: (t) => void out.push(t), err: (t) => void err.push(t) });
+        return { code, out: out.join("\n"), err: err.join("\n") };
+      };
+      const created = await run(["fl", "create", join(dir, "spec.json"), "--start", "--json"]);
+      expect(created.code, created.err).toBe(0);
+      const id = (JSON.parse(created.out) as FlExperiment).id;
+      const waited = await run(["fl", "wait", id, "--timeout", "120000"]);
+      expect(waited.code, waited.err + waited.out).toBe(0);
+      expect(waited.out).toMatch(/round 3 +completed +2\/2 accepted/);
+      const status = JSON.parse((await run(["fl", "status", id, "--json"])).out) as FlExperiment;
+      // ceil(0.6 × 3) = 2 invited per round, the window rotating: every participant trained.
+      expect(status.roundList!.map((r) => r.updates.map((u) => u.propletId))).toEqual([["p1", "p2"], ["p1", "p3"], ["p2", "p3"]]);
+      const model = await run(["fl", "model", id]);
+      expect(model.out).toContain(`model v3 of ${id} (round 3): ${status.latestModel.digest}`);
+      expect((await run(["fl", "list"])).out).toContain(id);
+      expect((await run(["fl", "status", "no-such-experiment"])).code).toBe(2);
+    }, TIMEOUT_MS);
+
     it("a manager restart mid-experiment resumes it; no round or participant run is started twice", async () => {
       const s = await flSetup(cleanups);
       const created = await s.client.createExperiment({ ...(await experimentBody({ rounds: 5 })), start: true });
