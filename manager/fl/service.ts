@@ -22,7 +22,9 @@ export class FlService {
 
   async create(input: FlExperimentCreate): Promise<FlExperiment> {
     if (input.aggregation === "secagg") {
-      throw new InvalidRequestError("not_available", "aggregation \"secagg\" (secure aggregation) is not available yet in this manager; use \"fedavg\"");
+      // protocol/secagg has the protocol's two sides; the rounds that carry its four steps between
+      // participants' runs and the aggregator are not wired yet (docs/fl.md).
+      throw new InvalidRequestError("not_available", "aggregation \"secagg\" (secure aggregation) is not available yet for experiments: its rounds are not wired to protocol/secagg; use \"fedavg\"");
     }
     if (input.attested && !input.confidential) {
       throw new InvalidRequestError("invalid_experiment", "an attested experiment needs a confidential workload (confidential: kbsUrl, resource, plaintextDigest, tee): only runs whose key the KBS released to an attested TEE carry attested receipts");

@@ -207,8 +207,13 @@ describeWhen(
 
     it("a participant killed mid-experiment: its round closes at the deadline with k of n, and later rounds go on without it", async () => {
       const s = await flSetup(cleanups, { heartbeatTimeoutMs: 60_000 });
-      const created = await s.client.createExperiment({ ...(await experimentBody({ rounds: 3, k: 2, roundDeadlineMs: 6000, dropouts: "exclude" })), start: true });
-      await waitFor(async () => ((await s.client.getExperiment(created.id)).currentRound >= 2 ? true : null), 120_000, "round 2");
+      // The deadline leaves room for the first round's cold start (the component is transpiled once per proplet) on a loaded machine.
+      const created = await s.client.createExperiment({ ...(await experimentBody({ rounds: 3, k: 2, roundDeadlineMs: 20_000, dropouts: "exclude" })), start: true });
+      const opened = await waitFor(async () => {
+        const e = await s.client.getExperiment(created.id);
+        return e.currentRound >= 2 || e.state !== "running" ? e : null;
+      }, 120_000, "round 2");
+      expect(opened.state, `${opened.reason}: ${JSON.stringify(opened.roundList?.flatMap((r) => r.updates.map((u) => u.reason)))}`).toBe("running");
       await s.proplets[2]!.kill();
       const done = await s.client.waitForExperiment(created.id, 180_000);
       expect(done.state, done.reason ?? "").toBe("completed");
