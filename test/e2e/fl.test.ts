@@ -305,6 +305,22 @@ describeWhen(
       }
     }, TIMEOUT_MS);
 
+    it("propeller fl demo on the embedded stack (startStack: aedes, PGlite): accuracy per round as JSON", async () => {
+      const { main } = await import("../../cli/main.js");
+      const out: string[] = [];
+      const err: string[] = [];
+      const { mkdtemp, rm } = await import("node:fs/promises");
+      const { tmpdir } = await import("node:os");
+      const dir = await mkdtemp(join(tmpdir(), "fl-demo-"));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const code = await main(["fl", "demo", "--rounds", "3", "--json", "--log-file", join(dir, "demo.log")], { out: (t) => void out.push(t), err: (t) => void err.push(t) });
+      expect(code, err.join("\n")).toBe(0);
+      const report = JSON.parse(out.join("\n")) as { rounds: Array<{ round: number; accuracy: number; digest: string }> };
+      expect(report.rounds.map((r) => r.round)).toEqual([0, 1, 2, 3]);
+      expect(report.rounds[3]!.accuracy).toBeGreaterThan(0.9);
+      expect(new Set(report.rounds.map((r) => r.digest)).size).toBe(4);
+    }, TIMEOUT_MS);
+
     it("refuses what it cannot honour: attested experiments with unattested participants, secagg, bad models", async () => {
       const s = await flSetup(cleanups);
       const confidential = { kbsUrl: "http://127.0.0.1:9", resource: "kbs:///fl/key/logreg", plaintextDigest: `sha256:${"a".repeat(64)}`, tee: "sample" };
