@@ -330,6 +330,9 @@ export class ManagerClient {
   startExperiment(id: string): Promise<Api.FlExperiment> {
     return this.request("POST", `/fl/experiments/${encodeURIComponent(id)}/start`);
   }
+  stopExperiment(id: string): Promise<Api.FlExperiment> {
+    return this.request("POST", `/fl/experiments/${encodeURIComponent(id)}/stop`);
+  }
   getExperiment(id: string): Promise<Api.FlExperiment> {
     return this.request("GET", `/fl/experiments/${encodeURIComponent(id)}`);
   }

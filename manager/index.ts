@@ -102,7 +102,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const flows = new Advancer(ctx);
     const workflows = new WorkflowService(ctx, service, () => flows.request());
     const flAdvancer = new FlAdvancer(ctx, service);
-    const fl = new FlService(ctx, () => flAdvancer.request());
+    const fl = new FlService(ctx, service, () => flAdvancer.request());
     const invocations = new InvocationService(ctx, topics);
     const logs = new LogService(ctx, dispatcher);
     const router = new Router(ctx, topics, { liveness, dispatcher, artifacts: chunks, functions: invocations, logs });

@@ -1,5 +1,5 @@
 /**
- * `propeller fl create|start|status|wait|model|list|demo`: federated learning experiments
+ * `propeller fl create|start|stop|status|wait|model|list|demo`: federated learning experiments
  * (docs/fl.md). `create` reads an experiment spec (the fields of POST /fl/experiments; "wasm":
  * "file.wasm" relative to the spec instead of "workload", and "model": {"shape": […]} without
  * weights for zeros).
@@ -95,12 +95,13 @@ export async function flCommand(argv: string[], io: Output): Promise<number> {
       return 0;
     }
     case "start":
+    case "stop":
     case "status": {
       const { values, positionals } = parse(`fl ${sub}`, rest, CLIENT_FLAGS);
       const id = onlyId(sub, positionals);
       const client = clientFrom(values);
-      const e = await byId(id, () => (sub === "start" ? client.startExperiment(id) : client.getExperiment(id)));
-      show(io, values.json, e, sub === "start" ? "started" : undefined);
+      const e = await byId(id, () => (sub === "start" ? client.startExperiment(id) : sub === "stop" ? client.stopExperiment(id) : client.getExperiment(id)));
+      show(io, values.json, e, sub === "start" ? "started" : sub === "stop" ? "stopped" : undefined);
       return 0;
     }
     case "wait": {
@@ -154,6 +155,6 @@ export async function flCommand(argv: string[], io: Output): Promise<number> {
       return flDemo(rest, io);
     }
     default:
-      throw new UsageError(`unknown fl command "${sub ?? ""}": use create, start, status, wait, model, list or demo`);
+      throw new UsageError(`unknown fl command "${sub ?? ""}": use create, start, stop, status, wait, model, list or demo`);
   }
 }

@@ -10,12 +10,14 @@ import { checkModel, encodeModel, modelDigest } from "../../protocol/index.js";
 import type { FlExperiment, FlExperimentCreate, FlModelVersion, FlRound } from "../../protocol/api/index.js";
 import { checkArtifact } from "../delivery/index.js";
 import * as propletStore from "../store/proplets.js";
+import type { TaskService } from "../tasks/service.js";
 import { specOf } from "./spec.js";
 import * as store from "./store.js";
 
 export class FlService {
   constructor(
     private readonly ctx: ManagerContext,
+    private readonly tasks: TaskService,
     /** Asks for an advancement pass soon (coalesced). */
     private readonly requestAdvance: () => void,
   ) {}
@@ -84,6 +86,32 @@ export class FlService {
       await store.setExperimentState(tx, id, { state: "running", now, startedAt: now });
     });
     this.requestAdvance();
+    return this.get(id, false);
+  }
+
+  /** Stops the experiment: the open round fails ("stopped by request"), its pending runs are stopped. */
+  async stop(id: string): Promise<FlExperiment> {
+    const now = this.ctx.now();
+    const reason = "stopped by request";
+    const running = await this.ctx.db.transaction(async (tx) => {
+      const exp = await store.getExperiment(tx, id, { forUpdate: true });
+      if (!exp) throw notFound(id);
+      if (exp.state !== "created" && exp.state !== "running") throw new ConflictError("illegal_transition", `experiment ${id} is already ${exp.state}`);
+      const taskIds: string[] = [];
+      const round = exp.currentRound > 0 ? await store.getRound(tx, id, exp.currentRound) : null;
+      if (round && (round.state === "opening" || round.state === "training")) {
+        for (const u of await store.listUpdates(tx, id, round.round)) {
+          if (u.state !== "pending") continue;
+          await store.setUpdate(tx, { experimentId: id, round: round.round, propletId: u.propletId }, { state: "missing", reason: `experiment ${reason}`, finishedAt: now });
+          if (u.taskId) taskIds.push(u.taskId);
+        }
+        await store.setRound(tx, id, round.round, { state: "failed", reason: `experiment ${reason}`, closedAt: now, finishedAt: now });
+      }
+      await store.setExperimentState(tx, id, { state: "stopped", reason, now, finishedAt: now });
+      return taskIds;
+    });
+    // After the commit (one connection on PGlite): each task stop is its own transaction.
+    for (const taskId of running) await this.tasks.stop(taskId).catch(() => undefined);
     return this.get(id, false);
   }
 

@@ -321,7 +321,7 @@ describeWhen(
       expect(new Set(report.rounds.map((r) => r.digest)).size).toBe(4);
     }, TIMEOUT_MS);
 
-    it("refuses what it cannot honour: attested experiments with unattested participants, secagg, bad models", async () => {
+    it("refuses what it cannot honour (unattested participants, secagg, bad models); stops on request", async () => {
       const s = await flSetup(cleanups);
       const confidential = { kbsUrl: "http://127.0.0.1:9", resource: "kbs:///fl/key/logreg", plaintextDigest: `sha256:${"a".repeat(64)}`, tee: "sample" };
       // Attested needs a confidential workload (only those get attested receipts).
@@ -333,6 +333,22 @@ describeWhen(
       await expect(s.client.createExperiment({ ...(await experimentBody()), model: { shape: [31], weights: [1, 2] } })).rejects.toMatchObject({ status: 400 });
       await expect(s.client.createExperiment({ ...(await experimentBody()), model: { shape: [31], weights: new Array(31).fill(0), digest: `sha256:${"0".repeat(64)}` } })).rejects.toMatchObject({ status: 400 });
       await expect(s.client.createExperiment({ ...(await experimentBody()), k: 4 })).rejects.toMatchObject({ status: 400 });
+
+      // Stop: a round waiting on a participant that never answers (p9 is no proplet here).
+      const waiting = await s.client.createExperiment({ ...(await experimentBody({ participants: { proplets: ["p1", "p2", "p3", "p9"] }, k: 4, roundDeadlineMs: 120_000 })), start: true });
+      await waitFor(async () => {
+        const e = await s.client.getExperiment(waiting.id);
+        const r1 = e.roundList?.[0];
+        return r1 && r1.state === "training" && r1.updates.filter((u) => u.state === "accepted").length === 3 ? true : null;
+      }, 60_000, "three updates of round 1");
+      const stopped = await s.client.stopExperiment(waiting.id);
+      expect(stopped).toMatchObject({ state: "stopped", reason: "stopped by request" });
+      const after = await s.client.getExperiment(waiting.id);
+      expect(after.roundList![0]).toMatchObject({ state: "failed", reason: "experiment stopped by request" });
+      const p9 = after.roundList![0]!.updates.find((u) => u.propletId === "p9")!;
+      expect(p9).toMatchObject({ state: "missing", reason: "experiment stopped by request" });
+      expect((await s.client.getTask(p9.taskId!)).state).toBe("stopped");
+      await expect(s.client.stopExperiment(waiting.id)).rejects.toMatchObject({ status: 409 });
     }, TIMEOUT_MS);
   },
 );

@@ -26,6 +26,11 @@ export async function flRoutes(app: FastifyInstance, fl: FlService): Promise<voi
     { config: SUBMIT, schema: { tags, params: FlExperimentParams, response: { 202: FlExperiment, ...errors(404, 409) } } },
     async (req, reply) => reply.status(202).send(await fl.start(req.params.id)),
   );
+  app.post<{ Params: FlExperimentParams }>(
+    "/fl/experiments/:id/stop",
+    { config: SUBMIT, schema: { tags, params: FlExperimentParams, response: { 202: FlExperiment, ...errors(404, 409) } } },
+    async (req, reply) => reply.status(202).send(await fl.stop(req.params.id)),
+  );
   app.get<{ Params: FlModelParams }>(
     "/fl/experiments/:id/models/:version",
     { config: READ, schema: { tags, params: FlModelParams, response: { 200: FlModelVersion, ...errors(404) } } },
