@@ -134,6 +134,9 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
   }
   // --help anywhere before a `--` shows the usage and runs nothing (not even `up`'s stack).
   if (ownArgs(rest).some((a) => a === "--help" || a === "-h")) return help(argv, io);
+  // Tracing (OTEL_* variables; off by default) starts before the service's modules load, so the
+  // ESM loader hook sees `pg`; with it off nothing of the SDK is loaded.
+  const tracing = await startServiceTracing(name, rest);
   try {
     const command = await load();
     return await command(rest, io);
@@ -157,7 +160,20 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     }
     io.err(`propeller: ${(err as Error).stack ?? String(err)}`);
     return 1;
+  } finally {
+    await tracing?.shutdown().catch(() => undefined);
   }
+}
+
+/** The service name of each command that runs a service (up, demo, manager/proplet/kbs serve). */
+const TRACED_SERVICES: Record<string, string> = { up: "propeller", demo: "propeller", manager: "propeller-manager", proplet: "proplet", kbs: "kbs" };
+
+async function startServiceTracing(name: string, rest: string[]) {
+  const service = TRACED_SERVICES[name];
+  if (!service || ((name === "manager" || name === "proplet" || name === "kbs") && rest[0] !== "serve")) return null;
+  const { startTracing, tracingEnabled } = await import("../lib/tracing/index.js");
+  if (!tracingEnabled()) return null;
+  return startTracing({ serviceName: service });
 }
 
 /** Prints the usage of the command path in `words` (exit 0), or says the command is unknown (exit 2). */

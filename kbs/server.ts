@@ -1,4 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import { registerTracing } from "../lib/tracing/fastify.js";
 import cookie from "@fastify/cookie";
 import rateLimit from "@fastify/rate-limit";
 import type { Logger } from "pino";
@@ -53,6 +54,8 @@ export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsS
       done(new KbsError("InvalidRequest", "the request body is not valid JSON"), undefined);
     }
   });
+  // A server span per request when tracing is on; it continues the caller's traceparent header.
+  await registerTracing(app);
   await app.register(cookie);
   await app.register(rateLimit, {
     global: false,

@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
+import { activeTraceFields } from "./tracing/spans.js";
 
 /**
  * One logger factory for every box, so that every process writes the same JSON shape: pino's
@@ -8,6 +9,7 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions } from "p
  * Field names, everywhere: `box` (a process part inside a combined stack: broker, manager, kbs,
  * proplet), `component` (a part inside one box: http, mqtt, auth), `propletId`, `taskId`, `runId`,
  * `functionId`, `invocationId`, `keyId`, `topic`, and `err` for an error (pino's serializer).
+ * A line written inside a traced span also carries `trace_id` and `span_id` (logs join traces).
  */
 export interface LogFields {
   box?: string;
@@ -51,6 +53,8 @@ export function createLogger(name: string | undefined, settings: LoggerSettings 
   const options: LoggerOptions = {
     level: settings.level ?? process.env.PROPELLER_LOG_LEVEL ?? "info",
     redact: LOG_REDACT,
+    // The active span's ids (none when tracing is off: the API's no-op answers at once).
+    mixin: activeTraceFields,
     ...(name !== undefined ? { name } : {}),
     ...(settings.bare ? { base: undefined } : {}),
   };

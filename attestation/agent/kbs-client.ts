@@ -6,6 +6,10 @@ import type { Attester } from "../attester.js";
 import { KbsClientError } from "./errors.js";
 import type { AttestedKeys } from "./keys.js";
 import { messageOf } from "../../lib/errors.js";
+import { ATTR, SPAN } from "../../protocol/trace.js";
+import { inSpan, traceHeaders, tracer } from "../../lib/tracing/spans.js";
+
+const agentTracer = tracer("attestation-agent");
 
 export { KBS_PROTOCOL_VERSION };
 
@@ -61,7 +65,7 @@ export class KbsClient {
     const margin = this.options.tokenMarginMs ?? 10_000;
     if (!force && this.cached && this.cached.expiresAt - margin > Date.now()) return this.cached;
     if (!this.attesting) {
-      this.attesting = this.doAttest().finally(() => (this.attesting = undefined));
+      this.attesting = inSpan(agentTracer, SPAN.attest, { [ATTR.tee]: this.options.attester.tee }, () => this.doAttest()).finally(() => (this.attesting = undefined));
     }
     this.cached = await this.attesting;
     return this.cached;
@@ -140,7 +144,8 @@ export class KbsClient {
     try {
       return await fetch(`${this.base}${path}`, {
         method,
-        headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+        // traceparent of the active span (none when tracing is off): the KBS's spans join this trace.
+        headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...traceHeaders(), ...headers },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),
         redirect: "error",

@@ -7,6 +7,11 @@ import type { Attester } from "../attester.js";
 import { KbsClient } from "./kbs-client.js";
 import type { AttestedKeys } from "./keys.js";
 import { BoundedMap } from "../../lib/bounded-map.js";
+import { ATTR, SPAN } from "../../protocol/trace.js";
+import { inSpan, tracer } from "../../lib/tracing/spans.js";
+
+/** The attestation agent's spans (no-op when tracing is off). */
+const agentTracer = tracer("attestation-agent");
 
 export class PlaintextDigestError extends PropellerError {
   constructor(expected: string, actual: string) {
@@ -69,18 +74,24 @@ export class AttestationAgent {
     }
     const client = this.client(spec.kbsUrl);
     try {
-      const identity = await client.getResource(spec.resource);
-      let plaintext: Uint8Array;
-      try {
-        plaintext = await decryptWorkload(ciphertext, identity);
-      } finally {
-        identity.fill(0);
-      }
-      const actual = sha256Digest(plaintext);
-      if (actual !== spec.plaintextDigest) {
-        plaintext.fill(0);
-        throw new PlaintextDigestError(spec.plaintextDigest, actual);
-      }
+      // Span attributes name the resource and the TEE, never the key.
+      const identity = await inSpan(agentTracer, SPAN.keyRelease, { [ATTR.kbsResource]: spec.resource, [ATTR.tee]: this.attester.tee, [ATTR.tokenCached]: client.heldToken() !== null }, () =>
+        client.getResource(spec.resource),
+      );
+      const plaintext = await inSpan(agentTracer, SPAN.decrypt, { [ATTR.artifactBytes]: ciphertext.byteLength }, async () => {
+        let plain: Uint8Array;
+        try {
+          plain = await decryptWorkload(ciphertext, identity);
+        } finally {
+          identity.fill(0);
+        }
+        const actual = sha256Digest(plain);
+        if (actual !== spec.plaintextDigest) {
+          plain.fill(0);
+          throw new PlaintextDigestError(spec.plaintextDigest, actual);
+        }
+        return plain;
+      });
       const { token } = await client.attest();
       return { plaintext, earToken: token };
     } catch (err) {

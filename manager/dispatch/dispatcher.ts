@@ -18,6 +18,9 @@ import { resultAckMessage, startMessage, stopMessage } from "./messages.js";
 import { openSpec } from "../tasks/secrets.js";
 import { messageOf } from "../../lib/errors.js";
 import { TransparencyLog } from "../tlog/log.js";
+import { ATTR, SPAN } from "../../protocol/index.js";
+import { contextFromTraceparent, failSpan, inSpan, SpanKind } from "../../lib/tracing/spans.js";
+import { managerTracer, runTraces } from "../telemetry/tracing.js";
 
 const SWEEP_BATCH = 200;
 /** task.start messages of one pass in flight at once. */
@@ -51,10 +54,28 @@ export class Dispatcher {
     await Promise.all(Array.from({ length: Math.min(DELIVER_PARALLEL, items.length) }, worker));
   }
 
-  /** Publishes one delivery of a scheduled run. A broker outage is survived: the ack sweep redelivers. */
+  /**
+   * Publishes one delivery of a scheduled run. A broker outage is survived: the ack sweep redelivers.
+   * Traced as a PRODUCER span of the run's trace; the task.start envelope's traceparent names it.
+   */
   async deliver(run: RunRecord, spec: TaskSpec, bytesOf: (digest: string) => Promise<Buffer | null> = (d) => artifactStore.getArtifact(this.ctx.db, d)): Promise<void> {
     const propletId = run.propletId;
     if (!propletId) return;
+    const attributes = {
+      [ATTR.taskId]: run.taskId,
+      [ATTR.runId]: run.id,
+      [ATTR.propletId]: propletId,
+      [ATTR.delivery]: run.deliveries,
+      [ATTR.runtime]: spec.runtime,
+      [ATTR.confidential]: Boolean(spec.confidential),
+      ...(spec.confidential ? { [ATTR.tee]: spec.confidential.tee } : {}),
+      [ATTR.messagingSystem]: "mqtt",
+      [ATTR.messagingOperation]: "send",
+    };
+    await inSpan(managerTracer, SPAN.startPublish, attributes, () => this.deliverNow(run, propletId, spec, bytesOf), { kind: SpanKind.PRODUCER, parent: runTraces.parentOf(run.id) });
+  }
+
+  private async deliverNow(run: RunRecord, propletId: string, spec: TaskSpec, bytesOf: (digest: string) => Promise<Buffer | null>): Promise<void> {
     let payload: Buffer;
     try {
       const bytes = spec.artifact.location === "inline" ? await bytesOf(spec.artifact.digest) : null;
@@ -138,6 +159,13 @@ export class Dispatcher {
    * (the proplet resends until it hears the ack) but never stored twice.
    */
   async onResult(senderId: string, msg: TaskResult): Promise<void> {
+    // CONSUMER span of the run's trace: its parent is the proplet's result span (the envelope's traceparent).
+    const attributes = { [ATTR.taskId]: msg.taskId, [ATTR.runId]: msg.runId, [ATTR.propletId]: senderId, [ATTR.outcome]: msg.outcome, [ATTR.messagingSystem]: "mqtt", [ATTR.messagingOperation]: "receive" };
+    await inSpan(managerTracer, SPAN.resultReceive, attributes, () => this.handleResult(senderId, msg), { kind: SpanKind.CONSUMER, parent: contextFromTraceparent(msg.traceparent) });
+    runTraces.forget(msg.runId);
+  }
+
+  private async handleResult(senderId: string, msg: TaskResult): Promise<void> {
     const result: StoredResult = {
       exitCode: msg.exitCode,
       returnValues: msg.returnValues,
@@ -162,10 +190,15 @@ export class Dispatcher {
       if (isActiveRun(run.state)) {
         // The receipt is checked BEFORE the run may count as completed: a run whose receipt fails
         // is failed with the names and reasons of the failed checks (docs/receipts.md).
-        const receiptCheck = await this.checkReceipt(run, senderId, msg);
+        const receiptCheck = await inSpan(managerTracer, SPAN.receiptVerify, { [ATTR.runId]: run.id }, async (span) => {
+          const check = await this.checkReceipt(run, senderId, msg);
+          span.setAttributes({ [ATTR.receiptValid]: check.ok, [ATTR.receiptAttested]: check.attested });
+          if (!check.ok) failSpan(span, "receipt_invalid");
+          return check;
+        });
         const outcome = receiptCheck.ok ? msg.outcome : "failed";
         let unlogged = false;
-        const stored = await this.ctx.db.transaction(async (tx) => {
+        const stored = await inSpan(managerTracer, SPAN.runStore, { [ATTR.runId]: run.id, [ATTR.outcome]: outcome }, () => this.ctx.db.transaction(async (tx) => {
           const moved = await transitionRun(
             tx,
             run,
@@ -184,7 +217,7 @@ export class Dispatcher {
           // and lose its log entry.
           if (moved && receiptCheck.ok && msg.receipt) unlogged = !(await TransparencyLog.enqueue(tx, run.id, msg.receipt));
           return moved;
-        });
+        }));
         if (!stored) continue;
         this.ctx.metrics.receiptChecks.inc({ outcome: receiptCheck.ok ? "valid" : "rejected", attested: String(receiptCheck.attested) });
         this.ctx.metrics.runsFinished.inc({ outcome });

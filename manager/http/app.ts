@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOption
 import swagger from "@fastify/swagger";
 import type { Logger } from "pino";
 import { LOG_REDACT_PATHS } from "../../lib/logger.js";
+import { registerTracing } from "../../lib/tracing/fastify.js";
 import type { HttpTlsSettings } from "../config.js";
 import { installAuth, type Gate } from "../auth/hook.js";
 import type { ApiKeys } from "../auth/api-keys.js";
@@ -101,6 +102,8 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   installErrorHandling(app);
   // JSON only: anything else is 415 rather than a string handed to the schema.
   app.removeContentTypeParser("text/plain");
+  // A server span per request when tracing is on (before every route and the auth hook).
+  await registerTracing(app);
 
   const table: RouteEntry[] = [];
   app.addHook("onRoute", (route: RouteOptions) => {

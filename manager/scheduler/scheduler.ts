@@ -14,6 +14,8 @@ import { scheduleRuns } from "../tasks/transitions.js";
 import { choosePlacement, summarizeRefusals, type Candidate } from "./choose.js";
 import { messageOf } from "../../lib/errors.js";
 import type { ManagerEventType } from "../events.js";
+import { ATTR, SPAN } from "../../protocol/index.js";
+import { managerTracer, runTraces } from "../telemetry/tracing.js";
 
 /** Every event that may let a queued run be placed: new runs, freed slots, new or changed capacity. */
 export const SCHEDULER_WAKES_ON = ["task.runnable", "task.stopped", "run.finished", "runs.lost", "proplet.joined", "proplet.heartbeat"] as const satisfies readonly ManagerEventType[];
@@ -58,6 +60,7 @@ export class Scheduler {
    */
   private async pass(): Promise<boolean> {
     const now = this.ctx.now();
+    const passStart = Date.now();
     const placed: Array<{ run: RunRecord; task: TaskRecord }> = [];
     let more = false;
     await this.ctx.db.transaction(async (tx) => {
@@ -106,6 +109,12 @@ export class Scheduler {
         if (!full || freeSlots() === 0) return;
       }
     });
+    // Each placed run's trace continues with its placement (the pass's time, from its queue span).
+    for (const { run } of placed) {
+      const span = managerTracer.startSpan(SPAN.runSchedule, { startTime: passStart, attributes: { [ATTR.taskId]: run.taskId, [ATTR.runId]: run.id, [ATTR.propletId]: run.propletId ?? "" } }, runTraces.parentOf(run.id));
+      runTraces.remember(run.id, span);
+      span.end();
+    }
     await this.dispatcher.deliverAll(placed.map(({ run, task }) => ({ run, spec: task.spec })));
     return more;
   }

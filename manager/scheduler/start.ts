@@ -11,6 +11,7 @@ import * as taskStore from "../store/tasks.js";
 import type { RunRecord, TaskRecord } from "../tasks/model.js";
 import { assertTaskTransition } from "../tasks/state.js";
 import { WAITING_REASON, newReceiptNonce, queueRun } from "../tasks/transitions.js";
+import { traceQueuedRun } from "../telemetry/tracing.js";
 import { feasibilityRefusal, summarizeRefusals, type Refusal } from "./choose.js";
 
 /** Queues the runs of one start of a (locked) task that may start; returns them. */
@@ -35,5 +36,6 @@ export async function startTaskRuns(tx: SqlExecutor, task: TaskRecord, now: Date
     );
   }
   await taskStore.setTaskState(tx, task.id, { state: "pending", latestRunId: runs[0]!.id, pendingReason: WAITING_REASON, now });
+  for (const run of runs) traceQueuedRun(run);
   return runs;
 }

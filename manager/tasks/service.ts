@@ -23,6 +23,9 @@ import { propletView, runView, taskView } from "./view.js";
 import type { SqlExecutor } from "../../db/index.js";
 import type { Proplet } from "../../protocol/api/index.js";
 import { messageOf } from "../../lib/errors.js";
+import { ATTR, SPAN } from "../../protocol/index.js";
+import { inSpan } from "../../lib/tracing/spans.js";
+import { managerTracer } from "../telemetry/tracing.js";
 
 const STOP_REASON = "stopped by request";
 /** States a waiting request answers at: nothing more happens to the task unless someone starts it. */
@@ -36,7 +39,16 @@ export class TaskService {
     this.delivery = createArtifactDelivery(ctx.config.delivery);
   }
 
-  async create(input: TaskCreate): Promise<Task> {
+  /** A task created over the API (traced: the runs it starts continue this span's trace). */
+  create(input: TaskCreate): Promise<Task> {
+    return inSpan(managerTracer, SPAN.taskCreate, {}, async (span) => {
+      const task = await this.createTask(input);
+      span.setAttribute(ATTR.taskId, task.id);
+      return task;
+    });
+  }
+
+  private async createTask(input: TaskCreate): Promise<Task> {
     const artifact = await this.delivery.accept(this.ctx.db, input.artifact);
     const plain = buildSpec(input, artifact);
     checkSecretEnv(plain);
@@ -159,7 +171,12 @@ export class TaskService {
     this.ctx.events.emit({ type: "task.stopped", taskId: id });
   }
 
-  async start(id: string): Promise<Task> {
+  /** A task started over the API (traced: its run's trace begins in this request). */
+  start(id: string): Promise<Task> {
+    return inSpan(managerTracer, SPAN.taskStart, { [ATTR.taskId]: id }, () => this.startTask(id));
+  }
+
+  private async startTask(id: string): Promise<Task> {
     const now = this.ctx.now();
     const task = await this.ctx.db.transaction(async (tx) => {
       const current = await this.mustGet(tx, id, true);

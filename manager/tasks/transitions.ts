@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { SqlExecutor } from "../../db/index.js";
 import * as runStore from "../store/runs.js";
 import * as taskStore from "../store/tasks.js";
+import { traceQueuedRun } from "../telemetry/tracing.js";
 import type { RetryPolicy, RunRecord, StoredResult, TaskRecord } from "./model.js";
 import { assertRunTransition, assertTaskTransition, taskStateForGroup, taskStateForRun, type RunState } from "./state.js";
 
@@ -130,6 +131,7 @@ export async function queueRun(
   const attempt = (await runStore.maxAttempt(tx, task.id)) + 1;
   const run = await runStore.insertRun(tx, { id: randomUUID(), taskId: task.id, attempt, receiptNonce: newReceiptNonce(), now, ...options });
   await taskStore.setTaskState(tx, task.id, { state: "pending", latestRunId: run.id, pendingReason, now });
+  traceQueuedRun(run);
   return run;
 }
 

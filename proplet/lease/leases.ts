@@ -19,6 +19,10 @@ import { runStart, unattestedBasis } from "./run.js";
 import { LiveOutput } from "./live-output.js";
 import type { PropletMetrics } from "../telemetry/metrics.js";
 import type { PropletCounters, PropletTrust } from "./types.js";
+import { ATTR, SPAN } from "../../protocol/index.js";
+import { context, trace } from "@opentelemetry/api";
+import { contextFromTraceparent, failSpan, inSpan, SpanKind, type Span } from "../../lib/tracing/spans.js";
+import { propletTracer } from "../telemetry/tracing.js";
 
 interface ActiveRun {
   ref: RunRef;
@@ -128,6 +132,30 @@ export class Leases {
     }
     if (this.deps.duplicate(m.messageId)) return;
 
+    // The run's span on this proplet: a CONSUMER child of the manager's task.start span (the
+    // envelope's traceparent), active for everything the run does until its result is sent.
+    const span = propletTracer.startSpan(
+      SPAN.startReceive,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          [ATTR.taskId]: m.taskId,
+          [ATTR.runId]: m.runId,
+          [ATTR.propletId]: this.config.id,
+          [ATTR.attempt]: m.attempt,
+          [ATTR.runtime]: m.runtime,
+          [ATTR.confidential]: Boolean(m.confidential),
+          ...(m.confidential ? { [ATTR.tee]: m.confidential.tee } : {}),
+          [ATTR.messagingSystem]: "mqtt",
+          [ATTR.messagingOperation]: "receive",
+        },
+      },
+      contextFromTraceparent(m.traceparent),
+    );
+    return context.with(trace.setSpan(context.active(), span), () => this.runAccepted(m, ref, log, span));
+  }
+
+  private async runAccepted(m: TaskStart, ref: RunRef, log: Logger, span: Span): Promise<void> {
     const controller = new AbortController();
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
@@ -154,6 +182,11 @@ export class Leases {
     void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint, onOutput, ...(metrics ? { metrics } : {}) })
       .then(async ({ report, basis }) => {
         metrics?.runDuration.observe({ runtime: m.runtime, outcome: report.outcome }, (performance.now() - startedAt) / 1000);
+        span.setAttribute(ATTR.outcome, report.outcome);
+        if (report.error) {
+          span.setAttribute(ATTR.errorCode, report.error.code);
+          failSpan(span, report.error.code);
+        }
         // Live output first, so a follower sees every line before the run ends.
         // Bounded: a broker that does not acknowledge must not hold the result back.
         await Promise.race([live.end(), new Promise<void>((r) => setTimeout(r, LIVE_OUTPUT_WAIT_MS).unref())]);
@@ -161,6 +194,7 @@ export class Leases {
       })
       .catch((err: unknown) => log.error({ err: messageOf(err) }, "run failed unexpectedly"))
       .finally(() => {
+        span.end();
         this.runs.delete(m.runId);
         resolveDone();
       });
@@ -221,7 +255,14 @@ export class Leases {
    */
   private async finish(m: (ReceiptStart & Pick<TaskStart, "traceparent">) | Pick<TaskStart, "taskId" | "runId" | "traceparent">, report: RunReport, basis: ReceiptBasis | null): Promise<void> {
     if (this.deps.stopping()) return; // killed or shutting down: the run is abandoned, not reported
-    const sign = async (body: ResultBody) => (basis && "receiptNonce" in m ? withReceipt(m, body, basis) : body);
+    // PRODUCER span: the result's envelope names it, so the manager's handling is its child.
+    const attributes = { [ATTR.taskId]: m.taskId, [ATTR.runId]: m.runId, [ATTR.propletId]: this.config.id, [ATTR.outcome]: report.outcome, [ATTR.messagingSystem]: "mqtt", [ATTR.messagingOperation]: "send" };
+    await inSpan(propletTracer, SPAN.resultPublish, attributes, () => this.finishNow(m, report, basis), { kind: SpanKind.PRODUCER });
+  }
+
+  private async finishNow(m: (ReceiptStart & Pick<TaskStart, "traceparent">) | Pick<TaskStart, "taskId" | "runId" | "traceparent">, report: RunReport, basis: ReceiptBasis | null): Promise<void> {
+    const sign = async (body: ResultBody) =>
+      basis && "receiptNonce" in m ? inSpan(propletTracer, SPAN.receiptSign, { [ATTR.runId]: m.runId, [ATTR.receiptAttested]: basis.attestation !== null }, () => withReceipt(m, body, basis)) : body;
     let body: ResultBody;
     let bytes: number;
     try {

@@ -13,6 +13,9 @@ import type { ReceiptBasis } from "../trust/receipt.js";
 import type { AttestationAgent } from "../../attestation/agent/index.js";
 import { failedReport, stoppedReport } from "./results.js";
 import type { PropletMetrics } from "../telemetry/metrics.js";
+import { ATTR, SPAN } from "../../protocol/index.js";
+import { failSpan, inSpan } from "../../lib/tracing/spans.js";
+import { propletTracer } from "../telemetry/tracing.js";
 
 export interface RunStartDeps {
   runtimes: Runtime[];
@@ -45,7 +48,11 @@ export async function runStart(m: TaskStart, signal: AbortSignal, deps: RunStart
   let module: Uint8Array;
   try {
     const t0 = performance.now();
-    module = await fetchArtifact(m.artifact, deps.sources, { maxBytes: deps.artifactMaxBytes, signal });
+    module = await inSpan(propletTracer, SPAN.artifactFetch, { [ATTR.runId]: m.runId, [ATTR.artifactSource]: m.artifact.location.kind, [ATTR.artifactDigest]: m.artifact.digest }, async (span) => {
+      const bytes = await fetchArtifact(m.artifact, deps.sources, { maxBytes: deps.artifactMaxBytes, signal });
+      span.setAttribute(ATTR.artifactBytes, bytes.byteLength);
+      return bytes;
+    });
     deps.metrics?.artifactBytes.inc({ source: m.artifact.location.kind }, module.byteLength);
     deps.metrics?.artifactFetchSeconds.observe({ source: m.artifact.location.kind }, (performance.now() - t0) / 1000);
     deps.log.debug({ runId: m.runId, source: m.artifact.location.kind, bytes: module.byteLength, ms: Math.round((performance.now() - t0) * 10) / 10 }, "artifact fetched");
@@ -56,6 +63,13 @@ export async function runStart(m: TaskStart, signal: AbortSignal, deps: RunStart
   }
   const runtime = deps.runtimes.find((r) => r.kind === m.runtime)!;
   const run = (bytes: Uint8Array) =>
+    inSpan(propletTracer, SPAN.wasmRun, { [ATTR.runId]: m.runId, [ATTR.runtime]: m.runtime }, async (span) => {
+      const report = await runOnce(bytes);
+      span.setAttribute(ATTR.outcome, report.outcome);
+      if (report.error) failSpan(span, report.error.code);
+      return report;
+    });
+  const runOnce = (bytes: Uint8Array) =>
     runtime.run({
       runId: m.runId,
       module: bytes,
