@@ -5,6 +5,7 @@
  * the services. Not a message bus: in memory, synchronous, nothing persisted; the periodic sweep
  * still catches anything a listener missed.
  */
+import { context, ROOT_CONTEXT } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { messageOf } from "../lib/errors.js";
 import type { LogChunk } from "../protocol/api/index.js";
@@ -46,7 +47,9 @@ export class ManagerEvents {
   emit(event: ManagerEvent): void {
     for (const listener of this.listeners.get(event.type) ?? []) {
       try {
-        listener(event);
+        // Outside the emitter's trace span: what a listener starts (a scheduling pass, a log
+        // append) is its own work, not a child of the request or result that emitted the fact.
+        context.with(ROOT_CONTEXT, () => listener(event));
       } catch (err) {
         this.log?.error({ event: event.type, err: messageOf(err) }, "a domain event listener failed");
       }

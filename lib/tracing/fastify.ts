@@ -15,7 +15,13 @@ export async function registerTracing(app: Pick<FastifyInstance, "register"> | {
   if (!started || !(await started).enabled) return;
   if (!plugin) {
     const { FastifyOtelInstrumentation } = await import("@fastify/otel");
-    plugin = new FastifyOtelInstrumentation({ instrumentHooks: false, instrumentHandler: false, recordExceptions: false }).plugin() as FastifyPluginCallback;
+    plugin = new FastifyOtelInstrumentation({
+      instrumentHooks: false,
+      instrumentHandler: false,
+      recordExceptions: false,
+      // "POST /tasks/:id/start", not "request": the route template (never the path's ids or the query).
+      requestHook: (span, request) => span.updateName(`${request.method} ${request.routeOptions.url ?? "unknown route"}`),
+    }).plugin() as FastifyPluginCallback;
   }
   await (app as FastifyInstance).register(plugin);
 }
