@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   tlog: async () => (await import("./tlog.js")).benchTlog,
   "fl-secagg": async () => (await import("./fl-secagg.js")).benchFlSecAgg,
   fl: async () => (await import("./fl.js")).benchFl,
+  tracing: async () => (await import("./tracing.js")).benchTracing,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);

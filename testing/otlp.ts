@@ -30,8 +30,10 @@ export interface OtlpReceiver {
   spans: ReceivedSpan[];
   /** Export requests received, by path. */
   requests: Map<string, number>;
-  /** Raw bytes of every trace export body (to scan for what must never be there). */
+  /** Raw text of every trace export body (to scan for what must never be there); empty with keep: false. */
   rawTraces: string[];
+  /** Spans received (counted with keep: false too) and bytes of trace exports. */
+  counts: { spans: number; bytes: number };
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startOtlpReceiver(options: { keep?: boolean } = {}): Promi
   const spans: ReceivedSpan[] = [];
   const requests = new Map<string, number>();
   const rawTraces: string[] = [];
+  const counts = { spans: 0, bytes: 0 };
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0]!;
     requests.set(path, (requests.get(path) ?? 0) + 1);
@@ -87,9 +90,13 @@ export async function startOtlpReceiver(options: { keep?: boolean } = {}): Promi
             res.writeHead(415).end("this receiver takes OTLP JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json)");
             return;
           }
+          const into: ReceivedSpan[] = [];
+          collect(JSON.parse(text) as Export, into);
+          counts.spans += into.length;
+          counts.bytes += Buffer.byteLength(text);
           if (keep) {
             rawTraces.push(text);
-            collect(JSON.parse(text) as Export, spans);
+            spans.push(...into);
           }
         }
         res.writeHead(200, { "content-type": "application/json" }).end("{}");
@@ -103,6 +110,7 @@ export async function startOtlpReceiver(options: { keep?: boolean } = {}): Promi
     spans,
     requests,
     rawTraces,
+    counts,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
