@@ -28,6 +28,8 @@ interface Figures {
   p99: number;
   serialP50: number;
   serialP99: number;
+  /** CPU time (user + system) of the whole stack process per task, over the concurrent phase: less sensitive than wall time to other load on a shared machine. */
+  cpuMsPerTask: number;
   tasks: number;
 }
 
@@ -63,7 +65,7 @@ export async function benchTracing(args: string[]): Promise<void> {
         const figures = await runChild(mode, args, receiver.url);
         results[mode].push(figures);
         if (mode === "tracing") tracedTasks += figures.tasks;
-        console.log(`  round ${round} ${mode.padEnd(7)} ${fmt(figures.tasksPerSecond)} tasks/s, p50 ${fmt(figures.p50)} ms, p99 ${fmt(figures.p99)} ms; serial p50 ${fmt(figures.serialP50)} ms`);
+        console.log(`  round ${round} ${mode.padEnd(7)} ${fmt(figures.tasksPerSecond)} tasks/s, p50 ${fmt(figures.p50)} ms, p99 ${fmt(figures.p99)} ms; serial p50 ${fmt(figures.serialP50)} ms; CPU ${fmt(figures.cpuMsPerTask, 2)} ms/task`);
       }
     }
   } finally {
@@ -76,14 +78,18 @@ export async function benchTracing(args: string[]): Promise<void> {
     return `${overhead >= 0 ? "+" : ""}${fmt(overhead)}%`;
   };
   console.log("\nmedians over the rounds:");
-  console.log("  mode      tasks/s   p50 ms   p99 ms   serial p50 ms   serial p99 ms");
+  console.log("  mode      tasks/s   p50 ms   p99 ms   serial p50 ms   serial p99 ms   CPU ms/task");
   for (const mode of MODES) {
-    console.log(`  ${mode.padEnd(8)} ${fmt(m(mode, "tasksPerSecond")).padStart(8)} ${fmt(m(mode, "p50")).padStart(8)} ${fmt(m(mode, "p99")).padStart(8)} ${fmt(m(mode, "serialP50")).padStart(15)} ${fmt(m(mode, "serialP99")).padStart(15)}`);
+    console.log(
+      `  ${mode.padEnd(8)} ${fmt(m(mode, "tasksPerSecond")).padStart(8)} ${fmt(m(mode, "p50")).padStart(8)} ${fmt(m(mode, "p99")).padStart(8)} ` +
+        `${fmt(m(mode, "serialP50")).padStart(15)} ${fmt(m(mode, "serialP99")).padStart(15)} ${fmt(m(mode, "cpuMsPerTask"), 2).padStart(13)}`,
+    );
   }
   for (const mode of ["tracing", "metrics"] as const) {
     console.log(
       `  overhead of ${mode} vs off: throughput ${pct(m(mode, "tasksPerSecond"), m("off", "tasksPerSecond"), true)}, ` +
-        `p50 ${pct(m(mode, "p50"), m("off", "p50"), false)}, serial p50 ${pct(m(mode, "serialP50"), m("off", "serialP50"), false)} (goal <= 5%)`,
+        `p50 ${pct(m(mode, "p50"), m("off", "p50"), false)}, serial p50 ${pct(m(mode, "serialP50"), m("off", "serialP50"), false)}, ` +
+        `CPU per task ${pct(m(mode, "cpuMsPerTask"), m("off", "cpuMsPerTask"), false)} (goal <= 5%)`,
     );
   }
   console.log(`  spans exported with tracing on: ${receiver.counts.spans} (${fmt(receiver.counts.spans / Math.max(1, tracedTasks))} per task), ${fmt(receiver.counts.bytes / 1024 / 1024)} MiB of OTLP JSON`);
@@ -163,6 +169,7 @@ async function child(mode: Mode, o: { tasks: number; concurrency: number; serial
     for (let i = 0; i < o.serial; i++) serialTimes.push(await one(100_000 + i));
     const latencies: number[] = [];
     let next = 0;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: o.concurrency }, async () => {
@@ -170,7 +177,9 @@ async function child(mode: Mode, o: { tasks: number; concurrency: number; serial
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     return {
+      cpuMsPerTask: (cpu.user + cpu.system) / 1000 / o.tasks,
       tasksPerSecond: o.tasks / seconds,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
