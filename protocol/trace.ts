@@ -100,6 +100,8 @@ export const ATTR = {
   /** kbs:///repo/type/tag: the resource's name, not its value. */
   kbsResource: "propeller.kbs.resource",
   tokenCached: "propeller.kbs.token_cached",
+  /** On propeller.run.store: false when the run moved meanwhile (an accept racing the result) and the handler reads it again. */
+  runStored: "propeller.run.stored",
   receiptValid: "propeller.receipt.valid",
   receiptAttested: "propeller.receipt.attested",
   messagingSystem: "messaging.system",

@@ -198,26 +198,30 @@ export class Dispatcher {
         });
         const outcome = receiptCheck.ok ? msg.outcome : "failed";
         let unlogged = false;
-        const stored = await inSpan(managerTracer, SPAN.runStore, { [ATTR.runId]: run.id, [ATTR.outcome]: outcome }, () => this.ctx.db.transaction(async (tx) => {
-          const moved = await transitionRun(
-            tx,
-            run,
-            outcome,
-            {
-              finishedAt: now,
-              result: receiptCheck.ok ? result : { ...result, error: { code: "receipt_invalid", message: withOriginalError(receiptCheck.reason, msg.error) } },
-              receipt: msg.receipt ?? null,
-              receiptCheck,
-              ...(run.startedAt ? {} : { startedAt: now }),
-            },
-            now,
-            { expectedProplet: senderId },
-          );
-          // Queued for the transparency log in the same transaction: a crash cannot store the run
-          // and lose its log entry.
-          if (moved && receiptCheck.ok && msg.receipt) unlogged = !(await TransparencyLog.enqueue(tx, run.id, msg.receipt));
-          return moved;
-        }));
+        const stored = await inSpan(managerTracer, SPAN.runStore, { [ATTR.runId]: run.id, [ATTR.outcome]: outcome }, async (span) => {
+          const written = await this.ctx.db.transaction(async (tx) => {
+            const moved = await transitionRun(
+              tx,
+              run,
+              outcome,
+              {
+                finishedAt: now,
+                result: receiptCheck.ok ? result : { ...result, error: { code: "receipt_invalid", message: withOriginalError(receiptCheck.reason, msg.error) } },
+                receipt: msg.receipt ?? null,
+                receiptCheck,
+                ...(run.startedAt ? {} : { startedAt: now }),
+              },
+              now,
+              { expectedProplet: senderId },
+            );
+            // Queued for the transparency log in the same transaction: a crash cannot store the run
+            // and lose its log entry.
+            if (moved && receiptCheck.ok && msg.receipt) unlogged = !(await TransparencyLog.enqueue(tx, run.id, msg.receipt));
+            return moved;
+          });
+          span.setAttribute(ATTR.runStored, Boolean(written));
+          return written;
+        });
         if (!stored) continue;
         this.ctx.metrics.receiptChecks.inc({ outcome: receiptCheck.ok ? "valid" : "rejected", attested: String(receiptCheck.attested) });
         this.ctx.metrics.runsFinished.inc({ outcome });
