@@ -4,6 +4,7 @@
  * standing in for the SDK's exporter — that spans nest, messages and HTTP requests carry the active
  * span, and log lines carry its ids.
  */
+import { createRequire } from "node:module";
 import { Writable } from "node:stream";
 import { trace } from "@opentelemetry/api";
 import { describe, expect, it } from "vitest";
@@ -37,10 +38,15 @@ function capture() {
   return { stream, lines: () => chunks.join("").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
+/** OpenTelemetry SDK packages loaded in this process (CommonJS packages: Node's module cache holds them however they were imported). */
+const sdkLoaded = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => /@opentelemetry\/(sdk-|exporter-|instrumentation)|@fastify\/otel/.test(k));
+
 describe("tracing off", () => {
   it("starts nothing and every helper is a no-op", async () => {
     const tracing = await startTracing({ serviceName: "test", env: {} });
     expect(tracing.enabled).toBe(false);
+    // Not even loaded: the logger, protocol and lib/tracing need only @opentelemetry/api.
+    expect(sdkLoaded()).toEqual([]);
     await tracing.flush();
     // No SDK provider was registered: the API still answers with its no-op.
     const t = tracer("test");
@@ -73,6 +79,7 @@ describe("tracing on (in-memory provider)", () => {
   it("nests spans, puts the active span in messages, HTTP headers and log lines, and continues a run across passes", async () => {
     // The SDK's own provider and exporter, without the OTLP exporter (unit project: no network).
     const { node, tracing: base } = await import("@opentelemetry/sdk-node");
+    expect(sdkLoaded().length, "the check above sees a loaded SDK").toBeGreaterThan(0);
     const exporter = new base.InMemorySpanExporter();
     const provider = new node.NodeTracerProvider({ spanProcessors: [new base.SimpleSpanProcessor(exporter)] });
     provider.register();
