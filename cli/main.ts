@@ -171,8 +171,9 @@ const TRACED_SERVICES: Record<string, string> = { up: "propeller", demo: "propel
 async function startServiceTracing(name: string, rest: string[]) {
   const service = TRACED_SERVICES[name];
   if (!service || ((name === "manager" || name === "proplet" || name === "kbs") && rest[0] !== "serve")) return null;
-  const { startTracing, tracingEnabled } = await import("../lib/tracing/index.js");
+  const { tracingEnabled } = await import("../lib/tracing/env.js");
   if (!tracingEnabled()) return null;
+  const { startTracing } = await import("../lib/tracing/start.js");
   return startTracing({ serviceName: service });
 }
 
