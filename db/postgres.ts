@@ -41,6 +41,13 @@ export class PostgresDatabase implements Database {
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client is not the pool's to watch: if the server goes away while the
+    // transaction waits on other work (a PostgreSQL restart), pg emits "error" on the client, and
+    // without a listener that is an uncaught exception that ends the process (found by
+    // test/chaos). The pending or next query fails instead, and the broken client is discarded.
+    let lost: Error | undefined;
+    const onError = (err: Error) => void (lost = err);
+    client.on("error", onError);
     try {
       await client.query("BEGIN");
       const tx: SqlExecutor = {
@@ -53,10 +60,12 @@ export class PostgresDatabase implements Database {
       await client.query("COMMIT");
       return value;
     } catch (err) {
-      await client.query("ROLLBACK").catch(() => undefined);
+      if (!lost) await client.query("ROLLBACK").catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.off("error", onError);
+      // release(err) destroys the client rather than handing a dead connection to the next caller.
+      client.release(lost);
     }
   }
 
