@@ -97,6 +97,17 @@ function expectWithinQuantization(result: SecAggResult, list: Update[], params: 
   for (let i = 0; i < params.length; i++) expect(Math.abs(result.mean[i]! - plain.mean[i]!)).toBeLessThanOrEqual(bound);
 }
 
+/** Participants a, b and c of a 2-lane round, through key sharing: the state both tamper tests start from. */
+async function threeThroughShareKeys() {
+  const params = paramsFor(3, 2, 2);
+  const aggregator = new SecAggAggregator(params, ["a", "b", "c"]);
+  const parts = ["a", "b", "c"].map((id) => new SecAggParticipant(id, params));
+  for (const p of parts) aggregator.addAdvertise(p.advertise());
+  const roster = aggregator.closeAdvertise();
+  for (const p of parts) aggregator.addShareKeys(await p.shareKeys(roster));
+  return { aggregator, parts, bundles: aggregator.closeShareKeys() };
+}
+
 describe("secure aggregation (SecAgg)", () => {
   it("sums five participants' weighted updates to plain FedAvg within the quantization error", async () => {
     const list = updates(5, 31);
@@ -173,13 +184,7 @@ describe("secure aggregation (SecAgg)", () => {
   });
 
   it("a participant refuses an altered share, and answers one unmask request only", async () => {
-    const params = paramsFor(3, 2, 2);
-    const aggregator = new SecAggAggregator(params, ["a", "b", "c"]);
-    const parts = ["a", "b", "c"].map((id) => new SecAggParticipant(id, params));
-    for (const p of parts) aggregator.addAdvertise(p.advertise());
-    const roster = aggregator.closeAdvertise();
-    for (const p of parts) aggregator.addShareKeys(await p.shareKeys(roster));
-    const bundles = aggregator.closeShareKeys();
+    const { aggregator, parts, bundles } = await threeThroughShareKeys();
     const forA = bundles.find((b) => b.to === "a")!;
     const flipped = forA.shares[1]!.sealed;
     const altered = { ...forA, shares: forA.shares.map((s, i) => (i === 1 ? { ...s, sealed: (flipped[5] === "A" ? "B" : "A") + flipped.slice(1) } : s)) };
@@ -201,13 +206,7 @@ describe("secure aggregation (SecAgg)", () => {
   });
 
   it("detects an altered share at reconstruction", async () => {
-    const params = paramsFor(3, 2, 2);
-    const aggregator = new SecAggAggregator(params, ["a", "b", "c"]);
-    const parts = ["a", "b", "c"].map((id) => new SecAggParticipant(id, params));
-    for (const p of parts) aggregator.addAdvertise(p.advertise());
-    const roster = aggregator.closeAdvertise();
-    for (const p of parts) aggregator.addShareKeys(await p.shareKeys(roster));
-    const bundles = aggregator.closeShareKeys();
+    const { aggregator, parts, bundles } = await threeThroughShareKeys();
     for (const p of parts) aggregator.addMaskedInput(p.maskedInput(bundles.find((b) => b.to === p.id)!, [1, 1], 1));
     const request = aggregator.closeMaskedInput();
     const answer = parts[0]!.unmask(request);
