@@ -77,7 +77,7 @@ export class Liveness {
     const reason = `proplet ${msg.propletId} went offline${msg.reason ? ` (${msg.reason})` : ""}`;
     // Gone for scheduling at once; its runs wait reconcileGraceMs for it to come back and claim
     // them (brokers publish wills on their own shutdown and on session takeover, too).
-    if (!(await propletStore.markGone(this.ctx.db, msg.propletId, reason))) return;
+    if (!(await propletStore.markGone(this.ctx.db, msg.propletId, reason, this.ctx.now()))) return;
     this.ctx.metrics.propletGone(msg.propletId);
     this.ctx.log.warn({ propletId: msg.propletId }, reason);
     const held = await runStore.activeRuns(this.ctx.db, msg.propletId);
@@ -99,7 +99,7 @@ export class Liveness {
 
   /** DELETE /proplets/:id: forget it; its runs are handled as if it went away. */
   async remove(propletId: string): Promise<boolean> {
-    await propletStore.markGone(this.ctx.db, propletId, "removed");
+    await propletStore.markGone(this.ctx.db, propletId, "removed", this.ctx.now());
     this.ctx.metrics.propletGone(propletId);
     await loseProplet(this.ctx, propletId, `proplet ${propletId} was removed`);
     return propletStore.deleteProplet(this.ctx.db, propletId);
@@ -108,7 +108,7 @@ export class Liveness {
   /** Silent past heartbeatTimeoutMs: its runs are lost now (it had all that time to speak). */
   private async gone(propletId: string, reason: string): Promise<void> {
     // Only the handler that flips alive → gone handles the loss (status and sweep can race).
-    if (!(await propletStore.markGone(this.ctx.db, propletId, reason))) return;
+    if (!(await propletStore.markGone(this.ctx.db, propletId, reason, this.ctx.now()))) return;
     this.ctx.metrics.propletGone(propletId);
     this.ctx.log.warn({ propletId }, reason);
     const held = await runStore.activeRuns(this.ctx.db, propletId);

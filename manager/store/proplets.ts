@@ -22,7 +22,47 @@ export async function upsertAnnounced(
      RETURNING ${COLUMNS}`,
     [p.id, p.name, JSON.stringify(p.capabilities), p.now, p.identityKey ? JSON.stringify(p.identityKey) : null],
   );
+  if (!wasAlive) await recordLiveness(db, p.id, "online", null, p.now);
   return { proplet: propletFromRow(rows[0]!), wasAlive };
+}
+
+/** Liveness changes kept per proplet (older ones are pruned as new ones come). */
+export const LIVENESS_HISTORY = 50;
+
+export interface LivenessEvent {
+  event: "online" | "gone";
+  reason: string | null;
+  at: Date;
+}
+
+async function recordLiveness(db: SqlExecutor, id: string, event: LivenessEvent["event"], reason: string | null, at: Date): Promise<void> {
+  await db.query("INSERT INTO proplet_liveness (proplet_id, event, reason, at) VALUES ($1, $2, $3, $4)", [id, event, reason, at]);
+  await db.query(
+    "DELETE FROM proplet_liveness WHERE proplet_id = $1 AND id < (SELECT min(id) FROM (SELECT id FROM proplet_liveness WHERE proplet_id = $1 ORDER BY id DESC LIMIT $2) newest)",
+    [id, LIVENESS_HISTORY],
+  );
+}
+
+/** A proplet's liveness changes, newest first. */
+export async function livenessHistory(db: SqlExecutor, id: string, limit = LIVENESS_HISTORY): Promise<LivenessEvent[]> {
+  const { rows } = await db.query<{ event: LivenessEvent["event"]; reason: string | null; at: Date | string }>(
+    "SELECT event, reason, at FROM proplet_liveness WHERE proplet_id = $1 ORDER BY id DESC LIMIT $2",
+    [id, limit],
+  );
+  return rows.map((r) => ({ event: r.event, reason: r.reason, at: new Date(r.at) }));
+}
+
+/** The newest `perProplet` liveness changes of every proplet, newest first (the dashboard's fleet). */
+export async function recentLiveness(db: SqlExecutor, perProplet: number): Promise<Map<string, LivenessEvent[]>> {
+  const { rows } = await db.query<{ proplet_id: string; event: LivenessEvent["event"]; reason: string | null; at: Date | string }>(
+    `SELECT p.id AS proplet_id, l.event, l.reason, l.at FROM proplets p
+       CROSS JOIN LATERAL (SELECT event, reason, at, id FROM proplet_liveness WHERE proplet_id = p.id ORDER BY id DESC LIMIT $1) l
+      ORDER BY p.id, l.id DESC`,
+    [perProplet],
+  );
+  const out = new Map<string, LivenessEvent[]>();
+  for (const r of rows) out.set(r.proplet_id, [...(out.get(r.proplet_id) ?? []), { event: r.event, reason: r.reason, at: new Date(r.at) }]);
+  return out;
 }
 
 /** Records a heartbeat of a live proplet; false when the proplet is unknown or marked gone. */
@@ -35,8 +75,9 @@ export async function touchAlive(db: SqlExecutor, id: string, now: Date, interva
 }
 
 /** Marks a proplet gone; true only for the caller that actually changed it (so loss is handled once). */
-export async function markGone(db: SqlExecutor, id: string, reason: string): Promise<boolean> {
+export async function markGone(db: SqlExecutor, id: string, reason: string, now: Date = new Date()): Promise<boolean> {
   const { rowCount } = await db.query("UPDATE proplets SET alive = false, gone_reason = $2 WHERE id = $1 AND alive", [id, reason]);
+  if (rowCount > 0) await recordLiveness(db, id, "gone", reason, now);
   return rowCount > 0;
 }
 

@@ -21,7 +21,7 @@ import { startTaskRuns } from "../scheduler/start.js";
 import { checkSchedule } from "../cron/schedule.js";
 import { propletView, runView, taskView } from "./view.js";
 import type { SqlExecutor } from "../../db/index.js";
-import type { Proplet } from "../../protocol/api/index.js";
+import type { Proplet, PropletLiveness } from "../../protocol/api/index.js";
 import { messageOf } from "../../lib/errors.js";
 import { ATTR, SPAN } from "../../protocol/index.js";
 import { inSpan } from "../../lib/tracing/spans.js";
@@ -247,6 +247,13 @@ export class TaskService {
     const p = await propletStore.getProplet(this.ctx.db, id);
     if (!p) throw new NotFoundError("proplet_not_found", `no proplet ${id}`);
     return propletView(p, (await runStore.activeRuns(this.ctx.db, id)).length);
+  }
+
+  /** GET /proplets/:id/liveness: its liveness changes, newest first. */
+  async propletLiveness(id: string): Promise<PropletLiveness> {
+    if (!(await propletStore.getProplet(this.ctx.db, id))) throw new NotFoundError("proplet_not_found", `no proplet ${id}`);
+    const events = await propletStore.livenessHistory(this.ctx.db, id);
+    return { items: events.map((e) => ({ event: e.event, reason: e.reason, at: e.at.toISOString() })) };
   }
 
   private async sendStop(run: RunRecord, reason: string): Promise<void> {

@@ -22,7 +22,7 @@ import { ApiError, UiApi } from "./api.js";
 import { html, seg, uiHref, type Html } from "./html.js";
 import { page, flash, type Viewer } from "./layout.js";
 import { KbsAudit, type KbsAuditSettings } from "./kbs.js";
-import { latestAttestations, scheduledTaskIds } from "./store.js";
+import { fleetLiveness, latestAttestations, scheduledTaskIds } from "./store.js";
 import type { SqlExecutor } from "../../db/index.js";
 import { MAX_CREDENTIAL_CHARS, SESSION_COOKIE, csrfMatches, csrfToken, sameOrigin, securityHeaders, sessionCookieOptions } from "./security.js";
 import { fleetPage, freeMemoryOf } from "./pages/fleet.js";
@@ -191,8 +191,12 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
     const s = session(request);
     const proplets = await s.api.get<PropletList>("/proplets");
     requireRead(s);
-    const [attested, metrics] = await Promise.all([options.db ? latestAttestations(options.db) : new Map(), s.api.get<string>("/metrics").catch(() => "")]);
-    return send(reply, "Fleet", s, fleetPage(sortProplets(proplets.items), attested, freeMemoryOf(typeof metrics === "string" ? metrics : "")), "/ui/fleet");
+    const [attested, metrics, liveness] = await Promise.all([
+      options.db ? latestAttestations(options.db) : new Map(),
+      s.api.get<string>("/metrics").catch(() => ""),
+      options.db ? fleetLiveness(options.db) : new Map(),
+    ]);
+    return send(reply, "Fleet", s, fleetPage(sortProplets(proplets.items), attested, freeMemoryOf(typeof metrics === "string" ? metrics : ""), liveness), "/ui/fleet");
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>("/ui/tasks", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {

@@ -1,11 +1,13 @@
 /**
- * The two things the dashboard reads from the manager's database directly, because the REST API
+ * The things the dashboard reads from the manager's database directly, because the REST API
  * has no bounded way to ask them (its task list carries every task's latest output, up to the
- * output cap each): each proplet's latest attested receipt, and the tasks with a cron schedule.
+ * output cap each): each proplet's latest attested receipt, its recent liveness changes, and the
+ * tasks with a cron schedule.
  * Both bounded; the routes check the `read` scope before calling them.
  */
 import type { SqlExecutor } from "../../db/index.js";
-import type { Attestation } from "./pages/fleet.js";
+import type { Attestation, LivenessChange } from "./pages/fleet.js";
+import { recentLiveness } from "../store/proplets.js";
 
 /** A proplet's runs looked through for its latest attested receipt. */
 const RECENT_RUNS = 200;
@@ -33,4 +35,13 @@ export async function latestAttestations(db: SqlExecutor): Promise<Map<string, A
 export async function scheduledTaskIds(db: SqlExecutor): Promise<{ ids: string[]; more: boolean }> {
   const { rows } = await db.query<{ id: string }>("SELECT id FROM tasks WHERE next_tick_at IS NOT NULL ORDER BY next_tick_at, id LIMIT $1", [MAX_SCHEDULED + 1]);
   return { ids: rows.slice(0, MAX_SCHEDULED).map((r) => r.id), more: rows.length > MAX_SCHEDULED };
+}
+
+/** Liveness changes shown per proplet on the fleet page. */
+export const FLEET_HISTORY = 5;
+
+/** Each proplet's newest liveness changes (bounded: FLEET_HISTORY each). */
+export async function fleetLiveness(db: SqlExecutor): Promise<Map<string, LivenessChange[]>> {
+  const recent = await recentLiveness(db, FLEET_HISTORY);
+  return new Map([...recent].map(([id, events]) => [id, events.map((e) => ({ event: e.event, reason: e.reason, at: e.at.toISOString() }))]));
 }

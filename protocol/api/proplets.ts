@@ -18,3 +18,14 @@ export const PropletList = Type.Object({ items: Type.Array(Proplet) });
 export type PropletList = Static<typeof PropletList>;
 export const PropletParams = Type.Object({ id: PropletId });
 export type PropletParams = Static<typeof PropletParams>;
+
+/** One change of a proplet's liveness: it came online (announced), or went gone (and why). */
+export const PropletLivenessEvent = Type.Object({
+  event: Type.Union([Type.Literal("online"), Type.Literal("gone")]),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  at: Time,
+});
+export type PropletLivenessEvent = Static<typeof PropletLivenessEvent>;
+/** GET /proplets/{id}/liveness: newest first, the last 50 kept. */
+export const PropletLiveness = Type.Object({ items: Type.Array(PropletLivenessEvent) });
+export type PropletLiveness = Static<typeof PropletLiveness>;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { TaskService } from "../../tasks/service.js";
 import type { Liveness } from "../../liveness/liveness.js";
 import { NotFoundError } from "../../errors.js";
-import { Proplet, PropletList, PropletParams } from "../../../protocol/api/index.js";
+import { Proplet, PropletList, PropletLiveness, PropletParams } from "../../../protocol/api/index.js";
 import { ADMIN, READ, errors } from "./common.js";
 
 export interface PropletDeps {
@@ -19,6 +19,12 @@ export async function propletRoutes(app: FastifyInstance, deps: PropletDeps): Pr
     "/proplets/:id",
     { config: READ, schema: { tags: ["proplets"], params: PropletParams, response: { 200: Proplet, ...errors(404) } } },
     async (req) => service.proplet(req.params.id),
+  );
+
+  app.get<{ Params: PropletParams }>(
+    "/proplets/:id/liveness",
+    { config: READ, schema: { tags: ["proplets"], params: PropletParams, response: { 200: PropletLiveness, ...errors(404) } } },
+    async (req) => service.propletLiveness(req.params.id),
   );
 
   app.delete<{ Params: PropletParams }>(

@@ -83,6 +83,18 @@ describe("pages escape what they show", () => {
     expect(out).toContain("512.0 MiB / 1.0 GiB");
   });
 
+  it("fleet: a proplet's liveness history, newest first, its reasons as text", () => {
+    const history = new Map([["p1", [
+      { event: "online" as const, reason: null, at: "2026-01-01T00:02:00.000Z" },
+      { event: "gone" as const, reason: HOSTILE[0]!, at: "2026-01-01T00:01:00.000Z" },
+    ]]]);
+    const out = fleetPage([proplet("p1", "p1")], new Map(), new Map(), history).text;
+    expect(out).toContain("Liveness history");
+    expect(out).not.toContain("<script>alert");
+    expect(out).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect(out.indexOf("2026-01-01 00:02:00")).toBeLessThan(out.indexOf("2026-01-01 00:01:00"));
+  });
+
   it("fleet: free memory is read from the manager's metrics, label escapes undone", () => {
     const text = ['# HELP propeller_fleet_free_memory_bytes x', 'propeller_fleet_free_memory_bytes{proplet="a"} 100', 'propeller_fleet_free_memory_bytes{proplet="q\\"uote"} 2e3', 'other{proplet="a"} 5'].join("\n");
     expect([...freeMemoryOf(text)]).toEqual([["a", 100], ['q"uote', 2000]]);
