@@ -1,5 +1,5 @@
 /**
- * Observability overhead (issue 16): end-to-end task latency and throughput with tracing OFF (the
+ * Observability overhead: end-to-end task latency and throughput with tracing OFF (the
  * default: the SDK is not even loaded), tracing ON at 100% sampling (OTLP/HTTP JSON exporter to a
  * local receiver in the parent process, standing in for a collector), and Prometheus METRICS
  * scraped (proplet /metrics servers on, the manager's and every proplet's /metrics scraped every

@@ -1,5 +1,5 @@
 /**
- * Faults, counted (issue 18): production processes — `propeller manager serve` and two
+ * Faults, counted: production processes — `propeller manager serve` and two
  * `propeller proplet serve` (node bin/propeller.js, each its own OS process) on a Mosquitto and a
  * PostgreSQL cluster of this test's own — run N tasks per fault (PROPELLER_CHAOS_TASKS, default
  * 200) while one fault is injected when about a third of them are done:

@@ -1,5 +1,5 @@
 /**
- * Tracing end to end (issue 16): a real stack (cli/stack.ts: embedded broker, manager on real
+ * Tracing end to end: a real stack (cli/stack.ts: embedded broker, manager on real
  * PostgreSQL, a development KBS, proplets with the sample TEE) with the OTLP/HTTP exporter pointed
  * at an in-test receiver. One confidential run, driven by the CLI as a user would, must come back
  * as one trace: REST request → task created → run queued → scheduled → task.start published →
