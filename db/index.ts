@@ -4,3 +4,4 @@ export { PgliteDatabase } from "./pglite.js";
 export { openDatabase, redactUrl } from "./open.js";
 export { migrate, splitStatements, type MigrationReport } from "./migrate.js";
 export { migrationsDir } from "./migrations-dir.js";
+export { columnDate, columnDateOrNull, columnJson, columnNumberOrNull, type Row } from "./columns.js";

@@ -1,5 +1,5 @@
 /** SQL of the api_keys table (migration 0003). Hashes go in; hashes never come out of this module's list. */
-import type { SqlExecutor } from "../../db/index.js";
+import { columnDate, columnDateOrNull, columnJson, type Row, type SqlExecutor } from "../../db/index.js";
 import { isScope, type Scope } from "./scopes.js";
 
 export interface ApiKeyRecord {
@@ -11,23 +11,19 @@ export interface ApiKeyRecord {
   revokedAt: Date | null;
 }
 
-type Row = Record<string, unknown>;
 const COLUMNS = "id, name, scopes, created_at, last_used_at, revoked_at";
 
-function date(v: unknown): Date | null {
-  return v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
-}
 
 function fromRow(r: Row): ApiKeyRecord {
-  const scopes = (typeof r.scopes === "string" ? JSON.parse(r.scopes) : r.scopes) as unknown[];
+  const scopes = columnJson<unknown[]>(r.scopes);
   return {
     id: String(r.id),
     name: String(r.name),
     // A scope this version does not know grants nothing.
     scopes: scopes.filter(isScope),
-    createdAt: date(r.created_at)!,
-    lastUsedAt: date(r.last_used_at),
-    revokedAt: date(r.revoked_at),
+    createdAt: columnDate(r.created_at),
+    lastUsedAt: columnDateOrNull(r.last_used_at),
+    revokedAt: columnDateOrNull(r.revoked_at),
   };
 }
 

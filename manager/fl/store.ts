@@ -1,5 +1,5 @@
 /** SQL of federated learning (migrations/manager/0011_fl.sql), PostgreSQL and PGlite alike. */
-import type { SqlExecutor } from "../../db/index.js";
+import { columnDate as date, columnDateOrNull as dateOrNull, columnJson as json, columnNumberOrNull as numOrNull, type Row, type SqlExecutor } from "../../db/index.js";
 import type { FlExperimentSpec } from "./spec.js";
 
 export type ExperimentState = "created" | "running" | "completed" | "failed" | "stopped";
@@ -67,11 +67,6 @@ export interface ModelRecord {
   createdAt: Date;
 }
 
-type Row = Record<string, unknown>;
-const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
-const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
-const json = <T>(v: unknown): T => (typeof v === "string" ? JSON.parse(v) : v) as T;
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 const E_COLUMNS = "id, seq, name, state, reason, spec, current_round, created_at, updated_at, started_at, finished_at";
 const R_COLUMNS = "experiment_id, round, state, reason, base_version, model_version, started_at, deadline_at, opened_at, closed_at, finished_at";

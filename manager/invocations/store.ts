@@ -1,5 +1,5 @@
 /** SQL of functions and their placements. */
-import type { SqlExecutor } from "../../db/index.js";
+import { columnDate as date, columnJson as json, type Row, type SqlExecutor } from "../../db/index.js";
 import type { ArtifactSpec } from "../tasks/model.js";
 
 export interface FunctionSpec {
@@ -29,15 +29,13 @@ export interface PlacementRecord {
   propletConnectedAt: Date;
 }
 
-type Row = Record<string, unknown>;
-const date = (v: unknown) => (v instanceof Date ? v : new Date(String(v)));
 const F_COLUMNS = "id, name, spec, generation, created_at";
 
 function fnFromRow(r: Row): FunctionRecord {
   return {
     id: String(r.id),
     name: String(r.name),
-    spec: (typeof r.spec === "string" ? JSON.parse(r.spec) : r.spec) as FunctionSpec,
+    spec: json<FunctionSpec>(r.spec),
     generation: Number(r.generation),
     createdAt: date(r.created_at),
   };

@@ -1,18 +1,9 @@
 /** Row ↔ record mapping shared by the store modules (PostgreSQL and PGlite return the same shapes). */
 import type { PropletRecord, RunRecord, TaskRecord } from "../tasks/model.js";
 
-export type Row = Record<string, unknown>;
+import { columnDate as date, columnDateOrNull as dateOrNull, columnJson as json, type Row } from "../../db/index.js";
 
-function date(v: unknown): Date {
-  return v instanceof Date ? v : new Date(String(v));
-}
-function dateOrNull(v: unknown): Date | null {
-  return v === null || v === undefined ? null : date(v);
-}
-/** jsonb comes back parsed from both drivers; a string would mean a driver change, so parse it. */
-function json<T>(v: unknown): T {
-  return (typeof v === "string" ? JSON.parse(v) : v) as T;
-}
+export type { Row };
 
 export function taskFromRow(r: Row): TaskRecord {
   return {

@@ -1,4 +1,4 @@
-import type { SqlExecutor } from "../../db/index.js";
+import { columnDate, columnDateOrNull, columnJson, type SqlExecutor } from "../../db/index.js";
 import type { TaskRecord, TaskSpec } from "../tasks/model.js";
 import type { TaskState } from "../tasks/state.js";
 import { taskFromRow, type Row } from "./rows.js";
@@ -112,7 +112,7 @@ export async function claimDueTicks(db: SqlExecutor, now: Date, limit: number): 
       ORDER BY next_tick_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [now, limit],
   );
-  return rows.map((r) => ({ ...taskFromRow(r), nextTickAt: r.next_tick_at instanceof Date ? r.next_tick_at : new Date(String(r.next_tick_at)) }));
+  return rows.map((r) => ({ ...taskFromRow(r), nextTickAt: columnDate(r.next_tick_at) }));
 }
 
 export async function setNextTick(db: SqlExecutor, id: string, next: Date | null): Promise<void> {
@@ -122,7 +122,7 @@ export async function setNextTick(db: SqlExecutor, id: string, next: Date | null
 export async function getNextTick(db: SqlExecutor, id: string): Promise<Date | null> {
   const { rows } = await db.query<{ next_tick_at: unknown }>("SELECT next_tick_at FROM tasks WHERE id = $1", [id]);
   const v = rows[0]?.next_tick_at;
-  return v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
+  return columnDateOrNull(v);
 }
 
 /** Tasks whose spec still holds secret values in the clear (rows written before they were sealed). */
@@ -131,7 +131,7 @@ export async function tasksWithPlainSecrets(db: SqlExecutor, limit: number): Pro
     `SELECT id, spec FROM tasks WHERE spec ? 'secretEnv' AND jsonb_typeof(spec->'secretEnv') = 'object' AND spec->'secretEnv' <> '{}'::jsonb ORDER BY seq LIMIT $1`,
     [limit],
   );
-  return rows.map((r) => ({ id: r.id, spec: (typeof r.spec === "string" ? JSON.parse(r.spec) : r.spec) as TaskSpec }));
+  return rows.map((r) => ({ id: r.id, spec: columnJson<TaskSpec>(r.spec) }));
 }
 
 /** Replaces a spec as it is (no other column changes): for sealing an older row's secrets in place. */

@@ -1,5 +1,5 @@
 /** SQL of workflows and their nodes (PostgreSQL and PGlite alike). */
-import type { SqlExecutor } from "../../db/index.js";
+import { columnDate as date, columnDateOrNull as dateOrNull, columnJson as json, type Row, type SqlExecutor } from "../../db/index.js";
 import type { NodeState, OnFailure, RunIf } from "./graph.js";
 
 export type WorkflowKind = "workflow" | "job";
@@ -35,9 +35,6 @@ export interface NodeRecord {
   finishedAt: Date | null;
 }
 
-type Row = Record<string, unknown>;
-const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
-const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
 
 const W_COLUMNS = "id, seq, kind, name, mode, state, reason, created_at, updated_at, started_at, finished_at";
 const N_COLUMNS = "workflow_id, position, name, task_id, depends_on, run_if, on_failure, pass_results, state, reason, started_at, finished_at";
@@ -64,7 +61,7 @@ function nodeFromRow(r: Row): NodeRecord {
     position: Number(r.position),
     name: String(r.name),
     taskId: (r.task_id as string | null) ?? null,
-    dependsOn: (typeof r.depends_on === "string" ? JSON.parse(r.depends_on) : r.depends_on) as string[],
+    dependsOn: json<string[]>(r.depends_on),
     runIf: r.run_if as RunIf,
     onFailure: r.on_failure as OnFailure,
     passResults: r.pass_results as PassResults,
