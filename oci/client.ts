@@ -58,17 +58,23 @@ export function createOciClient(options: OciClientOptions = {}): OciClient {
     throw new OciRegistryError(`${what}: registry answered ${status}${detail}`, status);
   }
 
-  async function headBlob(repo: Repository, digest: Digest): Promise<{ size: number | undefined } | null> {
-    const what = `blob ${repo.registry}/${repo.repository}@${digest}`;
-    const ex = await transport.send({
-      method: "HEAD",
+  /** A blob read (HEAD or GET); registries may redirect a blob to storage, so redirects are followed. */
+  function sendBlobRead(method: "HEAD" | "GET", repo: Repository, digest: Digest, what: string, signal?: AbortSignal): Promise<Exchange> {
+    return transport.send({
+      method,
       url: apiUrl(repo, "blobs", digest),
       registry: repo.registry,
       repository: repo.repository,
       push: false,
       followRedirects: true,
       what,
+      ...(signal ? { signal } : {}),
     });
+  }
+
+  async function headBlob(repo: Repository, digest: Digest): Promise<{ size: number | undefined } | null> {
+    const what = `blob ${repo.registry}/${repo.repository}@${digest}`;
+    const ex = await sendBlobRead("HEAD", repo, digest, what);
     await discard(ex.res, ex.timer);
     if (ex.res.status === 404) return null;
     if (ex.res.status !== 200) throw new OciRegistryError(`${what}: registry answered ${ex.res.status}`, ex.res.status);
@@ -125,16 +131,7 @@ export function createOciClient(options: OciClientOptions = {}): OciClient {
 
     async getBlob(repo, digest, opts = {}) {
       const what = `blob ${repo.registry}/${repo.repository}@${digest}`;
-      const ex = await transport.send({
-        method: "GET",
-        url: apiUrl(repo, "blobs", digest),
-        registry: repo.registry,
-        repository: repo.repository,
-        push: false,
-        followRedirects: true,
-        what,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      const ex = await sendBlobRead("GET", repo, digest, what, opts.signal);
       if (ex.res.status !== 200) return failure(ex, what, "oci_blob_unknown");
       const { bytes } = await readBody(ex, {
         what,
