@@ -2,6 +2,7 @@
  * The transparency log's settings (docs/transparency.md), validated with the rest of the manager's
  * configuration (manager/config.ts).
  */
+import { messageOf } from "../../lib/errors.js";
 import { isKeyName, parseSignerKey, parseVerifierKey, SIG_COSIGNATURE_V1, SIG_ED25519, type NoteSigner, type NoteVerifier } from "../../protocol/tlog/index.js";
 
 export interface LogConfigInput {
@@ -80,7 +81,7 @@ export function resolveLogConfig(input: LogConfigInput | undefined, problems: st
         if (v.type !== SIG_COSIGNATURE_V1) problems.push(`log.witnesses[${i}]: a witness key has signature type 0x04 (cosignature/v1)`);
         else witnesses.push(v);
       } catch (err) {
-        problems.push(`log.witnesses[${i}]: ${(err as Error).message}`);
+        problems.push(`log.witnesses[${i}]: ${messageOf(err)}`);
       }
     });
   }

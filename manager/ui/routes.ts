@@ -18,6 +18,7 @@ import type { Gate } from "../auth/hook.js";
 import type { Principal } from "../auth/authenticate.js";
 import { grants } from "../auth/scopes.js";
 import { TooManyFailuresError, UnauthorizedError } from "../errors.js";
+import { messageOf } from "../../lib/errors.js";
 import { ApiError, UiApi } from "./api.js";
 import { html, seg, uiHref, type Html } from "./html.js";
 import { page, flash, type Viewer } from "./layout.js";
@@ -215,7 +216,7 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
     try {
       body = JSON.parse(String(request.body?.task ?? ""));
     } catch (err) {
-      return reply.code(400).type("text/html; charset=utf-8").send(page("Tasks", s.viewer, html`${flash(`The task is not JSON: ${(err as Error).message}`)}<p><a href="/ui/tasks">Back</a></p>`, "/ui/tasks"));
+      return reply.code(400).type("text/html; charset=utf-8").send(page("Tasks", s.viewer, html`${flash(`The task is not JSON: ${messageOf(err)}`)}<p><a href="/ui/tasks">Back</a></p>`, "/ui/tasks"));
     }
     const created = await s.api.request<Task>("POST", "/tasks", body);
     return reply.redirect(`/ui/tasks/${seg(created.body.id)}`, 303);

@@ -12,6 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { PropellerError } from "../errors.js";
+import { messageOf } from "../../lib/errors.js";
 
 export const HASH_SIZE = 32;
 
@@ -226,7 +227,7 @@ export function verifyConsistency(size1: number, size2: number, root1: Uint8Arra
   try {
     checkSizes(size1, size2);
   } catch (err) {
-    return fail((err as Error).message);
+    return fail(messageOf(err));
   }
   const bad = checkHashes(proof);
   if (bad) return fail(bad);
