@@ -1,6 +1,6 @@
-import { createLocalJWKSet, jwtVerify, errors, type JSONWebKeySet } from "jose";
+import { errors, type JSONWebKeySet } from "jose";
 import { PropellerError } from "../../protocol/errors.js";
-import { EAR_ISSUED_ALGORITHM } from "../../protocol/ear.js";
+import { EAR_ISSUED_ALGORITHM, verifyEarToken } from "../../protocol/ear.js";
 import { attestedTeeKey, type EarClaims } from "./claims.js";
 import { EAR_STATUSES } from "./trust-vector.js";
 import { messageOf } from "../../lib/errors.js";
@@ -33,16 +33,14 @@ export async function verifyEar(token: string, jwks: JSONWebKeySet, options: Ver
   let payload: unknown;
   let kid: string | undefined;
   try {
-    const result = await jwtVerify(token, createLocalJWKSet(jwks), {
+    ({ payload, kid } = await verifyEarToken(token, jwks, {
       algorithms: [EAR_ISSUED_ALGORITHM],
       requiredClaims: ["exp", "iat", "submods"],
-      clockTolerance: options.clockToleranceSeconds ?? 5,
+      ...(options.clockToleranceSeconds !== undefined ? { clockToleranceSeconds: options.clockToleranceSeconds } : {}),
       ...(options.issuer ? { issuer: options.issuer } : {}),
       ...(options.audience ? { audience: options.audience } : {}),
-      ...(options.now ? { currentDate: options.now } : {}),
-    });
-    payload = result.payload;
-    kid = result.protectedHeader.kid;
+      ...(options.now ? { now: options.now } : {}),
+    }));
   } catch (err) {
     if (err instanceof errors.JWTExpired) throw new EarTokenError("ear_expired", "the EAR token has expired; attest again");
     throw new EarTokenError("ear_invalid", `the EAR token is not valid: ${messageOf(err)}`);

@@ -1,10 +1,8 @@
 import {
   calculateJwkThumbprint,
   compactVerify,
-  createLocalJWKSet,
   decodeProtectedHeader,
   importJWK,
-  jwtVerify,
   type JSONWebKeySet,
   type JWK,
   type JWTPayload,
@@ -13,7 +11,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { Digest } from "../digest.js";
 import { RECEIPT_ALGS, RECEIPT_TYP, ReceiptClaims, type ReceiptClaims as Claims } from "./claims.js";
 import { messageOf } from "../../lib/errors.js";
-import { EAR_ACCEPTED_ALGORITHMS } from "../ear.js";
+import { verifyEarToken } from "../ear.js";
 import type { Checked, ExplainedCheck } from "../check.js";
 
 const claimsCheck = TypeCompiler.Compile(ReceiptClaims);
@@ -181,14 +179,9 @@ async function checkToken(
     // Validity is judged at the time the run finished: a receipt outlives its short-lived token,
     // but the token must have been valid when the receipt's key signed.
     const finished = new Date(claims.finishedAt);
-    const result = await jwtVerify(claims.earToken!, createLocalJWKSet(expect.jwks!), {
-      algorithms: [...EAR_ACCEPTED_ALGORITHMS],
-      currentDate: finished,
-      clockTolerance: 5,
-      ...(expect.tokenAudience ? { audience: expect.tokenAudience } : {}),
-    });
+    const result = await verifyEarToken(claims.earToken!, expect.jwks!, { now: finished, ...(expect.tokenAudience ? { audience: expect.tokenAudience } : {}) });
     token = result.payload;
-    add("token.signature", true, `signed by trusted key ${String(result.protectedHeader.kid ?? "(no kid)")}`);
+    add("token.signature", true, `signed by trusted key ${String(result.kid ?? "(no kid)")}`);
     add("token.validity", true, `valid at ${claims.finishedAt}`);
   } catch (err) {
     const code = (err as { code?: string }).code ?? "";
