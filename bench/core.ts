@@ -3,6 +3,9 @@
  * 4 proplets, p50/p99 latency, and — in the same run, through the same broker — the raw MQTT
  * round-trip latency as the floor to compare with.
  *
+ * Each proplet count runs twice in one process: with no spare workers (every run starts its worker
+ * thread, the baseline) and with the proplet's default spares (started ahead of their runs).
+ *
  *   npm run bench -- core [--tasks N] [--concurrency C] [--mqtt URL]
  */
 import { readFile } from "node:fs/promises";
@@ -41,9 +44,14 @@ export async function mqttRoundTrip(url: string, samples: number): Promise<numbe
   return times;
 }
 
-async function throughput(proplets: number, tasks: number, concurrency: number, mqttUrl: string | undefined) {
+async function throughput(proplets: number, tasks: number, concurrency: number, mqttUrl: string | undefined, spareWorkers: number | undefined) {
   const logger = pino({ level: "error" });
-  const stack = await startStack({ proplets, logger, ...(mqttUrl ? { mqttUrl, topicRoot: uniqueTopicRoot() } : {}) });
+  const stack = await startStack({
+    proplets,
+    logger,
+    ...(mqttUrl ? { mqttUrl, topicRoot: uniqueTopicRoot() } : {}),
+    ...(spareWorkers !== undefined ? { propletSpareWorkers: spareWorkers } : {}),
+  });
   try {
     const client = new ManagerClient({ baseUrl: stack.managerUrl, token: stack.managerToken });
     const wasm = await readFile(join(REPO_ROOT, "examples", "add", "add.wasm"));
@@ -63,6 +71,9 @@ async function throughput(proplets: number, tasks: number, concurrency: number, 
       return performance.now() - t0;
     };
     await Promise.all(Array.from({ length: Math.min(4, tasks) }, (_, i) => one(-1 - i))); // warm up
+    // One task at a time: what a single task costs end to end when nothing queues.
+    const serial: number[] = [];
+    for (let i = 0; i < 20; i++) serial.push(await one(-100 - i));
     const latencies: number[] = [];
     let next = 0;
     const t0 = performance.now();
@@ -73,7 +84,14 @@ async function throughput(proplets: number, tasks: number, concurrency: number, 
     );
     const seconds = (performance.now() - t0) / 1000;
     const rtt = await mqttRoundTrip(stack.brokerUrl, 200);
-    return { tasksPerSecond: tasks / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rttP50: percentile(rtt, 50), rttP99: percentile(rtt, 99) };
+    return {
+      tasksPerSecond: tasks / seconds,
+      serialP50: percentile(serial, 50),
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      rttP50: percentile(rtt, 50),
+      rttP99: percentile(rtt, 99),
+    };
   } finally {
     await stack.close();
   }
@@ -88,11 +106,17 @@ export async function benchCore(args: string[]): Promise<void> {
   const concurrency = Number(get("--concurrency", "16"));
   const mqttUrl = args.includes("--mqtt") ? get("--mqtt", "") : undefined;
   console.log(`core: ${tasks} tasks (export add(i, 1)), ${concurrency} submitters, broker ${mqttUrl ?? "embedded aedes"}, database embedded PGlite`);
-  console.log("proplets | tasks/s | latency p50 ms | p99 ms | MQTT RTT p50 ms | p99 ms | p50 / RTT p50");
+  console.log("proplets | spare workers | tasks/s | one task alone p50 ms | latency p50 ms | p99 ms | MQTT RTT p50 ms | p99 ms | alone p50 / RTT p50");
   for (const proplets of [1, 4]) {
-    const r = await throughput(proplets, tasks, concurrency, mqttUrl);
+    const base = await throughput(proplets, tasks, concurrency, mqttUrl, 0);
+    const spared = await throughput(proplets, tasks, concurrency, mqttUrl, undefined);
+    for (const [label, r] of [["none", base], ["default", spared]] as const) {
+      console.log(
+        `${String(proplets).padStart(8)} | ${label.padStart(13)} | ${fmt(r.tasksPerSecond).padStart(7)} | ${fmt(r.serialP50).padStart(21)} | ${fmt(r.p50).padStart(14)} | ${fmt(r.p99).padStart(6)} | ${fmt(r.rttP50, 2).padStart(15)} | ${fmt(r.rttP99, 2).padStart(6)} | ${fmt(r.serialP50 / r.rttP50).padStart(5)}x`,
+      );
+    }
     console.log(
-      `${String(proplets).padStart(8)} | ${fmt(r.tasksPerSecond).padStart(7)} | ${fmt(r.p50).padStart(14)} | ${fmt(r.p99).padStart(6)} | ${fmt(r.rttP50, 2).padStart(15)} | ${fmt(r.rttP99, 2).padStart(6)} | ${fmt(r.p50 / r.rttP50).padStart(5)}x`,
+      `${String(proplets).padStart(8)} | spares vs none: ${fmt(spared.tasksPerSecond / base.tasksPerSecond, 2)}x tasks/s, one task alone ${fmt(spared.serialP50 / base.serialP50, 2)}x the time`,
     );
   }
 }

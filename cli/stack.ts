@@ -53,6 +53,8 @@ export interface StackOptions {
   mtls?: { certsDir?: string };
   /** Serve each proplet's GET /metrics on a free loopback port (RunningProplet.metricsUrl). */
   propletMetrics?: { token?: string };
+  /** Each proplet's started spare workers (the proplet's default when absent; 0 for none). */
+  propletSpareWorkers?: number;
   logger: Logger;
 }
 
@@ -147,6 +149,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
         ...(tee ? { tee } : {}),
         ...(options.propletMetrics ? { metrics: { port: 0, ...options.propletMetrics } } : {}),
+        ...(options.propletSpareWorkers !== undefined ? { spareWorkers: options.propletSpareWorkers } : {}),
         logger: log.child({ box: "proplet", proplet: `proplet-${i}` }),
       });
       proplets.push(proplet);

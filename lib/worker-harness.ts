@@ -4,11 +4,16 @@
  * its deadline, a stop signal, or the worker failing (an error or an exit without a result). Every
  * end terminates the worker, because terminate() is the only way to stop a guest that never
  * returns to the event loop; whatever arrives after the first end is ignored.
+ *
+ * Starting a worker costs tens of milliseconds (a new isolate, the entry's imports). `SpareWorkers`
+ * starts them ahead of time: a run takes an idle spare and hands it its job as the first message.
+ * A spare still serves exactly one run and is terminated after it, like a fresh worker, so no
+ * state, memory or file of one run can reach the next.
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Worker, type ResourceLimits } from "node:worker_threads";
+import { Worker, parentPort, workerData as threadWorkerData, type ResourceLimits } from "node:worker_threads";
 
 /** What `new Worker()` is given: a file URL, or (from TypeScript sources) a bootstrap to evaluate. */
 export interface WorkerEntry {
@@ -71,6 +76,11 @@ export interface WorkerJob<M, T> {
   entry: WorkerEntry;
   workerData: unknown;
   resourceLimits: ResourceLimits;
+  /**
+   * Started workers to take one from (same entry; their own resource limits). None idle: a fresh
+   * worker is spawned, as without spares.
+   */
+  spares?: SpareWorkers;
   /** No deadline when absent. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -89,18 +99,9 @@ export interface WorkerJob<M, T> {
 /** Runs `job` in a fresh worker thread; resolves with the first answer, never rejects. */
 export function runInWorker<M, T>(job: WorkerJob<M, T>): Promise<T> {
   return new Promise<T>((resolve) => {
-    const worker = new Worker(job.entry.spec, {
-      eval: job.entry.eval,
-      workerData: job.workerData,
-      // node:wasi prints an ExperimentalWarning per worker; it says nothing about the job.
-      execArgv: ["--no-warnings"],
-      // No ambient environment reaches the worker (whatever the job needs, it gets explicitly).
-      env: {},
-      stdin: false,
-      stdout: true,
-      stderr: true,
-      resourceLimits: job.resourceLimits,
-    });
+    const spare = job.signal?.aborted ? null : (job.spares?.take() ?? null);
+    const worker = spare ?? spawnWorker(job.entry, job.workerData, job.resourceLimits);
+    if (spare) spare.postMessage({ [JOB_KEY]: job.workerData });
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
     // Each end is looked at only while the run is open: a late end's handler never runs.
@@ -135,4 +136,105 @@ export function runInWorker<M, T>(job: WorkerJob<M, T>): Promise<T> {
     worker.on("error", (err: Error) => end(() => job.onCrash(WorkerCrashError.of(err))));
     worker.on("exit", (exitCode) => end(() => job.onCrash(WorkerCrashError.exited(exitCode))));
   });
+}
+
+/** Every worker of a job is started the same way, spare or not. */
+function spawnWorker(entry: WorkerEntry, workerData: unknown, resourceLimits: ResourceLimits): Worker {
+  return new Worker(entry.spec, {
+    eval: entry.eval,
+    workerData,
+    // node:wasi prints an ExperimentalWarning per worker; it says nothing about the job.
+    execArgv: ["--no-warnings"],
+    // No ambient environment reaches the worker (whatever the job needs, it gets explicitly).
+    env: {},
+    stdin: false,
+    stdout: true,
+    stderr: true,
+    resourceLimits,
+  });
+}
+
+/** The workerData of a spare, and the key of the message that carries its job. */
+const SPARE_MARK = "propeller.spare-worker";
+const JOB_KEY = "propeller.worker-job";
+
+/**
+ * Inside a worker entry: its job, whether it came as workerData (a fresh worker) or as the first
+ * message (a spare, started before its job existed).
+ */
+export function workerJobData<T>(): Promise<T> {
+  if (threadWorkerData !== SPARE_MARK) return Promise.resolve(threadWorkerData as T);
+  return new Promise<T>((resolve) => {
+    const onMessage = (m: unknown) => {
+      if (typeof m !== "object" || m === null || !(JOB_KEY in m)) return;
+      parentPort!.off("message", onMessage);
+      resolve((m as Record<string, unknown>)[JOB_KEY] as T);
+    };
+    parentPort!.on("message", onMessage);
+  });
+}
+
+export interface SpareWorkersOptions {
+  entry: WorkerEntry;
+  resourceLimits: ResourceLimits;
+  /** How many idle workers to keep started (each costs its isolate's memory while it waits). */
+  count: number;
+}
+
+/**
+ * Idle workers started ahead of their jobs. `take()` hands one over and starts its replacement.
+ * A spare that dies while idle is dropped; after three in a row none is started until a run takes
+ * one (a broken entry must not spin), and runs fall back to fresh workers, which report the
+ * failure properly.
+ */
+export class SpareWorkers {
+  private readonly idle = new Set<Worker>();
+  private failuresInARow = 0;
+  private closed = false;
+
+  constructor(private readonly options: SpareWorkersOptions) {
+    this.fill();
+  }
+
+  /** Idle workers now. */
+  get size(): number {
+    return this.idle.size;
+  }
+
+  /** An idle worker, or null; the caller owns it from here (and must terminate it). */
+  take(): Worker | null {
+    const next = this.idle.values().next();
+    if (next.done) return null;
+    const worker = next.value;
+    this.idle.delete(worker);
+    worker.removeAllListeners("exit");
+    worker.removeAllListeners("error");
+    worker.ref(); // the run keeps the process alive, as a fresh worker would
+    this.failuresInARow = 0;
+    this.fill();
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const idle = [...this.idle];
+    this.idle.clear();
+    await Promise.all(idle.map((w) => w.terminate().catch(() => undefined)));
+  }
+
+  private fill(): void {
+    while (!this.closed && this.idle.size < this.options.count && this.failuresInARow < 3) {
+      const worker = spawnWorker(this.options.entry, SPARE_MARK, this.options.resourceLimits);
+      // An idle spare must not keep a stopping process alive.
+      worker.unref();
+      const lost = () => {
+        if (!this.idle.delete(worker)) return;
+        this.failuresInARow++;
+        this.fill();
+      };
+      worker.once("error", lost);
+      worker.once("exit", lost);
+      this.idle.add(worker);
+    }
+  }
 }

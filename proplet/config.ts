@@ -18,6 +18,12 @@ export interface PropletConfigInput {
   topicRoot?: string;
   /** Runs at the same time (default: number of CPUs). */
   maxConcurrency?: number;
+  /**
+   * Worker threads kept started for the next core-module runs (default: maxConcurrency, at most 4;
+   * 0: start each run's worker when it begins). Each serves one run and is then discarded, like a
+   * fresh one; an idle one costs its isolate's memory (about 10 MB).
+   */
+  spareWorkers?: number;
   /** Memory offered to workloads, in bytes (default 1 GiB); the sum of running runs' memory limits stays under it. */
   memoryBytes?: number;
   tags?: string[];
@@ -98,6 +104,7 @@ export interface PropletConfig {
   mqtt: PropletConfigInput["mqtt"];
   topicRoot: string;
   maxConcurrency: number;
+  spareWorkers: number;
   memoryBytes: number;
   tags: string[];
   heartbeatIntervalMs: number;
@@ -156,6 +163,7 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
     mqtt: input?.mqtt,
     topicRoot,
     maxConcurrency: int("maxConcurrency", input?.maxConcurrency, availableParallelism(), 1, 10_000),
+    spareWorkers: int("spareWorkers", input?.spareWorkers, Math.min(input?.maxConcurrency ?? availableParallelism(), 4), 0, 64),
     memoryBytes: int("memoryBytes", input?.memoryBytes, GiB, 65536, 1024 * GiB),
     tags: [...new Set(tags)],
     heartbeatIntervalMs: int("heartbeatIntervalMs", input?.heartbeatIntervalMs, 5000, 100, 3_600_000),

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { createLogger } from "../lib/logger.js";
 import { PropletAgent, type PropletCounters } from "./agent/agent.js";
 import { resolvePropletConfig, type PropletConfigInput } from "./config.js";
-import { ComponentRuntime, TranspileCache, WasiHttpRuntime, WasiP1Runtime } from "./execute/index.js";
+import { ComponentRuntime, TranspileCache, WasiHttpRuntime, WasiP1Runtime, type Runtime } from "./execute/index.js";
 import { AttestationAgent, generateAttestedKeys } from "../attestation/agent/index.js";
 import { generateIdentityKey } from "./trust/identity.js";
 import { createAttester } from "./trust/tee.js";
@@ -43,8 +43,8 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
   const workDir = config.workDir ?? (await mkdtemp(join(tmpdir(), `propeller-proplet-${config.id}-`)));
   const cache = new TranspileCache({ dir: join(workDir, "components"), ...config.componentCache, logger: log });
   const componentOptions = { workDir, cache, logger: log, httpHost: config.httpHost, httpBodyBytes: config.httpBodyBytes };
-  const runtimes = [
-    new WasiP1Runtime({ logger: log, workDir }),
+  const runtimes: Runtime[] = [
+    new WasiP1Runtime({ logger: log, workDir, spareWorkers: config.spareWorkers }),
     new ComponentRuntime({ kind: "component", ...componentOptions }),
     new WasiHttpRuntime(componentOptions),
   ];
@@ -54,11 +54,13 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
     await agent.start();
   } catch (err) {
     await agent.kill().catch(() => undefined);
+    await Promise.all(runtimes.map((r) => r.close?.().catch(() => undefined)));
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
     throw err;
   }
   let ended = false;
   const cleanup = async () => {
+    await Promise.all(runtimes.map((r) => r.close?.().catch(() => undefined)));
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   };
   return {

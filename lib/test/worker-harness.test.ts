@@ -1,9 +1,14 @@
-import { describe, expect, it } from "vitest";
-import { WorkerCrashError, runInWorker, workerEntry, type WorkerJob } from "../worker-harness.js";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { SpareWorkers, WorkerCrashError, runInWorker, workerEntry, type WorkerJob } from "../worker-harness.js";
 
 const ENTRY = workerEntry(import.meta.url, "fixtures/harness-worker");
 
 type End = { how: "message"; value: unknown } | { how: "timeout" } | { how: "aborted"; reason: unknown } | { how: "crash"; error: WorkerCrashError };
+
+/** Every test runs twice: on a fresh worker, and on a spare started before its job existed. */
+const SPARES = new SpareWorkers({ entry: ENTRY, resourceLimits: { maxOldGenerationSizeMb: 32 }, count: 2 });
+afterAll(() => SPARES.close());
+let spares: SpareWorkers | undefined;
 
 /** Runs the fixture with `plan`, counting every callback the harness makes. */
 function run(plan: unknown, extra: Partial<WorkerJob<unknown, End>> = {}) {
@@ -20,6 +25,7 @@ function run(plan: unknown, extra: Partial<WorkerJob<unknown, End>> = {}) {
     onAbort: (signal) => (calls.abort++, { how: "aborted", reason: signal.reason }),
     onCrash: (error) => (calls.crash++, { how: "crash", error }),
     onSettled: () => void calls.settled++,
+    ...(spares ? { spares } : {}),
     ...extra,
   });
   return { result, calls };
@@ -27,9 +33,16 @@ function run(plan: unknown, extra: Partial<WorkerJob<unknown, End>> = {}) {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("runInWorker", () => {
+describe.each([
+  ["a fresh worker", undefined],
+  ["a spare worker", SPARES],
+])("runInWorker on %s", (_name, using) => {
+  beforeEach(() => {
+    spares = using;
+  });
+
   it("answers with the first result and ignores every later message, the deadline and the exit", async () => {
-    const { result, calls } = run({ act: "reply", count: 3, delayMs: 0 }, { timeoutMs: 2000 });
+    const { result, calls } = run({ act: "reply", count: 3, delayMs: 0 }, { timeoutMs: 20_000 });
     expect(await result).toEqual({ how: "message", value: 1 });
     await pause(100); // the terminated worker's exit event has come and gone
     expect(calls).toEqual({ message: 1, timeout: 0, abort: 0, crash: 0, settled: 1 });
@@ -82,5 +95,57 @@ describe("runInWorker", () => {
   it("a worker past its heap limit is worker_out_of_memory", async () => {
     const end = await run({ act: "grow" }, { resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } }).result;
     expect(end).toMatchObject({ how: "crash", error: { code: "worker_out_of_memory", reason: "error" } });
+  });
+});
+
+describe("SpareWorkers", () => {
+  const waitFor = async (ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await pause(25);
+    return ok();
+  };
+
+  it("keeps its count started: a taken spare is replaced, and serves exactly one job", async () => {
+    const pool = new SpareWorkers({ entry: ENTRY, resourceLimits: { maxOldGenerationSizeMb: 32 }, count: 2 });
+    try {
+      expect(pool.size).toBe(2);
+      const taken = pool.take()!;
+      expect(pool.size).toBe(2); // its replacement is already starting
+      const exited = new Promise<number>((r) => taken.once("exit", r));
+      const end = await runInWorker<unknown, End>({
+        entry: ENTRY,
+        workerData: { act: "reply", count: 1, delayMs: 0 },
+        resourceLimits: { maxOldGenerationSizeMb: 32 },
+        spares: { take: () => taken } as unknown as SpareWorkers, // hand this very worker to the run
+        onMessage: (value, r) => r.settle({ how: "message", value }),
+        onCrash: (error) => ({ how: "crash", error }),
+      });
+      expect(end).toEqual({ how: "message", value: 1 });
+      await exited; // terminated after its one job: never idle again
+      expect(pool.size).toBe(2);
+    } finally {
+      await pool.close();
+    }
+    expect(pool.size).toBe(0);
+  });
+
+  it("stops starting spares of an entry that dies while idle, and runs still get an answer", async () => {
+    const broken = workerEntry(import.meta.url, "fixtures/does-not-exist");
+    const pool = new SpareWorkers({ entry: broken, resourceLimits: { maxOldGenerationSizeMb: 32 }, count: 2 });
+    try {
+      expect(await waitFor(() => pool.size === 0)).toBe(true);
+      await pause(300);
+      expect(pool.size).toBe(0); // not respawning in a loop
+      const end = await runInWorker<unknown, End>({
+        entry: broken,
+        workerData: null,
+        resourceLimits: { maxOldGenerationSizeMb: 32 },
+        spares: pool,
+        onMessage: (value, r) => r.settle({ how: "message", value }),
+        onCrash: (error) => ({ how: "crash", error }),
+      });
+      expect(end.how).toBe("crash");
+    } finally {
+      await pool.close();
+    }
   });
 });

@@ -53,4 +53,6 @@ export interface Runtime {
   readonly kind: RuntimeKind;
   /** Runs one module to its end. Never rejects: every failure is a report with outcome "failed". */
   run(request: RunRequest): Promise<RunReport>;
+  /** Releases what the runtime holds between runs (started workers); runs after it start cold. */
+  close?(): Promise<void>;
 }

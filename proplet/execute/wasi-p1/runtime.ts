@@ -19,7 +19,7 @@ import type { WorkerInput, WorkerMessage } from "./protocol.js";
 import { Wasm, type WasmModule } from "../wasm-api.js";
 import { Capture, runReporter, stoppedError } from "../capture.js";
 import { messageOf } from "../../../lib/errors.js";
-import { runInWorker, workerEntry } from "../../../lib/worker-harness.js";
+import { SpareWorkers, runInWorker, workerEntry } from "../../../lib/worker-harness.js";
 
 const WORKER_ENTRY = workerEntry(import.meta.url, "worker");
 
@@ -29,6 +29,8 @@ export interface WasiP1Options {
   workDir?: string;
   /** JS heap of each worker (the Wasm memory is capped separately, on the module). */
   workerHeapMb?: number;
+  /** Workers kept started for the next runs (default 0: each run starts its own). */
+  spareWorkers?: number;
 }
 
 interface Prepared {
@@ -40,9 +42,28 @@ interface Prepared {
 export class WasiP1Runtime implements Runtime {
   readonly kind = "wasi-p1" as const;
   private readonly workerHeapMb: number;
+  private spares: SpareWorkers | null = null;
 
   constructor(private readonly options: WasiP1Options = {}) {
     this.workerHeapMb = options.workerHeapMb ?? 64;
+  }
+
+  private get resourceLimits() {
+    return { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
+  }
+
+  /** Started on the first run, so a proplet that never runs a core module holds no idle workers. */
+  private spareWorkers(): SpareWorkers | undefined {
+    const count = this.options.spareWorkers ?? 0;
+    if (count <= 0) return undefined;
+    this.spares ??= new SpareWorkers({ entry: WORKER_ENTRY, resourceLimits: this.resourceLimits, count });
+    return this.spares;
+  }
+
+  async close(): Promise<void> {
+    const spares = this.spares;
+    this.spares = null;
+    await spares?.close();
   }
 
   async run(request: RunRequest): Promise<RunReport> {
@@ -102,10 +123,12 @@ export class WasiP1Runtime implements Runtime {
     };
 
     let startedAt: Date | null = null;
+    const spares = this.spareWorkers();
     return runInWorker<WorkerMessage, RunReport>({
       entry: WORKER_ENTRY,
       workerData: input,
-      resourceLimits: { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+      resourceLimits: this.resourceLimits,
+      ...(spares ? { spares } : {}),
       timeoutMs: request.limits.timeoutMs,
       signal: request.signal,
       onTimeout: () => report({ outcome: "failed", startedAt, error: { code: "timeout", message: `the run exceeded its ${request.limits.timeoutMs} ms time limit and was terminated` } }),

@@ -11,13 +11,14 @@
  * environment is exactly the task's.
  */
 import { closeSync, openSync } from "node:fs";
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort } from "node:worker_threads";
 import { WASI } from "node:wasi";
 import { fromWasmResults } from "../values.js";
 import type { FuncSignature } from "../wasm-binary.js";
 import type { WorkerInput, WorkerMessage } from "./protocol.js";
 import { Wasm, type WasmInstance, type WasmMemory } from "../wasm-api.js";
 import { messageOf } from "../../../lib/errors.js";
+import { workerJobData } from "../../../lib/worker-harness.js";
 
 const ERRNO_SUCCESS = 0;
 const ERRNO_FAULT = 21;
@@ -145,6 +146,6 @@ async function main(input: WorkerInput): Promise<void> {
   }
 }
 
-void main(workerData as WorkerInput).catch((err: unknown) => {
+void workerJobData<WorkerInput>().then(main).catch((err: unknown) => {
   post({ type: "done", exitCode: null, returnValues: null, stdoutTruncated: false, stderrTruncated: false, error: { code: "runtime_error", message: messageOf(err) } });
 });
