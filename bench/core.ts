@@ -6,7 +6,10 @@
  * Each proplet count runs twice in one process: with no spare workers (every run starts its worker
  * thread, the baseline) and with the proplet's default spares (started ahead of their runs).
  *
- *   npm run bench -- core [--tasks N] [--concurrency C] [--mqtt URL]
+ * With `--mqtt` and `--postgres` the whole path runs on an outside broker and PostgreSQL (each
+ * stack on a fresh database of its own, dropped after).
+ *
+ *   npm run bench -- core [--tasks N] [--concurrency C] [--mqtt URL] [--postgres ADMIN_URL]
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,6 +21,7 @@ import { MqttConnection } from "../mqtt/index.js";
 import { sha256Digest } from "../protocol/index.js";
 import { REPO_ROOT } from "../testing/paths.js";
 import { uniqueTopicRoot } from "../testing/net.js";
+import { TEST_PG_ADMIN_URL, createTestDatabase } from "../testing/postgres.js";
 import { fmt, percentile } from "./stats.js";
 
 export async function mqttRoundTrip(url: string, samples: number): Promise<number[]> {
@@ -44,12 +48,14 @@ export async function mqttRoundTrip(url: string, samples: number): Promise<numbe
   return times;
 }
 
-async function throughput(proplets: number, tasks: number, concurrency: number, mqttUrl: string | undefined, spareWorkers: number | undefined) {
+async function throughput(proplets: number, tasks: number, concurrency: number, mqttUrl: string | undefined, postgresAdminUrl: string | undefined, spareWorkers: number | undefined) {
   const logger = pino({ level: "error" });
+  const database = postgresAdminUrl ? await createTestDatabase("propeller_bench", postgresAdminUrl) : null;
   const stack = await startStack({
     proplets,
     logger,
     ...(mqttUrl ? { mqttUrl, topicRoot: uniqueTopicRoot() } : {}),
+    ...(database ? { databaseUrl: database.url } : {}),
     ...(spareWorkers !== undefined ? { propletSpareWorkers: spareWorkers } : {}),
   });
   try {
@@ -94,6 +100,7 @@ async function throughput(proplets: number, tasks: number, concurrency: number, 
     };
   } finally {
     await stack.close();
+    await database?.drop();
   }
 }
 
@@ -105,11 +112,12 @@ export async function benchCore(args: string[]): Promise<void> {
   const tasks = Number(get("--tasks", "200"));
   const concurrency = Number(get("--concurrency", "16"));
   const mqttUrl = args.includes("--mqtt") ? get("--mqtt", "") : undefined;
-  console.log(`core: ${tasks} tasks (export add(i, 1)), ${concurrency} submitters, broker ${mqttUrl ?? "embedded aedes"}, database embedded PGlite`);
+  const postgres = args.includes("--postgres") ? get("--postgres", TEST_PG_ADMIN_URL) : undefined;
+  console.log(`core: ${tasks} tasks (export add(i, 1)), ${concurrency} submitters, broker ${mqttUrl ?? "embedded aedes"}, database ${postgres ? "PostgreSQL" : "embedded PGlite"}`);
   console.log("proplets | spare workers | tasks/s | one task alone p50 ms | latency p50 ms | p99 ms | MQTT RTT p50 ms | p99 ms | alone p50 / RTT p50");
   for (const proplets of [1, 4]) {
-    const base = await throughput(proplets, tasks, concurrency, mqttUrl, 0);
-    const spared = await throughput(proplets, tasks, concurrency, mqttUrl, undefined);
+    const base = await throughput(proplets, tasks, concurrency, mqttUrl, postgres, 0);
+    const spared = await throughput(proplets, tasks, concurrency, mqttUrl, postgres, undefined);
     for (const [label, r] of [["none", base], ["default", spared]] as const) {
       console.log(
         `${String(proplets).padStart(8)} | ${label.padStart(13)} | ${fmt(r.tasksPerSecond).padStart(7)} | ${fmt(r.serialP50).padStart(21)} | ${fmt(r.p50).padStart(14)} | ${fmt(r.p99).padStart(6)} | ${fmt(r.rttP50, 2).padStart(15)} | ${fmt(r.rttP99, 2).padStart(6)} | ${fmt(r.serialP50 / r.rttP50).padStart(5)}x`,

@@ -12,22 +12,22 @@ export interface TestDatabase {
 }
 
 /** Creates an isolated database for one test file; `drop()` removes it (and any open sessions). */
-export async function createTestDatabase(prefix = "propeller_test"): Promise<TestDatabase> {
+export async function createTestDatabase(prefix = "propeller_test", adminUrl = TEST_PG_ADMIN_URL): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: TEST_PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  const url = new URL(TEST_PG_ADMIN_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     name,
     async drop() {
-      const client = new pg.Client({ connectionString: TEST_PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
+      const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
       await client.connect();
       try {
         await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
