@@ -47,7 +47,7 @@ describe("wasi-p1 on spare workers", () => {
 
   it("many runs writing through WASI in a row do not crash the process (node:wasi fast-call trap)", async () => {
     const hello = await example("hello/hello.wasm");
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 10; i++) {
       const r = await runtime.run(request(hello, { runId: `h${i}` }));
       expect(r.exitCode).toBe(0);
     }
