@@ -89,7 +89,15 @@ export const KbsConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     rateLimit: Type.Object(
-      { max: Type.Integer({ minimum: 1, maximum: 1_000_000 }), windowMs: Type.Integer({ minimum: 100, maximum: 3_600_000 }) },
+      {
+        max: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+        windowMs: Type.Integer({ minimum: 100, maximum: 3_600_000 }),
+        /**
+         * Where the counts live: "database" (default) shares them between every KBS on the database,
+         * so replicas enforce one limit; "memory" counts per process (a lone KBS saves a query).
+         */
+        store: Type.Union([Type.Literal("database"), Type.Literal("memory")]),
+      },
       { additionalProperties: false },
     ),
     verifiers: VerifierOptionsSchema,
@@ -124,7 +132,7 @@ export const KBS_DEFAULTS = {
   signingKeyRotationSeconds: 7 * 24 * 3600,
   admin: { keys: [], maxTokenLifetimeSeconds: 3600 },
   limits: { resourceBytes: 1024 * 1024, jsonBodyBytes: 1024 * 1024 },
-  rateLimit: { max: 60, windowMs: 60_000 },
+  rateLimit: { max: 60, windowMs: 60_000, store: "database" },
   verifiers: {},
 } as const;
 

@@ -10,6 +10,7 @@ import type { Verifier } from "../attestation/index.js";
 import { resolveKbsConfig, type KbsConfig, type KbsConfigInput } from "./config.js";
 import { createContext, type KbsContext } from "./context.js";
 import { KbsError } from "./errors.js";
+import { DatabaseRateLimitStore } from "./store/rate-limits.js";
 import { adminRoutes } from "./routes/admin.js";
 import { protocolRoutes } from "./routes/protocol.js";
 import { publicRoutes } from "./routes/public.js";
@@ -59,6 +60,8 @@ export async function buildKbsApp(config: KbsConfig, db: Database, options: KbsS
   await app.register(cookie);
   await app.register(rateLimit, {
     global: false,
+    // The plugin constructs the store; ours needs the database, hence the class bound to it here.
+    ...(config.rateLimit.store === "database" ? { store: databaseRateLimitStore(db) } : {}),
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (request, limit) => {
       const route = request.routeOptions.url ?? "other";
@@ -125,6 +128,15 @@ function toKbsError(error: FastifyError | KbsError): KbsError {
   return new KbsError("InternalError", "internal error");
 }
 
+/** @fastify/rate-limit constructs its store itself (`new Store(options)`): a class bound to `db`. */
+function databaseRateLimitStore(db: Database) {
+  return class extends DatabaseRateLimitStore {
+    constructor() {
+      super(db);
+    }
+  };
+}
+
 /**
  * Starts a KBS: validates the configuration (every bad value reported), opens and migrates the
  * database, creates the first signing key if none, listens. `close()` stops it and closes the
@@ -140,7 +152,10 @@ export async function startKbs(input: KbsConfigInput | KbsConfig, options: KbsSe
     await context.signingKeys.signingKey();
     if (config.developmentMode) logger.warn("KBS in DEVELOPMENT MODE: the sample TEE is accepted; never use this in production");
     if (config.admin.keys.length === 0) logger.warn("no admin key configured: the admin API refuses every call");
-    const purge = setInterval(() => void context.sessions.purgeExpired().catch(() => undefined), 60_000);
+    const purge = setInterval(() => {
+      void context.sessions.purgeExpired().catch(() => undefined);
+      void DatabaseRateLimitStore.purgeExpired(db).catch(() => undefined);
+    }, 60_000);
     purge.unref();
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     const url = address.replace("://[::1]", "://localhost");

@@ -268,7 +268,9 @@ describe("KBS denials: status, body, nothing released, audited", () => {
   });
 
   it("rate limit on /auth and /attest: 429 with Retry-After", async () => {
-    const limited = await start({ developmentMode: true, rateLimit: { max: 3, windowMs: 60_000 } });
+    // Counted in this process: on the shared database this file's earlier requests from the same
+    // address would already count (replicas.integration.test.ts tests the shared counts).
+    const limited = await start({ developmentMode: true, rateLimit: { max: 3, windowMs: 60_000, store: "memory" } });
     for (let i = 0; i < 3; i++) expect((await auth(limited.url)).response.status).toBe(200);
     const refused = await fetch(`${limited.url}/kbs/v0/auth`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ version: "0.4.0", tee: "sample" }) });
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);

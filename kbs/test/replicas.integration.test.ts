@@ -71,3 +71,45 @@ describe("two KBS instances on one PostgreSQL database", () => {
     expect((await auditRows(b.kbs, "release")).length).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe("rate limits across two KBS instances on one PostgreSQL database", () => {
+  const started: TestKbs[] = [];
+  const databases: TestDatabase[] = [];
+  const authStatus = async (url: string) => (await auth(url)).response.status;
+
+  afterAll(async () => {
+    for (const k of started) await k.close();
+    for (const d of databases) await d.drop();
+  });
+
+  /** Two replicas on a database of their own (so no other test's requests count). */
+  async function pair(rateLimit: { max: number; windowMs: number; store?: "database" | "memory" }): Promise<[TestKbs, TestKbs]> {
+    const pg = await createTestDatabase("kbs_rate");
+    databases.push(pg);
+    const admin = await adminKeygen({ id: "ops" });
+    const shared = { databaseUrl: pg.url, developmentMode: true, masterKey: randomBytes(32).toString("base64"), issuer: "https://kbs.test", rateLimit };
+    const a = await startTestKbs(shared, undefined, admin);
+    const b = await startTestKbs(shared, undefined, admin);
+    started.push(a, b);
+    return [a, b];
+  }
+
+  it("a client gets max requests per window from the deployment, not from each replica; the window then starts afresh", async () => {
+    const [a, b] = await pair({ max: 4, windowMs: 2000 });
+    expect([await authStatus(a.url), await authStatus(b.url), await authStatus(a.url), await authStatus(b.url)]).toEqual([200, 200, 200, 200]);
+    const refused = await fetch(`${b.url}/kbs/v0/auth`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ version: "0.4.0", tee: "sample" }) });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await authStatus(a.url)).toBe(429);
+    await new Promise((r) => setTimeout(r, 2100));
+    expect(await authStatus(b.url)).toBe(200);
+    expect(await authStatus(a.url)).toBe(200);
+  });
+
+  it("with store: memory each replica counts on its own (a lone KBS's choice)", async () => {
+    const [a, b] = await pair({ max: 2, windowMs: 60_000, store: "memory" });
+    expect([await authStatus(a.url), await authStatus(a.url), await authStatus(b.url), await authStatus(b.url)]).toEqual([200, 200, 200, 200]);
+    expect(await authStatus(a.url)).toBe(429);
+    expect(await authStatus(b.url)).toBe(429);
+  });
+});
