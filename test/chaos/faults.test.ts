@@ -6,7 +6,10 @@
  *   - kill -9 of a proplet mid-run (restarted after 2 s);
  *   - a broker restart (down 2 s);
  *   - kill -9 of the manager, restarted after 1 s;
- *   - a PostgreSQL restart (fast shutdown: every connection dropped).
+ *   - a PostgreSQL restart (fast shutdown: every connection dropped);
+ *   - a flaky link between the proplets and the broker: 50 ms each way and a connection cut every
+ *     ~3 s for 20 s (testing/flaky-link.ts; `tc netem` needs a kernel module this machine lacks).
+ * The proplets always reach the broker through that link; it forwards untouched until a fault is set.
  * Each task is a CPU-bound WASI command (primes) with `onPropletLoss: reschedule` and 3 attempts.
  * Counted per fault: completed, failed (each must say why), stuck (not settled by the deadline) and
  * lost (accepted with 201 but unknown afterwards). Stuck and lost must be 0, every failure must carry
@@ -19,6 +22,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { generateApiKey } from "../../manager/index.js";
 import { describeWhen } from "../../testing/describe-when.js";
+import { startFlakyLink, type FlakyLink } from "../../testing/flaky-link.js";
 import { startPrivateMosquitto, type PrivateMosquitto } from "../../testing/mosquitto.js";
 import { freePort, uniqueTopicRoot, waitFor } from "../../testing/net.js";
 import { REPO_ROOT } from "../../testing/paths.js";
@@ -39,6 +43,7 @@ interface Proc {
 
 let dir: string;
 let mosquitto: PrivateMosquitto;
+let link: FlakyLink;
 let pg: PrivatePostgres;
 let manager: Proc;
 let proplets: Proc[];
@@ -158,6 +163,7 @@ describeWhen(
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), "propeller-chaos-"));
       mosquitto = await startPrivateMosquitto();
+      link = await startFlakyLink(mosquitto.port);
       pg = await startPrivatePostgres();
       await writeFile(join(dir, "admin-key"), adminKey, { mode: 0o600 });
       const port = await freePort();
@@ -170,7 +176,8 @@ describeWhen(
         proc: undefined,
         output: "",
       };
-      proplets = [1, 2].map((i) => ({ name: `chaos-p${i}`, env: { ...common, PROPELLER_PROPLET_ID: `chaos-p${i}`, PROPELLER_WORK_DIR: join(dir, `p${i}`) }, proc: undefined, output: "" }));
+      const propletCommon = { ...common, PROPELLER_MQTT_URL: `mqtt://127.0.0.1:${link.port}` };
+      proplets = [1, 2].map((i) => ({ name: `chaos-p${i}`, env: { ...propletCommon, PROPELLER_PROPLET_ID: `chaos-p${i}`, PROPELLER_WORK_DIR: join(dir, `p${i}`) }, proc: undefined, output: "" }));
       startManager();
       for (const p of proplets) startProplet(p);
       await ready();
@@ -183,6 +190,7 @@ describeWhen(
         console.log(`\nfaults (${new Date().toISOString()}):\n${lines.join("\n")}\n`);
       }
       for (const p of [manager, ...(proplets ?? [])]) if (p?.proc) await stopProcess(p.proc, 5000);
+      await link?.close();
       await mosquitto?.dispose();
       await pg?.dispose();
       if (dir) await rm(dir, { recursive: true, force: true });
@@ -210,6 +218,16 @@ describeWhen(
         kill9(manager);
         await new Promise((r) => setTimeout(r, 1000));
         startManager();
+      });
+    }, SETTLE_MS * 2 + 120_000);
+
+    it("a flaky link between the proplets and the broker", async () => {
+      await runScenario("flaky proplet link (50 ms, cut every ~3 s for 20 s)", async () => {
+        const before = link.cuts;
+        link.setFaults({ delayMs: 50, cutEveryMs: 3000 });
+        await new Promise((r) => setTimeout(r, 20_000));
+        link.setFaults({ delayMs: 0, cutEveryMs: 0 });
+        expect(link.cuts - before, "the link cut connections").toBeGreaterThan(0);
       });
     }, SETTLE_MS * 2 + 120_000);
 
