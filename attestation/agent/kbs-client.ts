@@ -24,6 +24,12 @@ export interface KbsClientOptions {
   /** Renew the token this long before it expires. */
   tokenMarginMs?: number;
   maxResourceBytes?: number;
+  /**
+   * How long a resource fetch keeps trying while the KBS cannot be reached (connection refused or
+   * reset, a 5xx: a KBS restarting or failing over), with a growing pause between tries. Default
+   * 10 s; 0 tries once. Refusals (401 after re-attesting, 403, 404, 429) are never retried here.
+   */
+  unavailableRetryMs?: number;
   logger?: Logger;
 }
 
@@ -77,9 +83,25 @@ export class KbsClient {
     return this.cached && this.cached.expiresAt - margin > Date.now() ? this.cached.token : null;
   }
 
-  /** Fetches and decrypts `kbs:///repo/type/tag` (or `repo/type/tag`). */
+  /**
+   * Fetches and decrypts `kbs:///repo/type/tag` (or `repo/type/tag`), attesting first when no
+   * token is held, and riding out a KBS that is briefly unreachable (see unavailableRetryMs).
+   */
   async getResource(resource: string): Promise<Uint8Array> {
     const path = resourcePath(resource);
+    const deadline = Date.now() + (this.options.unavailableRetryMs ?? 10_000);
+    for (let pauseMs = 250; ; pauseMs = Math.min(pauseMs * 2, 2000)) {
+      try {
+        return await this.fetchResource(path);
+      } catch (err) {
+        if (!(err instanceof KbsClientError && err.code === "kbs_unavailable") || Date.now() + pauseMs > deadline) throw err;
+        this.options.logger?.warn({ resource: path, retryInMs: pauseMs, err: err.message }, "KBS unavailable; trying again");
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }
+  }
+
+  private async fetchResource(path: string): Promise<Uint8Array> {
     let attestation = await this.attest();
     for (let attempt = 0; ; attempt++) {
       const response = await this.request("GET", `${KBS_RESOURCE_PATH_PREFIX}${path}`, undefined, { authorization: `Bearer ${attestation.token}` });

@@ -10,6 +10,8 @@
  *   - a flaky link between the proplets and the broker: 50 ms each way and a connection cut every
  *     ~3 s for 20 s (testing/flaky-link.ts; `tc netem` needs a kernel module this machine lacks).
  * The proplets always reach the broker through that link; it forwards untouched until a fault is set.
+ *   - kill -9 of the KBS (`propeller kbs serve`, development mode, on the same PostgreSQL cluster)
+ *     while the proplets attest and fetch the key of confidential tasks, restarted after 2 s.
  * Each task is a CPU-bound WASI command (primes) with `onPropletLoss: reschedule` and 3 attempts.
  * Counted per fault: completed, failed (each must say why), stuck (not settled by the deadline) and
  * lost (accepted with 201 but unknown afterwards). Stuck and lost must be 0, every failure must carry
@@ -29,6 +31,11 @@ import { REPO_ROOT } from "../../testing/paths.js";
 import { privatePostgresAvailable, startPrivatePostgres, type PrivatePostgres } from "../../testing/private-postgres.js";
 import { stopProcess } from "../../testing/process.js";
 import { exampleArtifact } from "../e2e/helpers.js";
+import { readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { Client as PgClient } from "pg";
+import { adminKeygen, mintAdminToken, setAttestationPolicy } from "../../kbs/index.js";
+import { confidentialTaskBody, sealWorkload } from "../../cli/confidential.js";
 
 const TASKS = Number(process.env.PROPELLER_CHAOS_TASKS ?? 200);
 const BIN = join(REPO_ROOT, "bin", "propeller.js");
@@ -46,6 +53,9 @@ let mosquitto: PrivateMosquitto;
 let link: FlakyLink;
 let pg: PrivatePostgres;
 let manager: Proc;
+let kbs: Proc;
+let kbsUrl: string;
+let kbsAdmin: { url: string; token: () => Promise<string> };
 let proplets: Proc[];
 let managerUrl: string;
 const adminKey = generateApiKey().key;
@@ -61,6 +71,7 @@ function start(p: Proc, args: string[]): void {
 }
 
 const startManager = () => start(manager, ["manager", "serve"]);
+const startKbsProcess = () => start(kbs, ["kbs", "serve"]);
 const startProplet = (p: Proc) => start(p, ["proplet", "serve"]);
 
 function kill9(p: Proc): void {
@@ -90,16 +101,20 @@ async function ready(): Promise<void> {
 
 const SETTLED = new Set(["completed", "failed", "stopped"]);
 
-async function runScenario(fault: string, inject: () => Promise<void>): Promise<void> {
+/** A task body per index: plain primes by default. */
+type TaskBody = (i: number, name: string, args: string[]) => Record<string, unknown>;
+
+async function runScenario(fault: string, inject: () => Promise<void>, body?: TaskBody): Promise<void> {
   await ready();
   const artifact = await exampleArtifact("primes/primes.wasm");
+  const taskBody: TaskBody = body ?? ((_i, name, args) => ({ name, artifact, args }));
   const began = Date.now();
   const ids: string[] = [];
   // Submitted before the fault: every one of them was accepted (201) and must be accounted for.
   for (let i = 0; i < TASKS; i += 20) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(20, TASKS - i) }, (_, j) =>
-        api("POST", "/tasks", { name: `${fault}-${i + j}`, artifact, args: [String(300_000 + ((i + j) % 7) * 100_000)], onPropletLoss: "reschedule", retry: { maxAttempts: 3, backoffMs: 200 }, start: true }),
+        api("POST", "/tasks", { ...taskBody(i + j, `${fault}-${i + j}`, [String(300_000 + ((i + j) % 7) * 100_000)]), onPropletLoss: "reschedule", retry: { maxAttempts: 3, backoffMs: 200 }, start: true }),
       ),
     );
     for (const r of batch) {
@@ -170,6 +185,31 @@ describeWhen(
       managerUrl = `http://127.0.0.1:${port}`;
       const topicRoot = uniqueTopicRoot();
       const common = { PROPELLER_MQTT_URL: mosquitto.url, PROPELLER_TOPIC_ROOT: topicRoot, PROPELLER_LOG_LEVEL: "warn" };
+      // The KBS: development mode (the proplets attest with the sample TEE), its own database.
+      const admin = await adminKeygen({ id: "chaos-ops" });
+      const kbsDb = new PgClient({ connectionString: pg.url });
+      await kbsDb.connect();
+      await kbsDb.query("CREATE DATABASE chaos_kbs");
+      await kbsDb.end();
+      const kbsPort = await freePort();
+      kbsUrl = `http://127.0.0.1:${kbsPort}`;
+      kbs = {
+        name: "kbs",
+        env: {
+          PROPELLER_LOG_LEVEL: "warn",
+          PROPELLER_KBS_LISTEN: `127.0.0.1:${kbsPort}`,
+          PROPELLER_KBS_DATABASE_URL: pg.url.replace(/\/postgres$/, "/chaos_kbs"),
+          PROPELLER_KBS_DEVELOPMENT: "true",
+          PROPELLER_KBS_MASTER_KEY: randomBytes(32).toString("base64"),
+          PROPELLER_KBS_ADMIN_KEYS: JSON.stringify([{ id: admin.id, publicKey: admin.publicJwk, roles: ["admin"] }]),
+        },
+        proc: undefined,
+        output: "",
+      };
+      startKbsProcess();
+      kbsAdmin = { url: kbsUrl, token: () => mintAdminToken(admin.privateJwk, { keyId: admin.id, subject: "chaos", lifetimeSeconds: 120 }) };
+      await waitFor(async () => (await fetch(`${kbsUrl}/healthz`).catch(() => null))?.ok || undefined, 60_000, `the KBS (output: ${kbs.output.slice(-500)})`);
+      await setAttestationPolicy(kbsAdmin, "sample", { id: "chaos/sample", requireReferenceValues: false, unsafeClaims: [] });
       manager = {
         name: "manager",
         env: { ...common, PROPELLER_DATABASE_URL: pg.url, PROPELLER_HTTP_HOST: "127.0.0.1", PROPELLER_HTTP_PORT: String(port), PROPELLER_BOOTSTRAP_API_KEY_FILE: join(dir, "admin-key") },
@@ -177,7 +217,12 @@ describeWhen(
         output: "",
       };
       const propletCommon = { ...common, PROPELLER_MQTT_URL: `mqtt://127.0.0.1:${link.port}` };
-      proplets = [1, 2].map((i) => ({ name: `chaos-p${i}`, env: { ...propletCommon, PROPELLER_PROPLET_ID: `chaos-p${i}`, PROPELLER_WORK_DIR: join(dir, `p${i}`) }, proc: undefined, output: "" }));
+      proplets = [1, 2].map((i) => ({
+        name: `chaos-p${i}`,
+        env: { ...propletCommon, PROPELLER_PROPLET_ID: `chaos-p${i}`, PROPELLER_WORK_DIR: join(dir, `p${i}`), PROPELLER_TEE: JSON.stringify({ type: "sample" }) },
+        proc: undefined,
+        output: "",
+      }));
       startManager();
       for (const p of proplets) startProplet(p);
       await ready();
@@ -189,7 +234,7 @@ describeWhen(
         for (const r of table) lines.push(`| ${r.fault} | ${r.tasks} | ${r.completed} | ${r.failed}${r.reasons.length ? ` (${r.reasons.join("; ").slice(0, 200)})` : ""} | ${r.stuck} | ${r.lost} | ${r.seconds} |`);
         console.log(`\nfaults (${new Date().toISOString()}):\n${lines.join("\n")}\n`);
       }
-      for (const p of [manager, ...(proplets ?? [])]) if (p?.proc) await stopProcess(p.proc, 5000);
+      for (const p of [manager, kbs, ...(proplets ?? [])]) if (p?.proc) await stopProcess(p.proc, 5000);
       await link?.close();
       await mosquitto?.dispose();
       await pg?.dispose();
@@ -229,6 +274,21 @@ describeWhen(
         link.setFaults({ delayMs: 0, cutEveryMs: 0 });
         expect(link.cuts - before, "the link cut connections").toBeGreaterThan(0);
       });
+    }, SETTLE_MS * 2 + 120_000);
+
+    it("kill -9 of the KBS while proplets attest, restarted", async () => {
+      const plaintext = new Uint8Array(await readFile(join(REPO_ROOT, "examples", "primes", "primes.wasm")));
+      const sealed = await sealWorkload(plaintext, kbsAdmin, "chaos/key/primes", "sample");
+      const spec = { kbsUrl, resource: sealed.resource, plaintextDigest: sealed.plaintextDigest, tee: "sample" as const };
+      await runScenario(
+        "kill -9 the KBS (back after 2 s; confidential tasks)",
+        async () => {
+          kill9(kbs);
+          await new Promise((r) => setTimeout(r, 2000));
+          startKbsProcess();
+        },
+        (_i, name, args) => confidentialTaskBody(name, sealed.ciphertext, spec, { args }),
+      );
     }, SETTLE_MS * 2 + 120_000);
 
     it("a PostgreSQL restart", async () => {
