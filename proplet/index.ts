@@ -30,7 +30,12 @@ export interface RunningProplet {
   readonly metricsUrl: string | undefined;
 }
 
-export async function startProplet(input: PropletConfigInput): Promise<RunningProplet> {
+/** Beyond the configuration: callbacks for tests (fault injection between secure-aggregation steps). */
+export interface PropletHooks {
+  afterSecAggReply?: (kind: string, session: string) => void;
+}
+
+export async function startProplet(input: PropletConfigInput, hooks: PropletHooks = {}): Promise<RunningProplet> {
   const config = resolvePropletConfig(input);
   const log = input.logger ?? createLogger("proplet");
   const ownWorkDir = config.workDir === undefined;
@@ -48,7 +53,7 @@ export async function startProplet(input: PropletConfigInput): Promise<RunningPr
     new ComponentRuntime({ kind: "component", ...componentOptions }),
     new WasiHttpRuntime(componentOptions),
   ];
-  const agent = new PropletAgent({ ...config, workDir }, runtimes, log.child({ propletId: config.id }), { identity, attestation });
+  const agent = new PropletAgent({ ...config, workDir }, runtimes, log.child({ propletId: config.id }), { identity, attestation }, hooks);
   agent.metrics.addCache("component", () => cache.stats());
   try {
     await agent.start();

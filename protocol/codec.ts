@@ -8,6 +8,7 @@ import type { PropletTopicName } from "./topics.js";
 import { ManagerOnline, PropletAnnounce, PropletControl, PropletHeartbeat, PropletStatus } from "./messages/proplet.js";
 import { ArtifactChunkReply, ArtifactRequest } from "./messages/artifact.js";
 import { FunctionDeploy, FunctionInvoke, FunctionReply, FunctionStatus } from "./messages/function.js";
+import { SecAggReply, SecAggRequest } from "./messages/secagg.js";
 import { TaskAccepted, TaskLog, TaskResult, TaskResultAck, TaskStart, TaskStop } from "./messages/task.js";
 import { messageOf } from "../lib/errors.js";
 
@@ -29,6 +30,8 @@ export const TOPIC_SCHEMAS = {
   "functions/status": FunctionStatus,
   "functions/invoke": FunctionInvoke,
   "functions/reply": FunctionReply,
+  "secagg/request": SecAggRequest,
+  "secagg/reply": SecAggReply,
 } as const satisfies Record<PropletTopicName, TSchema>;
 
 export type TopicMessage<N extends PropletTopicName> = Static<(typeof TOPIC_SCHEMAS)[N]>;

@@ -114,3 +114,41 @@ export function parseUpdate(bytes: Uint8Array, expect: { round: number; baseMode
 export function updateDigest(bytes: Uint8Array): Digest {
   return sha256Digest(bytes);
 }
+
+export const FL_HELD_FORMAT = "propeller-fl-held/1";
+
+/** A held update as the run reports it (the run's stdout with secure aggregation). */
+export interface FlHeld {
+  /** Digest of the update's exact bytes, which stay on the proplet. */
+  update: string;
+  bytes: number;
+  /** The run's output was cut at its limit: the held update is incomplete. */
+  truncated: boolean;
+}
+
+/**
+ * With secure aggregation the proplet keeps a training run's update and reports, as the run's
+ * stdout, only this canonical JSON naming the update's digest. The receipt's output digest covers
+ * these bytes, so it binds the held update; the update itself reaches the manager only masked.
+ */
+export function encodeHeld(update: Uint8Array, truncated: boolean): Uint8Array {
+  return Buffer.from(canonicalJson({ format: FL_HELD_FORMAT, update: updateDigest(update), bytes: update.byteLength, truncated }), "utf8");
+}
+
+export function parseHeld(bytes: Uint8Array): FlCheck<FlHeld> {
+  const bad = (reason: string): FlCheck<FlHeld> => ({ ok: false, code: "update_malformed", reason });
+  if (bytes.byteLength > 1024) return bad("the held-update report exceeds 1024 bytes");
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch {
+    return bad("the run's output is not a held-update report (is the update sent in the clear?)");
+  }
+  const h = v as Record<string, unknown>;
+  if (typeof v !== "object" || v === null || h.format !== FL_HELD_FORMAT) return bad(`the run's output is not a "${FL_HELD_FORMAT}" report`);
+  if (typeof h.update !== "string" || !/^sha256:[0-9a-f]{64}$/.test(h.update)) return bad("the held-update report names no sha256 digest");
+  if (!Number.isSafeInteger(h.bytes) || (h.bytes as number) < 0) return bad("the held-update report's size is not a non-negative integer");
+  if (typeof h.truncated !== "boolean") return bad("the held-update report's truncated flag is not a boolean");
+  if (h.truncated || (h.bytes as number) > LIMITS.flUpdateBytes) return { ok: false, code: "update_oversized", reason: `the held update (${String(h.bytes)} bytes) exceeds the output limit` };
+  return { ok: true, value: { update: h.update, bytes: h.bytes as number, truncated: false } };
+}

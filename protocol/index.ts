@@ -12,6 +12,7 @@ export * from "./messages/proplet.js";
 export * from "./messages/task.js";
 export * from "./messages/artifact.js";
 export * from "./messages/function.js";
+export * from "./messages/secagg.js";
 export * from "./codec.js";
 export * from "./receipt/index.js";
 export * from "./workload-encryption.js";

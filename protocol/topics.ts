@@ -21,6 +21,8 @@
  * | <root>/proplets/<id>/functions/status   | proplet → manager  | function.status    |
  * | <root>/proplets/<id>/functions/invoke   | manager → proplet  | function.invoke    |
  * | <root>/proplets/<id>/functions/reply    | proplet → manager  | function.reply     |
+ * | <root>/proplets/<id>/secagg/request     | manager → proplet  | secagg.request     |
+ * | <root>/proplets/<id>/secagg/reply       | proplet → manager  | secagg.reply       |
  * | <root>/manager/online                   | manager → all      | manager.online     |
  */
 export const DEFAULT_TOPIC_ROOT = "propeller/v1";
@@ -49,7 +51,9 @@ export type PropletTopicName =
   | "functions/deploy"
   | "functions/status"
   | "functions/invoke"
-  | "functions/reply";
+  | "functions/reply"
+  | "secagg/request"
+  | "secagg/reply";
 
 /** Topics a proplet publishes on (its own id only). */
 export const PROPLET_PUBLISHES: readonly PropletTopicName[] = [
@@ -62,9 +66,10 @@ export const PROPLET_PUBLISHES: readonly PropletTopicName[] = [
   "artifacts/request",
   "functions/status",
   "functions/reply",
+  "secagg/reply",
 ];
 /** Topics a proplet subscribes to (its own id only), plus `manager/online`. */
-export const PROPLET_SUBSCRIBES: readonly PropletTopicName[] = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "artifacts/chunk", "functions/deploy", "functions/invoke"];
+export const PROPLET_SUBSCRIBES: readonly PropletTopicName[] = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "artifacts/chunk", "functions/deploy", "functions/invoke", "secagg/request"];
 
 export class Topics {
   constructor(readonly root: string = DEFAULT_TOPIC_ROOT) {

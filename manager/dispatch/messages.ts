@@ -28,6 +28,7 @@ export function startMessage(
     receiptNonce: run.receiptNonce,
     ...(spec.confidential ? { confidential: spec.confidential } : {}),
     ...(spec.grants ? { grants: spec.grants } : {}),
+    ...(spec.holdOutput ? { holdOutput: spec.holdOutput } : {}),
   });
 }
 

@@ -54,6 +54,8 @@ export interface TaskSpec {
   broadcast?: boolean;
   /** A cron schedule: every tick queues a new run. Absent/null: started only by request. */
   schedule?: CronSchedule | null;
+  /** Set by federated rounds with secure aggregation (TaskStart.holdOutput); never by the API. */
+  holdOutput?: "secagg";
 }
 
 export interface RetryPolicy {

@@ -40,17 +40,17 @@ export class TaskService {
   }
 
   /** A task created over the API (traced: the runs it starts continue this span's trace). */
-  create(input: TaskCreate): Promise<Task> {
+  create(input: TaskCreate, internal: { holdOutput?: "secagg" } = {}): Promise<Task> {
     return inSpan(managerTracer, SPAN.taskCreate, {}, async (span) => {
-      const task = await this.createTask(input);
+      const task = await this.createTask(input, internal);
       span.setAttribute(ATTR.taskId, task.id);
       return task;
     });
   }
 
-  private async createTask(input: TaskCreate): Promise<Task> {
+  private async createTask(input: TaskCreate, internal: { holdOutput?: "secagg" }): Promise<Task> {
     const artifact = await this.delivery.accept(this.ctx.db, input.artifact);
-    const plain = buildSpec(input, artifact);
+    const plain: TaskSpec = { ...buildSpec(input, artifact), ...(internal.holdOutput ? { holdOutput: internal.holdOutput } : {}) };
     checkSecretEnv(plain);
     this.delivery.checkFitsOneStart(plain, artifact);
     const now = this.ctx.now();
@@ -337,6 +337,8 @@ function teeRequirement(requested: TaskSpec["requirements"]["tee"], confidential
 
 function mergeSpec(current: TaskSpec, patch: TaskPatch, artifact: CheckedArtifact | undefined): TaskSpec {
   return {
+    // Not patchable: a federated run's update must stay held on its proplet.
+    ...(current.holdOutput ? { holdOutput: current.holdOutput } : {}),
     runtime: patch.runtime ?? current.runtime,
     artifact: artifact?.spec ?? current.artifact,
     entrypoint: patch.entrypoint ?? current.entrypoint,

@@ -44,6 +44,8 @@ import type { PropletCounters, PropletTrust } from "../lease/types.js";
 export type { PropletCounters, PropletTrust } from "../lease/types.js";
 import type { Runtime } from "../execute/runtime.js";
 import { FunctionHost } from "../invoke/host.js";
+import { HeldUpdates } from "../secagg/held.js";
+import { SecAggClient, type SecAggClientDeps } from "../secagg/client.js";
 import { messageOf } from "../../lib/errors.js";
 import { PropletMetrics } from "../telemetry/metrics.js";
 import { startMetricsServer } from "../telemetry/server.js";
@@ -71,6 +73,9 @@ export class PropletAgent {
   private stopping = false;
   /** Warm functions served synchronously (invocations, proplet/invoke/). */
   private readonly functions: FunctionHost;
+  /** Secure aggregation: updates held on this proplet, and the sessions that mask them. */
+  private readonly held = new HeldUpdates();
+  private readonly secagg: SecAggClient;
   /** The Prometheus export, served when `metrics` is configured. */
   readonly metrics: PropletMetrics;
   private metricsServer: { url: string; close(): Promise<void> } | undefined;
@@ -85,6 +90,7 @@ export class PropletAgent {
     private readonly runtimes: Runtime[],
     private readonly log: Logger,
     private readonly trust: PropletTrust,
+    hooks: { afterSecAggReply?: SecAggClientDeps["afterReply"] } = {},
   ) {
     this.topics = new Topics(config.topicRoot);
     const workDir = config.workDir ?? join(tmpdir(), `propeller-proplet-${config.id}`);
@@ -123,6 +129,15 @@ export class PropletAgent {
       connected: () => this.connection?.connected === true,
       stopping: () => this.stopping,
       duplicate: (messageId) => this.duplicate(messageId),
+      held: this.held,
+    });
+    this.secagg = new SecAggClient({
+      propletId: config.id,
+      held: this.held,
+      log,
+      send: (body) => this.publish("secagg/reply", body),
+      duplicate: (messageId) => this.duplicate(messageId),
+      ...(hooks.afterSecAggReply ? { afterReply: hooks.afterSecAggReply } : {}),
     });
     this.functions = new FunctionHost({
       sources: this.sources,
@@ -157,6 +172,7 @@ export class PropletAgent {
         if (m.action === "reannounce") return this.presence("control reannounce");
       }),
       this.on(connection, "artifacts/chunk", (m) => this.mqttArtifacts.onReply(m)),
+      this.on(connection, "secagg/request", (m) => this.secagg.onRequest(m)),
       this.on(connection, "functions/deploy", (m) => this.functions.onDeploy(m)),
       // Not awaited: invocations run concurrently (the pool bounds them); the handler never rejects.
       this.on(connection, "functions/invoke", (m) => void this.functions.onInvoke(m).catch((err: unknown) => this.log.warn({ err: messageOf(err) }, "function reply not sent"))),

@@ -8,7 +8,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
-import { childTraceparent, encodeTopicMessage, teeSatisfies, type PropletTopicName, type RunRef, type TaskStart, type TaskStop, type TopicMessage } from "../../protocol/index.js";
+import { childTraceparent, encodeHeld, encodeTopicMessage, teeSatisfies, type PropletTopicName, type RunRef, type TaskStart, type TaskStop, type TopicMessage } from "../../protocol/index.js";
 import type { ArtifactSources } from "../artifacts/index.js";
 import type { PropletConfig } from "../config.js";
 import type { Runtime, RunReport } from "../execute/runtime.js";
@@ -17,6 +17,7 @@ import { messageOf } from "../../lib/errors.js";
 import { BoundedRunSet, PendingResults, failedReport, resultBody, stoppedReport, type ResultBody } from "./results.js";
 import { runStart, unattestedBasis } from "./run.js";
 import { LiveOutput } from "./live-output.js";
+import type { HeldUpdates } from "../secagg/held.js";
 import type { PropletMetrics } from "../telemetry/metrics.js";
 import type { PropletCounters, PropletTrust } from "./types.js";
 import { ATTR, SPAN } from "../../protocol/index.js";
@@ -53,6 +54,8 @@ export interface LeaseDeps {
   stopping(): boolean;
   /** True (and counted) when this message id was seen before. */
   duplicate(messageId: string): boolean;
+  /** Updates held for secure aggregation (proplet/secagg/held.ts). */
+  held: HeldUpdates;
 }
 
 export class Leases {
@@ -178,7 +181,11 @@ export class Leases {
       },
       onError: (err) => log.debug({ err: messageOf(err) }, "a live output chunk was not sent (the result carries the output)"),
     });
-    const onOutput = (stream: "stdout" | "stderr", data: Uint8Array) => live.write(stream, data);
+    // A held update (secure aggregation) never leaves the proplet in the clear, not even live.
+    const onOutput = (stream: "stdout" | "stderr", data: Uint8Array) => {
+      if (stream === "stdout" && m.holdOutput) return;
+      live.write(stream, data);
+    };
     void runStart(m, controller.signal, { runtimes: this.runtimes, sources: this.sources, artifactMaxBytes: this.config.artifactMaxBytes, trust: this.trust, log: this.log, onEndpoint, onOutput, ...(metrics ? { metrics } : {}) })
       .then(async ({ report, basis }) => {
         metrics?.runDuration.observe({ runtime: m.runtime, outcome: report.outcome }, (performance.now() - startedAt) / 1000);
@@ -190,7 +197,7 @@ export class Leases {
         // Live output first, so a follower sees every line before the run ends.
         // Bounded: a broker that does not acknowledge must not hold the result back.
         await Promise.race([live.end(), new Promise<void>((r) => setTimeout(r, LIVE_OUTPUT_WAIT_MS).unref())]);
-        return this.finish(m, report, basis);
+        return this.finish(m, m.holdOutput ? this.holdOutput(m, report) : report, basis);
       })
       .catch((err: unknown) => log.error({ err: messageOf(err) }, "run failed unexpectedly"))
       .finally(() => {
@@ -198,6 +205,19 @@ export class Leases {
         this.runs.delete(m.runId);
         resolveDone();
       });
+  }
+
+  /**
+   * Secure aggregation: the run's stdout (its update) is kept in the held store and the result
+   * carries only its digest (protocol/fl.ts encodeHeld), which the receipt then covers. A run that
+   * did not complete reports no output at all.
+   */
+  private holdOutput(m: TaskStart, report: RunReport): RunReport {
+    if (report.outcome !== "completed") return { ...report, stdout: new Uint8Array(), stdoutTruncated: false };
+    const { held, evicted } = this.deps.held.hold(m.runId, report.stdout);
+    for (const runId of evicted) this.log.warn({ runId }, "held-update store full: forgot the oldest held update");
+    if (!held) return failedReport("output_not_held", `the update (${report.stdout.byteLength} bytes) is larger than the held-update store`);
+    return { ...report, stdout: encodeHeld(report.stdout, report.stdoutTruncated), stdoutTruncated: false };
   }
 
   /** Reasons a start can never run here (answered with a failed result, not left to redelivery). */

@@ -151,6 +151,11 @@ export const TaskStart = message("task.start", {
   confidential: Type.Optional(ConfidentialSpec),
   /** Filesystem and network the run may use; absent = none. */
   grants: Type.Optional(Grants),
+  /**
+   * `secagg`: the proplet keeps the run's stdout (a federated update) for secure aggregation and
+   * reports only its digest (protocol/fl.ts encodeHeld); live stdout is not streamed.
+   */
+  holdOutput: Type.Optional(Type.Literal("secagg")),
 });
 export type TaskStart = Static<typeof TaskStart>;
 
