@@ -105,7 +105,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const fl = new FlService(ctx, service, () => flAdvancer.request());
     const invocations = new InvocationService(ctx, topics);
     const logs = new LogService(ctx, dispatcher);
-    const router = new Router(ctx, topics, { liveness, dispatcher, artifacts: chunks, functions: invocations, logs });
+    const router = new Router(ctx, topics, { liveness, dispatcher, artifacts: chunks, functions: invocations, logs, secagg: flAdvancer.secagg });
 
     const apiKeys = new ApiKeys(db, log.child({ component: "auth" }), ctx.now);
     // Before anything listens: the operator's bootstrap keys must work from the first request.

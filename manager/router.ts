@@ -39,6 +39,11 @@ export interface RouterHandlers {
   dispatcher: Dispatcher;
   artifacts?: ArtifactRequestHandler;
   functions?: FunctionMessageHandler;
+  /** Secure aggregation of federated rounds (manager/fl/secagg.ts): replies, and undecodable ones. */
+  secagg?: {
+    onReply(propletId: string, msg: TopicMessage<"secagg/reply">): void;
+    onMalformed(propletId: string, reason: string): void;
+  };
   /** Live output (task.log stdout/stderr), manager/logs. */
   logs?: { onOutput(senderId: string, msg: TopicMessage<"tasks/log">): Promise<void> };
 }
@@ -97,15 +102,19 @@ export class Router {
     } catch (err) {
       this.ctx.counters.inc("malformedMessages");
       this.ctx.log.warn({ topic, bytes: payload.byteLength, err: messageOf(err) }, "malformed MQTT message dropped");
+      // A secure-aggregation session records what its participants' topics carried that did not fit.
+      if (name === "secagg/reply") this.handlers.secagg?.onMalformed(propletId, messageOf(err));
       return;
     }
     if (msg.propletId !== propletId) {
       this.ctx.counters.inc("senderMismatches");
       this.ctx.log.warn({ topic, claimed: msg.propletId }, "message names another proplet than its topic; dropped");
+      if (name === "secagg/reply") this.handlers.secagg?.onMalformed(propletId, `the message names proplet ${msg.propletId}`);
       return;
     }
-    // QoS 1 may deliver twice. Results are exempt: a repeat must be acknowledged again.
-    if (name !== "tasks/result" && !this.dedup.firstSeen(msg.messageId)) return;
+    // QoS 1 may deliver twice. Results are exempt: a repeat must be acknowledged again. So are
+    // secure-aggregation replies: their session refuses a repeat and records it (a replay).
+    if (name !== "tasks/result" && name !== "secagg/reply" && !this.dedup.firstSeen(msg.messageId)) return;
     const { liveness, dispatcher, artifacts, functions, logs } = this.handlers;
     try {
       switch (msg.kind) {
@@ -129,6 +138,8 @@ export class Router {
           return functions?.onReply(msg);
         case "function.status":
           return await functions?.onStatus(msg);
+        case "secagg.reply":
+          return this.handlers.secagg?.onReply(propletId, msg);
         default:
           return;
       }

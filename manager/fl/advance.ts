@@ -23,6 +23,8 @@ import { fedAvg } from "./fedavg.js";
 import { judgeRun } from "./judge.js";
 import { invitedFor } from "./spec.js";
 import * as store from "./store.js";
+import { failRound } from "./rounds.js";
+import { SecAggRounds } from "./secagg.js";
 
 const BATCH = 20;
 
@@ -32,14 +34,17 @@ interface Opening {
   propletId: string;
 }
 
-export async function advanceExperiments(ctx: ManagerContext, tasks: TaskService): Promise<void> {
+export async function advanceExperiments(ctx: ManagerContext, tasks: TaskService, secagg: SecAggRounds): Promise<void> {
   const openings: Opening[] = [];
   const toStop: string[] = [];
+  const toAggregate: Array<{ experimentId: string; round: number }> = [];
   await ctx.db.transaction(async (tx) => {
     for (const exp of await store.claimRunning(tx, BATCH)) {
-      await advanceOne(ctx, tx, exp, openings, toStop);
+      await advanceOne(ctx, tx, exp, openings, toStop, { secagg, toAggregate });
     }
   });
+  // After the commit: each session claims its round in its own statement.
+  for (const a of toAggregate) await secagg.begin(a.experimentId, a.round).catch((err: unknown) => ctx.log.error({ ...a, err: messageOf(err) }, "secure aggregation could not start"));
   let queued = 0;
   for (const o of openings) {
     try {
@@ -52,7 +57,14 @@ export async function advanceExperiments(ctx: ManagerContext, tasks: TaskService
   for (const taskId of toStop) await tasks.stop(taskId).catch(() => undefined);
 }
 
-async function advanceOne(ctx: ManagerContext, tx: SqlExecutor, exp: store.ExperimentRecord, openings: Opening[], toStop: string[]): Promise<void> {
+async function advanceOne(
+  ctx: ManagerContext,
+  tx: SqlExecutor,
+  exp: store.ExperimentRecord,
+  openings: Opening[],
+  toStop: string[],
+  aggregation: { secagg: SecAggRounds; toAggregate: Array<{ experimentId: string; round: number }> },
+): Promise<void> {
   const now = ctx.now();
   const spec = exp.spec;
   let round = exp.currentRound > 0 ? await store.getRound(tx, exp.id, exp.currentRound) : null;
@@ -62,6 +74,17 @@ async function advanceOne(ctx: ManagerContext, tx: SqlExecutor, exp: store.Exper
     if (closed === "failed") return;
     if (closed === "open") return;
     round = await store.getRound(tx, exp.id, exp.currentRound);
+  }
+
+  if (round && round.state === "aggregating") {
+    if (aggregation.secagg.isRunning(exp.id, round.round)) return;
+    if (round.secaggSession === null) {
+      aggregation.toAggregate.push({ experimentId: exp.id, round: round.round });
+    } else if (SecAggRounds.abandoned(round, spec.secagg?.stepTimeoutMs ?? 10_000, now)) {
+      // Not resumed: its participants masked their updates once and forgot them (docs/fl.md).
+      await failRound(tx, exp, round, now, `secure aggregation session ${round.secaggSession} was interrupted (the manager running it stopped) and cannot be resumed`);
+    }
+    return;
   }
 
   if (round && round.state === "opening") {
@@ -107,7 +130,7 @@ async function progressRound(
   round: store.RoundRecord,
   now: Date,
   toStop: string[],
-): Promise<"open" | "completed" | "failed"> {
+): Promise<"open" | "aggregating" | "completed" | "failed"> {
   const spec = exp.spec;
   const base = await store.getModel(tx, exp.id, round.baseVersion);
   if (!base) {
@@ -119,10 +142,16 @@ async function progressRound(
     if (u.state !== "pending") continue;
     const task = u.taskId ? await taskStore.getTask(tx, u.taskId) : null;
     const run = task?.latestRunId ? await runStore.getRun(tx, task.latestRunId) : null;
-    const verdict = judgeRun(run, { round: round.round, baseModel: base.digest, shape: spec.shape, attested: spec.attested, propletId: u.propletId });
+    const verdict = judgeRun(run, { round: round.round, baseModel: base.digest, shape: spec.shape, attested: spec.attested, propletId: u.propletId, held: spec.aggregation === "secagg" });
     const key = { experimentId: exp.id, round: round.round, propletId: u.propletId };
     if (verdict.state === "pending") continue;
-    if (verdict.state === "accepted") {
+    if (verdict.state === "held") {
+      // Accepted as held: the update itself stays on the proplet until secure aggregation masks it.
+      await store.setUpdate(tx, key, { state: "accepted", runId: run!.id, digest: verdict.held.update, attested: verdict.attested, finishedAt: now });
+      u.state = "accepted";
+      u.digest = verdict.held.update;
+      u.runId = run!.id;
+    } else if (verdict.state === "accepted") {
       await store.setUpdate(tx, key, { state: "accepted", runId: run!.id, digest: verdict.digest, samples: verdict.update.samples, attested: verdict.attested, weights: verdict.update.weights, finishedAt: now });
       u.state = "accepted";
       u.weights = verdict.update.weights;
@@ -155,6 +184,10 @@ async function progressRound(
     await failRound(tx, exp, round, now, `only ${accepted.length} of ${updates.length} updates accepted; ${spec.k} needed`);
     return "failed";
   }
+  if (spec.aggregation === "secagg") {
+    await store.setRound(tx, exp.id, round.round, { state: "aggregating", closedAt: now });
+    return "aggregating";
+  }
   const started = performance.now();
   const avg = fedAvg(accepted.map((u) => ({ propletId: u.propletId, samples: u.samples!, weights: u.weights! })));
   const model: FlModel = { shape: spec.shape, weights: avg.weights };
@@ -180,11 +213,6 @@ async function progressRound(
   await store.setRound(tx, exp.id, round.round, { state: "completed", modelVersion: version, closedAt: now, finishedAt });
   ctx.log.info({ experimentId: exp.id, round: round.round, accepted: accepted.length, of: updates.length, digest }, "federated round aggregated");
   return "completed";
-}
-
-async function failRound(tx: SqlExecutor, exp: store.ExperimentRecord, round: store.RoundRecord, now: Date, reason: string): Promise<void> {
-  await store.setRound(tx, exp.id, round.round, { state: "failed", reason, closedAt: now, finishedAt: now });
-  await store.setExperimentState(tx, exp.id, { state: "failed", reason: `round ${round.round} failed: ${reason}`, now, finishedAt: now });
 }
 
 async function failExperiment(ctx: ManagerContext, experimentId: string, reason: string): Promise<void> {

@@ -4,12 +4,14 @@
  * missing (the run failed or was lost: a dropout). Pure: the caller reads the run and records.
  */
 import { decodeJwt } from "jose";
-import { parseUpdate, updateDigest, type FlUpdate } from "../../protocol/index.js";
+import { parseHeld, parseUpdate, updateDigest, type FlHeld, type FlUpdate } from "../../protocol/index.js";
 import type { RunRecord } from "../tasks/model.js";
 
 export type Verdict =
   | { state: "pending" }
   | { state: "accepted"; update: FlUpdate; digest: string; attested: boolean }
+  /** Secure aggregation: the proplet holds the update; its report (the run's stdout) names the update's digest. */
+  | { state: "held"; held: FlHeld; digest: string; attested: boolean }
   | { state: "rejected" | "missing"; reason: string; digest?: string; attested?: boolean };
 
 export interface RoundExpectation {
@@ -20,6 +22,8 @@ export interface RoundExpectation {
   attested: boolean;
   /** The proplet this participant's run was pinned to. */
   propletId: string;
+  /** Secure aggregation: the run's stdout must be a held-update report, never the update. */
+  held?: boolean;
 }
 
 const ACTIVE = new Set(["queued", "scheduled", "running"]);
@@ -43,6 +47,11 @@ export function judgeRun(run: RunRecord | null, expect: RoundExpectation): Verdi
   if (named !== digest) return { state: "rejected", reason: `receipt_mismatch: the receipt names output ${String(named)}, the stored update is ${digest}`, digest, attested };
   if (run.result?.stdoutTruncated) return { state: "rejected", reason: "update_oversized: the update was truncated at the run's output limit", digest, attested };
   if (run.result?.exitCode !== 0) return { state: "missing", reason: `run_failed: the training client exited with ${String(run.result?.exitCode)}`, digest, attested };
+  if (expect.held) {
+    const held = parseHeld(stdout);
+    if (!held.ok) return { state: "rejected", reason: `${held.code}: ${held.reason}`, digest, attested };
+    return { state: "held", held: held.value, digest, attested };
+  }
   const parsed = parseUpdate(stdout, expect);
   if (!parsed.ok) return { state: "rejected", reason: `${parsed.code}: ${parsed.reason}`, digest, attested };
   return { state: "accepted", update: parsed.value, digest, attested };

@@ -11,7 +11,9 @@ import type { FlExperiment, FlExperimentCreate, FlModelVersion, FlRound } from "
 import { checkArtifact } from "../delivery/index.js";
 import * as propletStore from "../store/proplets.js";
 import type { TaskService } from "../tasks/service.js";
-import { specOf } from "./spec.js";
+import { secaggOf, specOf, type SecAggSpec } from "./spec.js";
+import { fractionBitsFor } from "../../protocol/secagg/index.js";
+import { messageOf } from "../../lib/errors.js";
 import * as store from "./store.js";
 
 export class FlService {
@@ -23,11 +25,7 @@ export class FlService {
   ) {}
 
   async create(input: FlExperimentCreate): Promise<FlExperiment> {
-    if (input.aggregation === "secagg") {
-      // protocol/secagg has the protocol's two sides; the rounds that carry its four steps between
-      // participants' runs and the aggregator are not wired yet (docs/fl.md).
-      throw new InvalidRequestError("not_available", "aggregation \"secagg\" (secure aggregation) is not available yet for experiments: its rounds are not wired to protocol/secagg; use \"fedavg\"");
-    }
+    if (input.secagg && input.aggregation !== "secagg") throw new InvalidRequestError("invalid_experiment", "secagg parameters are given, but aggregation is not \"secagg\"");
     if (input.attested && !input.confidential) {
       throw new InvalidRequestError("invalid_experiment", "an attested experiment needs a confidential workload (confidential: kbsUrl, resource, plaintextDigest, tee): only runs whose key the KBS released to an attested TEE carry attested receipts");
     }
@@ -40,6 +38,7 @@ export class FlService {
     }
     const invited = "proplets" in input.participants ? input.participants.proplets.length : input.participants.min;
     if (input.k > invited) throw new InvalidRequestError("invalid_experiment", `k is ${input.k}, but at most ${invited} participants take part in a round`);
+    if (input.aggregation === "secagg") checkSecAgg(secaggOf(input), invited, input.k);
     // Inline bytes are checked against their digest now; other sources when the first round opens.
     if ("inline" in input.workload && input.workload.inline !== undefined && !("delivery" in input.workload)) checkArtifact({ digest: input.workload.digest, inline: input.workload.inline });
     const workloadDigest = input.confidential?.plaintextDigest ?? ("digest" in input.workload && input.workload.digest ? input.workload.digest : "unresolved");
@@ -99,7 +98,7 @@ export class FlService {
       if (exp.state !== "created" && exp.state !== "running") throw new ConflictError("illegal_transition", `experiment ${id} is already ${exp.state}`);
       const taskIds: string[] = [];
       const round = exp.currentRound > 0 ? await store.getRound(tx, id, exp.currentRound) : null;
-      if (round && (round.state === "opening" || round.state === "training")) {
+      if (round && (round.state === "opening" || round.state === "training" || round.state === "aggregating")) {
         for (const u of await store.listUpdates(tx, id, round.round)) {
           if (u.state !== "pending") continue;
           await store.setUpdate(tx, { experimentId: id, round: round.round, propletId: u.propletId }, { state: "missing", reason: `experiment ${reason}`, finishedAt: now });
@@ -207,5 +206,23 @@ function roundView(r: store.RoundRecord, updates: store.UpdateRecord[], digests:
       attested: u.attested,
       finishedAt: iso(u.finishedAt),
     })),
+    ...(r.secagg ? { secagg: r.secagg } : {}),
   };
+}
+
+/**
+ * Secure aggregation needs two participants at least, a threshold no larger than a round's
+ * participants and no smaller than k (the sum must hold k updates), and room in 32-bit lanes for
+ * the largest sample count and clip (protocol/secagg/params.ts).
+ */
+function checkSecAgg(p: SecAggSpec, invited: number, k: number): void {
+  const bad = (why: string) => new InvalidRequestError("invalid_experiment", `secagg: ${why}`);
+  if (invited < 2) throw bad("secure aggregation needs at least 2 participants a round");
+  if (p.threshold > invited) throw bad(`threshold ${p.threshold} exceeds the ${invited} participants of a round`);
+  if (p.threshold < k) throw bad(`threshold ${p.threshold} is below k (${k}): a sum of fewer than k updates would be aggregated`);
+  try {
+    fractionBitsFor(invited, p.maxSamples, p.clip);
+  } catch (err) {
+    throw bad(messageOf(err));
+  }
 }

@@ -19,12 +19,30 @@ export interface FlExperimentSpec {
   stragglers: "wait" | "close-at-k";
   dropouts: "keep" | "exclude";
   aggregation: "fedavg" | "secagg";
+  /** Secure aggregation's parameters, defaults filled in (aggregation "secagg" only; absent on older rows). */
+  secagg?: SecAggSpec | null;
   attested: boolean;
   tee: TeeType | null;
   args: string[];
   env: Record<string, string>;
   data: { volume: string; guest: string } | null;
   limits: { timeoutMs?: number; memoryBytes?: number };
+}
+
+export interface SecAggSpec {
+  threshold: number;
+  clip: number;
+  maxSamples: number;
+  stepTimeoutMs: number;
+}
+
+export function secaggOf(input: FlExperimentCreate): SecAggSpec {
+  return {
+    threshold: input.secagg?.threshold ?? Math.max(2, input.k),
+    clip: input.secagg?.clip ?? 16,
+    maxSamples: input.secagg?.maxSamples ?? 10_000,
+    stepTimeoutMs: input.secagg?.stepTimeoutMs ?? 10_000,
+  };
 }
 
 export function specOf(input: FlExperimentCreate, workloadDigest: string): FlExperimentSpec {
@@ -51,6 +69,7 @@ export function specOf(input: FlExperimentCreate, workloadDigest: string): FlExp
     stragglers: input.stragglers ?? "wait",
     dropouts: input.dropouts ?? "keep",
     aggregation: input.aggregation ?? "fedavg",
+    secagg: input.aggregation === "secagg" ? secaggOf(input) : null,
     attested: input.attested ?? false,
     tee: input.confidential?.tee ?? null,
     args: input.args ?? [],

@@ -3,7 +3,25 @@ import { columnDate as date, columnDateOrNull as dateOrNull, columnJson as json,
 import type { FlExperimentSpec } from "./spec.js";
 
 export type ExperimentState = "created" | "running" | "completed" | "failed" | "stopped";
-export type RoundState = "opening" | "training" | "completed" | "failed";
+export type RoundState = "opening" | "training" | "aggregating" | "completed" | "failed";
+
+/** How a round's secure aggregation went (fl_rounds.secagg): never an update, only who and why. */
+export interface SecAggRecord {
+  session: string;
+  threshold: number;
+  clip: number;
+  maxWeight: number;
+  fractionBits: number;
+  participants: string[];
+  /** Whose masked inputs are in the sum (null while running or when it failed). */
+  survivors: string[] | null;
+  /** Who left the session, at which step and why. */
+  dropped: Array<{ propletId: string; reason: string }>;
+  /** Every secure-aggregation message the manager refused during the session, with the reason. */
+  refusals: Array<{ from: string; reason: string; at: string }>;
+  /** Why the session failed, if it did. */
+  failure: string | null;
+}
 export type UpdateState = "pending" | "accepted" | "rejected" | "missing";
 
 export interface ExperimentRecord {
@@ -39,6 +57,9 @@ export interface RoundRecord {
   openedAt: Date | null;
   closedAt: Date | null;
   finishedAt: Date | null;
+  /** The SecAgg session a manager claimed for this round (aggregation "secagg"). */
+  secaggSession: string | null;
+  secagg: SecAggRecord | null;
 }
 
 export interface UpdateRecord {
@@ -63,13 +84,14 @@ export interface ModelRecord {
   digest: string;
   encoded: string;
   samples: number;
-  updates: Array<{ propletId: string; digest: string; samples: number }>;
+  /** samples is null under secure aggregation: each participant's count is masked, only the total is known. */
+  updates: Array<{ propletId: string; digest: string; samples: number | null }>;
   createdAt: Date;
 }
 
 
 const E_COLUMNS = "id, seq, name, state, reason, spec, current_round, created_at, updated_at, started_at, finished_at";
-const R_COLUMNS = "experiment_id, round, state, reason, base_version, model_version, started_at, deadline_at, opened_at, closed_at, finished_at";
+const R_COLUMNS = "experiment_id, round, state, reason, base_version, model_version, started_at, deadline_at, opened_at, closed_at, finished_at, secagg_session, secagg";
 const U_COLUMNS = "experiment_id, round, proplet_id, task_id, run_id, state, reason, digest, samples, attested, weights, finished_at";
 const M_COLUMNS = "experiment_id, version, round, digest, encoded, samples, updates, created_at";
 
@@ -102,6 +124,8 @@ function roundFromRow(r: Row): RoundRecord {
     openedAt: dateOrNull(r.opened_at),
     closedAt: dateOrNull(r.closed_at),
     finishedAt: dateOrNull(r.finished_at),
+    secaggSession: (r.secagg_session as string | null) ?? null,
+    secagg: r.secagg === null || r.secagg === undefined ? null : json<SecAggRecord>(r.secagg),
   };
 }
 
@@ -305,4 +329,28 @@ export async function setUpdate(
       change.finishedAt,
     ],
   );
+}
+
+/** Claims the round's secure aggregation for `session`, only if no manager did: true when this call claimed it. */
+export async function claimSecAggSession(db: SqlExecutor, experimentId: string, round: number, session: string, record: SecAggRecord): Promise<boolean> {
+  const { rows } = await db.query<Row>(
+    `UPDATE fl_rounds SET secagg_session = $3, secagg = $4::jsonb WHERE experiment_id = $1 AND round = $2 AND state = 'aggregating' AND secagg_session IS NULL RETURNING round`,
+    [experimentId, round, session, JSON.stringify(record)],
+  );
+  return rows.length === 1;
+}
+
+export async function setRoundSecAgg(db: SqlExecutor, experimentId: string, round: number, record: SecAggRecord): Promise<void> {
+  await db.query(`UPDATE fl_rounds SET secagg = $3::jsonb WHERE experiment_id = $1 AND round = $2`, [experimentId, round, JSON.stringify(record)]);
+}
+
+/** An accepted (held) update whose owner left the secure aggregation: now rejected or missing, with why. */
+export async function demoteUpdate(db: SqlExecutor, key: { experimentId: string; round: number; propletId: string }, state: "rejected" | "missing", reason: string): Promise<void> {
+  await db.query(`UPDATE fl_updates SET state = $4, reason = $5 WHERE experiment_id = $1 AND round = $2 AND proplet_id = $3 AND state = 'accepted'`, [
+    key.experimentId,
+    key.round,
+    key.propletId,
+    state,
+    reason,
+  ]);
 }

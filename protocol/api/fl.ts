@@ -42,8 +42,27 @@ export const FlExperimentCreate = Type.Object(
     stragglers: Type.Optional(Type.Union(FL_STRAGGLER_POLICIES.map((p) => Type.Literal(p)))),
     /** A participant without an accepted update in a round: keep inviting it (default), or exclude it from later rounds. */
     dropouts: Type.Optional(Type.Union(FL_DROPOUT_POLICIES.map((p) => Type.Literal(p)))),
-    /** fedavg (default): weighted by sample count, in the manager. secagg: not available yet. */
+    /**
+     * fedavg (default): weighted by sample count, in the manager. secagg: secure aggregation
+     * (docs/secure-aggregation.md): updates stay on the proplets, the manager learns only their sum.
+     */
     aggregation: Type.Optional(Type.Union(FL_AGGREGATIONS.map((a) => Type.Literal(a)))),
+    /** Secure aggregation's parameters (aggregation "secagg" only). */
+    secagg: Type.Optional(
+      Type.Object(
+        {
+          /** Participants needed at every step (default max(2, k)): the round survives n − threshold dropouts. */
+          threshold: Type.Optional(Type.Integer({ minimum: 2, maximum: LIMITS.flMaxParticipants })),
+          /** Each weight of an update is clipped to ±clip before it is quantized (default 16). */
+          clip: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e6 })),
+          /** The largest sample count a participant may weigh its update with (default 10 000). */
+          maxSamples: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })),
+          /** How long each of the four steps waits for the participants' answers (default 10 s). */
+          stepTimeoutMs: Type.Optional(Type.Integer({ minimum: 500, maximum: 300_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Only attested participants: runs need `tee`, and each update's receipt must be attested and name the update's digest. */
     attested: Type.Optional(Type.Boolean()),
     /**
@@ -76,7 +95,7 @@ export const FlExperimentCreate = Type.Object(
 export type FlExperimentCreate = Static<typeof FlExperimentCreate>;
 
 export const FL_EXPERIMENT_STATES = ["created", "running", "completed", "failed", "stopped"] as const;
-export const FL_ROUND_STATES = ["opening", "training", "completed", "failed"] as const;
+export const FL_ROUND_STATES = ["opening", "training", "aggregating", "completed", "failed"] as const;
 export const FL_UPDATE_STATES = ["pending", "accepted", "rejected", "missing"] as const;
 
 const ModelRef = Type.Object({ version: Type.Integer(), digest: Type.String() });
@@ -108,6 +127,24 @@ export const FlRound = Type.Object({
   /** Milliseconds: opening (tasks created and queued), training (until the round closed), aggregation. */
   timings: Type.Object({ openMs: Type.Union([Type.Integer(), Type.Null()]), trainMs: Type.Union([Type.Integer(), Type.Null()]), aggregateMs: Type.Union([Type.Integer(), Type.Null()]) }),
   updates: Type.Array(FlUpdateView),
+  /** Secure aggregation: the session, who is in the sum, who left and why, every refused message. */
+  secagg: Type.Optional(
+    Type.Union([
+      Type.Null(),
+      Type.Object({
+        session: Type.String(),
+        threshold: Type.Integer(),
+        clip: Type.Number(),
+        maxWeight: Type.Integer(),
+        fractionBits: Type.Integer(),
+        participants: Type.Array(Type.String()),
+        survivors: Type.Union([Type.Array(Type.String()), Type.Null()]),
+        dropped: Type.Array(Type.Object({ propletId: Type.String(), reason: Type.String() })),
+        refusals: Type.Array(Type.Object({ from: Type.String(), reason: Type.String(), at: Type.String() })),
+        failure: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ]),
+  ),
 });
 export type FlRound = Static<typeof FlRound>;
 
@@ -163,7 +200,8 @@ export const FlModelVersion = Type.Object({
   shape: Type.Array(Type.Integer()),
   weights: Type.Array(Type.Number()),
   samples: Type.Integer(),
-  updates: Type.Array(Type.Object({ propletId: Type.String(), digest: Type.String(), samples: Type.Integer() })),
+  /** samples is null under secure aggregation: each participant's count was masked, only the total is known. */
+  updates: Type.Array(Type.Object({ propletId: Type.String(), digest: Type.String(), samples: Type.Union([Type.Integer(), Type.Null()]) })),
   createdAt: Time,
 });
 export type FlModelVersion = Static<typeof FlModelVersion>;

@@ -10,8 +10,8 @@ const topics = new Topics(root);
 
 // The policy as the issue states it, written out literally: if protocol/topics.ts changes, this
 // table (the specification) and the derived ACL disagree and the test says so.
-const PROPLET_PUBLISHES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log", "artifacts/request"] as const;
-const PROPLET_SUBSCRIBES = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "artifacts/chunk"] as const;
+const PROPLET_PUBLISHES = ["announce", "heartbeat", "status", "tasks/accepted", "tasks/result", "tasks/log", "artifacts/request", "secagg/reply"] as const;
+const PROPLET_SUBSCRIBES = ["tasks/start", "tasks/stop", "tasks/result-ack", "control", "artifacts/chunk", "secagg/request"] as const;
 const ALL = [...PROPLET_PUBLISHES, ...PROPLET_SUBSCRIBES];
 
 const p1: BrokerIdentity = { kind: "proplet", id: "p1" };
@@ -58,6 +58,24 @@ describe("ACL derived from protocol/topics.ts", () => {
     for (const wide of ["#", `${root}/#`, `${root}/proplets/+/+`, `${root}/proplets/+/#`, `${root}/proplets/#`, `${root}/proplets/+/tasks/#`]) {
       expect(acl.canSubscribe(manager, wide), wide).toBe(false);
     }
+  });
+
+  it("secure aggregation: a proplet answers on its own secagg/reply and hears only its own secagg/request", () => {
+    const p2: BrokerIdentity = { kind: "proplet", id: "p2" };
+    const reply = (id: string) => `${root}/proplets/${id}/secagg/reply`;
+    const request = (id: string) => `${root}/proplets/${id}/secagg/request`;
+    expect(acl.canPublish(p1, reply("p1"))).toBe(true);
+    expect(acl.canPublish(p1, reply("p2"))).toBe(false); // cannot answer a step in another participant's name
+    expect(acl.canPublish(p1, request("p1"))).toBe(false); // cannot play the aggregator, even to itself
+    expect(acl.canPublish(p1, request("p2"))).toBe(false);
+    expect(acl.canSubscribe(p1, request("p1"))).toBe(true);
+    expect(acl.canSubscribe(p1, request("p2"))).toBe(false); // cannot read the shares relayed to another participant
+    expect(acl.canSubscribe(p1, reply("p2"))).toBe(false); // nor another's masked input
+    expect(acl.canRead(p2, request("p1"))).toBe(false);
+    expect(acl.canSubscribe(p1, `${root}/proplets/+/secagg/reply`)).toBe(false);
+    expect(acl.canPublish(manager, request("p2"))).toBe(true);
+    expect(acl.canSubscribe(manager, topics.allProplets("secagg/reply"))).toBe(true);
+    expect(acl.canPublish(manager, reply("p2"))).toBe(false);
   });
 
   it("chunked artifact delivery: each proplet requests and receives on its own topics only; the manager serves all", () => {
