@@ -32,7 +32,12 @@ export interface RunningProplet {
 
 /** Beyond the configuration: callbacks for tests (fault injection between secure-aggregation steps). */
 export interface PropletHooks {
+  /** Awaited before each secure-aggregation reply is sent. */
+  beforeSecAggReply?: (kind: string, session: string) => Promise<void> | void;
+  /** Called after each secure-aggregation reply is sent. */
   afterSecAggReply?: (kind: string, session: string) => void;
+  /** Sees each update the proplet holds for secure aggregation (the test's view of the plaintext). */
+  onHeld?: (runId: string, update: Uint8Array) => void;
 }
 
 export async function startProplet(input: PropletConfigInput, hooks: PropletHooks = {}): Promise<RunningProplet> {

@@ -258,7 +258,8 @@ async function openTask(ctx: ManagerContext, tasks: TaskService, o: Opening): Pr
     },
     onPropletLoss: "fail",
     start: false,
-  });
+    // Secure aggregation: the proplet keeps the update and reports only its digest.
+  }, spec.aggregation === "secagg" ? { holdOutput: "secagg" } : {});
   const now = ctx.now();
   const bound = await ctx.db.transaction(async (tx) => {
     const locked = await store.claimOne(tx, o.experimentId);

@@ -90,7 +90,7 @@ export class PropletAgent {
     private readonly runtimes: Runtime[],
     private readonly log: Logger,
     private readonly trust: PropletTrust,
-    hooks: { afterSecAggReply?: SecAggClientDeps["afterReply"] } = {},
+    hooks: { beforeSecAggReply?: SecAggClientDeps["beforeReply"]; afterSecAggReply?: SecAggClientDeps["afterReply"]; onHeld?: (runId: string, update: Uint8Array) => void } = {},
   ) {
     this.topics = new Topics(config.topicRoot);
     const workDir = config.workDir ?? join(tmpdir(), `propeller-proplet-${config.id}`);
@@ -130,6 +130,7 @@ export class PropletAgent {
       stopping: () => this.stopping,
       duplicate: (messageId) => this.duplicate(messageId),
       held: this.held,
+      ...(hooks.onHeld ? { onHeld: hooks.onHeld } : {}),
     });
     this.secagg = new SecAggClient({
       propletId: config.id,
@@ -137,6 +138,7 @@ export class PropletAgent {
       log,
       send: (body) => this.publish("secagg/reply", body),
       duplicate: (messageId) => this.duplicate(messageId),
+      ...(hooks.beforeSecAggReply ? { beforeReply: hooks.beforeSecAggReply } : {}),
       ...(hooks.afterSecAggReply ? { afterReply: hooks.afterSecAggReply } : {}),
     });
     this.functions = new FunctionHost({

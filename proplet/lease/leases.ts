@@ -56,6 +56,8 @@ export interface LeaseDeps {
   duplicate(messageId: string): boolean;
   /** Updates held for secure aggregation (proplet/secagg/held.ts). */
   held: HeldUpdates;
+  /** Tests only: sees each update as it is held (the proplet's own plaintext, to check the aggregate against). */
+  onHeld?: (runId: string, update: Uint8Array) => void;
 }
 
 export class Leases {
@@ -216,6 +218,7 @@ export class Leases {
     if (report.outcome !== "completed") return { ...report, stdout: new Uint8Array(), stdoutTruncated: false };
     const { held, evicted } = this.deps.held.hold(m.runId, report.stdout);
     for (const runId of evicted) this.log.warn({ runId }, "held-update store full: forgot the oldest held update");
+    if (held) this.deps.onHeld?.(m.runId, new Uint8Array(report.stdout));
     if (!held) return failedReport("output_not_held", `the update (${report.stdout.byteLength} bytes) is larger than the held-update store`);
     return { ...report, stdout: encodeHeld(report.stdout, report.stdoutTruncated), stdoutTruncated: false };
   }

@@ -32,6 +32,8 @@ export interface SecAggClientDeps {
   send(body: MessageBody<SecAggReply>): Promise<void>;
   /** True (and counted) when this message id was seen before: a QoS 1 repeat is not a second step. */
   duplicate(messageId: string): boolean;
+  /** Awaited before each reply is sent (tests use it to hold a step open). */
+  beforeReply?: (kind: SecAggReplyStep["kind"], session: string) => Promise<void> | void;
   /** Called after each reply is sent (tests use it to stop a proplet between two steps). */
   afterReply?: (kind: SecAggReplyStep["kind"], session: string) => void;
 }
@@ -55,6 +57,7 @@ export class SecAggClient {
       step = { kind: "refused", of: m.step.kind, reason };
     }
     try {
+      await this.deps.beforeReply?.(step.kind, m.session);
       await this.deps.send({ kind: "secagg.reply", propletId: this.deps.propletId, session: m.session, step });
     } catch (err) {
       this.deps.log.warn({ session: m.session, err: messageOf(err) }, "secure aggregation reply not sent");

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { startManager } from "../../manager/index.js";
-import { startProplet, type PropletTeeConfig } from "../../proplet/index.js";
+import { startProplet, type PropletHooks, type PropletTeeConfig } from "../../proplet/index.js";
 import { ManagerClient } from "../../cli/manager-client.js";
 import { BREAST_CANCER_CSV, federatedSplit, loadBreastCancer, shardCsv, type FederatedSplit } from "../../cli/fl-data.js";
 import { createTestDatabase } from "../../testing/postgres.js";
@@ -33,7 +33,7 @@ export interface FlSetup {
 
 export async function flSetup(
   cleanups: Array<() => Promise<unknown>>,
-  options: { proplets?: number; heartbeatTimeoutMs?: number; tee?: (i: number) => PropletTeeConfig | undefined } = {},
+  options: { proplets?: number; heartbeatTimeoutMs?: number; tee?: (i: number) => PropletTeeConfig | undefined; hooks?: (i: number) => PropletHooks | undefined } = {},
 ): Promise<FlSetup> {
   const count = options.proplets ?? 3;
   const { data, raw } = await loadBreastCancer();
@@ -64,7 +64,7 @@ export async function flSetup(
     await mkdir(join(workDir, "volumes", VOLUME), { recursive: true });
     await writeFile(join(workDir, "volumes", VOLUME, "shard.csv"), shardCsv(split.shards[i - 1]!));
     const tee = options.tee?.(i);
-    const p = await startProplet({ id: `p${i}`, mqtt: { url: TEST_MQTT_URL }, topicRoot, workDir, heartbeatIntervalMs: 500, ...(tee ? { tee } : {}), logger: pino({ level: "silent" }) });
+    const p = await startProplet({ id: `p${i}`, mqtt: { url: TEST_MQTT_URL }, topicRoot, workDir, heartbeatIntervalMs: 500, ...(tee ? { tee } : {}), logger: pino({ level: "silent" }) }, options.hooks?.(i));
     cleanups.push(() => p.close());
     proplets.push(p);
   }
