@@ -13,7 +13,7 @@ import pg from "pg";
 import { afterEach, expect, it } from "vitest";
 import { accuracy } from "../../cli/fl-data.js";
 import { MqttConnection } from "../../mqtt/index.js";
-import { decodeTopicMessage, encodeTopicMessage, LIMITS, Topics, type SecAggReply, type SecAggRequest } from "../../protocol/index.js";
+import { LIMITS, Topics, decodeTopicMessage, encodeTopicMessage, type SecAggReply, type SecAggRequest } from "../../protocol/index.js";
 import { decodeLanes, quantize } from "../../protocol/secagg/index.js";
 import type { FlExperiment } from "../../protocol/api/index.js";
 import { describeWhen } from "../../testing/describe-when.js";
@@ -219,6 +219,113 @@ describeWhen(
       const secaggAccuracy = secaggAccuracies[secaggAccuracies.length - 1]!;
       expect(secaggAccuracy).toBeGreaterThan(0.9);
       expect(Math.abs(secaggAccuracy - plainAccuracy)).toBeLessThanOrEqual(0.01);
+    }, TIMEOUT_MS);
+
+    it("a participant that leaves after sharing keys is recovered from the shares; bad secure-aggregation messages are refused and recorded in the round", async () => {
+      const capture = heldCapture();
+      const state: { s?: FlSetup; p3Killed: boolean; p1Sessions: Set<string>; injected: boolean; injectError?: string } = { p3Killed: false, p1Sessions: new Set(), injected: false };
+      let inject: (session: string) => Promise<void> = async () => undefined;
+      const s = await flSetup(cleanups, {
+        hooks: (i) => ({
+          ...capture.hooks(i),
+          // p3 is killed (as a crash) right after it sent its shares in round 1: it never masks.
+          afterSecAggReply: (kind) => {
+            if (i !== 3 || kind !== "share" || state.p3Killed) return;
+            state.p3Killed = true;
+            void state.s!.proplets[2]!.kill();
+          },
+          // p1 holds its round-2 share step open while bad messages reach the manager.
+          beforeSecAggReply: async (kind, session) => {
+            if (i !== 1) return;
+            state.p1Sessions.add(session);
+            if (kind === "share" && state.p1Sessions.size === 2 && !state.injected) {
+              state.injected = true;
+              await inject(session).catch((err: unknown) => {
+                state.injectError = String(err);
+              });
+            }
+          },
+        }),
+      });
+      state.s = s;
+      const wire = await sniff(s);
+
+      // Parameters are checked at creation.
+      await expect(s.client.createExperiment({ ...(await experimentBody({ aggregation: "secagg", secagg: { threshold: 4 } })) })).rejects.toThrow(/threshold 4 exceeds the 3 participants/);
+      await expect(s.client.createExperiment({ ...(await experimentBody({ aggregation: "secagg", k: 3, secagg: { threshold: 2 } })) })).rejects.toThrow(/below k/);
+      await expect(s.client.createExperiment({ ...(await experimentBody({ secagg: { threshold: 2 } })) })).rejects.toThrow(/aggregation is not "secagg"/);
+
+      const publish = (propletId: string, payload: Buffer) => wire.conn.publish(wire.topics.proplet(propletId, "secagg/reply"), payload);
+      inject = async (current) => {
+        const r1 = (propletId: string, kind: string) => wire.replies.find((r) => r.propletId === propletId && r.msg.step.kind === kind && r.msg.session !== current)!;
+        const r2 = (propletId: string, kind: string) => wire.replies.find((r) => r.propletId === propletId && r.msg.step.kind === kind && r.msg.session === current)!;
+        const reframe = (raw: Buffer, change: (m: Record<string, unknown>) => void) => {
+          const m = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+          m.messageId = `injected-${Math.random().toString(36).slice(2)}`;
+          change(m);
+          return Buffer.from(JSON.stringify(m));
+        };
+        // Malformed: not JSON at all.
+        await publish("p1", Buffer.from("{this is not json"));
+        // Oversized: a masked input longer than any model, in this round's session.
+        await publish("p1", reframe(r1("p1", "mask").raw, (m) => {
+          m.session = current;
+          (m.step as { masked: { lanes: string } }).masked.lanes = "A".repeat(Math.ceil(((LIMITS.flMaxParams + 1) * 16) / 3) + 8);
+        }));
+        // Non-participants: p3 (left in round 1, excluded) and p9 (never invited), in this round's session.
+        await publish("p3", reframe(r1("p3", "share").raw, (m) => (m.session = current)));
+        await publish("p9", encodeTopicMessage("secagg/reply", { kind: "secagg.reply", propletId: "p9", session: current, step: { kind: "refused", of: "share", reason: "p9 was never asked" } }));
+        // A replay from the earlier round: p1's round-1 share keys, byte for byte.
+        await publish("p1", r1("p1", "share").raw);
+        // A repeat within this round: p2's advertise, byte for byte.
+        await publish("p2", r2("p2", "advertise").raw);
+        await new Promise((r) => setTimeout(r, 1000));
+      };
+
+      const created = await s.client.createExperiment({
+        ...(await experimentBody({ rounds: 2, k: 2, aggregation: "secagg", secagg: { threshold: 2, stepTimeoutMs: 3000 }, dropouts: "exclude" })),
+        start: true,
+      });
+      const exp = await completed(s, created.id).finally(() => expect(state.injectError).toBeUndefined());
+      expect(state.p3Killed).toBe(true);
+      expect(state.injected).toBe(true);
+
+      // Round 1: p3 left after sharing keys; the sum of p1 and p2 was unmasked with the shares of p3's mask key.
+      const r1 = exp.roundList![0]!;
+      expect(r1.state).toBe("completed");
+      expect(r1.secagg!.participants).toEqual(["p1", "p2", "p3"]);
+      expect(r1.secagg!.survivors).toEqual(["p1", "p2"]);
+      expect(r1.secagg!.dropped).toEqual([{ propletId: "p3", reason: "no answer to the mask step within 3000 ms" }]);
+      expect(r1.updates.find((u) => u.propletId === "p3")).toMatchObject({ state: "missing", reason: expect.stringMatching(/^secagg_dropout: no answer to the mask step/) });
+      const m1 = await s.client.getModel(exp.id, 1);
+      const held1 = heldOf(exp, 1, capture.held);
+      expect([...held1.keys()].sort()).toEqual(["p1", "p2", "p3"]);
+      const survivors = [held1.get("p1")!, held1.get("p2")!];
+      const expected = plainFedAvg(survivors);
+      expect(m1.samples).toBe(survivors[0]!.samples + survivors[1]!.samples);
+      expect(m1.updates.map((u) => u.propletId)).toEqual(["p1", "p2"]);
+      const bound = (2 * 2 ** -(r1.secagg!.fractionBits + 1)) / m1.samples + 1e-12;
+      expect(Math.max(...m1.weights.map((w, j) => Math.abs(w - expected[j]!)))).toBeLessThanOrEqual(bound);
+      expect(exp.participants.find((p) => p.propletId === "p3")).toMatchObject({ state: "excluded" });
+
+      // Round 2: p1 and p2 only; every bad message refused with its reason, and the round went on.
+      const r2 = exp.roundList![1]!;
+      expect(r2.state).toBe("completed");
+      expect(r2.secagg!.survivors).toEqual(["p1", "p2"]);
+      const refusals = r2.secagg!.refusals;
+      const has = (from: string, pattern: RegExp) => expect(refusals.some((r) => r.from === from && pattern.test(r.reason)), `${from} ${pattern} in ${JSON.stringify(refusals)}`).toBe(true);
+      has("p1", /^malformed secure-aggregation message: payload is not JSON/);
+      has("p1", /^malformed secure-aggregation message: message is invalid/);
+      has("p3", /p3 is not a participant of secure aggregation session/);
+      has("p9", /p9 is not a participant of secure aggregation session/);
+      has("p1", /a message of session .*\/r1\/.*, not of this round's session .*: replayed from an earlier round/);
+      has("p2", /was already received: a repeat or a replay/);
+      expect(refusals).toHaveLength(6);
+      const m2 = await s.client.getModel(exp.id, 2);
+      const held2 = [...heldOf(exp, 2, capture.held).values()];
+      expect(held2.map((h) => h.propletId).sort()).toEqual(["p1", "p2"]);
+      const expected2 = plainFedAvg(held2);
+      expect(Math.max(...m2.weights.map((w, j) => Math.abs(w - expected2[j]!)))).toBeLessThanOrEqual((2 * 2 ** -(r2.secagg!.fractionBits + 1)) / m2.samples + 1e-12);
     }, TIMEOUT_MS);
   },
 );
