@@ -131,7 +131,7 @@ export async function flCommand(argv: string[], io: Output): Promise<number> {
       if (values.json) io.out(JSON.stringify(m, null, 2));
       else {
         io.out(`model v${m.version} of ${m.experimentId}${m.round !== null ? ` (round ${m.round})` : " (initial)"}: ${m.digest}, shape [${m.shape.join(",")}], ${m.samples} samples`);
-        for (const u of m.updates) io.out(`  ${u.propletId}: ${u.digest} (${u.samples} samples)`);
+        for (const u of m.updates) io.out(`  ${u.propletId}: ${u.digest} (${u.samples === null ? "samples masked" : `${u.samples} samples`})`);
         io.out(`weights: ${JSON.stringify(m.weights)}`);
       }
       return 0;
