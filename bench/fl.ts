@@ -122,6 +122,19 @@ export async function benchFl(args: string[]): Promise<void> {
       }
     }
 
+    // The same experiment with secure aggregation: updates held on the proplets, the manager learns the sum.
+    const sStarted = performance.now();
+    const sExp = await client.createExperiment({ name: "bench-secagg", workload, model: zeros, rounds, participants: { proplets: ["p1", "p2", "p3"] }, k: 3, roundDeadlineMs: 60_000, args: flArgs, data: { volume: VOLUME }, aggregation: "secagg", start: true });
+    const sDone = await client.waitForExperiment(sExp.id, rounds * 60_000);
+    const sWallMs = performance.now() - sStarted;
+    if (sDone.state !== "completed") throw new Error(`secagg experiment ${sDone.state}: ${sDone.reason}`);
+    const sFull = await client.getExperiment(sExp.id);
+    const secAcc: number[] = [];
+    for (const r of sFull.roundList!) secAcc.push(accuracy((await client.getModel(sExp.id, r.round)).weights, split.test));
+    const sRoundMs = sFull.roundList!.map((r) => ms(r.startedAt, r.finishedAt));
+    const sTrainMs = sFull.roundList!.map((r) => r.timings.trainMs ?? NaN);
+    const sAggMs = sFull.roundList!.map((r) => r.timings.aggregateMs ?? NaN);
+
     // Centralized: the same model and SGD on the pooled training data, as many passes (rounds × epochs).
     const cStart = performance.now();
     const central = trainCentralized(split.train, { epochs: rounds * epochs, ...hyper });
@@ -141,6 +154,8 @@ export async function benchFl(args: string[]): Promise<void> {
     console.log(`  breakdown median: open ${med(openMs)} (tasks created + queued), train ${med(trainMs)} (until the last update was judged), aggregate ${med(aggMs)}`);
     console.log(`  per participant run median: queued→started ${med(queueMs)}, execution ${med(execMs)}, finished→judged ${med(afterMs)}`);
     console.log(`baseline: one plain run of the same workload on the largest shard ${med(plain)} ms; a round is ${fmt(percentile(roundMs, 50) / percentile(plain, 50), 2)}× that`);
+    console.log(`secure aggregation (same rounds, same client): accuracy per round ${secAcc.map((a) => fmt(a * 100, 1)).join(" ")}; after ${rounds} rounds ${fmt(secAcc[secAcc.length - 1]! * 100, 1)} % (plain ${fmt(fedAcc[fedAcc.length - 1]! * 100, 1)} %)`);
+    console.log(`  time per round (ms): median ${med(sRoundMs)}, p95 ${p95(sRoundMs)} (${fmt(percentile(sRoundMs, 50) / percentile(roundMs, 50), 2)}× a plain round); train ${med(sTrainMs)}, secure aggregation (4 MQTT steps) ${med(sAggMs)} against plain FedAvg ${med(aggMs)}; whole experiment ${fmt(sWallMs, 0)} ms`);
     console.log(`centralized training in JS on pooled data: ${fmt(centralMs, 0)} ms for ${rounds * epochs} epochs`);
   } finally {
     for (const p of proplets) await p.close().catch(() => undefined);

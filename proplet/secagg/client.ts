@@ -71,6 +71,8 @@ export class SecAggClient {
     if (s.kind === "advertise") {
       if (this.sessions.has(m.session)) throw new Error(`session ${m.session} was already advertised`);
       if (this.sessions.size >= MAX_SESSIONS) throw new Error(`already in ${MAX_SESSIONS} secure aggregation sessions`);
+      // One session per held update: two could mask it under different survivor sets.
+      if ([...this.sessions.values()].some((x) => x.runId === s.runId)) throw new Error(`the update of run ${s.runId} is already in another session`);
       const bytes = this.deps.held.peek(s.runId);
       if (!bytes) throw new Error(`no update is held for run ${s.runId} (never held, already masked, or expired)`);
       const parsed = parseUpdate(bytes, s.expect);
