@@ -17,7 +17,7 @@ import { failRound } from "./rounds.js";
 import * as store from "./store.js";
 
 /** Slack beyond the four steps' timeouts before an unfinished session counts as abandoned. */
-const ABANDON_SLACK_MS = 30_000;
+const ABANDON_SLACK_MS = 10_000;
 
 interface Running {
   experimentId: string;

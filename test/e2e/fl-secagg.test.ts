@@ -17,6 +17,7 @@ import { LIMITS, Topics, decodeTopicMessage, encodeTopicMessage, type SecAggRepl
 import { decodeLanes, quantize } from "../../protocol/secagg/index.js";
 import type { FlExperiment } from "../../protocol/api/index.js";
 import { describeWhen } from "../../testing/describe-when.js";
+import { waitFor } from "../../testing/net.js";
 import { TEST_MQTT_URL } from "../../testing/mosquitto.js";
 import { DATASET_AVAILABLE, experimentBody, flSetup, type FlSetup } from "./fl-support.js";
 
@@ -326,6 +327,33 @@ describeWhen(
       expect(held2.map((h) => h.propletId).sort()).toEqual(["p1", "p2"]);
       const expected2 = plainFedAvg(held2);
       expect(Math.max(...m2.weights.map((w, j) => Math.abs(w - expected2[j]!)))).toBeLessThanOrEqual((2 * 2 ** -(r2.secagg!.fractionBits + 1)) / m2.samples + 1e-12);
+    }, TIMEOUT_MS);
+
+    it("a manager that stops mid-session: the round is not resumed (each update was held for one session) and fails saying why", async () => {
+      const state: { s?: FlSetup; restarting: boolean; restarted: boolean } = { restarting: false, restarted: false };
+      const s = await flSetup(cleanups, {
+        hooks: (i) => ({
+          // p1 holds its share step until the manager running the session was replaced.
+          beforeSecAggReply: async (kind) => {
+            if (i !== 1 || kind !== "share" || state.restarting) return;
+            state.restarting = true;
+            await state.s!.restartManager();
+            state.restarted = true;
+          },
+        }),
+      });
+      state.s = s;
+      const created = await s.client.createExperiment({ ...(await experimentBody({ rounds: 2, aggregation: "secagg", secagg: { stepTimeoutMs: 1000 } })), start: true });
+      await waitFor(async () => (state.restarted ? true : null), 120_000, "the restart");
+      const done = await s.client.waitForExperiment(created.id, 120_000);
+      expect(state.restarted).toBe(true);
+      expect(done.state).toBe("failed");
+      const exp = await s.client.getExperiment(created.id);
+      const r1 = exp.roundList![0]!;
+      expect(r1.state).toBe("failed");
+      expect(r1.reason).toMatch(/^secure aggregation session .*\/r1\/.* was interrupted \(the manager running it stopped\) and cannot be resumed$/);
+      expect(r1.secagg!.session).toContain(`${created.id}/r1/`);
+      expect(exp.latestModel.version).toBe(0);
     }, TIMEOUT_MS);
   },
 );
