@@ -5,3 +5,4 @@ export { openDatabase, redactUrl } from "./open.js";
 export { migrate, splitStatements, type MigrationReport } from "./migrate.js";
 export { migrationsDir } from "./migrations-dir.js";
 export { columnDate, columnDateOrNull, columnJson, columnNumberOrNull, type Row } from "./columns.js";
+export { databaseTrouble, troubleMessage, type DatabaseTrouble } from "./errors.js";

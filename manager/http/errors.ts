@@ -8,6 +8,7 @@ import { DigestError, PropellerError, SchemaError } from "../../protocol/index.j
 import type { ErrorReply } from "../../protocol/api/index.js";
 import { AuthUnavailableError, ServiceUnavailableError, ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, TooManyFailuresError, UnauthorizedError } from "../errors.js";
 import { InvocationError } from "../invocations/service.js";
+import { databaseTrouble, troubleMessage } from "../../db/index.js";
 
 type ErrorClass = abstract new (...args: never[]) => PropellerError;
 
@@ -72,6 +73,13 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.status(fe.statusCode).send({ code: "bad_request", message: fe.message } satisfies ErrorReply);
+    }
+    // The database out of disk, restarting or unreachable: the request may be repeated as it is.
+    const trouble = databaseTrouble(error);
+    if (trouble) {
+      request.log.warn({ err: fe.message, trouble }, "database unavailable");
+      reply.header("retry-after", "5");
+      return reply.status(503).send({ code: trouble === "disk_full" ? "database_disk_full" : "database_unavailable", message: troubleMessage(trouble) } satisfies ErrorReply);
     }
     request.log.error({ err: fe.message }, "request failed");
     return reply.status(500).send({ code: "internal", message: "internal error" } satisfies ErrorReply);
