@@ -136,6 +136,10 @@ describe("propeller log monitor, witness and receipt verify --log against real m
     const after = await run(["receipt", "verify", jws, "--allow-unattested", "--log", url(a), "--log-key", LOG_KEY.verifierKey, ...policy]);
     expect(after.out).toMatch(/✔ log.checkpoint .*cosigned by witness.example\/w1/);
     expect(after.code).toBe(0);
+    // What a caller posts is checked at the boundary: a malformed note is a 400 that says why, never a 500.
+    const junk = await fetch(`${url(a)}/cosignature`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_KEY}` }, body: JSON.stringify({ checkpoint: "x" }) });
+    expect(junk.status).toBe(400);
+    expect(((await junk.json()) as { message: string }).message).toMatch(/blank line/);
   }, 60_000);
 
   it("reports a smaller size and a fork (same size, other root, same key) as evidence, without advancing its state", async () => {

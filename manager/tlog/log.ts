@@ -254,19 +254,15 @@ export class TransparencyLog {
   async addCosignatures(note: string): Promise<string[]> {
     const { config, db } = this.deps;
     if (config.witnesses.length === 0) throw badRequest("this log has no witnesses configured (log.witnesses)");
-    const parsed = parseNote(note);
-    let cp;
-    try {
-      cp = parseCheckpointText(parsed.text);
-    } catch (err) {
-      throw badRequest(messageOf(err));
-    }
-    let verified;
-    try {
-      verified = openNote(note, config.witnesses).verifiedBy;
-    } catch (err) {
-      throw badRequest(messageOf(err));
-    }
+    // Whatever a caller sends is checked here: a malformed note is the caller's error (400), not ours.
+    const { parsed, cp, verified } = (() => {
+      try {
+        const parsed = parseNote(note);
+        return { parsed, cp: parseCheckpointText(parsed.text), verified: openNote(note, config.witnesses).verifiedBy };
+      } catch (err) {
+        throw badRequest(messageOf(err));
+      }
+    })();
     return db.transaction(async (tx) => {
       const stored = await store.checkpointAt(tx, cp.size, { forUpdate: true });
       if (!stored) throw notFound(`the log issued no checkpoint of size ${cp.size}`);

@@ -16,7 +16,13 @@ import {
   decodeTile,
   tilePath,
   parseTilePath,
+  addCosignature,
+  generateNoteKey,
+  parseSignerKey,
+  signCheckpoint,
+  SIG_COSIGNATURE_V1,
 } from "../../../protocol/tlog/index.js";
+import { InvalidRequestError, NotFoundError } from "../../errors.js";
 import { resolveLogConfig, type LogConfigInput } from "../config.js";
 import { TransparencyLog } from "../log.js";
 import * as store from "../store.js";
@@ -117,6 +123,51 @@ describe("transparency log on PGlite", () => {
     expect(await store.pendingCount(db)).toBe(0);
     const size = (await tlog.latestCheckpoint()).size;
     expect(await store.insertCheckpoint(db, { size, root: Buffer.alloc(32, 7), note: "forged\n" })).toBe(false);
+  });
+});
+
+describe("witness cosignatures on PGlite", () => {
+  it("keeps a configured witness's cosignature; refuses malformed notes, forged or unknown cosignatures and checkpoints it never issued as bad requests", async () => {
+    const db = await openManagerDatabase("pglite://memory");
+    const witness = generateNoteKey("witness.example/w", SIG_COSIGNATURE_V1);
+    const tlog = new TransparencyLog({ db, log, config: config({ witnesses: [witness.verifierKey] }) });
+    await tlog.start();
+    try {
+      await enqueueMany(db, "w", 3);
+      await tlog.sequence(true);
+      const issued = await tlog.latestCheckpoint();
+      const cosigned = addCosignature(issued.note, parseSignerKey(witness.signerKey));
+      expect(await tlog.addCosignatures(cosigned)).toEqual(["witness.example/w"]);
+      const served = (await tlog.latestCheckpoint()).note;
+      const policy = { witnesses: [parseVerifierKey(witness.verifierKey)], quorum: 1 };
+      expect(openCheckpoint(served, parseVerifierKey(tlog.verifierKey), policy).cosignedBy.map((c) => c.name)).toEqual(["witness.example/w"]);
+
+      const refused = async (note: string, why: RegExp) => {
+        const err = await tlog.addCosignatures(note).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(InvalidRequestError);
+        expect((err as Error).message).toMatch(why);
+      };
+      await refused("x", /blank line/);
+      await refused(`${issued.note.trimEnd()}\n\u2014 witness.example/w !!!\n`, /signature line/);
+      // The witness's line with one byte of its signature flipped.
+      const lines = cosigned.trimEnd().split("\n");
+      const raw = Buffer.from(lines[lines.length - 1]!.split(" ")[2]!, "base64");
+      raw[raw.length - 1]! ^= 1;
+      await refused(`${lines.slice(0, -1).join("\n")}\n\u2014 witness.example/w ${raw.toString("base64")}\n`, /does not verify/);
+      // A witness the log does not know.
+      await refused(addCosignature(issued.note, parseSignerKey(generateNoteKey("stranger.example/w", SIG_COSIGNATURE_V1).signerKey)), /no signature from a known key/);
+      // A checkpoint of the right size but another root, cosigned by the real witness: not one the log issued.
+      const other = signCheckpoint({ origin: tlog.origin, size: issued.size, root: Buffer.alloc(32, 9) }, parseSignerKey(generateNoteKey(tlog.origin).signerKey));
+      await refused(addCosignature(other, parseSignerKey(witness.signerKey)), /not the one this log issued/);
+      // A size the log never checkpointed.
+      const unknownSize = signCheckpoint({ origin: tlog.origin, size: 99, root: Buffer.alloc(32, 9) }, parseSignerKey(generateNoteKey(tlog.origin).signerKey));
+      await expect(tlog.addCosignatures(addCosignature(unknownSize, parseSignerKey(witness.signerKey)))).rejects.toBeInstanceOf(NotFoundError);
+      // Nothing refused changed what is served.
+      expect((await tlog.latestCheckpoint()).note).toBe(served);
+    } finally {
+      await tlog.close();
+      await db.close();
+    }
   });
 });
 
