@@ -124,7 +124,13 @@ ${KBS_CONN}`,
   verify one piece of TEE evidence offline; prints claims, status and failed checks as JSON; exit 0 only when it verified`,
   receipt: `usage: propeller receipt verify <receipt.jws|-> --jwks <URL|file> [--expect-workload sha256:…] [--expect-output FILE]
         [--expect-task ID] [--expect-run ID] [--expect-nonce N] [--allow-unattested] [--json]
-  verify a result receipt offline; prints every check; exit 1 on any failure`,
+        [--log <URL prefix|checkpoint file> --log-key KEY [--proof bundle.json] [--witness KEY... --quorum N] [--token T]]
+  verify a result receipt offline; prints every check; exit 1 on any failure
+  --log        also check that the receipt is in the transparency log: fetch its inclusion proof from the
+               log (http(s)://host:7070/log), or check a saved proof (--proof, from GET /log/proof/inclusion)
+               against a saved signed checkpoint file
+  --log-key    the log's verifier key (name+id+key, from GET /log/key, pinned out of band) or a file holding it
+  --witness    a witness's verifier key whose cosignature counts; --quorum N of them required (default: all)`,
   certs: CERTS_USAGE,
   ...Object.fromEntries(["init", "issue", "revoke", "show", "verify"].map((sub) => [`certs ${sub}`, `${CERTS_USAGE}\n(--json: the result as JSON)`])),
   broker: BROKER_USAGE,

@@ -90,6 +90,26 @@ describe("propeller log monitor, witness and receipt verify --log against real m
     const none = await monitor(a, "--workload", `sha256:${"0".repeat(64)}`, "--full");
     expect(none.code).toBe(0);
     expect(none.out).toBe("");
+
+    // Every run of a workload, found from the log alone: the runs whose receipts name that digest.
+    const claims = await Promise.all(
+      a.runs.map(async (r) => {
+        const jws = (await a.h.api("GET", `/tasks/${r.taskId}/runs/${r.runId}`)).body.receipt as string;
+        return { runId: r.runId, workload: (JSON.parse(Buffer.from(jws.split(".")[1]!, "base64url").toString()) as { workload: { plaintext: string } }).workload.plaintext };
+      }),
+    );
+    const digest = claims[0]!.workload;
+    const byWorkload = await monitor(a, "--workload", digest, "--full", "--json");
+    expect(byWorkload.code, byWorkload.err).toBe(0);
+    const listed = byWorkload.out.split("\n").map((l) => JSON.parse(l) as { runId?: string; workload?: string; index?: number; ok?: boolean });
+    const entries = listed.filter((l) => l.runId !== undefined);
+    expect(entries.map((e) => e.runId).sort()).toEqual(claims.filter((c) => c.workload === digest).map((c) => c.runId).sort());
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.every((e) => e.workload === digest && Number.isInteger(e.index))).toBe(true);
+    expect(listed[listed.length - 1]).toMatchObject({ ok: true, size: 4, matches: entries.length });
+    // Both filters at once: that workload on that proplet; another proplet has none.
+    expect((await monitor(a, "--workload", digest, "--proplet", a.p.id, "--full")).out.split("\n").filter((l) => l.startsWith("entry "))).toHaveLength(entries.length);
+    expect((await monitor(a, "--workload", digest, "--proplet", "someone-else", "--full")).out).toBe("");
   }, 60_000);
 
   it("verifies a receipt's inclusion from the log URL, and offline from a saved checkpoint and proof", async () => {
