@@ -34,6 +34,9 @@ export const MANAGER_SERVE_ENV = [
   "PROPELLER_JWT_JWKS_URL",
   "PROPELLER_TLOG_SIGNER_KEY_FILE",
   "PROPELLER_TLOG_WITNESSES",
+  "PROPELLER_TLOG_CHECKPOINT_EVERY_ENTRIES",
+  "PROPELLER_TLOG_CHECKPOINT_EVERY_MS",
+  "PROPELLER_TLOG_PUBLIC_READ",
   "PROPELLER_UI",
   "PROPELLER_UI_KBS_URL",
   "PROPELLER_UI_KBS_ADMIN_KEY_FILE",
@@ -209,7 +212,7 @@ export interface ManagerServeSettings {
   /** Seals task secret values in the database (`ManagerConfigInput.secretsKey`). */
   secretsKey?: Buffer;
   /** `ManagerConfigInput.log` (manager/tlog/config.ts): the transparency log's key and witnesses. */
-  log?: { signerKey?: string; witnesses?: string[] };
+  log?: { signerKey?: string; witnesses?: string[]; checkpointEveryEntries?: number; checkpointEveryMs?: number; publicRead?: boolean };
   /** `ManagerConfigInput.ui` (manager/ui/config.ts): the dashboard, and the KBS whose audit it shows. */
   ui?: { enabled?: boolean; kbs?: { url: string; token?: string; key?: { id: string; pem?: string; jwk?: JsonWebKey } } };
 }
@@ -267,6 +270,23 @@ export async function managerSettingsFromEnv(env: Env): Promise<ManagerServeSett
   if (tlogKey) log.signerKey = tlogKey.toString("utf8").trim();
   const witnesses = r.get("PROPELLER_TLOG_WITNESSES");
   if (witnesses !== undefined && witnesses.trim() !== "") log.witnesses = witnesses.split(",").map((w) => w.trim()).filter((w) => w !== "");
+  // The checkpoint cadence: one is issued once this many entries wait, or the oldest has waited this
+  // long (the manager checks the ranges: log.checkpointEveryEntries 1..1000000, log.checkpointEveryMs 10..86400000).
+  const everyEntries = r.get("PROPELLER_TLOG_CHECKPOINT_EVERY_ENTRIES");
+  if (everyEntries !== undefined) {
+    if (/^[1-9][0-9]{0,8}$/.test(everyEntries)) log.checkpointEveryEntries = Number(everyEntries);
+    else r.problems.push(`PROPELLER_TLOG_CHECKPOINT_EVERY_ENTRIES: "${everyEntries}" is not a positive integer`);
+  }
+  const everyMs = r.get("PROPELLER_TLOG_CHECKPOINT_EVERY_MS");
+  if (everyMs !== undefined) {
+    if (/^[1-9][0-9]{0,8}$/.test(everyMs)) log.checkpointEveryMs = Number(everyMs);
+    else r.problems.push(`PROPELLER_TLOG_CHECKPOINT_EVERY_MS: "${everyMs}" is not a positive integer (milliseconds)`);
+  }
+  const publicRead = r.get("PROPELLER_TLOG_PUBLIC_READ");
+  if (publicRead !== undefined) {
+    if (publicRead === "on" || publicRead === "off") log.publicRead = publicRead === "on";
+    else r.problems.push(`PROPELLER_TLOG_PUBLIC_READ: "${publicRead}" is not on or off`);
+  }
   const ui = await readUi(r);
   r.done();
   return {
