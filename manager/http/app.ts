@@ -142,7 +142,7 @@ export async function buildHttpApp(deps: RouteDeps, logger: Logger, options: Htt
   await app.register(async (scoped) => healthRoutes(scoped, deps));
   await app.register(async (scoped) => metricsRoutes(scoped, deps));
   await app.register(async (scoped) => taskRoutes(scoped, deps.service));
-  await app.register(async (scoped) => runRoutes(scoped, deps.service));
+  await app.register(async (scoped) => runRoutes(scoped, deps.service, deps.transparency?.log));
   if (deps.logs) {
     const logs = deps.logs;
     await app.register(async (scoped) => runLogRoutes(scoped, logs));

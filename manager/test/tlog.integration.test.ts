@@ -53,6 +53,11 @@ for (const deployment of DEPLOYMENTS) {
       // The stored run names its place in the log; the rejected one has none.
       expect(receipt.body.logIndex).toBe(bundle.kind === "inclusion" ? bundle.leafIdx : -1);
       expect((await h.api("GET", `/tasks/${bad.id}/runs/${s2.runId}`)).body.logIndex).toBeNull();
+      // The stored run carries its inclusion proof against the latest checkpoint: a bundle to save and check later.
+      expect(receipt.body.logProof).toEqual(await (await anon(`/log/proof/inclusion?runId=${s1.runId}`)).json());
+      expect(verifyProofBundle(parseProofBundle(receipt.body.logProof), { logKey: key })).toMatchObject({ ok: true });
+      expect((await h.api("GET", `/tasks/${good.id}/results`)).body.logProof).toEqual(receipt.body.logProof);
+      expect((await h.api("GET", `/tasks/${bad.id}/runs/${s2.runId}`)).body.logProof).toBeUndefined();
 
       expect((await anon(`/log/proof/inclusion?runId=${s2.runId}`)).status).toBe(404);
       const cpRes = await anon("/log/checkpoint");

@@ -3,6 +3,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Id } from "../messages/common.js";
 import { CodedError, Time, TimeOrNull, WasmValueOut } from "./common.js";
 import { ReceiptCheck } from "./receipts.js";
+import { InclusionBundle } from "../tlog/bundle.js";
 
 export const RunResult = Type.Object({
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
@@ -47,6 +48,12 @@ export const Run = Type.Object({
    * once appended; on the run routes (GET …/runs, …/runs/{runId}, …/results) only.
    */
   logIndex: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+  /**
+   * The receipt's inclusion proof against the log's latest checkpoint (the bundle of
+   * GET /log/proof/inclusion, signed checkpoint included), once a checkpoint covers it; on
+   * GET …/runs/{runId} and …/results only. Save it and check it later: `propeller log verify-proof`.
+   */
+  logProof: Type.Optional(Type.Union([InclusionBundle, Type.Null()])),
 });
 export type Run = Static<typeof Run>;
 

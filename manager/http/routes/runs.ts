@@ -3,9 +3,23 @@ import type { FastifyInstance } from "fastify";
 import type { TaskService } from "../../tasks/service.js";
 import { NotFoundError } from "../../errors.js";
 import { RECEIPT_MEDIA_TYPE, ReceiptReply, Run, RunList, RunParams, TaskIdParams } from "../../../protocol/api/index.js";
+import type { TransparencyLog } from "../../tlog/log.js";
 import { READ, errors } from "./common.js";
 
-export async function runRoutes(app: FastifyInstance, service: TaskService): Promise<void> {
+/**
+ * A stored receipt with its proof: the run's inclusion bundle against the latest checkpoint, or
+ * null while no checkpoint covers its entry yet (or it has none: a rejected receipt is not logged).
+ */
+async function withLogProof(run: Run, log: TransparencyLog | undefined): Promise<Run> {
+  if (!log || run.logIndex === undefined || run.logIndex === null) return run;
+  const logProof = await log.inclusionBundle(run.id).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  });
+  return { ...run, logProof };
+}
+
+export async function runRoutes(app: FastifyInstance, service: TaskService, log?: TransparencyLog): Promise<void> {
   app.get<{ Params: TaskIdParams }>(
     "/tasks/:id/runs",
     { config: READ, schema: { tags: ["runs"], params: TaskIdParams, response: { 200: RunList, ...errors(404) } } },
@@ -15,7 +29,7 @@ export async function runRoutes(app: FastifyInstance, service: TaskService): Pro
   app.get<{ Params: RunParams }>(
     "/tasks/:id/runs/:runId",
     { config: READ, schema: { tags: ["runs"], params: RunParams, response: { 200: Run, ...errors(404) } } },
-    async (req) => service.run(req.params.id, req.params.runId),
+    async (req) => withLogProof(await service.run(req.params.id, req.params.runId), log),
   );
 
   // The run's receipt as sent by the proplet (a compact JWS, application/jose), for anyone to verify
@@ -34,6 +48,6 @@ export async function runRoutes(app: FastifyInstance, service: TaskService): Pro
   app.get<{ Params: TaskIdParams }>(
     "/tasks/:id/results",
     { config: READ, schema: { tags: ["runs"], params: TaskIdParams, response: { 200: Run, ...errors(404) } } },
-    async (req) => service.result(req.params.id),
+    async (req) => withLogProof(await service.result(req.params.id), log),
   );
 }
