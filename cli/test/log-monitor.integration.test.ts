@@ -178,6 +178,12 @@ describe("propeller log monitor, witness and receipt verify --log against real m
       expect((await run(["log", "verify-proof", await bundleFile(note)])).code).toBe(0);
     }
     expect(await readFile(state, "utf8")).toBe(saved);
+    // A checkpoint that the pinned key did not sign (a key of the same name): evidence, no state written.
+    const freshState = join(dir, "stranger.json");
+    const stranger = await run(["log", "monitor", "--log", url(a), "--log-key", generateNoteKey("test.example/receipts").verifierKey, "--state", freshState]);
+    expect(stranger.code).toBe(1);
+    expect(JSON.parse(stranger.out)).toMatchObject({ evidence: "bad-checkpoint" });
+    await expect(readFile(freshState, "utf8")).rejects.toThrow();
   }, 90_000);
 
   /** A trivially true consistency bundle (size n to n) carrying the checkpoint, to check its signature with the CLI. */
