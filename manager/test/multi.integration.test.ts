@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../testing/net.js";
 import { startManager, type RunningManager } from "../index.js";
 import { ARTIFACT, api, startBacking, startHarness, waitForProplet, type Backing, type Harness } from "./helpers.js";
+import { decodeEntryBundle, leafHash, openCheckpoint, parseVerifierKey, rootOf } from "../../protocol/tlog/index.js";
 
 describe("two managers on one database", () => {
   let backing: Backing;
@@ -18,7 +19,7 @@ describe("two managers on one database", () => {
     await backing?.close();
   });
 
-  it("never dispatches a run twice", async () => {
+  it("never dispatches a run twice, and both append to one transparency log, each receipt once", async () => {
     backing = await startBacking("services");
     h = await startHarness(backing, { ackTimeoutMs: 30_000 });
     second = await startManager({ ...h.config, http: { port: 0 } });
@@ -50,6 +51,19 @@ describe("two managers on one database", () => {
       expect(runs.body.items).toHaveLength(1);
       expect(runs.body.items[0]!.result.stdout).toBe(id);
     }
+    // One transparency log across both: one key, and a checkpoint holding each receipt exactly once,
+    // whichever manager stored it (both sequence; the head row lock orders them).
+    const key = await (await fetch(`${h.manager.url}/log/key`)).text();
+    expect(await (await fetch(`${second.url}/log/key`)).text()).toBe(key);
+    const logKey = parseVerifierKey(key);
+    const cp = await waitFor(async () => {
+      const opened = openCheckpoint(await (await fetch(`${second.url}/log/checkpoint`)).text(), logKey).checkpoint;
+      return opened.size === 20 ? opened : null;
+    }, 20_000, "a checkpoint of all 20 receipts");
+    const entries = decodeEntryBundle(Buffer.from(await (await fetch(`${h.manager.url}/log/tile/entries/000.p/20`)).arrayBuffer()));
+    expect(rootOf(entries.map((e) => leafHash(e))).equals(cp.root)).toBe(true);
+    const loggedRuns = entries.map((e) => (JSON.parse(Buffer.from(e.toString().split(".")[1]!, "base64url").toString()) as { runId: string }).runId);
+    expect(new Set(loggedRuns)).toEqual(new Set(p.runs.map((r) => r.runId)));
     await p.close();
   });
 });
