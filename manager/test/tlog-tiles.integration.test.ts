@@ -1,6 +1,7 @@
 /**
- * The log's tlog-tiles layout read by an independent client: a Python program (hashlib, and the
- * `cryptography` package for Ed25519) that knows only the C2SP specifications fetches the key, the
+ * The log's tlog-tiles layout read by an independent client: a Python program (hashlib, and Debian's
+ * python3-cryptography for Ed25519, which CI installs with python3-jwcrypto) that knows only the C2SP
+ * specifications fetches the key, the
  * checkpoint, full and partial tiles at levels 0 and 1 and the entry bundles from a real manager,
  * and rebuilds the checkpoint's root from them. Entries are put in the log's queue directly (as the
  * dispatcher does in its storing transaction), so that the tree spans several tiles quickly.
@@ -14,6 +15,8 @@ import { waitFor } from "../../testing/net.js";
 import { startBacking, startHarness, type Backing, type Harness } from "./helpers.js";
 
 const run = promisify(execFile);
+/** Debian's interpreter: the one whose packages CI installs (.ci/run). */
+const PYTHON = "/usr/bin/python3";
 
 const CLIENT = String.raw`
 import base64, hashlib, json, struct, sys, urllib.error, urllib.request
@@ -114,7 +117,7 @@ describe("tlog-tiles read by an independent client (Python)", () => {
       const note = await (await fetch(`${h.manager.url}/log/checkpoint`)).text();
       return note.split("\n")[1] === String(n);
     }, 20_000, `a checkpoint of size ${n}`);
-    const { stdout } = await run("python3", ["-c", CLIENT, `${h.manager.url}/log`], { timeout: 60_000 });
+    const { stdout } = await run(PYTHON, ["-c", CLIENT, `${h.manager.url}/log`], { timeout: 60_000 });
     const out = JSON.parse(stdout) as { size: number; entries: number; fetched: string[]; beyond: number[] };
     expect(out).toMatchObject({ size: n, entries: n, beyond: [404, 404, 404] });
     expect(out.fetched).toEqual(["tile/0/000", "tile/entries/000", "tile/0/001", "tile/entries/001", "tile/0/002.p/88", "tile/entries/002.p/88", "tile/1/000.p/2"]);
