@@ -24,12 +24,14 @@ export function privatePostgresAvailable(): boolean {
   return pgVersion() !== null && existsSync("/usr/bin/pg_createcluster") && process.getuid?.() === 0;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** `dataDir`: where the cluster keeps its files (e.g. a small tmpfs, to fill the disk under it). */
+export async function startPrivatePostgres(options: { dataDir?: string } = {}): Promise<PrivatePostgres> {
   const version = pgVersion();
   if (!version) throw new Error("no PostgreSQL server installed (apt-get install postgresql)");
   const port = await freePort();
   const name = `propeller_test_${port}`;
-  await run("pg_createcluster", [version, name, "-p", String(port), "--start", "--", "--auth-local=trust", "--auth-host=trust"], { timeout: 120_000 });
+  const dataDir = options.dataDir ? ["-d", options.dataDir] : [];
+  await run("pg_createcluster", [version, name, "-p", String(port), ...dataDir, "--start", "--", "--auth-local=trust", "--auth-host=trust"], { timeout: 120_000 });
   const ctl = (action: string) => run("pg_ctlcluster", ["--skip-systemctl-redirect", version, name, action], { timeout: 120_000 });
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

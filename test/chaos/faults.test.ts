@@ -11,14 +11,18 @@
  *     ~3 s for 20 s (testing/flaky-link.ts; `tc netem` needs a kernel module this machine lacks).
  * The proplets always reach the broker through that link; it forwards untouched until a fault is set.
  *   - kill -9 of the KBS (`propeller kbs serve`, development mode, on the same PostgreSQL cluster)
- *     while the proplets attest and fetch the key of confidential tasks, restarted after 2 s.
+ *     while the proplets attest and fetch the key of confidential tasks, restarted after 2 s;
+ *   - a full disk under PostgreSQL for 10 s (the cluster lives on a tmpfs of its own, filled to
+ *     the last byte by a file that is then removed); a task submitted meanwhile is refused with
+ *     503 database_disk_full, and results that cannot be stored are resent until they are.
  * Each task is a CPU-bound WASI command (primes) with `onPropletLoss: reschedule` and 3 attempts.
  * Counted per fault: completed, failed (each must say why), stuck (not settled by the deadline) and
  * lost (accepted with 201 but unknown afterwards). Stuck and lost must be 0, every failure must carry
  * a reason; the table is printed (and kept in the README).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, rm, statfs, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -51,6 +55,10 @@ interface Proc {
 let dir: string;
 let mosquitto: PrivateMosquitto;
 let link: FlakyLink;
+/** The tmpfs the PostgreSQL cluster lives on, or null where it cannot be mounted. */
+let diskDir: string | null = null;
+/** Submissions refused with 503 while the disk was full (printed with the table). */
+let diskRefusals = 0;
 let pg: PrivatePostgres;
 let manager: Proc;
 let kbs: Proc;
@@ -104,7 +112,8 @@ const SETTLED = new Set(["completed", "failed", "stopped"]);
 /** A task body per index: plain primes by default. */
 type TaskBody = (i: number, name: string, args: string[]) => Record<string, unknown>;
 
-async function runScenario(fault: string, inject: () => Promise<void>, body?: TaskBody): Promise<void> {
+/** `inject` may return ids of tasks it got accepted during the fault: they are counted too. */
+async function runScenario(fault: string, inject: () => Promise<string[] | void>, body?: TaskBody): Promise<void> {
   await ready();
   const artifact = await exampleArtifact("primes/primes.wasm");
   const taskBody: TaskBody = body ?? ((_i, name, args) => ({ name, artifact, args }));
@@ -143,11 +152,11 @@ async function runScenario(fault: string, inject: () => Promise<void>, body?: Ta
     await poll();
     return settled() >= TASKS / 3 || undefined;
   }, SETTLE_MS, "a third of the tasks settled");
-  await inject();
+  ids.push(...((await inject()) ?? []));
   const deadline = Date.now() + SETTLE_MS;
   while (Date.now() < deadline) {
     await poll();
-    if (settled() + [...states.values()].filter((s) => s === "unknown").length === TASKS) break;
+    if (settled() + [...states.values()].filter((s) => s === "unknown").length === ids.length) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
   await poll();
@@ -155,7 +164,7 @@ async function runScenario(fault: string, inject: () => Promise<void>, body?: Ta
   const failed = values.filter((s): s is { state: string; reason: string } => s !== undefined && s !== "unknown" && s.state === "failed");
   const row = {
     fault,
-    tasks: TASKS,
+    tasks: ids.length,
     completed: values.filter((s) => s !== undefined && s !== "unknown" && s.state === "completed").length,
     failed: failed.length,
     stuck: values.filter((s) => s === undefined || (s !== "unknown" && !SETTLED.has(s.state))).length,
@@ -179,7 +188,9 @@ describeWhen(
       dir = await mkdtemp(join(tmpdir(), "propeller-chaos-"));
       mosquitto = await startPrivateMosquitto();
       link = await startFlakyLink(mosquitto.port);
-      pg = await startPrivatePostgres();
+      // Outside `dir`: the database server's own user must reach it (mkdtemp folders are 0700).
+      diskDir = mountSmallDisk(await mkdtemp(join(tmpdir(), "propeller-pgdisk-")));
+      pg = await startPrivatePostgres(diskDir ? { dataDir: join(diskDir, "data") } : {});
       await writeFile(join(dir, "admin-key"), adminKey, { mode: 0o600 });
       const port = await freePort();
       managerUrl = `http://127.0.0.1:${port}`;
@@ -232,12 +243,16 @@ describeWhen(
       if (table.length > 0) {
         const lines = ["| fault | tasks | completed | failed (with a reason) | stuck | lost | seconds |", "|---|---:|---:|---:|---:|---:|---:|"];
         for (const r of table) lines.push(`| ${r.fault} | ${r.tasks} | ${r.completed} | ${r.failed}${r.reasons.length ? ` (${r.reasons.join("; ").slice(0, 200)})` : ""} | ${r.stuck} | ${r.lost} | ${r.seconds} |`);
-        console.log(`\nfaults (${new Date().toISOString()}):\n${lines.join("\n")}\n`);
+        console.log(`\nfaults (${new Date().toISOString()}):\n${lines.join("\n")}\nwhile the disk was full, ${diskRefusals} of 40 submissions were refused with 503 (the rest stored and counted above)\n`);
       }
       for (const p of [manager, kbs, ...(proplets ?? [])]) if (p?.proc) await stopProcess(p.proc, 5000);
       await link?.close();
       await mosquitto?.dispose();
       await pg?.dispose();
+      if (diskDir) {
+        execFileSync("umount", [diskDir]);
+        await rm(diskDir, { recursive: true, force: true });
+      }
       if (dir) await rm(dir, { recursive: true, force: true });
     }, 60_000);
 
@@ -291,6 +306,32 @@ describeWhen(
       );
     }, SETTLE_MS * 2 + 120_000);
 
+    it("a full disk under PostgreSQL", async (context) => {
+      if (!diskDir) return context.skip("cannot mount a tmpfs here (needs root and mount permission)");
+      const filler = join(diskDir, "filler");
+      await runScenario("full disk under PostgreSQL (10 s)", async () => {
+        await fillDisk(filler);
+        // PostgreSQL still fills free room in its pages; what needs a new page is refused. Each
+        // submission is either stored (201, then counted like the others) or refused with 503.
+        const artifact = await exampleArtifact("primes/primes.wasm");
+        const accepted: string[] = [];
+        const refusals: string[] = [];
+        for (let i = 0; i < 40; i++) {
+          const r = await api("POST", "/tasks", { name: `while-full-${i}`, artifact, args: ["300000"], onPropletLoss: "reschedule", retry: { maxAttempts: 3, backoffMs: 200 }, start: true });
+          if (r.status === 201) accepted.push(r.body.id as string);
+          else {
+            expect(r.status, JSON.stringify(r.body)).toBe(503);
+            refusals.push(r.body.code as string);
+          }
+        }
+        expect(refusals.every((c) => c === "database_disk_full" || c === "database_unavailable"), refusals.join(", ")).toBe(true);
+        diskRefusals = refusals.length;
+        await new Promise((r) => setTimeout(r, 10_000));
+        await rm(filler, { force: true });
+        return accepted;
+      });
+    }, SETTLE_MS * 2 + 120_000);
+
     it("a PostgreSQL restart", async () => {
       await runScenario("PostgreSQL restart", async () => {
         await pg.restart();
@@ -298,3 +339,31 @@ describeWhen(
     }, SETTLE_MS * 2 + 120_000);
   },
 );
+
+/** A 1 GiB tmpfs at `path` for the database cluster, or null when mounting is not allowed. */
+function mountSmallDisk(path: string): string | null {
+  try {
+    execFileSync("chmod", ["0755", path]);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1024m,mode=0755", "tmpfs", path], { stdio: "ignore" });
+    execFileSync("chown", ["postgres:postgres", path]);
+    return path;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes `path` until the file system under it has no byte left. */
+async function fillDisk(path: string): Promise<void> {
+  const { bavail, bsize } = await statfs(path.slice(0, path.lastIndexOf("/")));
+  const chunk = Buffer.alloc(1024 * 1024);
+  const file = await open(path, "w");
+  try {
+    for (let left = Number(bavail) * Number(bsize); left > 0; left -= chunk.length) await file.write(chunk, 0, Math.min(chunk.length, left));
+    // Whatever the last partial chunk left: write byte by byte until ENOSPC.
+    for (;;) await file.write(Buffer.alloc(4096));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+  } finally {
+    await file.close();
+  }
+}
