@@ -13,6 +13,7 @@ import { buildHttpApp, type RouteEntry } from "./http/app.js";
 import { ApiKeys } from "./auth/api-keys.js";
 import { Authenticator } from "./auth/authenticate.js";
 import { FailureLimiter } from "./auth/failures.js";
+import { purgeFailures } from "./auth/failure-store.js";
 import { Liveness } from "./liveness/liveness.js";
 import { Reconciler } from "./liveness/reconcile.js";
 import type { CounterName } from "./metrics.js";
@@ -110,9 +111,13 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
     const apiKeys = new ApiKeys(db, log.child({ component: "auth" }), ctx.now);
     // Before anything listens: the operator's bootstrap keys must work from the first request.
     await apiKeys.ensure(config.auth.bootstrapKeys);
-    const gate = { authenticator: new Authenticator(apiKeys, config.auth.jwt), failures: new FailureLimiter(config.auth.failureLimit) };
+    const gate = { authenticator: new Authenticator(apiKeys, config.auth.jwt), failures: new FailureLimiter(config.auth.failureLimit, undefined, db) };
 
     await reconciler.begin();
+    // Ended failure windows are dropped now and then (a new failure starts a new window anyway).
+    const purgeFailuresTimer = setInterval(() => void purgeFailures(db).catch(() => undefined), 60_000);
+    purgeFailuresTimer.unref();
+    cleanups.push(async () => clearInterval(purgeFailuresTimer));
 
     // Before results are heard: receipts stored while no manager ran are queued and appended now.
     const transparency = new TransparencyLog({ db, log: log.child({ component: "tlog" }), config: config.log, events: ctx.events, now: ctx.now, onError: () => counters.inc("handlerErrors") });

@@ -5,8 +5,16 @@
  *
  * Not @fastify/rate-limit: that plugin counts every request of a route; here only failures count,
  * so a busy client with a valid credential is never slowed down.
+ *
+ * Across replicas: with a database, each failure is also counted in `auth_failures`, shared by
+ * every manager on it, and the local window takes the shared count. The check before a request
+ * stays local (no database round trip for honest traffic), so a client spreading guesses over N
+ * replicas gets at most max + N − 1 tries per window in all (each replica learns the shared count
+ * at the first failure it sees), not N × max.
  */
 import { BoundedMap } from "../../lib/bounded-map.js";
+import type { SqlExecutor } from "../../db/index.js";
+import { countFailure } from "./failure-store.js";
 
 export interface FailureLimitSettings {
   max: number;
@@ -20,6 +28,8 @@ export class FailureLimiter {
   constructor(
     private readonly settings: FailureLimitSettings,
     private readonly maxClients = 10_000,
+    /** Counts shared with the other managers on this database (none: this process only). */
+    private readonly shared?: SqlExecutor,
   ) {
     this.clients = new BoundedMap({ maxEntries: maxClients });
   }
@@ -31,7 +41,28 @@ export class FailureLimiter {
     return Math.max(1, Math.ceil((entry.resetAt - now) / 1000));
   }
 
-  record(client: string, now = Date.now()): void {
+  /**
+   * Counts one failure of `client`, here and (with a database) in the shared table; resolves once
+   * both know. A shared count the database cannot take leaves the local one, which still holds.
+   */
+  async record(client: string, now = Date.now()): Promise<void> {
+    this.recordLocally(client, now);
+    if (!this.shared) return;
+    let shared: { count: number; resetAt: number };
+    try {
+      shared = await countFailure(this.shared, client, this.settings.windowMs);
+    } catch {
+      return;
+    }
+    const entry = this.clients.get(client, now);
+    if (entry && shared.count > entry.count) {
+      entry.count = shared.count;
+      entry.resetAt = shared.resetAt;
+      this.clients.set(client, entry, { expiresAt: shared.resetAt, now });
+    }
+  }
+
+  private recordLocally(client: string, now: number): void {
     const entry = this.clients.get(client, now);
     if (entry) {
       entry.count++;

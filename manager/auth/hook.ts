@@ -40,7 +40,7 @@ export function installAuth(app: FastifyInstance, gate: Gate): void {
       principal = await gate.authenticator.authenticate(request.headers.authorization);
     } catch (err) {
       if (err instanceof UnauthorizedError) {
-        gate.failures.record(client);
+        await gate.failures.record(client);
         request.log.info({ code: err.code, client }, "authentication failed");
       }
       throw err;

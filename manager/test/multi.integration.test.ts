@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../testing/net.js";
 import { startManager, type RunningManager } from "../index.js";
-import { ARTIFACT, api, startBacking, startHarness, waitForProplet, type Backing, type Harness } from "./helpers.js";
+import { ARTIFACT, BOOTSTRAP, api, startBacking, startHarness, waitForProplet, type Backing, type Harness } from "./helpers.js";
 import { decodeEntryBundle, leafHash, openCheckpoint, parseVerifierKey, rootOf } from "../../protocol/tlog/index.js";
 
 describe("two managers on one database", () => {
@@ -65,5 +65,31 @@ describe("two managers on one database", () => {
     const loggedRuns = entries.map((e) => (JSON.parse(Buffer.from(e.toString().split(".")[1]!, "base64url").toString()) as { runId: string }).runId);
     expect(new Set(loggedRuns)).toEqual(new Set(p.runs.map((r) => r.runId)));
     await p.close();
+  });
+});
+
+describe("failed authentications counted across two managers on one database", () => {
+  let backing: Backing;
+  let h: Harness;
+  let second: RunningManager;
+  afterAll(async () => {
+    await second?.close();
+    await h?.close();
+    await backing?.close();
+  });
+
+  it("a client spreading bad credentials over both gets max + 1 tries in all, then 429 from each", async () => {
+    backing = await startBacking("services");
+    h = await startHarness(backing, { auth: { ...BOOTSTRAP, failureLimit: { max: 4, windowMs: 60_000 } } });
+    second = await startManager({ ...h.config, http: { port: 0 } });
+    const bad = "pk_invalid-credential-0000000000000000000000";
+    const tryWith = async (base: string) => (await api(base, "GET", "/tasks", undefined, bad)).status;
+    // Four failures in all, two on each: each manager saw only two, the database four.
+    expect([await tryWith(h.manager.url), await tryWith(h.manager.url), await tryWith(second.url), await tryWith(second.url)]).toEqual([401, 401, 401, 401]);
+    // The second learnt the shared count at its last failure; the first learns it at its next one.
+    expect(await tryWith(second.url)).toBe(429);
+    expect(await tryWith(h.manager.url)).toBe(401);
+    expect(await tryWith(h.manager.url)).toBe(429);
+    // Per process, each would have allowed four: 8 tries in all, not 5.
   });
 });

@@ -134,7 +134,7 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
       principal = await options.gate.authenticator.authenticate(`Bearer ${credential}`);
     } catch (err) {
       if (err instanceof UnauthorizedError) {
-        options.gate.failures.record(request.ip);
+        await options.gate.failures.record(request.ip);
         request.log.info({ code: err.code, client: request.ip }, "dashboard authentication failed");
       }
       throw err;
