@@ -1,16 +1,21 @@
 /**
- * Observability overhead: end-to-end task latency and throughput with tracing OFF (the
- * default: the SDK is not even loaded), tracing ON at 100% sampling (OTLP/HTTP JSON exporter to a
- * local receiver in the parent process, standing in for a collector), and Prometheus METRICS
- * scraped (proplet /metrics servers on, the manager's and every proplet's /metrics scraped every
- * second). Each mode runs in its own child process (tracing is process-wide and cannot be unloaded),
- * rounds alternate off/on/metrics so drift on a shared machine hits every mode alike; the figures
- * are the medians over the rounds, and the ratios are against OFF measured in the same run.
+ * Observability overhead: end-to-end task latency and throughput with tracing OFF (the default:
+ * the SDK is not even loaded), tracing ON at 100% sampling (the OTLP/HTTP exporter, protobuf by
+ * default as in the SDK, to a local receiver in the parent process standing in for a collector),
+ * and Prometheus METRICS scraped (proplet /metrics servers on, the manager's and every proplet's
+ * /metrics scraped every second). Each mode runs in its own child process (tracing is
+ * process-wide and cannot be unloaded); the modes are interleaved (each round runs off, then
+ * each other mode once: ABAB…), so drift on a shared machine hits every mode alike. Printed: every
+ * round, the medians over the rounds with their min–max, and the overhead both as the ratio of
+ * the medians and as the median [min, max] of the per-round pairs (each mode against the off run
+ * of its own round).
  *
- *   npm run bench -- tracing [--tasks N] [--concurrency C] [--serial N] [--rounds R] [--proplets P] [--database URL]
- */
+ *   npm run bench -- tracing [--tasks N] [--concurrency C] [--serial N] [--rounds R] [--proplets P]
+ *                            [--modes off,tracing,metrics] [--protocol http/protobuf|http/json] [--database URL] */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -30,6 +35,10 @@ interface Figures {
   serialP99: number;
   /** CPU time (user + system) of the whole stack process per task, over the concurrent phase: less sensitive than wall time to other load on a shared machine. */
   cpuMsPerTask: number;
+  /** CPU time of the main thread only (the manager, proplet agents, broker, database; not the Wasm workers, which tracing does not touch) per task. */
+  mainCpuMsPerTask: number;
+  /** The machine's 1-minute load average at the end of the run (other sessions share it). */
+  loadAverage: number;
   tasks: number;
 }
 
@@ -40,6 +49,8 @@ const OPTIONS = {
   rounds: { type: "string" },
   proplets: { type: "string" },
   database: { type: "string" },
+  modes: { type: "string" },
+  protocol: { type: "string" },
   child: { type: "string" },
 } as const;
 
@@ -55,48 +66,84 @@ export async function benchTracing(args: string[]): Promise<void> {
     return;
   }
   const rounds = Number(values.rounds ?? 3);
+  const modes = (values.modes ?? MODES.join(",")).split(",").map((m) => m.trim()) as Mode[];
+  if (modes[0] !== "off" || modes.some((m) => !MODES.includes(m))) throw new Error(`--modes: a comma list starting with off, of ${MODES.join(", ")}`);
+  const protocol = values.protocol ?? "http/protobuf";
+  if (protocol !== "http/protobuf" && protocol !== "http/json") throw new Error("--protocol: http/protobuf (the SDK's default) or http/json");
   const receiver = await startOtlpReceiver({ keep: false });
-  const results: Record<Mode, Figures[]> = { off: [], tracing: [], metrics: [] };
+  const results = Object.fromEntries(modes.map((m) => [m, [] as Figures[]])) as Record<Mode, Figures[]>;
   let tracedTasks = 0;
   try {
-    console.log(`observability overhead: ${tasks} tasks at concurrency ${concurrency} + ${serial} serial, ${proplets} proplets, ${rounds} rounds (modes alternate), ${values.database ? "PostgreSQL" : "embedded PGlite"}`);
+    console.log(
+      `observability overhead: ${tasks} tasks at concurrency ${concurrency} + ${serial} serial, ${proplets} proplets, ${rounds} rounds of ${modes.join("/")} ` +
+        `(interleaved: every round runs each mode once, in a fresh process), tracing exported as OTLP ${protocol}, ${values.database ? "PostgreSQL" : "embedded PGlite"}`,
+    );
     for (let round = 1; round <= rounds; round++) {
-      for (const mode of MODES) {
-        const figures = await runChild(mode, args, receiver.url);
+      for (const mode of modes) {
+        const figures = await runChild(mode, args, receiver.url, protocol);
         results[mode].push(figures);
         if (mode === "tracing") tracedTasks += figures.tasks;
-        console.log(`  round ${round} ${mode.padEnd(7)} ${fmt(figures.tasksPerSecond)} tasks/s, p50 ${fmt(figures.p50)} ms, p99 ${fmt(figures.p99)} ms; serial p50 ${fmt(figures.serialP50)} ms; CPU ${fmt(figures.cpuMsPerTask, 2)} ms/task`);
+        console.log(
+          `  round ${round} ${mode.padEnd(7)} ${fmt(figures.tasksPerSecond)} tasks/s, p50 ${fmt(figures.p50)} ms, p99 ${fmt(figures.p99)} ms; serial p50 ${fmt(figures.serialP50)} ms; ` +
+            `CPU ${fmt(figures.cpuMsPerTask, 2)} ms/task (main thread ${fmt(figures.mainCpuMsPerTask, 2)}); load ${fmt(figures.loadAverage, 2)}`,
+        );
       }
     }
   } finally {
     await receiver.close();
   }
-  const median = (xs: number[]) => percentile(xs, 50);
   const m = (mode: Mode, key: keyof Figures) => median(results[mode].map((f) => f[key]));
-  const pct = (on: number, off: number, higherIsBetter: boolean) => {
-    const overhead = higherIsBetter ? (off / on - 1) * 100 : (on / off - 1) * 100;
-    return `${overhead >= 0 ? "+" : ""}${fmt(overhead)}%`;
+  const range = (mode: Mode, key: keyof Figures, digits = 1) => {
+    const xs = results[mode].map((f) => f[key]);
+    return `${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)}`;
   };
-  console.log("\nmedians over the rounds:");
-  console.log("  mode      tasks/s   p50 ms   p99 ms   serial p50 ms   serial p99 ms   CPU ms/task");
-  for (const mode of MODES) {
+  /** Overhead in % (positive = worse): higher-is-better figures compare off/on, the others on/off. */
+  const overhead = (on: number, off: number, higherIsBetter: boolean) => (higherIsBetter ? (off / on - 1) * 100 : (on / off - 1) * 100);
+  const signed = (x: number) => `${x >= 0 ? "+" : ""}${fmt(x)}%`;
+  console.log("\nmedians over the rounds (min–max of the rounds below each):");
+  console.log("  mode        tasks/s        p50 ms        p99 ms   serial p50 ms   CPU ms/task   main-thread CPU ms/task");
+  for (const mode of modes) {
     console.log(
-      `  ${mode.padEnd(8)} ${fmt(m(mode, "tasksPerSecond")).padStart(8)} ${fmt(m(mode, "p50")).padStart(8)} ${fmt(m(mode, "p99")).padStart(8)} ` +
-        `${fmt(m(mode, "serialP50")).padStart(15)} ${fmt(m(mode, "serialP99")).padStart(15)} ${fmt(m(mode, "cpuMsPerTask"), 2).padStart(13)}`,
+      `  ${mode.padEnd(8)} ${fmt(m(mode, "tasksPerSecond")).padStart(10)} ${fmt(m(mode, "p50")).padStart(13)} ${fmt(m(mode, "p99")).padStart(13)} ` +
+        `${fmt(m(mode, "serialP50")).padStart(15)} ${fmt(m(mode, "cpuMsPerTask"), 2).padStart(13)} ${fmt(m(mode, "mainCpuMsPerTask"), 2).padStart(25)}`,
+    );
+    console.log(
+      `  ${"".padEnd(8)} ${range(mode, "tasksPerSecond").padStart(10)} ${range(mode, "p50").padStart(13)} ${range(mode, "p99").padStart(13)} ` +
+        `${range(mode, "serialP50").padStart(15)} ${range(mode, "cpuMsPerTask", 2).padStart(13)} ${range(mode, "mainCpuMsPerTask", 2).padStart(25)}`,
     );
   }
-  for (const mode of ["tracing", "metrics"] as const) {
-    console.log(
-      `  overhead of ${mode} vs off: throughput ${pct(m(mode, "tasksPerSecond"), m("off", "tasksPerSecond"), true)}, ` +
-        `p50 ${pct(m(mode, "p50"), m("off", "p50"), false)}, serial p50 ${pct(m(mode, "serialP50"), m("off", "serialP50"), false)}, ` +
-        `CPU per task ${pct(m(mode, "cpuMsPerTask"), m("off", "cpuMsPerTask"), false)} (goal <= 5%)`,
-    );
+  const FIGURES: Array<[keyof Figures, string, boolean]> = [
+    ["tasksPerSecond", "throughput", true],
+    ["p50", "p50", false],
+    ["p99", "p99", false],
+    ["serialP50", "serial p50", false],
+    ["cpuMsPerTask", "CPU per task", false],
+    ["mainCpuMsPerTask", "main-thread CPU per task", false],
+  ];
+  for (const mode of modes.filter((x) => x !== "off")) {
+    console.log(`\n  overhead of ${mode} vs off (goal <= 5%): median of the rounds' medians; then the per-round pairs (each against the off run of its own round): median [min, max]`);
+    for (const [key, label, higherIsBetter] of FIGURES) {
+      const pairs = results[mode].map((f, i) => overhead(f[key], results.off[i]![key], higherIsBetter));
+      console.log(
+        `    ${label.padEnd(26)} ${signed(overhead(m(mode, key), m("off", key), higherIsBetter)).padStart(7)}   pairs ${signed(median(pairs)).padStart(7)} [${signed(Math.min(...pairs))}, ${signed(Math.max(...pairs))}]`,
+      );
+    }
   }
-  console.log(`  spans exported with tracing on: ${receiver.counts.spans} (${fmt(receiver.counts.spans / Math.max(1, tracedTasks))} per task), ${fmt(receiver.counts.bytes / 1024 / 1024)} MiB of OTLP JSON`);
+  if (modes.includes("tracing")) {
+    console.log(`\n  spans exported with tracing on: ${receiver.counts.spans} (${fmt(receiver.counts.spans / Math.max(1, tracedTasks))} per task), ${fmt(receiver.counts.bytes / 1024 / 1024)} MiB of OTLP ${protocol}`);
+  }
+}
+
+/** The median (the mean of the middle two for an even count). */
+function median(xs: number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Runs one mode in a fresh process (compiled bench: dist/bench/run.js) and reads its figures. */
-async function runChild(mode: Mode, args: string[], otlpUrl: string): Promise<Figures> {
+async function runChild(mode: Mode, args: string[], otlpUrl: string, protocol: string): Promise<Figures> {
   const runJs = join(fileURLToPath(new URL(".", import.meta.url)), "run.js");
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith("OTEL_")) delete env[key];
@@ -104,13 +151,14 @@ async function runChild(mode: Mode, args: string[], otlpUrl: string): Promise<Fi
     Object.assign(env, {
       OTEL_TRACES_EXPORTER: "otlp",
       OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl,
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
       OTEL_TRACES_SAMPLER: "always_on",
       OTEL_METRICS_EXPORTER: "none",
       OTEL_LOGS_EXPORTER: "none",
     });
   }
-  const own = args.filter((_, i, all) => all[i] !== "--child" && all[i - 1] !== "--child");
+  const parentOnly = new Set(["--child", "--modes", "--protocol", "--rounds"]);
+  const own = args.filter((_, i, all) => !parentOnly.has(all[i]!) && !parentOnly.has(all[i - 1]!));
   const proc = spawn(process.execPath, [runJs, "tracing", ...own, "--child", mode], { env, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -169,6 +217,7 @@ async function child(mode: Mode, o: { tasks: number; concurrency: number; serial
     for (let i = 0; i < o.serial; i++) serialTimes.push(await one(100_000 + i));
     const latencies: number[] = [];
     let next = 0;
+    const main0 = mainThreadCpuMs();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
@@ -178,13 +227,16 @@ async function child(mode: Mode, o: { tasks: number; concurrency: number; serial
     );
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const mainCpu = mainThreadCpuMs() - main0;
     return {
       cpuMsPerTask: (cpu.user + cpu.system) / 1000 / o.tasks,
+      mainCpuMsPerTask: mainCpu / o.tasks,
       tasksPerSecond: o.tasks / seconds,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
       serialP50: percentile(serialTimes, 50),
       serialP99: percentile(serialTimes, 99),
+      loadAverage: loadavg()[0]!,
       tasks: o.tasks + o.serial + 8,
     };
   } finally {
@@ -193,3 +245,15 @@ async function child(mode: Mode, o: { tasks: number; concurrency: number; serial
     await tracing.shutdown();
   }
 }
+
+/** CPU time (user + system, ms) of this process's main thread, from /proc (Linux; process.cpuUsage counts every thread). */
+function mainThreadCpuMs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+const CLOCK_TICKS = 100;

@@ -1,7 +1,8 @@
 /**
  * An OTLP/HTTP receiver for tests and benchmarks: a node:http server taking trace exports as
  * OTLP JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json) on POST /v1/traces, flattening them into
- * one list of spans with their resource's service name and their instrumentation scope.
+ * one list of spans with their resource's service name and their instrumentation scope. With
+ * keep: false (benchmarks) it also takes OTLP protobuf, the SDK's default, and only counts it.
  * Other signals (/v1/metrics, /v1/logs) are answered 200 and counted, not kept.
  */
 import { createServer, type IncomingMessage } from "node:http";
@@ -32,7 +33,7 @@ export interface OtlpReceiver {
   requests: Map<string, number>;
   /** Raw text of every trace export body (to scan for what must never be there); empty with keep: false. */
   rawTraces: string[];
-  /** Spans received (counted with keep: false too) and bytes of trace exports. */
+  /** Spans received (counted with keep: false too; JSON or protobuf) and bytes of trace exports. */
   counts: { spans: number; bytes: number };
   close(): Promise<void>;
 }
@@ -63,7 +64,7 @@ function attributesOf(list: Array<{ key: string; value?: AnyValue }> | undefined
 
 const MAX_BODY = 32 * 1024 * 1024;
 
-async function body(req: IncomingMessage): Promise<string> {
+async function body(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -71,7 +72,48 @@ async function body(req: IncomingMessage): Promise<string> {
     if (size > MAX_BODY) throw new Error("export body over 32 MiB");
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Spans in an OTLP protobuf ExportTraceServiceRequest, counted without a protobuf library:
+ * resource_spans (1) → scope_spans (2) → spans (2), each a length-delimited field.
+ */
+export function countProtobufSpans(buf: Uint8Array): number {
+  const fields = (b: Uint8Array, want: number): Uint8Array[] => {
+    const out: Uint8Array[] = [];
+    let i = 0;
+    const varint = () => {
+      let v = 0;
+      let shift = 0;
+      for (;;) {
+        if (i >= b.length) throw new Error("truncated protobuf");
+        const byte = b[i++]!;
+        v += (byte & 0x7f) * 2 ** shift;
+        if (byte < 0x80) return v;
+        shift += 7;
+        if (shift > 63) throw new Error("bad varint");
+      }
+    };
+    while (i < b.length) {
+      const key = varint();
+      const wire = key & 7;
+      const field = Math.floor(key / 8);
+      if (wire === 0) varint();
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else if (wire === 2) {
+        const len = varint();
+        if (i + len > b.length) throw new Error("truncated protobuf");
+        if (field === want) out.push(b.subarray(i, i + len));
+        i += len;
+      } else throw new Error(`protobuf wire type ${wire} not expected here`);
+    }
+    return out;
+  };
+  let spans = 0;
+  for (const rs of fields(buf, 1)) for (const ss of fields(rs, 2)) spans += fields(ss, 2).length;
+  return spans;
 }
 
 export async function startOtlpReceiver(options: { keep?: boolean } = {}): Promise<OtlpReceiver> {
@@ -84,12 +126,20 @@ export async function startOtlpReceiver(options: { keep?: boolean } = {}): Promi
     const path = (req.url ?? "").split("?")[0]!;
     requests.set(path, (requests.get(path) ?? 0) + 1);
     body(req)
-      .then((text) => {
+      .then((raw) => {
         if (path === "/v1/traces") {
-          if (!String(req.headers["content-type"] ?? "").includes("json")) {
-            res.writeHead(415).end("this receiver takes OTLP JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json)");
+          if (String(req.headers["content-type"] ?? "").includes("protobuf") && !keep) {
+            // Benchmarks: the SDK's default protocol (http/protobuf), counted only.
+            counts.spans += countProtobufSpans(raw);
+            counts.bytes += raw.byteLength;
+            res.writeHead(200, { "content-type": "application/x-protobuf" }).end();
             return;
           }
+          if (!String(req.headers["content-type"] ?? "").includes("json")) {
+            res.writeHead(415).end("this receiver keeps OTLP JSON only (OTEL_EXPORTER_OTLP_PROTOCOL=http/json); protobuf is counted with keep: false");
+            return;
+          }
+          const text = raw.toString("utf8");
           const into: ReceivedSpan[] = [];
           collect(JSON.parse(text) as Export, into);
           counts.spans += into.length;
