@@ -22,6 +22,7 @@ export const MANAGER_SERVE_ENV = [
   "PROPELLER_MQTT_CA_FILE",
   "PROPELLER_MQTT_CERT_FILE",
   "PROPELLER_MQTT_KEY_FILE",
+  "PROPELLER_MQTT_PROTOCOL_VERSION",
   "PROPELLER_TOPIC_ROOT",
   "PROPELLER_HTTP_HOST",
   "PROPELLER_HTTP_PORT",
@@ -52,6 +53,7 @@ export const PROPLET_SERVE_ENV = [
   "PROPELLER_MQTT_CA_FILE",
   "PROPELLER_MQTT_CERT_FILE",
   "PROPELLER_MQTT_KEY_FILE",
+  "PROPELLER_MQTT_PROTOCOL_VERSION",
   "PROPELLER_TOPIC_ROOT",
   "PROPELLER_TEE",
   "PROPELLER_PROPLET_TAGS",
@@ -171,7 +173,7 @@ export interface MqttTlsFiles {
 }
 
 /** The MQTT connection settings shared by both services: URL and (for mqtts://) CA, client certificate and key. */
-async function readMqtt(r: EnvReader): Promise<{ url: string; tls?: MqttTlsFiles }> {
+async function readMqtt(r: EnvReader): Promise<{ url: string; tls?: MqttTlsFiles; protocolVersion?: 4 | 5 }> {
   const url = r.require("PROPELLER_MQTT_URL", "the broker, e.g. mqtts://mosquitto:8883");
   if (url !== undefined && !/^(mqtts?|wss?):\/\/[^\s]+$/.test(url)) r.problems.push("PROPELLER_MQTT_URL: must be mqtt://, mqtts://, ws:// or wss:// followed by a host");
   const ca = await r.file("PROPELLER_MQTT_CA_FILE");
@@ -184,8 +186,11 @@ async function readMqtt(r: EnvReader): Promise<{ url: string; tls?: MqttTlsFiles
   if (!secure && (r.get("PROPELLER_MQTT_CERT_FILE") !== undefined || r.get("PROPELLER_MQTT_CA_FILE") !== undefined)) {
     r.problems.push("PROPELLER_MQTT_CA_FILE / _CERT_FILE are set but PROPELLER_MQTT_URL is not mqtts:// or wss:// (the certificate would not be used)");
   }
+  // 5 also carries each message's trace context in the PUBLISH user properties (Mosquitto, EMQX; not aedes).
+  const version = r.get("PROPELLER_MQTT_PROTOCOL_VERSION");
+  if (version !== undefined && version !== "4" && version !== "5") r.problems.push("PROPELLER_MQTT_PROTOCOL_VERSION: must be 4 (MQTT 3.1.1, the default) or 5");
   const tls: MqttTlsFiles = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
-  return { url: url ?? "", ...(Object.keys(tls).length > 0 ? { tls } : {}) };
+  return { url: url ?? "", ...(Object.keys(tls).length > 0 ? { tls } : {}), ...(version === "5" ? { protocolVersion: 5 as const } : {}) };
 }
 
 function readTopicRoot(r: EnvReader): string | undefined {
@@ -201,7 +206,7 @@ const API_KEY_RE = /^prop_[A-Za-z0-9_-]{12,}_[A-Za-z0-9_-]{20,}$/;
 
 export interface ManagerServeSettings {
   databaseUrl: string;
-  mqtt: { url: string; tls?: MqttTlsFiles };
+  mqtt: { url: string; tls?: MqttTlsFiles; protocolVersion?: 4 | 5 };
   topicRoot?: string;
   http: { host: string; port: number; tls?: { cert: Buffer; key: Buffer } };
   /** `ManagerConfigInput.auth` (manager/config.ts). */
@@ -337,7 +342,7 @@ async function readUi(r: EnvReader): Promise<ManagerServeSettings["ui"]> {
 
 export interface PropletServeSettings {
   id: string;
-  mqtt: { url: string; tls?: MqttTlsFiles };
+  mqtt: { url: string; tls?: MqttTlsFiles; protocolVersion?: 4 | 5 };
   topicRoot?: string;
   tee?: Record<string, unknown>;
   tags?: string[];

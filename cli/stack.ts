@@ -18,6 +18,8 @@ export interface StackOptions {
   proplets?: number;
   /** External MQTT broker; when absent an embedded aedes broker is started. */
   mqttUrl?: string;
+  /** MQTT protocol of the manager's and proplets' connections to `mqttUrl` (5: trace context in user properties too; the embedded aedes takes 4 only). */
+  mqttProtocolVersion?: 4 | 5;
   /** Database; default embedded PGlite in memory. */
   databaseUrl?: string;
   managerPort?: number;
@@ -128,7 +130,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const manager = await startManager({
       databaseUrl,
       auth: { bootstrapKeys: [{ name: STACK_KEY_NAME, key: managerToken, scopes: ["admin"] }] },
-      mqtt: { url: brokerUrl, ...(clientTls ? { tls: await clientTls("manager-client") } : {}) },
+      mqtt: { url: brokerUrl, ...(clientTls ? { tls: await clientTls("manager-client") } : {}), ...(options.mqttProtocolVersion ? { protocolVersion: options.mqttProtocolVersion } : {}) },
       ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
       http: { host: options.managerHost ?? "127.0.0.1", port: options.managerPort ?? 0 },
       logger: log.child({ box: "manager" }),
@@ -145,7 +147,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       const proplet = await startProplet({
         id: `proplet-${i}`,
         name: `embedded proplet ${i}`,
-        mqtt: { url: brokerUrl, ...(clientTls ? { tls: await clientTls(`proplet-${i}`) } : {}) },
+        mqtt: { url: brokerUrl, ...(clientTls ? { tls: await clientTls(`proplet-${i}`) } : {}), ...(options.mqttProtocolVersion ? { protocolVersion: options.mqttProtocolVersion } : {}) },
         ...(options.topicRoot ? { topicRoot: options.topicRoot } : {}),
         ...(tee ? { tee } : {}),
         ...(options.propletMetrics ? { metrics: { port: 0, ...options.propletMetrics } } : {}),

@@ -21,6 +21,8 @@ export interface MqttSettings {
   username?: string;
   password?: string;
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
+  /** 4 (MQTT 3.1.1, default) or 5 (also carries the trace context in PUBLISH user properties; not aedes). */
+  protocolVersion?: 4 | 5;
 }
 
 /** HTTPS: set = the REST API speaks TLS only. */
@@ -138,6 +140,7 @@ export function resolveConfig(input: ManagerConfigInput): ManagerConfig {
     if (mqtt.username !== undefined && typeof mqtt.username !== "string") bad("mqtt.username", "must be a string", typeof mqtt.username);
     // Never echo a password, only its type.
     if (mqtt.password !== undefined && typeof mqtt.password !== "string") bad("mqtt.password", "must be a string", typeof mqtt.password);
+    if (mqtt.protocolVersion !== undefined && mqtt.protocolVersion !== 4 && mqtt.protocolVersion !== 5) bad("mqtt.protocolVersion", "must be 4 (MQTT 3.1.1) or 5", mqtt.protocolVersion);
   }
   const topicRoot = input.topicRoot ?? CONFIG_DEFAULTS.topicRoot;
   if (typeof topicRoot !== "string" || topicRoot === "" || /[#+]/.test(topicRoot) || topicRoot.endsWith("/") || topicRoot.startsWith("/") || topicRoot.length > 200) {

@@ -131,6 +131,7 @@ export async function startManager(input: ManagerConfigInput): Promise<RunningMa
       ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
       ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
       ...(config.mqtt.tls ? { tls: config.mqtt.tls } : {}),
+      ...(config.mqtt.protocolVersion ? { protocolVersion: config.mqtt.protocolVersion } : {}),
       reconnectPeriodMs: 1000,
       logger: log.child({ component: "mqtt" }),
     });

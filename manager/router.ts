@@ -8,7 +8,9 @@ import {
   MessageDeduplicator,
   PROPLET_PUBLISHES,
   PropellerError,
+  adoptTraceCarrier,
   decodeTopicMessage,
+  type TraceCarrier,
   type PropletTopicName,
   type TopicMessage,
   type Topics,
@@ -61,7 +63,7 @@ export class Router {
 
   async subscribe(mqtt: MqttConnection): Promise<void> {
     for (const name of MANAGER_SUBSCRIBES) {
-      await mqtt.subscribe(this.topics.allProplets(name), (topic, payload) => this.track(this.handle(topic, payload)));
+      await mqtt.subscribe(this.topics.allProplets(name), (topic, payload, trace) => this.track(this.handle(topic, payload, trace)));
     }
   }
 
@@ -92,13 +94,14 @@ export class Router {
     return p.finally(() => this.inFlight.delete(p));
   }
 
-  private async handle(topic: string, payload: Buffer): Promise<void> {
+  private async handle(topic: string, payload: Buffer, trace: TraceCarrier | undefined): Promise<void> {
     const parsed = this.topics.parse(topic);
     if (!parsed) return;
     const { propletId, name } = parsed;
     let msg;
     try {
-      msg = decodeTopicMessage(name, payload);
+      // The MQTT 5 user properties' trace context (already validated) wins over the envelope's.
+      msg = adoptTraceCarrier(decodeTopicMessage(name, payload), trace);
     } catch (err) {
       this.ctx.counters.inc("malformedMessages");
       this.ctx.log.warn({ topic, bytes: payload.byteLength, err: messageOf(err) }, "malformed MQTT message dropped");

@@ -1,10 +1,11 @@
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
-import { LIMITS, SizeLimitError } from "../protocol/index.js";
+import { encodedTraceparent, LIMITS, SizeLimitError, traceCarrierFor, traceCarrierFromUserProperties, traceUserProperties, type TraceCarrier } from "../protocol/index.js";
 import { topicMatches } from "./topic-filter.js";
 import { messageOf } from "../lib/errors.js";
 
-export type MessageHandler = (topic: string, payload: Buffer) => void | Promise<void>;
+/** `trace`: the MQTT 5 user properties' trace context, when the connection is MQTT 5 and the PUBLISH carried a valid one. */
+export type MessageHandler = (topic: string, payload: Buffer, trace?: TraceCarrier) => void | Promise<void>;
 
 export interface MqttOptions {
   url: string;
@@ -21,6 +22,11 @@ export interface MqttOptions {
   reconnectPeriodMs?: number;
   connectTimeoutMs?: number;
   maxPayloadBytes?: number;
+  /**
+   * 4 (MQTT 3.1.1, the default: every broker here, aedes included) or 5. On MQTT 5 every PUBLISH
+   * also carries its envelope's W3C trace context as user properties, and received ones are read.
+   */
+  protocolVersion?: 4 | 5;
   logger?: Logger;
 }
 
@@ -39,9 +45,12 @@ export class MqttConnection {
     readonly client: MqttClient,
     private readonly log: Logger | undefined,
     maxPayloadBytes: number,
+    readonly protocolVersion: 4 | 5,
   ) {
     this.maxPayloadBytes = maxPayloadBytes;
-    client.on("message", (topic, payload) => this.dispatch(topic, payload));
+    client.on("message", (topic, payload, packet) =>
+      this.dispatch(topic, payload, protocolVersion === 5 ? traceCarrierFromUserProperties(packet.properties?.userProperties) : undefined),
+    );
     client.on("connect", () => {
       // TCP_NODELAY on every (re)connected socket: small MQTT packets must not wait for Nagle.
       (client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
@@ -56,7 +65,7 @@ export class MqttConnection {
   static async connect(options: MqttOptions): Promise<MqttConnection> {
     const clientOptions: IClientOptions = {
       clientId: options.clientId,
-      protocolVersion: 4,
+      protocolVersion: options.protocolVersion ?? 4,
       clean: options.clean ?? true,
       keepalive: options.keepaliveSeconds ?? 30,
       reconnectPeriod: options.reconnectPeriodMs ?? 1000,
@@ -69,7 +78,7 @@ export class MqttConnection {
       ...(options.tls ?? {}),
     };
     const client = mqtt.connect(options.url, clientOptions);
-    const connection = new MqttConnection(client, options.logger, options.maxPayloadBytes ?? LIMITS.mqttPayloadBytes);
+    const connection = new MqttConnection(client, options.logger, options.maxPayloadBytes ?? LIMITS.mqttPayloadBytes, options.protocolVersion ?? 4);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.end(true);
@@ -105,13 +114,24 @@ export class MqttConnection {
   /**
    * Publishes with QoS 1 by default. Resolves on PUBACK, which means the broker has it — NOT that
    * the receiver processed it (TOOLCHAIN.md): protocol-level acks do that. Refuses oversized
-   * payloads before they reach the broker.
+   * payloads before they reach the broker. On MQTT 5 the trace context goes in the user
+   * properties too: `trace` when given, else the envelope's of a payload made by protocol's encode.
    */
-  async publish(topic: string, payload: Buffer, options: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
+  async publish(topic: string, payload: Buffer, options: { qos?: 0 | 1; retain?: boolean; trace?: TraceCarrier } = {}): Promise<void> {
     if (payload.byteLength > this.maxPayloadBytes) {
       throw new SizeLimitError(`refusing to publish ${payload.byteLength} bytes to ${topic}: the limit is ${this.maxPayloadBytes}`);
     }
-    await this.client.publishAsync(topic, payload, { qos: options.qos ?? 1, retain: options.retain ?? false });
+    const carrier = this.protocolVersion === 5 ? (options.trace ?? this.carrierOf(payload)) : undefined;
+    await this.client.publishAsync(topic, payload, {
+      qos: options.qos ?? 1,
+      retain: options.retain ?? false,
+      ...(carrier ? { properties: { userProperties: traceUserProperties(carrier) } } : {}),
+    });
+  }
+
+  private carrierOf(payload: Buffer): TraceCarrier | undefined {
+    const traceparent = encodedTraceparent(payload);
+    return traceparent ? traceCarrierFor(traceparent) : undefined;
   }
 
   async close(): Promise<void> {
@@ -138,12 +158,12 @@ export class MqttConnection {
     }
   }
 
-  private dispatch(topic: string, payload: Buffer): void {
+  private dispatch(topic: string, payload: Buffer, trace: TraceCarrier | undefined): void {
     for (const [filter, { handler }] of this.handlers) {
       if (!topicMatches(filter, topic)) continue;
       // A handler's failure is logged, never allowed to take the connection (or process) down.
       Promise.resolve()
-        .then(() => handler(topic, payload))
+        .then(() => handler(topic, payload, trace))
         .catch((err: unknown) => this.log?.error({ err: messageOf(err), topic }, "mqtt handler failed"));
     }
   }

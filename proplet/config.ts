@@ -14,7 +14,8 @@ export type { PropletTeeConfig } from "./trust/tee.js";
 export interface PropletConfigInput {
   id: string;
   name?: string;
-  mqtt: { url: string; username?: string; password?: string; tls?: MqttOptions["tls"] };
+  /** protocolVersion: 4 (MQTT 3.1.1, default) or 5 (also carries the trace context in PUBLISH user properties; not aedes). */
+  mqtt: { url: string; username?: string; password?: string; tls?: MqttOptions["tls"]; protocolVersion?: 4 | 5 };
   topicRoot?: string;
   /** Runs at the same time (default: number of CPUs). */
   maxConcurrency?: number;
@@ -144,6 +145,8 @@ export function resolvePropletConfig(input: PropletConfigInput): PropletConfig {
   if (typeof url !== "string" || !/^(mqtts?|wss?|tcp|tls):\/\/[^\s]+$/.test(url)) {
     problems.push(`mqtt.url must be an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(url)}`);
   }
+  const protocolVersion = input?.mqtt?.protocolVersion;
+  if (protocolVersion !== undefined && protocolVersion !== 4 && protocolVersion !== 5) problems.push(`mqtt.protocolVersion must be 4 (MQTT 3.1.1) or 5, got ${JSON.stringify(protocolVersion)}`);
   const topicRoot = input?.topicRoot ?? DEFAULT_TOPIC_ROOT;
   if (typeof topicRoot !== "string" || topicRoot.length === 0 || /[#+]/.test(topicRoot) || topicRoot.endsWith("/")) {
     problems.push(`topicRoot must be non-empty, without MQTT wildcards or a trailing slash, got ${JSON.stringify(topicRoot)}`);

@@ -98,7 +98,19 @@ export function encode<S extends TSchema>(schema: S, body: MessageBody<Static<S>
   if (payload.byteLength > maxBytes) {
     throw new SizeLimitError(`outgoing message of ${payload.byteLength} bytes exceeds the ${maxBytes}-byte limit`);
   }
+  encodedTraceparents.set(payload, message.traceparent);
   return payload;
+}
+
+/**
+ * The envelope traceparent of each payload `encode` made, so the MQTT connection can repeat it
+ * in the MQTT 5 user properties without parsing the JSON again (weak: gone with the buffer).
+ */
+const encodedTraceparents = new WeakMap<Uint8Array, string>();
+
+/** The traceparent `encode` put in this payload's envelope; undefined for a payload it did not make. */
+export function encodedTraceparent(payload: Uint8Array): string | undefined {
+  return encodedTraceparents.get(payload);
 }
 
 export function encodeTopicMessage<N extends PropletTopicName>(name: N, body: MessageBody<TopicMessage<N>>): Buffer {

@@ -17,6 +17,70 @@ function activeTraceparent(): string | undefined {
   return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, "0")}`;
 }
 
+/**
+ * The W3C trace context of one MQTT message outside its JSON: the MQTT 5 PUBLISH user properties
+ * `traceparent` (and `tracestate` when the span has one). Sent only on an MQTT 5 connection (aedes
+ * speaks 3.1.1 only); the envelope's `traceparent` says the same and stays the carrier that always
+ * works, and the one a receiver falls back on when the properties are absent or invalid.
+ */
+export interface TraceCarrier {
+  traceparent: string;
+  tracestate?: string;
+}
+
+const TRACEPARENT_RE = new RegExp(TRACEPARENT_PATTERN);
+/** W3C trace-context: at most 32 list members, 512 characters in all; keys and values of the spec's alphabet. */
+const TRACESTATE_MAX_CHARS = 512;
+const TRACESTATE_MAX_MEMBERS = 32;
+const TRACESTATE_MEMBER_RE = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+
+export function validTraceparent(value: unknown): value is string {
+  return typeof value === "string" && value.length === 55 && TRACEPARENT_RE.test(value) && !/^00-0{32}-/.test(value) && !/^00-[0-9a-f]{32}-0{16}-/.test(value);
+}
+
+export function validTracestate(value: unknown): value is string {
+  if (typeof value !== "string" || value.length === 0 || value.length > TRACESTATE_MAX_CHARS) return false;
+  const members = value.split(",").map((m) => m.trim()).filter((m) => m !== "");
+  return members.length > 0 && members.length <= TRACESTATE_MAX_MEMBERS && members.every((m) => TRACESTATE_MEMBER_RE.test(m));
+}
+
+/**
+ * The carrier in a received PUBLISH's user properties, or undefined when there is none or it is
+ * not valid (a repeated or malformed `traceparent`; a bad `tracestate` is dropped on its own).
+ */
+export function traceCarrierFromUserProperties(properties: Readonly<Record<string, string | string[]>> | undefined): TraceCarrier | undefined {
+  if (!properties) return undefined;
+  const traceparent = properties.traceparent;
+  if (!validTraceparent(traceparent)) return undefined;
+  const tracestate = properties.tracestate;
+  return validTracestate(tracestate) ? { traceparent, tracestate } : { traceparent };
+}
+
+/** The user properties that carry `carrier` on an outgoing MQTT 5 PUBLISH. */
+export function traceUserProperties(carrier: TraceCarrier): Record<string, string> {
+  return carrier.tracestate ? { traceparent: carrier.traceparent, tracestate: carrier.tracestate } : { traceparent: carrier.traceparent };
+}
+
+/**
+ * The carrier for a message whose envelope says `traceparent`: the active span's `tracestate`
+ * goes with it when that span is the one the envelope names.
+ */
+export function traceCarrierFor(traceparent: string): TraceCarrier {
+  const span = trace.getActiveSpan();
+  const tracestate = span && activeTraceparent() === traceparent ? span.spanContext().traceState?.serialize() : undefined;
+  return tracestate && validTracestate(tracestate) ? { traceparent, tracestate } : { traceparent };
+}
+
+/**
+ * A received message with the user properties' trace context preferred over its envelope's
+ * (both say the same when the sender is Propeller; a bridge or gateway may rewrite the
+ * properties only). Without a carrier the message is returned as it is.
+ */
+export function adoptTraceCarrier<M extends { traceparent: string }>(message: M, carrier: TraceCarrier | undefined): M & { tracestate?: string } {
+  if (!carrier) return message;
+  return { ...message, traceparent: carrier.traceparent, ...(carrier.tracestate ? { tracestate: carrier.tracestate } : {}) };
+}
+
 export function newTraceparent(): string {
   return activeTraceparent() ?? `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
 }

@@ -68,10 +68,15 @@ export function failSpan(span: Span, code: string): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: code });
 }
 
-/** The context a W3C traceparent (an MQTT envelope's, an HTTP header's) names; the root when invalid. */
-export function contextFromTraceparent(traceparent: string | undefined): Context {
+/** The context a W3C traceparent (an MQTT envelope's, an HTTP header's) names, with its tracestate if any; the root when invalid. */
+export function contextFromTraceparent(traceparent: string | undefined, tracestate?: string): Context {
   if (!traceparent) return ROOT_CONTEXT;
-  return propagation.extract(ROOT_CONTEXT, { traceparent });
+  return propagation.extract(ROOT_CONTEXT, tracestate ? { traceparent, tracestate } : { traceparent });
+}
+
+/** The context a received MQTT message names: its traceparent, and the tracestate its MQTT 5 user properties brought. */
+export function contextOfMessage(message: { traceparent: string; tracestate?: string }): Context {
+  return contextFromTraceparent(message.traceparent, message.tracestate);
 }
 
 /** `traceparent` (and `tracestate`) headers for an outgoing HTTP request from the active span; empty when tracing is off. */

@@ -19,7 +19,7 @@ import { openSpec } from "../tasks/secrets.js";
 import { messageOf } from "../../lib/errors.js";
 import { TransparencyLog } from "../tlog/log.js";
 import { ATTR, SPAN } from "../../protocol/index.js";
-import { contextFromTraceparent, failSpan, inSpan, SpanKind } from "../../lib/tracing/spans.js";
+import { contextOfMessage, failSpan, inSpan, SpanKind } from "../../lib/tracing/spans.js";
 import { managerTracer, runTraces } from "../telemetry/tracing.js";
 
 const SWEEP_BATCH = 200;
@@ -161,7 +161,7 @@ export class Dispatcher {
   async onResult(senderId: string, msg: TaskResult): Promise<void> {
     // CONSUMER span of the run's trace: its parent is the proplet's result span (the envelope's traceparent).
     const attributes = { [ATTR.taskId]: msg.taskId, [ATTR.runId]: msg.runId, [ATTR.propletId]: senderId, [ATTR.outcome]: msg.outcome, [ATTR.messagingSystem]: "mqtt", [ATTR.messagingOperation]: "receive" };
-    await inSpan(managerTracer, SPAN.resultReceive, attributes, () => this.handleResult(senderId, msg), { kind: SpanKind.CONSUMER, parent: contextFromTraceparent(msg.traceparent) });
+    await inSpan(managerTracer, SPAN.resultReceive, attributes, () => this.handleResult(senderId, msg), { kind: SpanKind.CONSUMER, parent: contextOfMessage(msg) });
     runTraces.forget(msg.runId);
   }
 

@@ -28,6 +28,7 @@ import {
   MessageDeduplicator,
   Topics,
   decodeManagerOnline,
+  adoptTraceCarrier,
   decodeTopicMessage,
   encodeTopicMessage,
   type PropletTopicName,
@@ -160,6 +161,7 @@ export class PropletAgent {
       ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
       ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
       ...(config.mqtt.tls ? { tls: config.mqtt.tls } : {}),
+      ...(config.mqtt.protocolVersion ? { protocolVersion: config.mqtt.protocolVersion } : {}),
       will: { topic: this.topics.proplet(config.id, "status"), payload: will, qos: 1 },
       // Short keepalive: the broker notices a vanished proplet (and sends the will) within ~1.5x this.
       keepaliveSeconds: 10,
@@ -256,12 +258,13 @@ export class PropletAgent {
   /** Subscribes to one of our topics; every message is validated and must name this proplet. */
   private on<N extends PropletTopicName>(connection: MqttConnection, name: N, handler: (m: TopicMessage<N>) => void | Promise<void>): Promise<void> {
     const topic = this.topics.proplet(this.config.id, name);
-    return connection.subscribe(topic, async (received, payload) => {
+    return connection.subscribe(topic, async (received, payload, trace) => {
       const parsed = this.topics.parse(received);
       if (!parsed || parsed.propletId !== this.config.id || parsed.name !== name) return this.invalid(received, new Error("topic is not this proplet's"));
       let message: TopicMessage<N>;
       try {
-        message = decodeTopicMessage(name, payload);
+        // The MQTT 5 user properties' trace context (already validated) wins over the envelope's.
+        message = adoptTraceCarrier(decodeTopicMessage(name, payload), trace);
       } catch (err) {
         return this.invalid(received, err);
       }

@@ -22,7 +22,7 @@ import type { PropletMetrics } from "../telemetry/metrics.js";
 import type { PropletCounters, PropletTrust } from "./types.js";
 import { ATTR, SPAN } from "../../protocol/index.js";
 import { context, trace } from "@opentelemetry/api";
-import { contextFromTraceparent, failSpan, inSpan, SpanKind, type Span } from "../../lib/tracing/spans.js";
+import { contextOfMessage, failSpan, inSpan, SpanKind, type Span } from "../../lib/tracing/spans.js";
 import { propletTracer } from "../telemetry/tracing.js";
 
 interface ActiveRun {
@@ -155,7 +155,7 @@ export class Leases {
           [ATTR.messagingOperation]: "receive",
         },
       },
-      contextFromTraceparent(m.traceparent),
+      contextOfMessage(m),
     );
     return context.with(trace.setSpan(context.active(), span), () => this.runAccepted(m, ref, log, span));
   }

@@ -294,3 +294,70 @@ describe("tracing: one confidential run is one trace", () => {
     for (const x of [...stores, ...verifies]) expect(x.parentSpanId).toBe(one(SPAN.resultReceive).spanId);
   });
 });
+
+describe("tracing over MQTT 5 (real Mosquitto): the trace context in the PUBLISH user properties too", () => {
+  it("task.start and task.result carry traceparent as a user property equal to the envelope's, and the spans join through it", async () => {
+    const [{ startPrivateMosquitto }, { startStack }, mqtt, { uniqueTopicRoot, waitFor }] = await Promise.all([
+      import("../../testing/mosquitto.js"),
+      import("../../cli/stack.js"),
+      import("mqtt"),
+      import("../../testing/net.js"),
+    ]);
+    const mosquitto = await startPrivateMosquitto();
+    const topicRoot = uniqueTopicRoot();
+    // A bystander on the wire (MQTT 5 too, so the broker forwards the properties): what it sees is what was sent.
+    const seen: Array<{ topic: string; envelope: { kind?: string; traceparent?: string }; properties: Record<string, string | string[]> | undefined }> = [];
+    const sniffer = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 5, clientId: `sniffer-${process.pid}` });
+    await sniffer.subscribeAsync(`${topicRoot}/#`, { qos: 1 });
+    sniffer.on("message", (topic, payload, packet) => {
+      seen.push({ topic, envelope: JSON.parse(payload.toString("utf8")) as { kind?: string; traceparent?: string }, properties: packet.properties?.userProperties });
+    });
+    const stack = await startStack({ proplets: 1, mqttUrl: mosquitto.url, mqttProtocolVersion: 5, topicRoot, logger: (await import("pino")).default({ level: "silent" }) });
+    try {
+      await waitFor(async () => {
+        const r = await fetch(`${stack.managerUrl}/proplets`, { headers: { authorization: `Bearer ${stack.managerToken}` } });
+        return ((await r.json()) as { items: Array<{ alive: boolean }> }).items.some((p) => p.alive);
+      }, 20_000, "the proplet online");
+      const wasm = await readFile(join(EXAMPLES_DIR, "add", "add.wasm"));
+      const { sha256Digest } = await import("../../protocol/index.js");
+      const response = await fetch(`${stack.managerUrl}/tasks?wait=30000`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${stack.managerToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "mqtt5-trace", artifact: { digest: sha256Digest(wasm), inline: wasm.toString("base64") }, entrypoint: { kind: "export", name: "add", inputs: [2, 3] }, start: true }),
+      });
+      const task = (await response.json()) as { id: string; state: string };
+      expect(task.state).toBe("completed");
+      await waitFor(() => seen.some((m) => m.envelope.kind === "task.result"), 10_000, "task.result on the wire");
+      const start = seen.find((m) => m.envelope.kind === "task.start")!;
+      const result = seen.find((m) => m.envelope.kind === "task.result")!;
+      for (const m of [start, result, ...seen.filter((x) => x.envelope.kind === "task.accepted" || x.envelope.kind === "proplet.heartbeat")]) {
+        expect(m.properties, m.topic).toBeDefined();
+        expect(m.properties!.traceparent, m.topic).toBe(m.envelope.traceparent);
+        expect(m.properties!.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      }
+      // The result's CONSUMER span ends after the run is stored (the REST answer may come first).
+      const create = await waitFor(async () => {
+        await s.tracing.flush();
+        const c = s.receiver.spans.find((x) => x.name === SPAN.taskCreate && x.attributes[ATTR.taskId] === task.id);
+        return c && s.receiver.spans.some((x) => x.traceId === c.traceId && x.name === SPAN.resultReceive) ? c : undefined;
+      }, 10_000, "the task's trace with its result span");
+      const spans = s.receiver.spans.filter((x) => x.traceId === create.traceId);
+      const report = tree(spans);
+      const one = (name: string) => {
+        const found = spans.filter((x) => x.name === name);
+        expect(found, `${name} once in:\n${report}`).toHaveLength(1);
+        return found[0]!;
+      };
+      // The property names the PRODUCER span; the receiver's CONSUMER span is its child.
+      const spanIdOf = (traceparent: string) => traceparent.split("-")[2];
+      expect(spanIdOf(start.properties!.traceparent as string)).toBe(one(SPAN.startPublish).spanId);
+      expect(one(SPAN.startReceive).parentSpanId).toBe(one(SPAN.startPublish).spanId);
+      expect(spanIdOf(result.properties!.traceparent as string)).toBe(one(SPAN.resultPublish).spanId);
+      expect(one(SPAN.resultReceive).parentSpanId).toBe(one(SPAN.resultPublish).spanId);
+    } finally {
+      await stack.close();
+      await sniffer.endAsync();
+      await mosquitto.dispose();
+    }
+  }, 90_000);
+});
