@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import cookie from "@fastify/cookie";
+import { LOG_SEQ_MAX } from "../../protocol/api/index.js";
 import type { FunctionList, LogList, Proplet, PropletList, Run, RunList, ScheduleState, Task, TaskList, Workflow, WorkflowList } from "../../protocol/api/index.js";
 import type { Gate } from "../auth/hook.js";
 import type { Principal } from "../auth/authenticate.js";
@@ -267,14 +268,17 @@ export async function uiRoutes(app: FastifyInstance, options: UiOptions): Promis
     const list = await s.api.get<LogList>(`/tasks/${seg(request.params.id)}/runs/${seg(request.params.runId)}/logs`);
     return reply.type("application/json; charset=utf-8").send(JSON.stringify(list));
   });
-  app.get<{ Params: { id: string; runId: string } }>("/ui/tasks/:id/runs/:runId/logs/stream", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {
+  app.get<{ Params: { id: string; runId: string }; Querystring: { after?: string } }>("/ui/tasks/:id/runs/:runId/logs/stream", { config: PUBLIC, schema: HIDDEN }, async (request, reply) => {
     const s = session(request);
+    // Where to resume: the browser's own reconnect sends Last-Event-ID; the page's script, when
+    // it opens a new stream after the old one closed for good (a restart), says ?after=<seq>.
+    const after = resumeAfter(request.headers["last-event-id"], request.query.after);
+    if (after === null) return reply.code(400).type("text/plain; charset=utf-8").send(`after must be a log seq (0 to ${LOG_SEQ_MAX})`);
     // The browser going away ends the upstream follow (and frees its follower slot).
     const abort = new AbortController();
     request.raw.on("close", () => abort.abort());
     reply.raw.on("close", () => abort.abort());
-    const last = request.headers["last-event-id"];
-    const upstream = await s.api.stream(`/tasks/${seg(request.params.id)}/runs/${seg(request.params.runId)}/logs?follow=true`, abort.signal, typeof last === "string" ? last : undefined);
+    const upstream = await s.api.stream(`/tasks/${seg(request.params.id)}/runs/${seg(request.params.runId)}/logs?follow=true${after > 0 ? `&after=${after}` : ""}`, abort.signal);
     if (upstream.status !== 200 || !upstream.contentType.startsWith("text/event-stream")) {
       abort.abort();
       return reply.code(upstream.status === 200 ? 502 : upstream.status).type("text/plain; charset=utf-8").send("the log stream is not available");
@@ -343,4 +347,16 @@ export function nextPath(value: unknown): string {
 
 function sortProplets(items: readonly Proplet[]): Proplet[] {
   return [...items].sort((a, b) => Number(b.alive) - Number(a.alive) || a.name.localeCompare(b.name));
+}
+
+/**
+ * The seq a resumed log stream starts after: the larger of Last-Event-ID (anything but a seq in it
+ * is ignored, as the API does) and ?after=; null when ?after= is given and is not a seq in range.
+ */
+export function resumeAfter(lastEventId: string | string[] | undefined, after: string | undefined): number | null {
+  const seq = (v: string) => (/^\d{1,10}$/.test(v) && Number(v) <= LOG_SEQ_MAX ? Number(v) : null);
+  const fromHeader = typeof lastEventId === "string" ? (seq(lastEventId) ?? 0) : 0;
+  if (after === undefined) return fromHeader;
+  const fromQuery = typeof after === "string" ? seq(after) : null;
+  return fromQuery === null ? null : Math.max(fromHeader, fromQuery);
 }

@@ -7,6 +7,8 @@
  * into test-artifacts/dashboard/ (gitignored; CI keeps it).
  */
 import { existsSync } from "node:fs";
+import { createServer, request as httpRequest, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -73,7 +75,7 @@ describeWhen(
     const shot = async (page: Page, name: string) => {
       await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
     };
-    const signIn = async (context: BrowserContext, key: string): Promise<Page> => {
+    const signIn = async (context: BrowserContext, key: string, base = manager.url): Promise<Page> => {
       const page = await context.newPage();
       // Checked after each test: no script ran from page data, and no page broke its own CSP.
       page.on("dialog", (d) => {
@@ -84,7 +86,7 @@ describeWhen(
         if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
       });
       page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-      await page.goto(`${manager.url}/ui`);
+      await page.goto(`${base}/ui`);
       expect(page.url()).toMatch(/\/ui\/login\?next=/);
       await page.fill("#credential", key);
       await Promise.all([page.waitForURL(/\/ui\/fleet$/), page.click("button[type=submit]")]);
@@ -320,5 +322,70 @@ describeWhen(
       const noToken = await fetch(`${manager.url}/ui/tasks/${loopTaskId}/start`, { method: "POST", redirect: "manual", headers: { cookie: `propeller_ui=${submitKey}`, "content-type": "application/x-www-form-urlencoded" }, body: "" });
       expect(noToken.status).toBe(403);
     });
+
+    it("live output resumes after its stream is cut and the reconnect refused (as in a restart): every line once, in order", async () => {
+      // A reverse proxy in front of the manager, standing in for a restart: it can cut the open
+      // log streams and answer 503 to stream requests while "down" (EventSource then gives up:
+      // CLOSED), so the page's script has to open the stream again from the last line it showed.
+      const target = new URL(manager.url);
+      const open = new Set<ServerResponse>();
+      const streamUrls: string[] = [];
+      let refused = 0;
+      let down = false;
+      const proxy = createServer((req, res) => {
+        const isStream = (req.url ?? "").includes("/logs/stream");
+        if (isStream) streamUrls.push(req.url ?? "");
+        if (isStream && down) {
+          refused++;
+          res.writeHead(503, { "content-type": "text/plain" }).end("restarting");
+          return;
+        }
+        const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+          if (isStream) {
+            open.add(res);
+            res.on("close", () => open.delete(res));
+          }
+        });
+        up.on("error", () => res.destroy());
+        res.on("close", () => up.destroy());
+        req.pipe(up);
+      });
+      await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+      const base = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      try {
+        const page = await signIn(context, submitKey, base);
+        const task = await api<{ id: string }>(manager.url, "POST", "/tasks", submitKey, { name: "numbered-lines", artifact: await wat("numbered-lines"), requirements: { tee: null }, start: true });
+        const runId = await waitFor(async () => (await api<{ latestRun: { id: string } | null }>(manager.url, "GET", `/tasks/${task.id}`, submitKey)).latestRun?.id, 10_000, "the run");
+        await page.goto(`${base}/ui/tasks/${task.id}/runs/${runId}`);
+        expect(["queued", "scheduled", "running"]).toContain(await page.getAttribute("#log", "data-state"));
+        await page.locator("#log", { hasText: "line 03" }).waitFor({ timeout: 20_000 });
+        const shownBefore = Number(await page.getAttribute("#log", "data-chunks"));
+        down = true;
+        for (const res of open) res.socket?.destroy();
+        // Down until the browser's own reconnect and at least one of the script's were refused.
+        await waitFor(() => refused >= 2 && streamUrls.some((u) => u.includes("?after=")), 20_000, "the page's own reconnect");
+        await page.locator("#log-state", { hasText: "interrupted" }).waitFor({ timeout: 5_000 });
+        down = false;
+        await page.waitForSelector("#log[data-ended]", { timeout: 30_000 });
+        // Read before the page reloads itself (800 ms after the end): what the live path showed.
+        const text = await page.textContent("#log");
+        const expected = Array.from({ length: 24 }, (_, i) => `line ${String(i + 1).padStart(2, "0")}\n`).join("") + "done\n";
+        expect(text).toBe(expected);
+        expect(Number(await page.getAttribute("#log", "data-resumes"))).toBeGreaterThanOrEqual(1);
+        // The script resumed after the last chunk it had shown, not from the start.
+        const resumedAfter = streamUrls.filter((u) => u.includes("?after=")).map((u) => Number(new URL(u, base).searchParams.get("after")));
+        expect(Math.min(...resumedAfter)).toBeGreaterThanOrEqual(shownBefore);
+        await shot(page, "run-resumed");
+      } finally {
+        await context.close();
+        await new Promise((r) => proxy.close(r));
+      }
+      // The relay refuses an ?after= that is not a seq.
+      const bad = await fetch(`${manager.url}/ui/tasks/x/runs/y/logs/stream?after=-1`, { headers: { cookie: `propeller_ui=${submitKey}` } });
+      expect(bad.status).toBe(400);
+    }, 120_000);
   },
 );

@@ -1,6 +1,7 @@
 // The dashboard's only script (served from /ui/static, no inline script anywhere): it reloads the
 // fleet page every 15 s, and follows a run's live output through the dashboard's logs stream,
-// reloading the page when the run ends so its result and receipt appear. Output is added as text
+// reloading the page when the run ends so its result and receipt appear; a stream that closes for
+// good (a server restart) is opened again after the last line shown. Output is added as text
 // nodes, never as HTML.
 "use strict";
 
@@ -54,18 +55,49 @@
     return;
   }
 
+  // Each chunk is shown once, in seq order: a resumed stream may replay what was already shown.
+  let lastSeq = 0;
+  let failures = 0;
+  const MAX_FAILURES = 12;
+  function follow() {
+    // After a stream closed for good, a new one starts after the last line shown.
+    const source = new EventSource(lastSeq > 0 ? stream + "?after=" + lastSeq : stream);
+    source.addEventListener("open", () => {
+      failures = 0;
+      say("following…");
+    });
+    source.addEventListener("log", (e) => {
+      const chunk = JSON.parse(e.data);
+      if (typeof chunk.seq !== "number" || chunk.seq <= lastSeq) return;
+      lastSeq = chunk.seq;
+      append(chunk);
+    });
+    source.addEventListener("end", (e) => {
+      source.close();
+      const end = JSON.parse(e.data);
+      say("run " + end.state + " — reloading for the result and receipt");
+      log.setAttribute("data-ended", end.state);
+      setTimeout(() => window.location.reload(), 800);
+    });
+    source.onerror = () => {
+      // CONNECTING: the browser reconnects by itself (sending Last-Event-ID). CLOSED: it gave up
+      // (an error answer, e.g. while the server restarts), so the page opens a new stream itself,
+      // after a pause that grows, a bounded number of times.
+      if (source.readyState !== EventSource.CLOSED) {
+        say("reconnecting…");
+        return;
+      }
+      failures++;
+      if (failures > MAX_FAILURES) {
+        say("the output stream closed (reload the page to try again)");
+        return;
+      }
+      const delay = Math.min(10000, 500 * Math.pow(2, failures - 1));
+      say("the output stream was interrupted; resuming in " + Math.ceil(delay / 1000) + " s…");
+      log.setAttribute("data-resumes", String(Number(log.getAttribute("data-resumes") || "0") + 1));
+      setTimeout(follow, delay);
+    };
+  }
   say("following…");
-  const source = new EventSource(stream);
-  source.addEventListener("log", (e) => append(JSON.parse(e.data)));
-  source.addEventListener("end", (e) => {
-    source.close();
-    const end = JSON.parse(e.data);
-    say("run " + end.state + " — reloading for the result and receipt");
-    log.setAttribute("data-ended", end.state);
-    setTimeout(() => window.location.reload(), 800);
-  });
-  source.onerror = () => {
-    if (source.readyState === EventSource.CLOSED) say("the output stream closed");
-    else say("reconnecting…");
-  };
+  follow();
 })();
