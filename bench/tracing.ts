@@ -121,7 +121,7 @@ export async function benchTracing(args: string[]): Promise<void> {
     ["mainCpuMsPerTask", "main-thread CPU per task", false],
   ];
   for (const mode of modes.filter((x) => x !== "off")) {
-    console.log(`\n  overhead of ${mode} vs off (goal <= 5%): median of the rounds' medians; then the per-round pairs (each against the off run of its own round): median [min, max]`);
+    console.log(`\n  overhead of ${mode} vs off (goal <= 5%; positive = slower or costlier): ratio of the medians; then the per-round pairs (each against the off run of its own round): median [min, max]`);
     for (const [key, label, higherIsBetter] of FIGURES) {
       const pairs = results[mode].map((f, i) => overhead(f[key], results.off[i]![key], higherIsBetter));
       console.log(
