@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   "fl-secagg": async () => (await import("./fl-secagg.js")).benchFlSecAgg,
   fl: async () => (await import("./fl.js")).benchFl,
   tracing: async () => (await import("./tracing.js")).benchTracing,
+  "tracing-costs": async () => (await import("./tracing-costs.js")).benchTracingCosts,
 };
 
 const [name = "all", ...args] = process.argv.slice(2);

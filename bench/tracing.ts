@@ -11,7 +11,8 @@
  * of its own round).
  *
  *   npm run bench -- tracing [--tasks N] [--concurrency C] [--serial N] [--rounds R] [--proplets P]
- *                            [--modes off,tracing,metrics] [--protocol http/protobuf|http/json] [--database URL] */
+ *                            [--modes off,tracing,metrics] [--protocol http/protobuf|http/json] [--count-promises] [--database URL] */
+import { createHook } from "node:async_hooks";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -39,8 +40,13 @@ interface Figures {
   mainCpuMsPerTask: number;
   /** The machine's 1-minute load average at the end of the run (other sessions share it). */
   loadAverage: number;
+  /** With --count-promises: promises created per task over the concurrent phase. */
+  promisesPerTask?: number;
   tasks: number;
 }
+
+/** The figures every run has (the medians and pairs are over these). */
+type NumericFigure = Exclude<keyof Figures, "promisesPerTask">;
 
 const OPTIONS = {
   tasks: { type: "string" },
@@ -51,6 +57,7 @@ const OPTIONS = {
   database: { type: "string" },
   modes: { type: "string" },
   protocol: { type: "string" },
+  "count-promises": { type: "boolean" },
   child: { type: "string" },
 } as const;
 
@@ -61,7 +68,7 @@ export async function benchTracing(args: string[]): Promise<void> {
   const serial = Number(values.serial ?? 60);
   const proplets = Number(values.proplets ?? 2);
   if (values.child) {
-    const figures = await child(values.child as Mode, { tasks, concurrency, serial, proplets, ...(values.database ? { database: values.database } : {}) });
+    const figures = await child(values.child as Mode, { tasks, concurrency, serial, proplets, countPromises: values["count-promises"] ?? false, ...(values.database ? { database: values.database } : {}) });
     process.stdout.write(`BENCH_RESULT ${JSON.stringify(figures)}\n`);
     return;
   }
@@ -85,15 +92,16 @@ export async function benchTracing(args: string[]): Promise<void> {
         if (mode === "tracing") tracedTasks += figures.tasks;
         console.log(
           `  round ${round} ${mode.padEnd(7)} ${fmt(figures.tasksPerSecond)} tasks/s, p50 ${fmt(figures.p50)} ms, p99 ${fmt(figures.p99)} ms; serial p50 ${fmt(figures.serialP50)} ms; ` +
-            `CPU ${fmt(figures.cpuMsPerTask, 2)} ms/task (main thread ${fmt(figures.mainCpuMsPerTask, 2)}); load ${fmt(figures.loadAverage, 2)}`,
+            `CPU ${fmt(figures.cpuMsPerTask, 2)} ms/task (main thread ${fmt(figures.mainCpuMsPerTask, 2)}); load ${fmt(figures.loadAverage, 2)}` +
+            (figures.promisesPerTask !== undefined ? `; ${fmt(figures.promisesPerTask, 0)} promises/task` : ""),
         );
       }
     }
   } finally {
     await receiver.close();
   }
-  const m = (mode: Mode, key: keyof Figures) => median(results[mode].map((f) => f[key]));
-  const range = (mode: Mode, key: keyof Figures, digits = 1) => {
+  const m = (mode: Mode, key: NumericFigure) => median(results[mode].map((f) => f[key]));
+  const range = (mode: Mode, key: NumericFigure, digits = 1) => {
     const xs = results[mode].map((f) => f[key]);
     return `${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)}`;
   };
@@ -112,7 +120,7 @@ export async function benchTracing(args: string[]): Promise<void> {
         `${range(mode, "serialP50").padStart(15)} ${range(mode, "cpuMsPerTask", 2).padStart(13)} ${range(mode, "mainCpuMsPerTask", 2).padStart(25)}`,
     );
   }
-  const FIGURES: Array<[keyof Figures, string, boolean]> = [
+  const FIGURES: Array<[NumericFigure, string, boolean]> = [
     ["tasksPerSecond", "throughput", true],
     ["p50", "p50", false],
     ["p99", "p99", false],
@@ -169,7 +177,7 @@ async function runChild(mode: Mode, args: string[], otlpUrl: string, protocol: s
 }
 
 /** One mode, in this process: tracing as the environment says (started before the stack loads), then the workload. */
-async function child(mode: Mode, o: { tasks: number; concurrency: number; serial: number; proplets: number; database?: string }): Promise<Figures> {
+async function child(mode: Mode, o: { tasks: number; concurrency: number; serial: number; proplets: number; countPromises: boolean; database?: string }): Promise<Figures> {
   const { startTracing } = await import("../lib/tracing/index.js");
   const tracing = await startTracing({ serviceName: "propeller" });
   if ((mode === "tracing") !== tracing.enabled) throw new Error(`mode ${mode}, but tracing is ${tracing.enabled ? "on" : "off"}`);
@@ -217,6 +225,10 @@ async function child(mode: Mode, o: { tasks: number; concurrency: number; serial
     for (let i = 0; i < o.serial; i++) serialTimes.push(await one(100_000 + i));
     const latencies: number[] = [];
     let next = 0;
+    // --count-promises: how many promises a task creates (each pays the context manager's promise
+    // hook with tracing on; see tracing-costs). The counter is such a hook itself: its run's timings are not comparable.
+    let promises = 0;
+    const counter = o.countPromises ? createHook({ init: (_id, type) => void (type === "PROMISE" && promises++) }).enable() : undefined;
     const main0 = mainThreadCpuMs();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -228,6 +240,7 @@ async function child(mode: Mode, o: { tasks: number; concurrency: number; serial
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const mainCpu = mainThreadCpuMs() - main0;
+    counter?.disable();
     return {
       cpuMsPerTask: (cpu.user + cpu.system) / 1000 / o.tasks,
       mainCpuMsPerTask: mainCpu / o.tasks,
@@ -237,6 +250,7 @@ async function child(mode: Mode, o: { tasks: number; concurrency: number; serial
       serialP50: percentile(serialTimes, 50),
       serialP99: percentile(serialTimes, 99),
       loadAverage: loadavg()[0]!,
+      ...(counter ? { promisesPerTask: promises / o.tasks } : {}),
       tasks: o.tasks + o.serial + 8,
     };
   } finally {
