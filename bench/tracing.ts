@@ -4,8 +4,8 @@
  * default as in the SDK, to a local receiver in the parent process standing in for a collector),
  * and Prometheus METRICS scraped (proplet /metrics servers on, the manager's and every proplet's
  * /metrics scraped every second). Each mode runs in its own child process (tracing is
- * process-wide and cannot be unloaded); the modes are interleaved (each round runs off, then
- * each other mode once: ABAB…), so drift on a shared machine hits every mode alike. Printed: every
+ * process-wide and cannot be unloaded); the modes are interleaved (each round runs every mode
+ * once, every other round in reverse: AB BA AB…), so drift on a shared machine hits every mode alike. Printed: every
  * round, the medians over the rounds with their min–max, and the overhead both as the ratio of
  * the medians and as the median [min, max] of the per-round pairs (each mode against the off run
  * of its own round).
@@ -83,10 +83,12 @@ export async function benchTracing(args: string[]): Promise<void> {
   try {
     console.log(
       `observability overhead: ${tasks} tasks at concurrency ${concurrency} + ${serial} serial, ${proplets} proplets, ${rounds} rounds of ${modes.join("/")} ` +
-        `(interleaved: every round runs each mode once, in a fresh process), tracing exported as OTLP ${protocol}, ${values.database ? "PostgreSQL" : "embedded PGlite"}`,
+        `(interleaved: every round runs each mode once, in a fresh process, every other round in reverse order), tracing exported as OTLP ${protocol}, ${values.database ? "PostgreSQL" : "embedded PGlite"}`,
     );
     for (let round = 1; round <= rounds; round++) {
-      for (const mode of modes) {
+      // ABBA: every other round runs the modes in reverse, so a load that rises or falls steadily
+      // during the run (other sessions starting, finishing) favours no mode.
+      for (const mode of round % 2 === 1 ? modes : [...modes].reverse()) {
         const figures = await runChild(mode, args, receiver.url, protocol);
         results[mode].push(figures);
         if (mode === "tracing") tracedTasks += figures.tasks;
