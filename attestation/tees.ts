@@ -22,7 +22,7 @@ export interface VerifierRef {
 }
 
 /** How a proplet makes evidence for the TEE (attestation/attesters/), null when none is written. */
-export type AttesterKind = "sample" | "tpm2-tools" | "configfs-tsm" | null;
+export type AttesterKind = "sample" | "tpm2-tools" | "configfs-tsm" | "azure-vtpm" | null;
 
 export interface AttestationTee extends TeeProfile {
   /** Null: no verifier written yet; the KBS answers UnsupportedTee. */
@@ -77,7 +77,7 @@ const EXTRA: { readonly [T in TeeType]: Extra } = {
   "az-snp-vtpm": {
     verifier: { load: () => import("./az-snp-vtpm/index.js"), exportName: "AzSnpVtpmVerifier" },
     policyRules: AZ_SNP_VTPM_RULES,
-    attester: null,
+    attester: "azure-vtpm",
     unsafeClaims: [],
   },
   "az-tdx-vtpm": NONE,

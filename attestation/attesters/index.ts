@@ -2,6 +2,8 @@ export { TpmAttester, DEFAULT_AK_HANDLE, DEFAULT_EK_HANDLE, DEFAULT_EK_CERT_NV_I
 export type { TpmAttesterOptions, AkInfo, AkKind } from "./tpm.js";
 export { TpmToolError, validateTcti } from "./tpm2-tools.js";
 export { SampleAttester } from "./sample.js";
+export { AzSnpVtpmAttester, AzSnpVtpmAttesterError, AZURE_AK_HANDLE, AZURE_HCL_REPORT_NV_INDEX, AZURE_THIM_URL } from "./az-snp-vtpm.js";
+export type { AzSnpVtpmAttesterOptions } from "./az-snp-vtpm.js";
 export { SnpAttester, SNP_TSM_PROVIDER } from "./snp.js";
 export type { SnpAttesterOptions } from "./snp.js";
 export { TdxAttester, TDX_TSM_PROVIDER } from "./tdx.js";

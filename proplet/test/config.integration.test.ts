@@ -21,13 +21,20 @@ describe("proplet tee configuration (explicit, never guessed)", () => {
   });
 
   it("refuses unknown TEEs, a TPM without a valid tcti, and unknown or out-of-range members, one message each", () => {
-    expect(problems({ type: "sev" })).toEqual([expect.stringContaining('tee.type must be "sample", "snp", "tdx" or "tpm"')]);
+    expect(problems({ type: "sev" })).toEqual([expect.stringContaining('tee.type must be "sample", "snp", "tdx", "tpm" or "az-snp-vtpm"')]);
     // SNP and TDX guests attest through configfs-tsm; the folder may be configured, never guessed.
     expect(resolvePropletConfig({ ...base, tee: { type: "snp", privlevel: 0 } }).tee).toEqual({ type: "snp", privlevel: 0 });
     expect(resolvePropletConfig({ ...base, tee: { type: "tdx", root: "/sys/kernel/config/tsm/report" } }).tee).toEqual({ type: "tdx", root: "/sys/kernel/config/tsm/report" });
     expect(problems({ type: "snp", root: "relative/path" })).toEqual([expect.stringContaining("tee.root must be an absolute path")]);
     expect(problems({ type: "snp", privlevel: 4 })).toEqual([expect.stringContaining("tee.privlevel must be 0 to 3")]);
-    expect(problems({ type: "az-snp-vtpm" })).toEqual([expect.stringContaining('a proplet cannot produce its evidence yet (no attester is written); configure one of "sample", "snp", "tdx" or "tpm"')]);
+    expect(problems({ type: "az-tdx-vtpm" })).toEqual([expect.stringContaining('a proplet cannot produce its evidence yet (no attester is written); configure one of "sample", "snp", "tdx", "tpm" or "az-snp-vtpm"')]);
+    // An Azure SNP CVM: its vTPM (default /dev/tpmrm0) and, offline, a saved VCEK.
+    expect(resolvePropletConfig({ ...base, tee: { type: "az-snp-vtpm", vcekFile: "/etc/propeller/vcek.pem" } }).tee).toEqual({ type: "az-snp-vtpm", vcekFile: "/etc/propeller/vcek.pem" });
+    expect(problems({ type: "az-snp-vtpm", tcti: "device:/etc/passwd", vcekFile: "vcek.pem", akHandle: 1 })).toEqual([
+      expect.stringContaining("unknown members: akHandle"),
+      expect.stringContaining("tee.tcti"),
+      expect.stringContaining("tee.vcekFile must be an absolute path"),
+    ]);
     expect(problems({ type: "tdx", privlevel: 0 })).toEqual([expect.stringContaining("tee (tdx) has unknown members: privlevel")]);
     expect(problems("sample")).toEqual([expect.stringContaining("tee must be an object")]);
     expect(problems({ type: "tpm" })).toEqual([expect.stringContaining("tee.tcti is required")]);

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { ATTESTATION_TEES, attestationTee, type Attester } from "../../attestation/index.js";
 import { SampleAttester } from "../../attestation/attesters/index.js";
 import { TEE_TYPES, isDevelopmentOnlyTee } from "../../protocol/index.js";
-import { SnpAttester, TdxAttester, TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attestation/attesters/index.js";
+import { AzSnpVtpmAttester, SnpAttester, TdxAttester, TpmAttester, validateTcti, type TpmAttesterOptions } from "../../attestation/attesters/index.js";
 import { messageOf } from "../../lib/errors.js";
 
 /**
@@ -20,7 +20,12 @@ export type PropletTeeConfig =
   | ({ type: "tpm" } & Pick<TpmAttesterOptions, "tcti" | "akHandle" | "ekHandle" | "ak" | "pcrCount" | "reportDataLength" | "includeEkCert" | "ekCertNvIndex" | "timeoutMs">)
   /** AMD SEV-SNP / Intel TDX guests, through Linux configfs-tsm (`root` defaults to /sys/kernel/config/tsm/report). */
   | { type: "snp"; root?: string; privlevel?: number; timeoutMs?: number }
-  | { type: "tdx"; root?: string; timeoutMs?: number };
+  | { type: "tdx"; root?: string; timeoutMs?: number }
+  /**
+   * An Azure SEV-SNP confidential VM: the HCL report and a quote from its vTPM (`tcti`, default
+   * device:/dev/tpmrm0), the VCEK from Azure's metadata service or `vcekFile`.
+   */
+  | { type: "az-snp-vtpm"; tcti?: string; vcekFile?: string; timeoutMs?: number };
 
 /** TEEs a proplet can be configured with: those the TEE table gives an attester, in table order. */
 export const CONFIGURABLE_TEES = TEE_TYPES.filter((tee) => ATTESTATION_TEES[tee].attester !== null);
@@ -64,6 +69,21 @@ export function teeConfigProblems(tee: unknown): string[] {
     if (t.timeoutMs !== undefined && (!Number.isInteger(t.timeoutMs) || (t.timeoutMs as number) < 100 || (t.timeoutMs as number) > 600_000)) problems.push("tee.timeoutMs must be 100 to 600000");
     return problems;
   }
+  if (t.type === "az-snp-vtpm") {
+    const problems: string[] = [];
+    const extra = Object.keys(t).filter((k) => !["type", "tcti", "vcekFile", "timeoutMs"].includes(k));
+    if (extra.length) problems.push(`tee (az-snp-vtpm) has unknown members: ${extra.join(", ")}`);
+    if (t.tcti !== undefined) {
+      try {
+        validateTcti(String(t.tcti));
+      } catch (err) {
+        problems.push(`tee.tcti: ${messageOf(err)}`);
+      }
+    }
+    if (t.vcekFile !== undefined && (typeof t.vcekFile !== "string" || !t.vcekFile.startsWith("/"))) problems.push("tee.vcekFile must be an absolute path (a PEM or DER VCEK)");
+    if (t.timeoutMs !== undefined && (!Number.isInteger(t.timeoutMs) || (t.timeoutMs as number) < 100 || (t.timeoutMs as number) > 600_000)) problems.push("tee.timeoutMs must be 100 to 600000");
+    return problems;
+  }
   if (t.type === "snp" || t.type === "tdx") {
     const allowed = new Set(t.type === "snp" ? ["type", "root", "privlevel", "timeoutMs"] : ["type", "root", "timeoutMs"]);
     const problems: string[] = [];
@@ -83,6 +103,9 @@ export function createAttester(tee: PropletTeeConfig, logger: Logger): Attester 
   }
   if (tee.type === "sample") return new SampleAttester(tee.svn !== undefined ? { svn: tee.svn } : {});
   if (tee.type === "snp") return new SnpAttester({ ...(tee.root ? { root: tee.root } : {}), ...(tee.privlevel !== undefined ? { privlevel: tee.privlevel } : {}), ...(tee.timeoutMs ? { timeoutMs: tee.timeoutMs } : {}), logger });
+  if (tee.type === "az-snp-vtpm") {
+    return new AzSnpVtpmAttester({ ...(tee.tcti ? { tcti: tee.tcti } : {}), ...(tee.vcekFile ? { vcek: { file: tee.vcekFile } } : {}), ...(tee.timeoutMs ? { timeoutMs: tee.timeoutMs } : {}), logger });
+  }
   if (tee.type === "tdx") return new TdxAttester({ ...(tee.root ? { root: tee.root } : {}), ...(tee.timeoutMs ? { timeoutMs: tee.timeoutMs } : {}), logger });
   const { type: _type, ...options } = tee;
   return new TpmAttester({ ...options, logger });
