@@ -26,7 +26,7 @@ describeWithSwtpm("Azure SNP vTPM attester on a real swtpm", () => {
   let dir: string;
   let thim: Server;
   let thimUrl: string;
-  let thimHeaders: string[] = [];
+  const thimHeaders: string[] = [];
   const leafPem = () => AZ("vcek.pem").toString("utf8").match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)![0];
 
   beforeAll(async () => {
