@@ -11,3 +11,4 @@ export {
   type MosquittoConfigOptions,
   type WriteMosquittoConfigOptions,
 } from "./mosquitto-config.js";
+export { natsConfig, natsSubjectForTopic, natsUserForCertificate, natsUsers, NATS_QOS1_DELIVERY_SUBJECTS, type NatsConfigOptions, type NatsUser } from "./nats-config.js";
