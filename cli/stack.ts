@@ -50,7 +50,8 @@ export interface StackOptions {
    * as `manager-client`, each proplet `proplet-<i>` with its own certificate. `certsDir` must hold
    * the CA, a `broker` server certificate, `manager-client` and `proplet-1…N` (as `propeller certs`
    * writes them); without it a throwaway development PKI is created (and removed at close).
-   * Not with `mqttUrl` (an external broker enforces its own configuration).
+   * With `mqttUrl` (an external broker configured for this PKI, e.g. from nats-config.ts) the
+   * clients present the same certificates and `certsDir` is required.
    */
   mtls?: { certsDir?: string };
   /** Serve each proplet's GET /metrics on a free loopback port (RunningProplet.metricsUrl). */
@@ -97,7 +98,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const propletCount = options.proplets ?? 2;
     let certsDir: string | null = null;
     if (options.mtls) {
-      if (options.mqttUrl) throw new Error("startStack: mtls applies to the embedded broker; an external broker (mqttUrl) enforces its own TLS configuration");
+      if (options.mqttUrl && !options.mtls.certsDir) throw new Error("startStack: mtls with an external broker (mqttUrl) needs the certsDir its configuration trusts");
       certsDir = options.mtls.certsDir ?? (await developmentPki(propletCount, cleanups));
     }
     const clientTls = certsDir ? await readClientTls(certsDir) : null;

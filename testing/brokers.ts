@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { canConnect, freePort, waitFor } from "./net.js";
 import { stopChildProcess } from "../lib/supervisor.js";
+import { natsConfig } from "../mqtt/security/nats-config.js";
 
 export const RABBITMQ_MQTT_PORT = Number(process.env.PROPELLER_TEST_RABBITMQ_MQTT_PORT ?? 1884);
 
@@ -25,28 +26,48 @@ export function rabbitMqttAvailable(): Promise<boolean> {
 }
 
 export interface PrivateNats {
-  /** mqtt://127.0.0.1:<port> of its MQTT gateway. */
+  /** mqtt://127.0.0.1:<port> (mqtts:// with `mtls`) of its MQTT gateway. */
   mqttUrl: string;
+  /** What nats-server logged lately (permission violations, refused logins). */
+  log(): string;
   dispose(): Promise<void>;
 }
 
-export async function startPrivateNats(): Promise<PrivateNats> {
+export interface PrivateNatsOptions {
+  /**
+   * The production setup: the config mqtt/security/nats-config.ts generates (mTLS, identities
+   * from certificates, per-proplet subject rules) for the PKI in `certsDir` (ca.pem, broker-chain.pem).
+   */
+  mtls?: { certsDir: string; proplets: string[]; topicRoot: string };
+}
+
+export async function startPrivateNats(options: PrivateNatsOptions = {}): Promise<PrivateNats> {
   const dir = await mkdtemp(join(tmpdir(), "propeller-nats-"));
   const [clientPort, mqttPort] = [await freePort(), await freePort()];
   const config = join(dir, "nats.conf");
+  // The MQTT gateway keeps sessions and QoS 1 messages in JetStream, which needs a server name.
+  const serverName = `propeller_test_${mqttPort}`;
+  const storeDir = join(dir, "js");
+  const mtls = options.mtls;
   await writeFile(
     config,
-    [
-      `listen: 127.0.0.1:${clientPort}`,
-      // The MQTT gateway keeps sessions and QoS 1 messages in JetStream, which needs a server name.
-      `server_name: propeller_test_${mqttPort}`,
-      `jetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }`,
-      `mqtt { listen: 127.0.0.1:${mqttPort} }`,
-    ].join("\n"),
+    mtls
+      ? natsConfig({
+          proplets: mtls.proplets,
+          topicRoot: mtls.topicRoot,
+          mqttPort,
+          clientPort,
+          caFile: join(mtls.certsDir, "ca.pem"),
+          certFile: join(mtls.certsDir, "broker-chain.pem"),
+          keyFile: join(mtls.certsDir, "broker.key"),
+          storeDir,
+          serverName,
+        })
+      : [`listen: 127.0.0.1:${clientPort}`, `server_name: ${serverName}`, `jetstream { store_dir: ${JSON.stringify(storeDir)} }`, `mqtt { listen: 127.0.0.1:${mqttPort} }`].join("\n"),
   );
   let output = "";
   const proc: ChildProcess = spawn("nats-server", ["-c", config], { stdio: ["ignore", "pipe", "pipe"] });
-  const keep = (d: Buffer) => void (output = (output + d.toString("utf8")).slice(-4000));
+  const keep = (d: Buffer) => void (output = (output + d.toString("utf8")).slice(-64_000));
   proc.stdout?.on("data", keep);
   proc.stderr?.on("data", keep);
   const dispose = async () => {
@@ -62,5 +83,5 @@ export async function startPrivateNats(): Promise<PrivateNats> {
     await dispose();
     throw err;
   }
-  return { mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, dispose };
+  return { mqttUrl: `${mtls ? "mqtts" : "mqtt"}://127.0.0.1:${mqttPort}`, log: () => output, dispose };
 }
