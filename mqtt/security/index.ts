@@ -12,3 +12,4 @@ export {
   type WriteMosquittoConfigOptions,
 } from "./mosquitto-config.js";
 export { natsConfig, natsSubjectForTopic, natsUserForCertificate, natsUsers, NATS_QOS1_DELIVERY_SUBJECTS, type NatsConfigOptions, type NatsUser } from "./nats-config.js";
+export { rabbitConfig, rabbitDefinitions, rabbitRoutingKeyForTopic, type RabbitConfigOptions, type RabbitDefinitions, type RabbitDefinitionsOptions } from "./rabbitmq-config.js";
