@@ -36,6 +36,7 @@ usage: propeller <command> [options]
         push a Wasm artifact to an OCI registry; prints its digest reference
   certs init|issue|revoke|show|verify ...   development PKI: CA, server and client certificates (see \`propeller certs\`)
   broker config --certs D --out D [--port P]   Mosquitto mTLS listener config + ACL file for the proplets and manager
+                [--broker nats|rabbitmq --proplets IDS]   the same for NATS or RabbitMQ
   broker passwd <proplet-id> --file F          per-proplet credentials where mTLS is not possible
   encrypt <app.wasm> --kbs URL --resource repo/type/tag (--policy FILE | --tee T) [--out FILE]
         encrypt a workload with a fresh age identity and store the identity in the KBS with its policy

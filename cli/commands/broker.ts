@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { isValidPropletId } from "../../protocol/topics.js";
 import { writeFileAtomic } from "../../certs/index.js";
 import { credentialsFrom, generatePassword, hashPassword } from "../../mqtt/security/index.js";
-import { writeMosquittoConfig } from "../../mqtt/security/index.js";
+import { writeMosquittoConfig, writeNatsConfig, writeRabbitConfig } from "../../mqtt/security/index.js";
 import { parse, parsePositiveInt } from "../args.js";
 import { UsageError } from "../errors.js";
 import type { Output } from "../output.js";
@@ -11,6 +11,10 @@ export const BROKER_USAGE = `usage:
   propeller broker config --certs D --out D [--port P] [--host H] [--root TOPIC_ROOT]
         [--server-cert NAME] [--data-dir D] [--user U]
         write mosquitto.conf and its ACL file (mTLS, identities from certificates, persistence)
+  propeller broker config --broker nats|rabbitmq --proplets ID,ID,... --certs D --out D [--port P] [--host H]
+        [--root TOPIC_ROOT] [--server-cert NAME] [--client-port P (nats)] [--data-dir D (nats)] [--amqp-port P (rabbitmq)]
+        nats.conf, or rabbitmq.conf + definitions.json: the same ACL for every listed proplet
+        (these brokers have no per-user pattern: regenerate on a new proplet, then reload / import_definitions)
   propeller broker passwd <proplet-id> --file credentials.json
         give a proplet that cannot do mTLS a broker password (printed once; only its scrypt hash is stored)`;
 
@@ -28,11 +32,44 @@ export async function brokerCommand(argv: string[], io: Output): Promise<number>
         "server-cert": { type: "string" },
         "data-dir": { type: "string" },
         user: { type: "string" },
+        broker: { type: "string" },
+        proplets: { type: "string" },
+        "client-port": { type: "string" },
+        "amqp-port": { type: "string" },
         json: { type: "boolean" },
       });
       if (positionals.length > 0 || !values.certs || !values.out) throw new UsageError(`broker config needs --certs and --out\n${BROKER_USAGE}`);
-      const port = parsePositiveInt("--port", values.port, 8883);
-      if (port > 65_535) throw new UsageError("--port must be at most 65535");
+      const portFlag = (flag: string, value: string | undefined, fallback: number) => {
+        const p = parsePositiveInt(flag, value, fallback);
+        if (p > 65_535) throw new UsageError(`${flag} must be at most 65535`);
+        return p;
+      };
+      const port = portFlag("--port", values.port, 8883);
+      const broker = values.broker ?? "mosquitto";
+      if (broker !== "mosquitto") {
+        if (broker !== "nats" && broker !== "rabbitmq") throw new UsageError(`--broker must be mosquitto, nats or rabbitmq, not "${broker}"`);
+        if (values.proplets === undefined) throw new UsageError(`--broker ${broker} needs --proplets ID,ID,... (every proplet the broker admits)`);
+        const proplets = values.proplets.split(",").map((p) => p.trim()).filter((p) => p.length > 0);
+        const common = {
+          certsDir: values.certs,
+          outDir: values.out,
+          proplets,
+          mqttPort: port,
+          ...(values.host !== undefined ? { host: values.host } : {}),
+          ...(values.root !== undefined ? { topicRoot: values.root } : {}),
+          ...(values["server-cert"] !== undefined ? { serverCertName: values["server-cert"] } : {}),
+        };
+        if (broker === "nats") {
+          const w = await writeNatsConfig({ ...common, clientPort: portFlag("--client-port", values["client-port"], 4222), ...(values["data-dir"] !== undefined ? { storeDir: values["data-dir"] } : {}) });
+          if (values.json) io.out(JSON.stringify({ configPath: w.configPath, storeDir: w.storeDir }, null, 2));
+          else io.out(`wrote ${w.configPath}\nJetStream store in ${w.storeDir}\nrun: nats-server -c ${w.configPath}  (after a change: nats-server --signal reload)`);
+          return 0;
+        }
+        const w = await writeRabbitConfig({ ...common, amqpPort: portFlag("--amqp-port", values["amqp-port"], 5672) });
+        if (values.json) io.out(JSON.stringify({ configPath: w.configPath, definitionsPath: w.definitionsPath }, null, 2));
+        else io.out(`wrote ${w.configPath}\nwrote ${w.definitionsPath}\nrun: RABBITMQ_CONFIG_FILE=${w.configPath} rabbitmq-server with rabbitmq_mqtt enabled  (after a change: rabbitmqctl import_definitions ${w.definitionsPath})`);
+        return 0;
+      }
       const written = await writeMosquittoConfig({
         certsDir: values.certs,
         outDir: values.out,

@@ -11,5 +11,5 @@ export {
   type MosquittoConfigOptions,
   type WriteMosquittoConfigOptions,
 } from "./mosquitto-config.js";
-export { natsConfig, natsSubjectForTopic, natsUserForCertificate, natsUsers, NATS_QOS1_DELIVERY_SUBJECTS, type NatsConfigOptions, type NatsUser } from "./nats-config.js";
-export { rabbitConfig, rabbitDefinitions, rabbitRoutingKeyForTopic, type RabbitConfigOptions, type RabbitDefinitions, type RabbitDefinitionsOptions } from "./rabbitmq-config.js";
+export { natsConfig, natsSubjectForTopic, natsUserForCertificate, natsUsers, NATS_QOS1_DELIVERY_SUBJECTS, writeNatsConfig, type NatsConfigOptions, type NatsUser } from "./nats-config.js";
+export { rabbitConfig, rabbitDefinitions, rabbitRoutingKeyForTopic, writeRabbitConfig, type RabbitConfigOptions, type RabbitDefinitions, type RabbitDefinitionsOptions } from "./rabbitmq-config.js";

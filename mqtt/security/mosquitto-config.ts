@@ -123,11 +123,8 @@ export interface WriteMosquittoConfigOptions {
   user?: string;
 }
 
-/** Writes `mosquitto.conf` and `acl` into outDir, referring to the certificates by absolute path. */
-export async function writeMosquittoConfig(options: WriteMosquittoConfigOptions): Promise<{ configPath: string; aclPath: string; persistenceDir: string }> {
-  const certsDir = resolve(options.certsDir);
-  const outDir = resolve(options.outDir);
-  const serverName = options.serverName ?? "broker";
+/** A broker's CA, server chain and key in certsDir (as `propeller certs` names them), checked to exist. */
+export async function serverFiles(certsDir: string, serverName: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
   const caFile = join(certsDir, CA_CERT_FILE);
   const certFile = join(certsDir, `${serverName}-chain.pem`);
   const keyFile = join(certsDir, `${serverName}.key`);
@@ -138,6 +135,14 @@ export async function writeMosquittoConfig(options: WriteMosquittoConfigOptions)
       throw new BrokerConfigError(`${file} is missing: run \`propeller certs init\` and \`propeller certs issue server ${serverName}\``);
     }
   }
+  return { caFile, certFile, keyFile };
+}
+
+/** Writes `mosquitto.conf` and `acl` into outDir, referring to the certificates by absolute path. */
+export async function writeMosquittoConfig(options: WriteMosquittoConfigOptions): Promise<{ configPath: string; aclPath: string; persistenceDir: string }> {
+  const certsDir = resolve(options.certsDir);
+  const outDir = resolve(options.outDir);
+  const { caFile, certFile, keyFile } = await serverFiles(certsDir, options.serverName ?? "broker");
   const crlFile = join(certsDir, CRL_FILE);
   const hasCrl = await access(crlFile).then(
     () => true,

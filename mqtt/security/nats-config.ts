@@ -1,6 +1,9 @@
 import { DEFAULT_TOPIC_ROOT, isValidPropletId } from "../../protocol/topics.js";
 import { ID_PLACEHOLDER, MANAGER_IDENTITY, aclRules } from "./acl.js";
-import { BrokerConfigError } from "./mosquitto-config.js";
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { CERT_MODE, writeFileAtomic } from "../../certs/index.js";
+import { BrokerConfigError, serverFiles } from "./mosquitto-config.js";
 
 /**
  * The nats-server configuration equivalent to acl.ts, for NATS's MQTT gateway with mTLS.
@@ -145,4 +148,42 @@ export function natsConfig(options: NatsConfigOptions): string {
     "}",
     "",
   ].join("\n");
+}
+
+export interface WriteNatsConfigOptions {
+  certsDir: string;
+  outDir: string;
+  proplets: readonly string[];
+  mqttPort?: number;
+  clientPort?: number;
+  host?: string;
+  topicRoot?: string;
+  serverCertName?: string;
+  storeDir?: string;
+  serverName?: string;
+}
+
+/** Writes `nats.conf` into outDir, referring to the certificates by absolute path. */
+export async function writeNatsConfig(options: WriteNatsConfigOptions): Promise<{ configPath: string; storeDir: string }> {
+  const certsDir = resolve(options.certsDir);
+  const outDir = resolve(options.outDir);
+  const { caFile, certFile, keyFile } = await serverFiles(certsDir, options.serverCertName ?? "broker");
+  const storeDir = resolve(options.storeDir ?? join(outDir, "jetstream"));
+  const config = natsConfig({
+    proplets: options.proplets,
+    ...(options.topicRoot !== undefined ? { topicRoot: options.topicRoot } : {}),
+    mqttPort: options.mqttPort ?? 8883,
+    clientPort: options.clientPort ?? 4222,
+    ...(options.host !== undefined ? { host: options.host } : {}),
+    caFile,
+    certFile,
+    keyFile,
+    storeDir,
+    serverName: options.serverName ?? "propeller",
+  });
+  await mkdir(outDir, { recursive: true, mode: 0o755 });
+  await mkdir(storeDir, { recursive: true, mode: 0o700 });
+  const configPath = join(outDir, "nats.conf");
+  await writeFileAtomic(configPath, config, CERT_MODE, true);
+  return { configPath, storeDir };
 }

@@ -1,6 +1,9 @@
 import { DEFAULT_TOPIC_ROOT, isValidPropletId } from "../../protocol/topics.js";
 import { ID_PLACEHOLDER, MANAGER_IDENTITY, aclRules } from "./acl.js";
-import { BrokerConfigError } from "./mosquitto-config.js";
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { CERT_MODE, writeFileAtomic } from "../../certs/index.js";
+import { BrokerConfigError, serverFiles } from "./mosquitto-config.js";
 
 /**
  * RabbitMQ's MQTT plugin configured as acl.ts says, for mTLS deployments.
@@ -151,4 +154,30 @@ export function rabbitConfig(options: RabbitConfigOptions): string {
     `definitions.local.path = ${options.definitionsFile}`,
     "",
   ].join("\n");
+}
+
+export interface WriteRabbitConfigOptions {
+  certsDir: string;
+  outDir: string;
+  proplets: readonly string[];
+  mqttPort?: number;
+  amqpPort?: number;
+  host?: string;
+  topicRoot?: string;
+  serverCertName?: string;
+}
+
+/** Writes `rabbitmq.conf` and `definitions.json` into outDir, referring to the certificates by absolute path. */
+export async function writeRabbitConfig(options: WriteRabbitConfigOptions): Promise<{ configPath: string; definitionsPath: string }> {
+  const certsDir = resolve(options.certsDir);
+  const outDir = resolve(options.outDir);
+  const { caFile, certFile, keyFile } = await serverFiles(certsDir, options.serverCertName ?? "broker");
+  const definitionsPath = join(outDir, "definitions.json");
+  const definitions = rabbitDefinitions({ proplets: options.proplets, ...(options.topicRoot !== undefined ? { topicRoot: options.topicRoot } : {}) });
+  const config = rabbitConfig({ mqttPort: options.mqttPort ?? 8883, amqpPort: options.amqpPort ?? 5672, ...(options.host !== undefined ? { host: options.host } : {}), caFile, certFile, keyFile, definitionsFile: definitionsPath });
+  await mkdir(outDir, { recursive: true, mode: 0o755 });
+  await writeFileAtomic(definitionsPath, JSON.stringify(definitions, null, 2) + "\n", CERT_MODE, true);
+  const configPath = join(outDir, "rabbitmq.conf");
+  await writeFileAtomic(configPath, config, CERT_MODE, true);
+  return { configPath, definitionsPath };
 }
