@@ -81,7 +81,7 @@ usage: propeller <command> [options]
   fl create <spec.json|-> [--start]           a federated learning experiment: the fields of POST /fl/experiments
         ("wasm": "file.wasm" relative to the spec for the workload); docs/fl.md
   fl list [--state S] | status|start|stop <id> | wait <id> [--timeout MS] | model <id> [--version N]
-  fl demo [--rounds N] [--proplets N]          FedAvg on the embedded stack; prints the test accuracy per round
+  fl demo [--rounds N] [--proplets N] [--secagg]  FedAvg (or secure aggregation) on the embedded stack; prints the test accuracy per round
   function deploy <file.wasm> --name N --export E [--instances K] [--replicas R] [--memory B] [--tag T]
         a warm function: kept instantiated on proplets, called synchronously
   function list | get|delete <name>

@@ -27,10 +27,12 @@ function examplePath(...parts: string[]): string {
 }
 
 export async function flDemo(argv: string[], io: Output): Promise<number> {
-  const { values } = parse("fl demo", argv, { rounds: { type: "string" }, proplets: { type: "string" }, "log-file": { type: "string" }, json: { type: "boolean" } }, false);
+  const { values } = parse("fl demo", argv, { rounds: { type: "string" }, proplets: { type: "string" }, secagg: { type: "boolean" }, "log-file": { type: "string" }, json: { type: "boolean" } }, false);
   const rounds = parsePositiveInt("--rounds", values.rounds, 8);
   const count = parsePositiveInt("--proplets", values.proplets, 3);
   if (count > 10) throw new UsageError("--proplets: at most 10 for the demo");
+  if (values.secagg && count < 2) throw new UsageError("--secagg needs at least 2 proplets (a single update has nothing to hide among)");
+  const aggregation = values.secagg ? "secure aggregation (the manager sees only the sum)" : "FedAvg";
   let loaded;
   try {
     loaded = await loadBreastCancer();
@@ -75,9 +77,10 @@ export async function flDemo(argv: string[], io: Output): Promise<number> {
       roundDeadlineMs: 60_000,
       args: ["--epochs", "2", "--lr", "0.1", "--batch", "16"],
       data: { volume: VOLUME },
+      ...(values.secagg ? { aggregation: "secagg" as const } : {}),
       start: true,
     });
-    say(`experiment ${exp.id}: ${rounds} rounds of FedAvg over ${count} participants\n`);
+    say(`experiment ${exp.id}: ${rounds} rounds of ${aggregation} over ${count} participants\n`);
     const rows: Array<{ round: number; accuracy: number; digest: string; trainMs: number | null }> = [];
     const initial = await client.getModel(exp.id, 0);
     rows.push({ round: 0, accuracy: accuracy(initial.weights, split.test), digest: initial.digest, trainMs: null });
@@ -101,8 +104,11 @@ export async function flDemo(argv: string[], io: Output): Promise<number> {
       if (Date.now() > end) throw new Error("the experiment did not finish in time");
       await new Promise((r) => setTimeout(r, 200));
     }
-    if (values.json) io.out(JSON.stringify({ experimentId: exp.id, rounds: rows }, null, 2));
-    else say(`\nno training example left its proplet: each read its shard through a read-only grant; the manager stored only models and updates.\nlogs: ${logFile}`);
+    if (values.json) io.out(JSON.stringify({ experimentId: exp.id, aggregation: values.secagg ? "secagg" : "fedavg", rounds: rows }, null, 2));
+    else {
+      const kept = values.secagg ? "the manager stored only models: each update stayed on its proplet and reached the manager masked, summed with the others" : "the manager stored only models and updates";
+      say(`\nno training example left its proplet: each read its shard through a read-only grant; ${kept}.\nlogs: ${logFile}`);
+    }
     return 0;
   } finally {
     for (const p of proplets) await p.close().catch(() => undefined);

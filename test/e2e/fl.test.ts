@@ -319,6 +319,14 @@ describeWhen(
       expect(report.rounds.map((r) => r.round)).toEqual([0, 1, 2, 3]);
       expect(report.rounds[3]!.accuracy).toBeGreaterThan(0.9);
       expect(new Set(report.rounds.map((r) => r.digest)).size).toBe(4);
+      // The same with secure aggregation: comparable accuracy, and the manager saw only sums.
+      const secOut: string[] = [];
+      const secCode = await main(["fl", "demo", "--rounds", "2", "--secagg", "--json", "--log-file", join(dir, "demo-secagg.log")], { out: (t) => void secOut.push(t), err: (t) => void err.push(t) });
+      expect(secCode, err.join("\n")).toBe(0);
+      const sec = JSON.parse(secOut.join("\n")) as { aggregation: string; rounds: Array<{ round: number; accuracy: number }> };
+      expect(sec.aggregation).toBe("secagg");
+      expect(sec.rounds.map((r) => r.round)).toEqual([0, 1, 2]);
+      expect(sec.rounds[2]!.accuracy).toBeGreaterThan(0.85);
     }, TIMEOUT_MS);
 
     it("refuses what it cannot honour (unattested participants, secagg alone, bad models); stops on request", async () => {
