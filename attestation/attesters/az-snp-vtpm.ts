@@ -10,8 +10,7 @@
  * hcl_report (base64url), vcek (base64url DER)}`.
  */
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { readBounded } from "../../lib/bounded-read.js";
@@ -21,7 +20,7 @@ import { decodeAzSnpVtpmEvidence } from "../az-snp-vtpm/evidence.js";
 import { TPM_ALG } from "../tpm/alg.js";
 import { parseQuote } from "../tpm/attest.js";
 import { computePcrDigest } from "../tpm/pcrs.js";
-import { toolRunner, TpmToolError, validateTcti, type ToolRunner } from "./tpm2-tools.js";
+import { ToolQueue, TpmToolError, validateTcti, type ToolRunner } from "./tpm2-tools.js";
 
 /** Where Azure's paravisor keeps the HCL report, and where the vTPM AK persists. */
 export const AZURE_HCL_REPORT_NV_INDEX = 0x01400001;
@@ -62,20 +61,21 @@ export class AzSnpVtpmAttester implements Attester {
   private readonly timeoutMs: number;
   private readonly pcrCount: number;
   private vcekDer: Promise<Buffer> | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly tools: ToolQueue;
 
   constructor(private readonly options: AzSnpVtpmAttesterOptions = {}) {
     this.tcti = validateTcti(options.tcti ?? "device:/dev/tpmrm0");
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.pcrCount = options.pcrCount ?? 24;
     if (!Number.isInteger(this.pcrCount) || this.pcrCount < 1 || this.pcrCount > 24) throw new AzSnpVtpmAttesterError(`pcrCount ${this.pcrCount} is not 1..24`);
+    this.tools = new ToolQueue(this.tcti, this.timeoutMs, "propeller-azvtpm-");
   }
 
   async evidence(reportData: Uint8Array): Promise<unknown> {
     if (reportData.byteLength === 0 || reportData.byteLength > MAX_NONCE_BYTES) {
       throw new AzSnpVtpmAttesterError(`report data of ${reportData.byteLength} bytes does not fit the TPM quote's qualifying data (1..${MAX_NONCE_BYTES})`);
     }
-    const [vcek, quoted] = await Promise.all([this.vcek(), this.exclusive((run, dir) => this.quote(run, dir, Buffer.from(reportData)))]);
+    const [vcek, quoted] = await Promise.all([this.vcek(), this.tools.run((run, dir) => this.quote(run, dir, Buffer.from(reportData)))]);
     const evidence = {
       version: 1,
       tpm_quote: { signature: quoted.signature.toString("hex"), message: quoted.message.toString("hex"), pcrs: quoted.pcrs.map((p) => p.toString("hex")) },
@@ -154,19 +154,6 @@ export class AzSnpVtpmAttester implements Attester {
     return toDer(Buffer.from(pem), url);
   }
 
-  /** One tool sequence at a time, each in a private work directory removed afterwards. */
-  private exclusive<T>(fn: (run: ToolRunner, dir: string) => Promise<T>): Promise<T> {
-    const next = this.queue.then(async () => {
-      const dir = await mkdtemp(join(tmpdir(), "propeller-azvtpm-"));
-      try {
-        return await fn(toolRunner(this.tcti, dir, this.timeoutMs), dir);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    });
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
 }
 
 /** A certificate as PEM (the first one) or DER → DER, checked to parse. */

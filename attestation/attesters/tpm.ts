@@ -1,6 +1,5 @@
 import { X509Certificate, createPublicKey } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { fitReportData, type Attester } from "../attester.js";
@@ -9,7 +8,7 @@ import { parseQuote } from "../tpm/attest.js";
 import { decodeTpmEvidence, type TpmEvidenceJson } from "../tpm/evidence.js";
 import { computePcrDigest } from "../tpm/pcrs.js";
 import { parseSignature } from "../tpm/signature.js";
-import { TpmToolError, toolRunner, validateTcti, type ToolRunner } from "./tpm2-tools.js";
+import { TpmToolError, ToolQueue, validateTcti, type ToolRunner } from "./tpm2-tools.js";
 import { messageOf } from "../../lib/errors.js";
 
 /** guest-components' default AK handle (AA_TPM_AK_HANDLE), so both agents share one AK. */
@@ -128,7 +127,7 @@ export class TpmAttester implements Attester {
   private readonly ekCertNvIndex: number;
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly tools: ToolQueue;
   private provisioned: Promise<AkInfo> | undefined;
 
   constructor(options: TpmAttesterOptions) {
@@ -152,20 +151,12 @@ export class TpmAttester implements Attester {
     }
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.logger = options.logger;
+    this.tools = new ToolQueue(this.tcti, this.timeoutMs, "propeller-tpm-");
   }
 
   /** Runs `fn` after every earlier call finished, with a private work directory removed afterwards. */
   private exclusive<T>(fn: (run: ToolRunner, dir: string) => Promise<T>): Promise<T> {
-    const next = this.queue.then(async () => {
-      const dir = await mkdtemp(join(tmpdir(), "propeller-tpm-"));
-      try {
-        return await fn(toolRunner(this.tcti, dir, this.timeoutMs), dir);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    });
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.tools.run(fn);
   }
 
   /** Ensures the EK and AK exist (creating and persisting them once) and returns the AK. */

@@ -1,4 +1,7 @@
 import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PropellerError } from "../../protocol/errors.js";
 
 /** A tpm2-tools command failed, timed out, or could not be started. */
@@ -67,4 +70,33 @@ export function toolRunner(tcti: string, cwd: string, timeoutMs: number): ToolRu
         },
       );
     });
+}
+
+/**
+ * One tpm2-tools sequence at a time against one TPM (its sessions and transient objects are a
+ * shared resource), each in a private work directory removed afterwards.
+ */
+export class ToolQueue {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly tcti: string,
+    private readonly timeoutMs: number,
+    private readonly dirPrefix: string,
+  ) {
+    validateTcti(tcti);
+  }
+
+  run<T>(fn: (run: ToolRunner, dir: string) => Promise<T>): Promise<T> {
+    const next = this.queue.then(async () => {
+      const dir = await mkdtemp(join(tmpdir(), this.dirPrefix));
+      try {
+        return await fn(toolRunner(this.tcti, dir, this.timeoutMs), dir);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
 }
