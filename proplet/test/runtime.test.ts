@@ -1,23 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { WasiP1Runtime } from "../execute/wasi-p1/runtime.js";
-import type { RunRequest } from "../execute/runtime.js";
-import { LIMITS_FOR_TESTS, example, text, wat } from "./helpers.js";
+import { LIMITS_FOR_TESTS, example, runRequest as request, text, wat } from "./helpers.js";
 
 const runtime = new WasiP1Runtime();
 
-function request(module: Uint8Array, over: Partial<RunRequest> = {}): RunRequest {
-  return {
-    runId: "r1",
-    module,
-    entrypoint: { kind: "wasi" },
-    args: [],
-    env: {},
-    stdin: new Uint8Array(),
-    limits: LIMITS_FOR_TESTS,
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
 
 describe("wasi-p1 runtime (real worker threads, real Wasm)", () => {
   it("runs hello with args, env and stdin; captures stdout, stderr and the exit code", async () => {

@@ -2,25 +2,11 @@
 // workers, and nothing of one run reaches the next, since a spare serves one run and is discarded.
 import { afterAll, describe, expect, it } from "vitest";
 import { WasiP1Runtime } from "../execute/wasi-p1/runtime.js";
-import type { RunRequest } from "../execute/runtime.js";
-import { LIMITS_FOR_TESTS, example, text, wat } from "./helpers.js";
+import { LIMITS_FOR_TESTS, example, runRequest as request, text, wat } from "./helpers.js";
 
 const runtime = new WasiP1Runtime({ spareWorkers: 2 });
 afterAll(() => runtime.close());
 
-function request(module: Uint8Array, over: Partial<RunRequest> = {}): RunRequest {
-  return {
-    runId: "r1",
-    module,
-    entrypoint: { kind: "wasi" },
-    args: [],
-    env: {},
-    stdin: new Uint8Array(),
-    limits: LIMITS_FOR_TESTS,
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
 
 describe("wasi-p1 on spare workers", () => {
   it("runs a WASI command with its own args, env and stdin, run after run", async () => {
