@@ -26,6 +26,12 @@ export interface TdxCollateral {
   pckCrl?: Uint8Array | string;
   /** Intel SGX Root CA CRL (DER or PEM). */
   rootCaCrl?: Uint8Array | string;
+  /**
+   * PEM chain from the SGX-PCK-CRL-Issuer-Chain header (PCK CA, then root). Accepted so saved PCS
+   * files and dcap-qvl collateral load whole; not used, because the PCK CRL is checked against the
+   * PCK CA certificate carried in the quote, which is what must have issued it.
+   */
+  pckCrlIssuerChain?: string;
 }
 
 /** Largest collateral document accepted: real TCB Info bodies are ~10 KiB. */
