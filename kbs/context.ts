@@ -73,7 +73,7 @@ export function createContext(config: KbsConfig, db: Database, logger: Logger, v
 /**
  * The configured options of one TEE's verifier, with file-based settings turned into what the
  * verifier takes: `tdx.collateralDir` → Intel collateral (TCB Info, QE Identity, TCB signing
- * chain, CRLs) read from that folder.
+ * chain, CRLs) read from that folder; `snp.crlFiles` → AMD KDS CRLs read from those files.
  */
 async function verifierOptions(config: KbsConfig, tee: string): Promise<Record<string, unknown>> {
   const options = { ...((config.verifiers as Record<string, unknown>)[tee] as Record<string, unknown> | undefined) };
@@ -87,6 +87,23 @@ async function verifierOptions(config: KbsConfig, tee: string): Promise<Record<s
     } catch (err) {
       throw new UnsupportedTeeError(tee, `its trust anchor ${file} cannot be read (${messageOf(err)})`);
     }
+  }
+  if (tee === "snp" && options.crlFiles !== undefined) {
+    // AMD KDS CRL downloads (e.g. /vcek/v1/Milan/crl); the verifier parses and checks them.
+    const files = options.crlFiles;
+    delete options.crlFiles;
+    if (!Array.isArray(files) || files.length > 16 || !files.every((f): f is string => typeof f === "string")) {
+      throw new UnsupportedTeeError(tee, "its crlFiles must be a list of at most 16 file paths");
+    }
+    options.crls = await Promise.all(
+      files.map(async (file) => {
+        try {
+          return await readFile(file);
+        } catch (err) {
+          throw new UnsupportedTeeError(tee, `its CRL ${file} cannot be read (${messageOf(err)})`);
+        }
+      }),
+    );
   }
   if (tee === "tdx" && typeof options.collateralDir === "string") {
     const dir = options.collateralDir;

@@ -5,6 +5,7 @@ import { AMD_PRODUCTS, AMD_ROOT_PEMS, type AmdProduct } from "../roots/amd/index
 import { certFingerprint, commonName, readCertificate, x509 } from "./x509.js";
 import { messageOf } from "../../lib/errors.js";
 import { BoundedMap } from "../../lib/bounded-map.js";
+import { checkAmdCrls, type AmdCrl } from "./crl.js";
 import type { CheckOutcome } from "../../protocol/index.js";
 
 /**
@@ -274,12 +275,14 @@ export interface AmdChainInput {
   roots: AmdRoots;
   now: Date;
   cache?: ChainCache;
+  /** KDS CRLs; when given, the ARK's must be valid and must not revoke the ASK/ASVK (`snp.crl.*`). */
+  crls?: readonly AmdCrl[];
 }
 
 /**
  * Verifies ARK → ASK/ASVK → VEK against the pinned roots of `product`, adding checks
  * `snp.chain.ark`, `snp.chain.ask`, `snp.chain.vek` (signatures, names, algorithms) and
- * `snp.validity.ark|ask|vek` (windows at `now`). Returns true when all of them passed.
+ * `snp.validity.ark|ask|vek` (windows at `now`), and `snp.crl.*` when CRLs are given. Returns true when all of them passed.
  */
 export async function verifyAmdChain(input: AmdChainInput, checks: CheckList): Promise<boolean> {
   const { vek, product, roots, now, cache } = input;
@@ -332,6 +335,9 @@ export async function verifyAmdChain(input: AmdChainInput, checks: CheckList): P
     const v = validity(cert, now);
     const label = role === "vek" ? vekName : role === "ask" ? intermediateRole : "ARK";
     ok = checks.add(`snp.validity.${role}`, v.ok, `${label} ${v.detail}`) && ok;
+  }
+  if (input.crls && input.crls.length > 0) {
+    ok = (await checkAmdCrls(input.crls, { product, ark: pinned.ark, ask, askRole: intermediateRole, now }, checks)) && ok;
   }
   return ok;
 }

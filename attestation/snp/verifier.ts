@@ -2,6 +2,9 @@ import type { Logger } from "pino";
 import type { VerificationResult } from "../result.js";
 import type { Verifier, VerifyExpectations } from "../verifier.js";
 import { ChainCache, type AmdRoots } from "./certs.js";
+import { parseAmdCrl, type AmdCrl } from "./crl.js";
+import { SnpConfigError } from "./config.js";
+import { messageOf } from "../../lib/errors.js";
 import { decodeSnpEvidence } from "./evidence.js";
 import { parseSnpReport, type SnpReport } from "./report.js";
 import { verifyParsedSnpReport, type CertInput, type SnpClaims, type SnpVerifyOptions } from "./verify.js";
@@ -16,6 +19,11 @@ export interface SnpVerifierOptions {
    * Unset: evidence without a certificate fails `snp.vek`.
    */
   findVek?: (report: SnpReport) => Promise<CertInput | undefined>;
+  /**
+   * AMD KDS CRLs (DER or PEM) of the ARKs, e.g. downloads of `/vcek/v1/<product>/crl`. Parsed at
+   * construction (a bad one is a start-up error); checked on every verification. Unset: no check.
+   */
+  crls?: readonly (Uint8Array | string)[];
   logger?: Logger;
 }
 
@@ -28,9 +36,20 @@ export interface SnpVerifierOptions {
 export class SnpVerifier implements Verifier {
   readonly tee = "snp" as const;
   private readonly options: SnpVerifierOptions;
+  private readonly crls: AmdCrl[];
 
   constructor(options: SnpVerifierOptions = {}) {
     this.options = { ...options, cache: options.cache ?? new ChainCache(256) };
+    if (options.crls !== undefined && (!Array.isArray(options.crls) || options.crls.length > 16)) {
+      throw new SnpConfigError("snp crls must be a list of at most 16 CRLs");
+    }
+    this.crls = (options.crls ?? []).map((c, i) => {
+      try {
+        return parseAmdCrl(c, `snp CRL ${i + 1}`);
+      } catch (err) {
+        throw new SnpConfigError(messageOf(err));
+      }
+    });
   }
 
   async verify(evidence: unknown, expectations: VerifyExpectations): Promise<VerificationResult<SnpClaims>> {
@@ -45,6 +64,7 @@ export class SnpVerifier implements Verifier {
     if (this.options.roots) opts.roots = this.options.roots;
     if (this.options.cache) opts.cache = this.options.cache;
     if (this.options.logger) opts.logger = this.options.logger;
+    if (this.crls.length > 0) opts.crls = this.crls;
     if (expectations.now) opts.now = expectations.now;
     if (expectations.reportData) opts.reportData = expectations.reportData;
     return verifyParsedSnpReport(report, opts);

@@ -7,6 +7,7 @@ import type { AmdProduct } from "../roots/amd/index.js";
 import { bundledAmdRoots, parseVek, verifyAmdChain, type AmdRoots, type ChainCache, type VekInfo } from "./certs.js";
 import { formatTcb, parseSnpReport, type SnpReport, type SnpTcb } from "./report.js";
 import { commonName, readCertificates, x509 } from "./x509.js";
+import { parseAmdCrl, type AmdCrl } from "./crl.js";
 import { messageOf } from "../../lib/errors.js";
 import type { CheckOutcome } from "../../protocol/index.js";
 
@@ -34,6 +35,11 @@ export interface SnpVerifyOptions {
   hostData?: Uint8Array;
   /** Certificate signature cache (pass one per process; see ChainCache). */
   cache?: ChainCache;
+  /**
+   * AMD KDS CRLs (DER or PEM, or parsed), e.g. `/vcek/v1/Milan/crl`. Given: the ARK's CRL is checked
+   * (`snp.crl.signature|validity|revocation`). Unset: no revocation check, as before.
+   */
+  crls?: readonly (Uint8Array | string | AmdCrl)[];
   logger?: Logger;
 }
 
@@ -287,6 +293,9 @@ export async function verifyParsedSnpReport(report: SnpReport, options: SnpVerif
     if (ark) input.ark = ark;
     if (ask) input.ask = ask;
     if (options.cache) input.cache = options.cache;
+    if (options.crls && options.crls.length > 0) {
+      input.crls = options.crls.map((c, i) => (typeof c === "string" || c instanceof Uint8Array ? parseAmdCrl(c, `CRL ${i + 1}`) : c));
+    }
     await verifyAmdChain(input, checks);
 
     const sig = verifyReportSignature(report, vek.cert);

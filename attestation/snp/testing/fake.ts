@@ -61,6 +61,8 @@ export interface FakeAmd {
   asvk: x509.X509Certificate;
   roots: AmdRoots;
   issueVek(options?: FakeVekOptions): Promise<FakeVek>;
+  /** A KDS-style CRL signed by this ARK (RSASSA-PSS/SHA-384/salt 48), DER. */
+  issueCrl(options?: { revokedSerials?: string[]; thisUpdate?: Date; nextUpdate?: Date }): Promise<Buffer>;
 }
 
 const YEAR = 365 * 24 * 3600 * 1000;
@@ -132,7 +134,20 @@ export async function createFakeAmd(product: AmdProduct = "Milan", validFrom = n
     return { cert, der: Buffer.from(cert.rawData), pem: cert.toString("pem"), key: createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" }) };
   };
 
-  return { product, ark, ask, asvk, roots: { [product]: { ark, ask, asvk } }, issueVek };
+  const issueCrl: FakeAmd["issueCrl"] = async (o = {}) => {
+    const thisUpdate = o.thisUpdate ?? validFrom;
+    const crl = await x509.X509CrlGenerator.create({
+      issuer: ark.subject,
+      thisUpdate,
+      nextUpdate: o.nextUpdate ?? new Date(thisUpdate.getTime() + 30 * 24 * 3600e3),
+      entries: (o.revokedSerials ?? []).map((serialNumber) => ({ serialNumber, revocationDate: thisUpdate })),
+      signingKey: arkKeys.privateKey,
+      signingAlgorithm: PSS_SIGN,
+    });
+    return Buffer.from(crl.rawData);
+  };
+
+  return { product, ark, ask, asvk, roots: { [product]: { ark, ask, asvk } }, issueVek, issueCrl };
 }
 
 export interface FakeReportFields {
