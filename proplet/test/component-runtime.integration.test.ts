@@ -8,8 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ComponentRuntime } from "../execute/component/runtime.js";
 import { TranspileCache } from "../execute/component/cache.js";
-import type { RunRequest } from "../execute/runtime.js";
-import { LIMITS_FOR_TESTS, example, text } from "./helpers.js";
+import { LIMITS_FOR_TESTS, example, runRequest as request, text } from "./helpers.js";
 
 let workDir: string;
 let component: ComponentRuntime;
@@ -25,20 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
-
-function request(module: Uint8Array, over: Partial<RunRequest> = {}): RunRequest {
-  return {
-    runId: "r1",
-    module,
-    entrypoint: { kind: "wasi" },
-    args: [],
-    env: {},
-    stdin: new Uint8Array(),
-    limits: LIMITS_FOR_TESTS,
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
 
 const call = (name: string, args: string) => ({ entrypoint: { kind: "export" as const, name, args } });
 
