@@ -24,7 +24,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, open, rm, statfs, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { generateApiKey } from "../../manager/index.js";
 import { describeWhen } from "../../testing/describe-when.js";
@@ -343,18 +343,23 @@ describeWhen(
 /** A 1 GiB tmpfs at `path` for the database cluster, or null when mounting is not allowed. */
 function mountSmallDisk(path: string): string | null {
   try {
-    execFileSync("chmod", ["0755", path]);
+    // mode=0755: the database server's own user must reach the cluster below it.
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=1024m,mode=0755", "tmpfs", path], { stdio: "ignore" });
+  } catch {
+    return null;
+  }
+  try {
     execFileSync("chown", ["postgres:postgres", path]);
     return path;
   } catch {
+    execFileSync("umount", [path]);
     return null;
   }
 }
 
 /** Writes `path` until the file system under it has no byte left. */
 async function fillDisk(path: string): Promise<void> {
-  const { bavail, bsize } = await statfs(path.slice(0, path.lastIndexOf("/")));
+  const { bavail, bsize } = await statfs(dirname(path));
   const chunk = Buffer.alloc(1024 * 1024);
   const file = await open(path, "w");
   try {
